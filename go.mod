@@ -1,0 +1,3 @@
+module github.com/reconciled/reconciled
+
+go 1.26.8
