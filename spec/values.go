@@ -1,0 +1,153 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// parseDuration accepts a Go duration string ("500ms", "1m30s") or a bare
+// number of seconds ("10", "2.5"), as supervisord's startsecs are numbers.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f > float64(math.MaxInt64)/float64(time.Second) || f < -float64(math.MaxInt64)/float64(time.Second) {
+			return 0, fmt.Errorf("%q is out of range", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (examples: 500ms, 10s, 1m30s, or a number of seconds)", s)
+	}
+	return d, nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// parseSize accepts a number of bytes with an optional suffix: K, M, G (and
+// KB, MB, GB) are powers of 1000; Ki, Mi, Gi (and KiB, MiB, GiB) of 1024.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 500K, 50MiB, 1Gi)", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
+}
+
+var stopSignals = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
+	"HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1,
+	"USR2": syscall.SIGUSR2,
+}
+
+// ParseSignal accepts a stop signal name with or without SIG, in any case.
+func ParseSignal(s string) (Signal, error) {
+	name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "SIG")
+	if n, ok := stopSignals[name]; ok {
+		return Signal{Name: name, Number: n}, nil
+	}
+	return Signal{}, fmt.Errorf("%q is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2", s)
+}
+
+// parseUmask reads the digits as octal whether or not they are quoted or have
+// a leading 0, as supervisord's umask option does ("022", 022 and 22 agree).
+func parseUmask(s string) (uint32, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0o"), "0O")
+	n, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal umask between 000 and 777", s)
+	}
+	return uint32(n), nil
+}
+
+var errUnterminated = errors.New("unterminated quote")
+
+// SplitWords splits s into words the way a POSIX shell does, honouring single
+// quotes, double quotes and backslash escapes, without expanding anything or
+// running a shell: `python3 -c 'print("a b")'` is two words and one argument.
+func SplitWords(s string) ([]string, error) {
+	var (
+		words  []string
+		cur    strings.Builder
+		inWord bool
+	)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\\':
+			inWord = true
+			if i+1 < len(s) {
+				i++
+				if s[i] != '\n' { // backslash-newline is a line continuation
+					cur.WriteByte(s[i])
+				}
+			}
+		case c == '\'':
+			inWord = true
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, errUnterminated
+			}
+			cur.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+		case c == '"':
+			inWord = true
+			closed := false
+			for i++; i < len(s); i++ {
+				if s[i] == '"' {
+					closed = true
+					break
+				}
+				// Inside double quotes a backslash escapes only these, as in sh.
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\\\"$`\n", s[i+1]) >= 0 {
+					i++
+					if s[i] == '\n' {
+						continue
+					}
+				}
+				cur.WriteByte(s[i])
+			}
+			if !closed {
+				return nil, errUnterminated
+			}
+		default:
+			inWord = true
+			cur.WriteByte(c)
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
