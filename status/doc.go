@@ -1,0 +1,31 @@
+// Package status reads and writes the files in which the daemon reports observed
+// state: NAME.status.yaml (DESIGN.md §4) and NAME.events.jsonl (DESIGN.md §5).
+//
+// It knows the file formats, not process logic: the reconciler decides what a
+// status says, and this package puts it on disk so that readers (the CLI, an
+// operator's cat, a watcher) never see half a file.
+//
+// Invariants:
+//
+//   - A status file is replaced atomically: the content goes to a temp file whose
+//     name starts with "." in the same directory, is fsynced, renamed over the
+//     target, and the directory is fsynced. A reader sees the old or the new
+//     content, never a mix, and a directory watcher that ignores dot files never
+//     sees the temp file.
+//   - A status file is rewritten only when its content changes. updatedAt is not
+//     part of that comparison, so on disk it keeps the time of the last real change.
+//   - Times are written in UTC, RFC 3339 with millisecond precision
+//     ("2026-11-22T10:00:01.123Z"); durations as Go duration strings rounded to the
+//     millisecond ("2.5s"). What is written parses back to the same value.
+//   - Events are only appended, one compact JSON object per line, in the order they
+//     were queued per program, and survive daemon restarts. A file that would grow
+//     past its limit (1 MiB by default) is first rotated to NAME.events.jsonl.1,
+//     replacing an older one, so a program costs at most about twice the limit.
+//   - Writer coalesces: the latest status per program wins, and a change reaches the
+//     disk at most Interval after it was reported (100ms by default, always well
+//     under the 1s promised in DESIGN.md), however many changes come in between.
+//     When nothing changes, Writer does no work at all.
+//   - Nothing here holds environment values: the types have no field for them.
+//   - There is no package state: every dependency (directory, logger, clock) is
+//     passed in by the caller.
+package status

@@ -1,0 +1,242 @@
+package status
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+const (
+	statusSuffix = ".status.yaml"
+	tempInfix    = ".tmp-"
+	fileMode     = 0o644
+)
+
+// ErrInvalidName is returned when a program name cannot be turned into a file
+// name in the directory (empty, hidden, or containing a path separator).
+var ErrInvalidName = errors.New("invalid program name")
+
+// checkName refuses names that would escape dir or hide the file. The full
+// naming rule belongs to package spec; this only keeps paths safe.
+func checkName(name string) error {
+	if name == "" || name[0] == '.' || strings.ContainsAny(name, `/\`+"\x00") {
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// StatusPath returns the path of the status file of program name in dir.
+func StatusPath(dir, name string) string {
+	return filepath.Join(dir, name+statusSuffix)
+}
+
+// sansUpdatedAt returns the form in which two statuses are compared to decide
+// whether a file must be rewritten: the JSON encoding, which normalises exactly
+// as the YAML one does (times, durations, empty lists) at a fraction of the
+// cost, without updatedAt.
+func sansUpdatedAt(st ProgramStatus) ([]byte, error) {
+	st.Status.UpdatedAt = time.Time{}
+	b, err := marshalJSON(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+	}
+	return b, nil
+}
+
+// WriteFile writes st to dir/NAME.status.yaml atomically, unless the file
+// already holds the same status apart from updatedAt. It reports whether it
+// wrote. An empty APIVersion or Kind is written as APIVersion and Kind. The caller sets st.Status.UpdatedAt; because an unchanged status is not
+// written, the file keeps the updatedAt of the last real change.
+func WriteFile(dir string, st ProgramStatus) (changed bool, err error) {
+	changed, _, err = writeStatus(dir, st, nil)
+	return changed, err
+}
+
+// writeStatus is WriteFile with the comparable form of the current content
+// supplied by a caller that remembers it (nil: read it from the file). It returns
+// the comparable form of st for the caller to remember.
+func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp []byte, err error) {
+	name := st.Metadata.Name
+	if err := checkName(name); err != nil {
+		return false, nil, fmt.Errorf("write status: %w", err)
+	}
+	if st.APIVersion == "" {
+		st.APIVersion = APIVersion
+	}
+	if st.Kind == "" {
+		st.Kind = Kind
+	}
+	cmp, err = sansUpdatedAt(st)
+	if err != nil {
+		return false, nil, err
+	}
+	path := StatusPath(dir, name)
+	if prev == nil {
+		prev = comparableFile(path)
+	}
+	if prev != nil && bytes.Equal(prev, cmp) {
+		return false, cmp, nil
+	}
+	data, err := Marshal(st)
+	if err != nil {
+		return false, nil, err
+	}
+	if err := writeAtomic(dir, filepath.Base(path), data); err != nil {
+		return false, nil, fmt.Errorf("write status %s: %w", path, err)
+	}
+	return true, cmp, nil
+}
+
+// comparableFile returns the comparable form of the status in path, or nil when
+// it cannot be read or parsed, in which case it is simply rewritten.
+func comparableFile(path string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	old, err := Parse(data)
+	if err != nil {
+		return nil
+	}
+	cmp, err := sansUpdatedAt(old)
+	if err != nil {
+		return nil
+	}
+	return cmp
+}
+
+// writeAtomic replaces dir/base with data so that no reader ever sees a partial
+// file: temp file ".BASE.tmp-RANDOM" in the same directory (same file system,
+// ignored by the spec watcher), fsync, rename, fsync of the directory so that
+// the rename itself survives a crash.
+func writeAtomic(dir, base string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	// CreateTemp makes the file 0600; status files are for everyone to read.
+	if err = f.Chmod(fileMode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, filepath.Join(dir, base)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeStaleTemps removes temp files left in dir by a writer that died between
+// creating and renaming them. Only the daemon holding the directory lock may
+// call it, since another writer's temp files would look the same.
+func removeStaleTemps(dir string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, ".*"+statusSuffix+tempInfix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	var removed []string
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, m)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// ReadFile reads and parses the status file at path.
+func ReadFile(path string) (ProgramStatus, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ProgramStatus{}, fmt.Errorf("read status: %w", err)
+	}
+	st, err := Parse(data)
+	if err != nil {
+		return ProgramStatus{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
+// ReadDir reads every NAME.status.yaml in dir, sorted by NAME, skipping hidden
+// (temp) files and files that vanish while it reads. A file that cannot be read
+// or parsed does not stop the others: ReadDir returns what it could read together
+// with the joined errors.
+func ReadDir(dir string) ([]ProgramStatus, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read status dir: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, statusSuffix) || e.IsDir() {
+			continue
+		}
+		if stem := strings.TrimSuffix(n, statusSuffix); stem != "" {
+			names = append(names, stem)
+		}
+	}
+	// Sort by program name, not file name: "a-b.status.yaml" sorts before
+	// "a.status.yaml" but "a" comes before "a-b".
+	sort.Strings(names)
+	var out []ProgramStatus
+	var errs []error
+	for _, n := range names {
+		st, err := ReadFile(StatusPath(dir, n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, errors.Join(errs...)
+}
+
+// RemoveFile removes the status file of program name in dir. A file that is
+// already gone is not an error.
+func RemoveFile(dir, name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("remove status: %w", err)
+	}
+	if err := os.Remove(StatusPath(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove status: %w", err)
+	}
+	return nil
+}

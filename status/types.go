@@ -1,0 +1,262 @@
+package status
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// APIVersion is the apiVersion written in every status file.
+const APIVersion = "reconciled.dev/v1"
+
+// Kind is the kind written in every status file.
+const Kind = "ProgramStatus"
+
+// Condition types a status carries, in the order the reconciler appends them.
+const (
+	ConditionSpecValid   = "SpecValid"
+	ConditionAvailable   = "Available"
+	ConditionProgressing = "Progressing"
+)
+
+// Values of Condition.Status. They are strings, as in Kubernetes, so that a
+// condition can later also be "Unknown".
+const (
+	ConditionTrue  = "True"
+	ConditionFalse = "False"
+)
+
+// Values of Event.Type.
+const (
+	EventNormal  = "Normal"
+	EventWarning = "Warning"
+)
+
+// ProgramStatus is the content of a NAME.status.yaml file: the observed state of
+// one program, as described in DESIGN.md §4.
+type ProgramStatus struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	Status     Status   `json:"status"`
+}
+
+// Metadata identifies the program a status belongs to.
+type Metadata struct {
+	Name string `json:"name"`
+}
+
+// Status is the observed state of a program and its instances.
+type Status struct {
+	SpecHash        string      `json:"specHash"`
+	Desired         string      `json:"desired"`
+	Replicas        int         `json:"replicas"`
+	ReadyReplicas   int         `json:"readyReplicas"`
+	UpdatedReplicas int         `json:"updatedReplicas"`
+	Phase           string      `json:"phase"`
+	Conditions      []Condition `json:"conditions"`
+	Instances       []Instance  `json:"instances"`
+	// UpdatedAt is the time of the last change of anything else in the status.
+	// It is ignored when deciding whether a file needs rewriting.
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Condition is one Kubernetes-style condition of a program.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// Instance is the observed state of one instance (one process slot) of a program.
+type Instance struct {
+	Name      string     `json:"name"`
+	Index     int        `json:"index"`
+	State     string     `json:"state"`
+	Ready     bool       `json:"ready"`
+	Pid       int        `json:"pid,omitempty"`
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	Restarts  int        `json:"restarts"`
+	SpecHash  string     `json:"specHash"`
+	// LastExit is nil before the instance's first exit.
+	LastExit *Exit `json:"lastExit,omitempty"`
+	// NextRetryAt is set only in BACKOFF: when the next start is due.
+	NextRetryAt *time.Time `json:"nextRetryAt,omitempty"`
+	Message     string     `json:"message"`
+}
+
+// Exit describes how an instance's process ended.
+type Exit struct {
+	Code   int       `json:"code"`
+	Signal string    `json:"signal"`
+	At     time.Time `json:"at"`
+	RanFor Duration  `json:"ranFor"`
+}
+
+// Event is one line of a NAME.events.jsonl file, as described in DESIGN.md §5.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	Reason   string    `json:"reason"`
+	Program  string    `json:"program"`
+	Instance string    `json:"instance,omitempty"`
+	Pid      int       `json:"pid,omitempty"`
+	Message  string    `json:"message"`
+}
+
+// Duration is a time.Duration that is written as a Go duration string ("2.5s"),
+// rounded to the millisecond, and read back from one. A bare JSON number is read
+// as seconds, as DESIGN.md §2 does for durations in specs.
+type Duration time.Duration
+
+// String returns the duration as a Go duration string, such as "2.5s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes d as a Go duration string rounded to the millisecond.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).Round(time.Millisecond).String())
+}
+
+// UnmarshalJSON reads a Go duration string, or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// timeLayout is RFC 3339 with exactly three fractional digits.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// jsonTime writes a time in UTC with millisecond precision; the zero time is
+// written as null, which encoding/json reads back as the zero time.
+type jsonTime time.Time
+
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + tt.UTC().Format(timeLayout) + `"`), nil
+}
+
+func optTime(t *time.Time) *jsonTime {
+	if t == nil {
+		return nil
+	}
+	jt := jsonTime(*t)
+	return &jt
+}
+
+// marshalJSON is json.Marshal without HTML escaping, so that a message such as
+// "exit code > 0" stays readable in the files.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// The MarshalJSON methods below spell out every field again only to change how
+// times are written; the field order is the order of DESIGN.md.
+
+// MarshalJSON writes s with times in UTC at millisecond precision, and empty
+// lists as [] rather than null.
+func (s Status) MarshalJSON() ([]byte, error) {
+	conds, insts := s.Conditions, s.Instances
+	if conds == nil {
+		conds = []Condition{}
+	}
+	if insts == nil {
+		insts = []Instance{}
+	}
+	return marshalJSON(struct {
+		SpecHash        string      `json:"specHash"`
+		Desired         string      `json:"desired"`
+		Replicas        int         `json:"replicas"`
+		ReadyReplicas   int         `json:"readyReplicas"`
+		UpdatedReplicas int         `json:"updatedReplicas"`
+		Phase           string      `json:"phase"`
+		Conditions      []Condition `json:"conditions"`
+		Instances       []Instance  `json:"instances"`
+		UpdatedAt       jsonTime    `json:"updatedAt"`
+	}{s.SpecHash, s.Desired, s.Replicas, s.ReadyReplicas, s.UpdatedReplicas, s.Phase,
+		conds, insts, jsonTime(s.UpdatedAt)})
+}
+
+// MarshalJSON writes c with its time in UTC at millisecond precision.
+func (c Condition) MarshalJSON() ([]byte, error) {
+	return marshalJSON(struct {
+		Type               string   `json:"type"`
+		Status             string   `json:"status"`
+		Reason             string   `json:"reason"`
+		Message            string   `json:"message"`
+		LastTransitionTime jsonTime `json:"lastTransitionTime"`
+	}{c.Type, c.Status, c.Reason, c.Message, jsonTime(c.LastTransitionTime)})
+}
+
+// MarshalJSON writes in with its times in UTC at millisecond precision.
+func (in Instance) MarshalJSON() ([]byte, error) {
+	return marshalJSON(struct {
+		Name        string    `json:"name"`
+		Index       int       `json:"index"`
+		State       string    `json:"state"`
+		Ready       bool      `json:"ready"`
+		Pid         int       `json:"pid,omitempty"`
+		StartedAt   *jsonTime `json:"startedAt,omitempty"`
+		Restarts    int       `json:"restarts"`
+		SpecHash    string    `json:"specHash"`
+		LastExit    *Exit     `json:"lastExit,omitempty"`
+		NextRetryAt *jsonTime `json:"nextRetryAt,omitempty"`
+		Message     string    `json:"message"`
+	}{in.Name, in.Index, in.State, in.Ready, in.Pid, optTime(in.StartedAt), in.Restarts,
+		in.SpecHash, in.LastExit, optTime(in.NextRetryAt), in.Message})
+}
+
+// MarshalJSON writes e with its time in UTC at millisecond precision.
+func (e Exit) MarshalJSON() ([]byte, error) {
+	return marshalJSON(struct {
+		Code   int      `json:"code"`
+		Signal string   `json:"signal"`
+		At     jsonTime `json:"at"`
+		RanFor Duration `json:"ranFor"`
+	}{e.Code, e.Signal, jsonTime(e.At), e.RanFor})
+}
+
+// MarshalJSON writes ev as one compact object with the fields in the order of
+// DESIGN.md §5 and its time in UTC at millisecond precision.
+func (ev Event) MarshalJSON() ([]byte, error) {
+	return marshalJSON(struct {
+		Time     jsonTime `json:"time"`
+		Type     string   `json:"type"`
+		Reason   string   `json:"reason"`
+		Program  string   `json:"program"`
+		Instance string   `json:"instance,omitempty"`
+		Pid      int      `json:"pid,omitempty"`
+		Message  string   `json:"message"`
+	}{jsonTime(ev.Time), ev.Type, ev.Reason, ev.Program, ev.Instance, ev.Pid, ev.Message})
+}

@@ -1,0 +1,342 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+const (
+	// DefaultInterval is the longest a change waits before it is written.
+	DefaultInterval = 100 * time.Millisecond
+	// maxInterval caps WriterOptions.Interval: DESIGN.md §4 promises a change is
+	// on disk within 1s, and a flush itself takes some time.
+	maxInterval = 500 * time.Millisecond
+	// maxQueuedEvents bounds the events kept per program while they cannot be
+	// written (no Run yet, or a failing disk). The oldest are dropped first,
+	// as rotation would drop them anyway.
+	maxQueuedEvents = 10000
+)
+
+// WriterOptions configures a Writer. The zero value of each field is a sensible
+// default, except Dir, which is the current directory when empty.
+type WriterOptions struct {
+	// Dir is the directory for status and events files (--status-dir).
+	Dir string
+	// Interval is the longest a change waits before it is written; changes
+	// within it are coalesced. Zero means DefaultInterval; values above 500ms
+	// are lowered to 500ms so that status files stay less than 1s stale.
+	Interval time.Duration
+	// EventsMaxBytes is the size past which an events file is rotated. Zero
+	// means DefaultEventsMaxBytes.
+	EventsMaxBytes int64
+	// Log receives write failures. The zero Logger discards them.
+	Log logr.Logger
+	// Clock is the source of time and timers. Nil means the real clock.
+	Clock Clock
+}
+
+// Writer is the daemon's status and events writer. The reconciler hands it the
+// latest status of each program and the events as they happen, without ever
+// blocking on the disk; Run writes them in batches.
+//
+// Timeline of one batch:
+//
+//	Update/Event/Delete   record the change (latest status wins per program), wake Run
+//	Run                   wakes, starts a timer of Interval, keeps coalescing
+//	timer fires           flush: append events, then write changed statuses and
+//	                      remove deleted ones; back to sleep until the next change
+//
+// A status whose write fails is logged and written again with the next flush,
+// unless a newer one replaced it; events that fail are kept (bounded) for the
+// next flush too. Nothing is retried on a timer, so a broken disk costs one
+// attempt per change, not a busy loop.
+type Writer struct {
+	dir      string
+	interval time.Duration
+	log      logr.Logger
+	clock    Clock
+	events   EventLog
+
+	// wake holds a token when there is a change Run has not seen yet.
+	wake chan struct{}
+
+	mu      sync.Mutex // guards the fields below, the inbox
+	pending map[string]op
+	queued  map[string][]Event
+	dropped map[string]int
+
+	flushMu sync.Mutex // serialises flushes and guards the fields below
+	written map[string][]byte
+	failed  map[string]op
+	onWrite func(name string) // test hook: called after each status file write
+}
+
+// op is the pending change of one program's status file.
+type op struct {
+	st  ProgramStatus
+	del bool
+}
+
+// NewWriter returns a Writer for opts. It does no I/O; call Run to start writing.
+func NewWriter(opts WriterOptions) *Writer {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Interval > maxInterval {
+		opts.Interval = maxInterval
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	return &Writer{
+		dir:      opts.Dir,
+		interval: opts.Interval,
+		log:      opts.Log,
+		clock:    opts.Clock,
+		events:   EventLog{Dir: opts.Dir, MaxBytes: opts.EventsMaxBytes},
+		wake:     make(chan struct{}, 1),
+		pending:  map[string]op{},
+		queued:   map[string][]Event{},
+		dropped:  map[string]int{},
+		written:  map[string][]byte{},
+		failed:   map[string]op{},
+	}
+}
+
+// Update records st as the latest status of program st.Metadata.Name, replacing
+// any status not yet written. It copies st, so the caller may reuse its slices.
+// An empty APIVersion, Kind or UpdatedAt is filled in (UpdatedAt with the clock's
+// now). It never blocks on I/O and is safe to call from many goroutines.
+func (w *Writer) Update(st ProgramStatus) {
+	st = st.DeepCopy()
+	if st.Status.UpdatedAt.IsZero() {
+		st.Status.UpdatedAt = w.clock.Now()
+	}
+	w.mu.Lock()
+	w.pending[st.Metadata.Name] = op{st: st}
+	w.signal()
+	w.mu.Unlock()
+}
+
+// Event queues ev for the events file of program ev.Program; events of one
+// program are appended in the order they were queued. A zero ev.Time is set to
+// the clock's now. It never blocks on I/O and is safe to call from many goroutines.
+func (w *Writer) Event(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = w.clock.Now()
+	}
+	w.mu.Lock()
+	w.enqueue(ev.Program, []Event{ev}, false)
+	w.signal()
+	w.mu.Unlock()
+}
+
+// Delete removes the status file of program name with the next flush, dropping
+// any status of it not yet written. An Update after Delete creates it again.
+func (w *Writer) Delete(name string) {
+	w.mu.Lock()
+	w.pending[name] = op{del: true}
+	w.signal()
+	w.mu.Unlock()
+}
+
+// enqueue adds evs to the queue of program name, at the front when they are
+// being retried. w.mu must be held.
+func (w *Writer) enqueue(name string, evs []Event, front bool) {
+	q := w.queued[name]
+	if front {
+		q = append(slices.Clip(evs), q...)
+	} else {
+		q = append(q, evs...)
+	}
+	if over := len(q) - maxQueuedEvents; over > 0 {
+		q = slices.Delete(q, 0, over)
+		w.dropped[name] += over
+	}
+	w.queued[name] = q
+}
+
+// signal wakes Run. w.mu must be held, so that a token in w.wake means exactly
+// that the inbox holds something a flush has not taken yet.
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes changes until ctx is done, then flushes once more and returns.
+// A change is written at most Interval after it was made; when nothing changes,
+// Run sleeps without timers. Failures are logged, never fatal. It first removes
+// temp files that a crashed writer left behind, so only the process holding the
+// directory lock may run it.
+func (w *Writer) Run(ctx context.Context) {
+	w.removeStaleTemps()
+	for {
+		select {
+		case <-ctx.Done():
+			w.logFailures(w.flush())
+			return
+		case <-w.wake:
+		}
+		t := w.clock.NewTimer(w.interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			w.logFailures(w.flush())
+			return
+		case <-t.C():
+		}
+		w.logFailures(w.flush())
+	}
+}
+
+// removeStaleTemps removes the temp files of a writer that crashed. It holds
+// flushMu so that it cannot take the temp file of a flush in progress.
+func (w *Writer) removeStaleTemps() {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	if removed, err := removeStaleTemps(w.dir); err != nil {
+		w.log.Error(err, "Remove stale temp files failed", "path", w.dir)
+	} else if len(removed) > 0 {
+		w.log.V(1).Info("Removed stale temp files", "path", w.dir, "count", len(removed))
+	}
+}
+
+// Flush writes every pending change now and returns the joined errors of the
+// writes that failed (which are also kept for the next flush). It is meant for
+// shutdown and tests; it is safe to call while Run runs.
+func (w *Writer) Flush() error {
+	var errs []error
+	for _, f := range w.flush() {
+		errs = append(errs, f.err)
+	}
+	return errors.Join(errs...)
+}
+
+// failure is one write that failed during a flush.
+type failure struct {
+	msg, program, path string
+	err                error
+}
+
+func (w *Writer) logFailures(fs []failure) {
+	for _, f := range fs {
+		w.log.Error(f.err, f.msg, "program", f.program, "path", f.path)
+	}
+}
+
+// flush writes what is pending: events first, so that a reader woken by a status
+// change finds the events that explain it, then statuses.
+func (w *Writer) flush() []failure {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+
+	// Take the inbox under flushMu, so that two flushes cannot write an older
+	// snapshot after a newer one.
+	w.mu.Lock()
+	ops, queued, dropped := w.pending, w.queued, w.dropped
+	w.pending, w.queued, w.dropped = map[string]op{}, map[string][]Event{}, map[string]int{}
+	// What woke Run is taken now: without this, changes made while Run waited
+	// would cost an empty batch after this one.
+	select {
+	case <-w.wake:
+	default:
+	}
+	w.mu.Unlock()
+
+	for name, o := range w.failed {
+		if _, newer := ops[name]; !newer {
+			ops[name] = o
+		}
+	}
+	clear(w.failed)
+
+	var fails []failure
+	for _, name := range sortedKeys(dropped) {
+		w.log.Info("Events dropped", "program", name, "count", dropped[name])
+	}
+	for _, name := range sortedKeys(queued) {
+		evs := queued[name]
+		n, err := w.events.Append(name, evs)
+		if err == nil {
+			continue
+		}
+		fails = append(fails, failure{"Append events failed", name, EventsPath(w.dir, name), err})
+		if !errors.Is(err, ErrInvalidName) {
+			w.mu.Lock()
+			w.enqueue(name, evs[n:], true)
+			w.mu.Unlock()
+		}
+	}
+	for _, name := range sortedKeys(ops) {
+		o := ops[name]
+		path := StatusPath(w.dir, name)
+		if o.del {
+			delete(w.written, name)
+			if err := RemoveFile(w.dir, name); err != nil {
+				fails = append(fails, failure{"Remove status failed", name, path, err})
+				if !errors.Is(err, ErrInvalidName) {
+					w.failed[name] = o
+				}
+			}
+			continue
+		}
+		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name])
+		if err != nil {
+			// Forget what is on disk: the failed write may have left anything.
+			delete(w.written, name)
+			fails = append(fails, failure{"Write status failed", name, path, err})
+			if !errors.Is(err, ErrInvalidName) {
+				w.failed[name] = o
+			}
+			continue
+		}
+		w.written[name] = cmp
+		if changed && w.onWrite != nil {
+			w.onWrite(name)
+		}
+	}
+	return fails
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// DeepCopy returns a copy of st that shares no memory with it.
+func (st ProgramStatus) DeepCopy() ProgramStatus {
+	st.Status.Conditions = slices.Clone(st.Status.Conditions)
+	if st.Status.Instances != nil {
+		insts := make([]Instance, len(st.Status.Instances))
+		for i, in := range st.Status.Instances {
+			in.StartedAt = cloneTime(in.StartedAt)
+			in.NextRetryAt = cloneTime(in.NextRetryAt)
+			if in.LastExit != nil {
+				e := *in.LastExit
+				in.LastExit = &e
+			}
+			insts[i] = in
+		}
+		st.Status.Instances = insts
+	}
+	return st
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}

@@ -1,0 +1,425 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+)
+
+// testWriter is a Writer with a fake clock, a write counter and a running Run.
+type testWriter struct {
+	*Writer
+	clock  *fakeClock
+	writes atomic.Int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startWriter(t *testing.T, opts WriterOptions) *testWriter {
+	t.Helper()
+	tw := &testWriter{done: make(chan struct{})}
+	if opts.Clock == nil {
+		tw.clock = newFakeClock()
+		opts.Clock = tw.clock
+	}
+	tw.Writer = NewWriter(opts)
+	tw.onWrite = func(string) { tw.writes.Add(1) }
+	ctx, cancel := context.WithCancel(t.Context())
+	tw.cancel = cancel
+	go func() {
+		defer close(tw.done)
+		tw.Run(ctx)
+	}()
+	t.Cleanup(tw.stop)
+	return tw
+}
+
+func (tw *testWriter) stop() {
+	tw.cancel()
+	<-tw.done
+}
+
+// waitTimer waits until Run has started the timer of a batch.
+func (tw *testWriter) waitTimer(t *testing.T) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the writer to start its timer", func() bool {
+		pending, _ := tw.clock.waiting()
+		return pending == 1
+	})
+}
+
+func status(name string, restarts int) ProgramStatus {
+	return ProgramStatus{Metadata: Metadata{Name: name}, Status: Status{
+		Desired: "running", Replicas: 1, Phase: "Running",
+		Instances: []Instance{{Name: name + "-0", State: "RUNNING", Restarts: restarts}},
+	}}
+}
+
+func restartsOnDisk(dir, name string) (int, bool) {
+	st, err := ReadFile(StatusPath(dir, name))
+	if err != nil || len(st.Status.Instances) == 0 {
+		return 0, false
+	}
+	return st.Status.Instances[0].Restarts, true
+}
+
+// TestWriterCoalesces sends a storm of updates within one interval and checks
+// that it costs one write, made when the interval ends, of the latest status,
+// and that the writer then rests without timers.
+func TestWriterCoalesces(t *testing.T) {
+	tests := []struct {
+		name       string
+		goroutines int
+		perG       int
+	}{
+		{"one goroutine", 1, 10000},
+		{"many goroutines", 10, 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tw := startWriter(t, WriterOptions{Dir: dir})
+			var wg sync.WaitGroup
+			for g := range tt.goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range tt.perG {
+						tw.Update(status("w", g*tt.perG+i))
+					}
+				}()
+			}
+			wg.Wait()
+			// The last word, so that the expected content is known.
+			tw.Update(status("w", 1_000_000))
+			tw.waitTimer(t)
+
+			tw.clock.Step(DefaultInterval - time.Millisecond)
+			if _, err := os.Stat(StatusPath(dir, "w")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("status written before the interval ended: %v", err)
+			}
+			tw.clock.Step(time.Millisecond)
+			eventually(t, 5*time.Second, "the write", func() bool { return tw.writes.Load() == 1 })
+			if got, _ := restartsOnDisk(dir, "w"); got != 1_000_000 {
+				t.Errorf("restarts on disk = %d, want the latest, 1000000", got)
+			}
+			if pending, created := tw.clock.waiting(); pending != 0 || created != 1 {
+				t.Errorf("after the flush: %d pending timers, %d made; want 0 and 1", pending, created)
+			}
+			tw.stop()
+			if n := tw.writes.Load(); n != 1 {
+				t.Errorf("%d writes, want 1", n)
+			}
+		})
+	}
+}
+
+// TestWriterSkipsUnchanged checks that updates which change only updatedAt
+// start a batch but write nothing.
+func TestWriterSkipsUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	tw.Update(status("w", 1))
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(StatusPath(dir, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		tw.clock.Step(time.Second) // A new updatedAt each time.
+		tw.Update(status("w", 1))
+		if err := tw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := os.Stat(StatusPath(dir, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tw.writes.Load(); n != 1 || !os.SameFile(before, after) {
+		t.Errorf("%d writes (same file: %v), want 1", n, os.SameFile(before, after))
+	}
+}
+
+// TestWriterStaleness checks with the real clock that each change is on disk
+// within the interval plus some slack, well under the 1s DESIGN.md promises.
+func TestWriterStaleness(t *testing.T) {
+	dir := t.TempDir()
+	const interval = 50 * time.Millisecond
+	tw := startWriter(t, WriterOptions{Dir: dir, Interval: interval, Clock: realClock{}})
+	for i := range 5 {
+		start := time.Now()
+		tw.Update(status("w", i))
+		eventually(t, time.Second, "the update on disk", func() bool {
+			got, ok := restartsOnDisk(dir, "w")
+			return ok && got == i
+		})
+		if d := time.Since(start); d < interval/2 {
+			t.Errorf("update %d on disk after %v: not coalesced with an interval of %v", i, d, interval)
+		}
+	}
+}
+
+// TestWriterStormRealClock hammers the writer with the real clock and checks
+// that writes stay bounded by the elapsed intervals.
+func TestWriterStormRealClock(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir, Clock: realClock{}})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2500 {
+				tw.Update(status("w", g*2500+i))
+			}
+		}()
+	}
+	wg.Wait()
+	tw.Update(status("w", -1))
+	eventually(t, 2*time.Second, "the last update on disk", func() bool {
+		got, ok := restartsOnDisk(dir, "w")
+		return ok && got == -1
+	})
+	tw.stop()
+	bound := int64(time.Since(start)/DefaultInterval) + 2
+	if n := tw.writes.Load(); n > bound {
+		t.Errorf("%d writes for 10001 updates in %v, want at most %d", n, time.Since(start), bound)
+	}
+}
+
+func TestWriterDelete(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	path := StatusPath(dir, "w")
+	steps := []struct {
+		name   string
+		do     func()
+		exists bool
+	}{
+		{"update creates", func() { tw.Update(status("w", 0)) }, true},
+		{"delete removes", func() { tw.Delete("w") }, false},
+		{"delete of a missing file is fine", func() { tw.Delete("w") }, false},
+		{"update after delete re-creates", func() { tw.Update(status("w", 0)) }, true},
+		{"delete then update in one batch keeps it", func() { tw.Delete("w"); tw.Update(status("w", 2)) }, true},
+		{"update then delete in one batch removes it", func() { tw.Update(status("w", 3)); tw.Delete("w") }, false},
+	}
+	for _, s := range steps {
+		s.do()
+		if err := tw.Flush(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		_, err := os.Stat(path)
+		if exists := err == nil; exists != s.exists {
+			t.Errorf("%s: file exists = %v, want %v (%v)", s.name, exists, s.exists, err)
+		}
+	}
+	if got, _ := restartsOnDisk(dir, "w"); got != 0 {
+		t.Errorf("restarts = %d", got)
+	}
+}
+
+// TestWriterEvents checks order per program, the default time, the events of a
+// deleted program staying, and rotation with the configured limit.
+func TestWriterEvents(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir, EventsMaxBytes: 1 << 10})
+	for i := range 30 {
+		tw.Event(Event{Type: EventNormal, Reason: "Started", Program: "a", Message: string(rune('A' + i%26))})
+		tw.Event(Event{Type: EventWarning, Reason: "BackOff", Program: "b", Instance: "b-0", Pid: i + 1})
+	}
+	tw.Event(Event{Type: EventNormal, Reason: "Deleted", Program: "b"})
+	tw.Delete("b")
+	tw.waitTimer(t)
+	tw.clock.Step(DefaultInterval)
+	eventually(t, 5*time.Second, "events on disk", func() bool {
+		evs, err := ReadEvents(dir, "b")
+		return err == nil && len(evs) > 0 && evs[len(evs)-1].Reason == "Deleted"
+	})
+
+	a, err := ReadEvents(dir, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(EventsPath(dir, "a") + ".1"); err != nil {
+		t.Errorf("no rotation at a 1KiB limit: %v", err)
+	}
+	if len(a) == 0 || len(a) >= 30 {
+		t.Fatalf("read %d events of a, want some but not all 30 after rotation", len(a))
+	}
+	for i, ev := range a {
+		want := string(rune('A' + (30-len(a)+i)%26))
+		if ev.Message != want || !ev.Time.Equal(tw.clock.Now().Add(-DefaultInterval)) {
+			t.Errorf("event %d of a = %+v, want message %q at the clock's time", i, ev, want)
+		}
+	}
+	b, err := ReadEvents(dir, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(b)-1; i++ {
+		if b[i].Pid != b[i-1].Pid+1 {
+			t.Errorf("events of b out of order: pid %d after %d", b[i].Pid, b[i-1].Pid)
+		}
+	}
+}
+
+// TestWriterFinalFlush checks that Run writes what is pending when its context
+// ends, without waiting for the interval.
+func TestWriterFinalFlush(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	tw.Update(status("w", 7))
+	tw.Event(Event{Type: EventNormal, Reason: "Stopped", Program: "w"})
+	tw.waitTimer(t)
+	tw.stop() // The fake timer never fires: only the final flush can write.
+	if got, ok := restartsOnDisk(dir, "w"); !ok || got != 7 {
+		t.Errorf("restarts on disk = %d, %v; want 7", got, ok)
+	}
+	if evs, err := ReadEvents(dir, "w"); err != nil || len(evs) != 1 {
+		t.Errorf("events = %v, %v; want 1", evs, err)
+	}
+}
+
+// TestWriterRetriesFailures makes writes fail, checks they are logged, and that
+// they succeed with the next change once the directory is usable again.
+func TestWriterRetriesFailures(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "later")
+	var mu sync.Mutex
+	var logged []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, args)
+	}, funcr.Options{})
+	tw := startWriter(t, WriterOptions{Dir: dir, Log: log})
+
+	tw.Update(status("a", 1))
+	tw.Event(Event{Type: EventNormal, Reason: "Started", Program: "a"})
+	tw.waitTimer(t)
+	tw.clock.Step(DefaultInterval)
+	eventually(t, 5*time.Second, "the failures to be logged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(logged) == 2
+	})
+	mu.Lock()
+	all := strings.Join(logged, "\n")
+	mu.Unlock()
+	for _, want := range []string{
+		`"msg"="Write status failed" "error"=`, `"program"="a" "path"="` + StatusPath(dir, "a") + `"`,
+		`"msg"="Append events failed"`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("log lacks %s:\n%s", want, all)
+		}
+	}
+	if _, created := tw.clock.waiting(); created != 1 {
+		t.Errorf("%d timers made: a failure must not retry on its own", created)
+	}
+
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tw.Update(status("b", 2)) // Any change brings the retry.
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := restartsOnDisk(dir, "a"); !ok || got != 1 {
+		t.Errorf("failed status not retried: %d, %v", got, ok)
+	}
+	if evs, err := ReadEvents(dir, "a"); err != nil || len(evs) != 1 {
+		t.Errorf("failed events not retried: %v, %v", evs, err)
+	}
+}
+
+// TestWriterInvalidName checks that a status with an unusable name is reported
+// once and dropped, not retried forever.
+func TestWriterInvalidName(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter(WriterOptions{Dir: dir, Log: logr.Discard()})
+	w.Update(status("../x", 1))
+	if err := w.Flush(); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("Flush = %v, want ErrInvalidName", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Errorf("second Flush = %v, want nil: invalid names are not retried", err)
+	}
+}
+
+// TestWriterUpdateCopies checks that the caller may change its status after
+// Update without changing what is written.
+func TestWriterUpdateCopies(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter(WriterOptions{Dir: dir})
+	st := status("w", 1)
+	w.Update(st)
+	st.Status.Instances[0].Restarts = 99
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(StatusPath(dir, "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Instances[0].Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", got.Status.Instances[0].Restarts)
+	}
+	if got.APIVersion != APIVersion || got.Kind != Kind || got.Status.UpdatedAt.IsZero() {
+		t.Errorf("defaults not filled in: %+v", got)
+	}
+}
+
+func TestNewWriterDefaults(t *testing.T) {
+	tests := []struct {
+		in, want time.Duration
+	}{
+		{0, DefaultInterval},
+		{-time.Second, DefaultInterval},
+		{20 * time.Millisecond, 20 * time.Millisecond},
+		{5 * time.Second, maxInterval},
+	}
+	for _, tt := range tests {
+		if got := NewWriter(WriterOptions{Interval: tt.in}).interval; got != tt.want {
+			t.Errorf("Interval %v became %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	if c := NewWriter(WriterOptions{}).clock; !reflect.DeepEqual(c, Clock(realClock{})) {
+		t.Errorf("default clock = %T", c)
+	}
+}
+
+// TestWriterRemovesStaleTemps checks that Run clears temp files a crashed
+// writer left, and nothing else.
+func TestWriterRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".w.status.yaml.tmp-42")
+	other := filepath.Join(dir, ".keep")
+	for _, p := range []string{stale, other} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	tw.stop()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temp file still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("other hidden file removed: %v", err)
+	}
+}
