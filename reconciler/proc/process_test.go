@@ -1,0 +1,660 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+		sig  syscall.Signal // sent to the leader once started
+		want ExitStatus
+		str  string
+	}{
+		{"zero", []string{"sh", "-c", "exit 0"}, 0, ExitStatus{Code: 0}, "exit code 0"},
+		{"code", []string{"sh", "-c", "exit 3"}, 0, ExitStatus{Code: 3}, "exit code 3"},
+		{"term", []string{"sleep", "1000"}, syscall.SIGTERM, ExitStatus{Code: -1, Signal: syscall.SIGTERM}, "signal TERM"},
+		{"kill", []string{"sleep", "1000"}, syscall.SIGKILL, ExitStatus{Code: -1, Signal: syscall.SIGKILL}, "signal KILL"},
+		{"self-kill", []string{"sh", "-c", "kill -USR1 $$"}, 0, ExitStatus{Code: -1, Signal: syscall.SIGUSR1}, "signal USR1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := start(t, Spec{Argv: tt.argv})
+			if tt.sig != 0 {
+				if err := p.Signal(tt.sig); err != nil {
+					t.Fatalf("Signal: %v", err)
+				}
+			}
+			st, err := p.Wait(testCtx(t))
+			if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if st != tt.want || st.String() != tt.str {
+				t.Errorf("Wait = %+v (%q), want %+v (%q)", st, st, tt.want, tt.str)
+			}
+		})
+	}
+}
+
+func TestWaitDoesNotReap(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sh", "-c", "exit 7"}})
+	ctx := testCtx(t)
+	st, err := p.Wait(ctx)
+	if err != nil || st.Code != 7 {
+		t.Fatalf("Wait = %v, %v; want exit code 7", st, err)
+	}
+	// Still a zombie child of ours: its pid, and so its pgid, is pinned.
+	s, err := readStat(p.Pid())
+	if err != nil {
+		t.Fatalf("stat after Wait: %v", err)
+	}
+	if s.state != 'Z' || s.ppid != os.Getpid() || s.pgid != p.Pid() {
+		t.Errorf("after Wait: state %c ppid %d pgid %d; want Z, %d, %d", s.state, s.ppid, s.pgid, os.Getpid(), p.Pid())
+	}
+	// A reaper pass leaves registered leaders alone.
+	testStarter.reap(true)
+	if s, err := readStat(p.Pid()); err != nil || s.state != 'Z' {
+		t.Fatalf("after reaper pass: %+v, %v; want a zombie", s, err)
+	}
+	// Wait again: same status, at once.
+	if st2, err := p.Wait(ctx); err != nil || st2 != st {
+		t.Errorf("second Wait = %v, %v; want %v", st2, err, st)
+	}
+	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal after exit = %v, want os.ErrProcessDone", err)
+	}
+	// The group is only the zombie leader: kill(-pgid) finds no live member.
+	if err := p.SignalGroup(0); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("SignalGroup on a zombie leader = %v", err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if s, err := readStat(p.Pid()); err == nil && s.ppid == os.Getpid() {
+		t.Errorf("after Release pid %d is still our child: %+v", p.Pid(), s)
+	}
+	if err := p.Release(); err != nil {
+		t.Errorf("second Release: %v", err)
+	}
+	if err := p.SignalGroup(syscall.SIGTERM); !errors.Is(err, ErrReleased) {
+		t.Errorf("SignalGroup after Release = %v, want ErrReleased", err)
+	}
+}
+
+func TestReleaseRunning(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
+	if err := p.Release(); !errors.Is(err, ErrNotExited) {
+		t.Fatalf("Release of a running process = %v, want ErrNotExited", err)
+	}
+	if !p.GroupAlive() {
+		t.Errorf("GroupAlive = false for a running leader")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := p.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with an expiring ctx = %v, want DeadlineExceeded", err)
+	}
+}
+
+// TestWaitParksOnEpoll checks that Wait parks on the netpoller: the pidfd is
+// in Go's epoll set, and the waitid callback runs once before parking and once
+// when the exit makes the pidfd readable, not in a loop.
+func TestWaitParksOnEpoll(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "0.3"}})
+	var pidfd int
+	if err := p.raw.Control(func(fd uintptr) { pidfd = int(fd) }); err != nil {
+		t.Fatal(err)
+	}
+	if !inEpollSet(t, pidfd) {
+		t.Errorf("pidfd %d is in no epoll set of this process", pidfd)
+	}
+	t0 := time.Now()
+	st, err := p.Wait(testCtx(t))
+	if err != nil || !st.Success() {
+		t.Fatalf("Wait = %v, %v", st, err)
+	}
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("Wait returned after %v, before the process could exit", d)
+	}
+	if n := p.wakeups.Load(); n < 1 || n > 3 {
+		t.Errorf("waitid callback ran %d times, want 2 (one check, one wake-up)", n)
+	}
+	t.Logf("waitid callback ran %d times", p.wakeups.Load())
+}
+
+// inEpollSet reports whether fd is a target of an epoll instance of ours.
+func inEpollSet(t *testing.T, fd int) bool {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("tfd: %8d ", fd)
+	for _, e := range ents {
+		link, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || link != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err == nil && strings.Contains(string(info), want) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSignalGroupReachesGrandchild(t *testing.T) {
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "sleep 1000 & echo $!; wait"}, Stdout: w})
+	gc, _ := strconv.Atoi(readLines(t, r, 1)[0])
+	ticks := startTicksOf(t, gc)
+	killLater(t, gc)
+	if s, _ := readStat(gc); s.pgid != p.Pid() {
+		t.Fatalf("grandchild pgid %d, want %d", s.pgid, p.Pid())
+	}
+	if err := p.SignalGroup(syscall.SIGTERM); err != nil {
+		t.Fatalf("SignalGroup: %v", err)
+	}
+	ctx := testCtx(t)
+	st, err := p.Wait(ctx)
+	if err != nil || st.Signal != syscall.SIGTERM {
+		t.Errorf("leader: %v, %v; want signal TERM", st, err)
+	}
+	if err := p.WaitGroupEmpty(ctx); err != nil {
+		t.Fatalf("WaitGroupEmpty: %v", err)
+	}
+	if alive(gc, ticks) {
+		t.Errorf("grandchild %d survived SignalGroup", gc)
+	}
+}
+
+func TestTerminateKillsTermIgnorer(t *testing.T) {
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", `trap "" TERM; echo ready; sleep 1000`}, Stdout: w})
+	readLines(t, r, 1)
+	const timeout = 300 * time.Millisecond
+	t0 := time.Now()
+	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, timeout)
+	if err != nil {
+		t.Fatalf("Terminate: %v", err)
+	}
+	if d := time.Since(t0); d < timeout {
+		t.Errorf("Terminate took %v, less than the %v timeout", d, timeout)
+	}
+	if st.Signal != syscall.SIGKILL {
+		t.Errorf("exit = %v, want signal KILL", st)
+	}
+	if err := p.SignalGroup(0); !errors.Is(err, ErrReleased) {
+		t.Errorf("Terminate did not release: SignalGroup = %v", err)
+	}
+}
+
+func TestTerminateGraceful(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
+	t0 := time.Now()
+	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, 10*time.Second)
+	if err != nil || st.Signal != syscall.SIGTERM {
+		t.Fatalf("Terminate = %v, %v; want signal TERM", st, err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Terminate took %v for a process that dies on TERM", d)
+	}
+}
+
+// TestTerminateKillsLeftovers: the leader exits at once, leaving a grandchild
+// that ignores TERM in its group. It is reparented to us, the group stays
+// alive, and Terminate SIGKILLs it at the timeout.
+func TestTerminateKillsLeftovers(t *testing.T) {
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", `(trap "" TERM; exec sleep 1000) & echo $!`}, Stdout: w})
+	gc, _ := strconv.Atoi(readLines(t, r, 1)[0])
+	killLater(t, gc)
+	ctx := testCtx(t)
+	if st, err := p.Wait(ctx); err != nil || !st.Success() {
+		t.Fatalf("leader: %v, %v; want exit code 0", st, err)
+	}
+	// Once it is sleep, the trap is set (ignored signals survive exec).
+	eventually(t, "grandchild execs sleep", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", gc))
+		return err == nil && string(b) == "sleep\n"
+	})
+	ticks := startTicksOf(t, gc)
+	if s, _ := readStat(gc); s.ppid != os.Getpid() || s.pgid != p.Pid() {
+		t.Fatalf("grandchild ppid %d pgid %d; want reparented to us (%d) in group %d", s.ppid, s.pgid, os.Getpid(), p.Pid())
+	}
+	if !p.GroupAlive() {
+		t.Fatal("GroupAlive = false with a live grandchild in the group")
+	}
+	st, err := Terminate(ctx, p, syscall.SIGTERM, 200*time.Millisecond)
+	if err != nil || !st.Success() {
+		t.Fatalf("Terminate = %v, %v; want the leader's exit code 0", st, err)
+	}
+	if alive(gc, ticks) {
+		t.Errorf("grandchild %d survived Terminate", gc)
+	}
+	if p.GroupAlive() {
+		t.Errorf("GroupAlive = true after Terminate")
+	}
+}
+
+func TestOrphansReaped(t *testing.T) {
+	r, w := pipe(t)
+	// Five orphans in the group and one that left it (setsid), all exit soon.
+	script := `for i in 1 2 3 4 5; do sleep 0.2 & echo $!; done; setsid sleep 0.2 & echo $!`
+	p := start(t, Spec{Argv: []string{"sh", "-c", script}, Stdout: w})
+	pids := readLines(t, r, 6)
+	ctx := testCtx(t)
+	if err := p.WaitGroupEmpty(ctx); err != nil {
+		t.Fatalf("WaitGroupEmpty: %v", err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "no zombie children", func() bool { return len(zombieChildren(t)) == 0 })
+	for _, s := range pids {
+		pid, _ := strconv.Atoi(s)
+		eventually(t, "orphan "+s+" reaped", func() bool {
+			st, err := readStat(pid)
+			return err != nil || st.ppid != os.Getpid()
+		})
+	}
+}
+
+func TestEnvDirUmask(t *testing.T) {
+	dir := t.TempDir()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, umask := range []uint32{0o027, 0o002} {
+		t.Run(fmt.Sprintf("%04o", umask), func(t *testing.T) {
+			r, w := pipe(t)
+			p := start(t, Spec{
+				Argv:   []string{"sh", "-c", `echo "$FOO"; pwd; umask`},
+				Env:    []string{testPath, "FOO=bar baz"},
+				Dir:    dir,
+				Umask:  &umask,
+				Stdout: w,
+			})
+			if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+				t.Fatalf("Wait = %v, %v", st, err)
+			}
+			got := readAllOutput(t, r, w)
+			want := fmt.Sprintf("bar baz\n%s\n%04o\n", real, umask)
+			if got != want {
+				t.Errorf("output %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestNice(t *testing.T) {
+	for _, nice := range []int{7, -3} {
+		t.Run(strconv.Itoa(nice), func(t *testing.T) {
+			if nice < 0 && !isRoot() {
+				t.Skip("negative nice needs root")
+			}
+			spec := Spec{Argv: []string{"sleep", "1000"}, Nice: &nice}
+			if nice < 0 {
+				// With a credential: nice is applied before privileges drop.
+				cred, _, err := LookupUser("nobody", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				spec.Credential = &cred
+			}
+			p := start(t, spec)
+			eventually(t, "shim execs sleep", func() bool {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.Pid()))
+				return err == nil && string(b) == "sleep\n"
+			})
+			s, err := readStat(p.Pid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.nice != nice {
+				t.Errorf("nice = %d, want %d", s.nice, nice)
+			}
+			if s.pgid != p.Pid() {
+				t.Errorf("pgid = %d, want %d (own group through the shim)", s.pgid, p.Pid())
+			}
+		})
+	}
+}
+
+func TestShimExecFailure(t *testing.T) {
+	umask := uint32(0o22)
+	r, w := pipe(t)
+	// An absolute Argv[0] is not checked before the fork: the shim reports.
+	p := start(t, Spec{Argv: []string{"/"}, Umask: &umask, Stderr: w})
+	st, err := p.Wait(testCtx(t))
+	if err != nil || st.Code != 127 {
+		t.Fatalf("Wait = %v, %v; want exit code 127", st, err)
+	}
+	if out := readAllOutput(t, r, w); !strings.Contains(out, "reconciled-exec-shim: exec /: permission denied") {
+		t.Errorf("stderr %q", out)
+	}
+}
+
+func TestCredential(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root")
+	}
+	cred, env, err := LookupUser("nobody", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	umask := uint32(0o077)
+	for _, viaShim := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shim=%v", viaShim), func(t *testing.T) {
+			r, w := pipe(t)
+			spec := Spec{
+				Argv:       []string{"sh", "-c", `id -u; id -g; id -G; echo "$HOME $USER $LOGNAME $SHELL"`},
+				Env:        append([]string{testPath}, env...),
+				Credential: &cred,
+				Stdout:     w,
+			}
+			if viaShim {
+				spec.Umask = &umask
+			}
+			p := start(t, spec)
+			if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+				t.Fatalf("Wait = %v, %v", st, err)
+			}
+			got := readAllOutput(t, r, w)
+			want := "65534\n65534\n65534\n/nonexistent nobody nobody /usr/sbin/nologin\n"
+			if got != want {
+				t.Errorf("output %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestLookupUser(t *testing.T) {
+	nobody, env, err := LookupUser("nobody", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nobody.UID != 65534 || nobody.GID != 65534 || len(nobody.Groups) != 1 || nobody.Groups[0] != 65534 {
+		t.Errorf("nobody = %+v", nobody)
+	}
+	wantEnv := "HOME=/nonexistent USER=nobody LOGNAME=nobody SHELL=/usr/sbin/nologin"
+	if strings.Join(env, " ") != wantEnv {
+		t.Errorf("env = %q, want %q", env, wantEnv)
+	}
+	if c, _, err := LookupUser("65534", ""); err != nil || c.UID != 65534 || c.GID != 65534 {
+		t.Errorf("LookupUser(65534) = %+v, %v", c, err)
+	}
+	if c, _, err := LookupUser("nobody", "root"); err != nil || c.GID != 0 || len(c.Groups) != 2 {
+		t.Errorf("LookupUser(nobody, root) = %+v, %v; want gid 0 and groups [65534 0]", c, err)
+	}
+	if c, _, err := LookupUser("nobody", "4321"); err != nil || c.GID != 4321 {
+		t.Errorf("LookupUser(nobody, 4321) = %+v, %v", c, err)
+	}
+	if c, env, err := LookupUser("4242", ""); err != nil || c.UID != 4242 || c.GID != 4242 || len(c.Groups) != 0 || env[0] != "HOME=/" {
+		t.Errorf("LookupUser(4242) = %+v, %v, %v", c, env, err)
+	}
+	if _, _, err := LookupUser("no-such-user-xyz", ""); err == nil {
+		t.Error("LookupUser of an unknown name succeeded")
+	}
+	if _, _, err := LookupUser("nobody", "no-such-group-xyz"); err == nil {
+		t.Error("LookupUser with an unknown group succeeded")
+	}
+}
+
+func TestStartLookPath(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho hello-$1\n"
+	if err := os.WriteFile(filepath.Join(bin, "hello"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, spec Spec) string {
+		r, w := pipe(t)
+		spec.Stdout = w
+		p := start(t, spec)
+		if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+			t.Fatalf("Wait = %v, %v", st, err)
+		}
+		return readAllOutput(t, r, w)
+	}
+	t.Run("instance PATH", func(t *testing.T) {
+		got := run(t, Spec{Argv: []string{"hello", "a"}, Env: []string{"PATH=/nonexistent:" + bin}})
+		if got != "hello-a\n" {
+			t.Errorf("output %q", got)
+		}
+	})
+	t.Run("relative PATH entry", func(t *testing.T) {
+		got := run(t, Spec{Argv: []string{"hello", "b"}, Env: []string{"PATH=bin"}, Dir: dir})
+		if got != "hello-b\n" {
+			t.Errorf("output %q", got)
+		}
+	})
+	t.Run("relative to Dir", func(t *testing.T) {
+		got := run(t, Spec{Argv: []string{"./bin/hello", "c"}, Dir: dir})
+		if got != "hello-c\n" {
+			t.Errorf("output %q", got)
+		}
+	})
+	t.Run("not in the daemon's PATH", func(t *testing.T) {
+		_, err := testStarter.Start(Spec{Argv: []string{"hello"}, Env: []string{testPath}})
+		want := `start hello: exec: "hello": executable file not found in $PATH`
+		if err == nil || err.Error() != want {
+			t.Errorf("Start error %v, want %q", err, want)
+		}
+		if !errors.Is(err, exec.ErrNotFound) {
+			t.Errorf("error %v is not exec.ErrNotFound", err)
+		}
+	})
+	t.Run("named", func(t *testing.T) {
+		_, err := testStarter.Start(Spec{Name: "worker-0", Argv: []string{"x"}, Env: []string{"PATH=" + bin}})
+		want := `start worker-0: exec: "x": executable file not found in $PATH`
+		if err == nil || err.Error() != want {
+			t.Errorf("Start error %v, want %q", err, want)
+		}
+	})
+	t.Run("missing Dir", func(t *testing.T) {
+		_, err := testStarter.Start(Spec{Argv: []string{"/bin/true"}, Dir: filepath.Join(dir, "nope")})
+		if err == nil || !strings.Contains(err.Error(), "chdir") || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Start error %v, want a chdir error", err)
+		}
+	})
+	t.Run("not executable", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(dir, "data"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := testStarter.Start(Spec{Argv: []string{"./data"}, Dir: dir})
+		if err == nil || !errors.Is(err, os.ErrPermission) {
+			t.Errorf("Start error %v, want permission denied", err)
+		}
+	})
+	if z := zombieChildren(t); len(z) != 0 {
+		t.Errorf("failed starts left zombies %v", z)
+	}
+}
+
+// TestConcurrentStarts starts many processes from several goroutines while the
+// reaper runs, and checks that the reaper took none of the leaders.
+func TestConcurrentStarts(t *testing.T) {
+	sleep, err := lookPath("sleep", []string{testPath}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 25
+	procs := make(chan *Process, 2*workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				p, err := testStarter.Start(Spec{Argv: []string{sleep, "1000"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				procs <- p
+				// Churn: a short-lived process whose exit runs the reaper.
+				q, err := testStarter.Start(Spec{Argv: []string{"/bin/true"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				procs <- q
+			}
+		})
+	}
+	wg.Wait()
+	close(procs)
+	ctx := testCtx(t)
+	var all []*Process
+	for p := range procs {
+		all = append(all, p)
+		t.Cleanup(func() { cleanup(t, p) })
+	}
+	for _, p := range all {
+		if err := p.SignalGroup(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("SignalGroup %d: %v", p.Pid(), err)
+		}
+	}
+	for _, p := range all {
+		st, err := p.Wait(ctx)
+		if err != nil {
+			t.Fatalf("Wait %d: %v (reaped by someone else?)", p.Pid(), err)
+		}
+		if st.Signal != syscall.SIGKILL && !st.Success() {
+			t.Errorf("pid %d: %v", p.Pid(), st)
+		}
+		if err := p.Release(); err != nil {
+			t.Errorf("Release %d: %v", p.Pid(), err)
+		}
+	}
+	eventually(t, "no zombie children", func() bool { return len(zombieChildren(t)) == 0 })
+}
+
+// TestStartUnmanaged shows why other code must start children in new process
+// groups through StartUnmanaged: without it the reaper takes their exit.
+func TestStartUnmanaged(t *testing.T) {
+	run := func(t *testing.T, managed bool) error {
+		cmd := exec.Command("sh", "-c", "exit 3")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		startFn := func() (int, error) {
+			if err := cmd.Start(); err != nil {
+				return 0, err
+			}
+			return cmd.Process.Pid, nil
+		}
+		var pid int
+		if managed {
+			done, err := testStarter.StartUnmanaged(startFn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer done()
+			pid = cmd.Process.Pid
+		} else {
+			var err error
+			if pid, err = startFn(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "child exits", func() bool {
+			st, err := readStat(pid)
+			return err != nil || st.state == 'Z'
+		})
+		testStarter.reap(true)
+		return cmd.Wait()
+	}
+	t.Run("managed", func(t *testing.T) {
+		err := run(t, true)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("Wait = %v, want exit status 3", err)
+		}
+	})
+	t.Run("unprotected", func(t *testing.T) {
+		err := run(t, false)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 3 {
+			t.Skip("the reaper did not get there first this time")
+		}
+		t.Logf("as expected, cmd.Wait = %v", err)
+	})
+	t.Run("own group", func(t *testing.T) {
+		// os/exec children in our own group are left to their starter.
+		cmd := exec.Command("sh", "-c", "exit 4")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		eventually(t, "child exits", func() bool {
+			st, err := readStat(pid)
+			return err != nil || st.state == 'Z'
+		})
+		testStarter.reap(true)
+		var ee *exec.ExitError
+		if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 4 {
+			t.Errorf("Wait = %v, want exit status 4", err)
+		}
+	})
+}
+
+func TestParentDeathSignal(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"direct", "shim"} {
+		t.Run(mode, func(t *testing.T) {
+			r, w := pipe(t)
+			helper := start(t, Spec{
+				Argv:   []string{self, "-test.run=^$"},
+				Env:    []string{testPath, helperEnv + "=" + mode},
+				Stdout: w,
+			})
+			pid, err := strconv.Atoi(readLines(t, r, 1)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "helper's child execs sleep", func() bool {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				return err == nil && string(b) == "sleep\n"
+			})
+			ticks := startTicksOf(t, pid)
+			killLater(t, pid)
+			if err := helper.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := helper.Wait(testCtx(t)); err != nil || st.Signal != syscall.SIGKILL {
+				t.Fatalf("helper: %v, %v", st, err)
+			}
+			eventually(t, "the helper's sleep dies with it", func() bool { return !alive(pid, ticks) })
+		})
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	line := "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 0 0 0 0 0 0 0 0 20 -5 1 0 98765 0 0\n"
+	st, err := parseStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.state != 'S' || st.ppid != 1 || st.pgid != 1234 || st.nice != -5 || st.startTicks != 98765 {
+		t.Errorf("parseStat = %+v", st)
+	}
+	if _, err := parseStat([]byte("1 (x) S 1 2")); err == nil {
+		t.Error("short stat parsed")
+	}
+}

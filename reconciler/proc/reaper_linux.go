@@ -1,0 +1,197 @@
+package proc
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fullReapInterval bounds how often a reaper pass reads the children of every
+// thread rather than of the main thread only (see childLister.orphans): it
+// guards against a kernel that puts orphans elsewhere.
+const fullReapInterval = time.Second
+
+// groupRecheck is the safety re-check period of WaitGroupEmpty, for when a
+// reaper broadcast is missed (e.g. Run is not running).
+const groupRecheck = time.Second
+
+// Run reaps orphans until ctx is done: on every SIGCHLD it lists this process's
+// direct children and reaps, with wait4(pid, WNOHANG), every zombie that is not
+// a registered leader (nor protected, see the package documentation). After
+// each pass it wakes the goroutines in WaitGroupEmpty.
+//
+// SIGCHLD coalesces (one pending signal stands for any number of exits), so a
+// pass looks at every child, not at one pid per signal. Passes read only the
+// main thread's children, where orphans land, and every thread's at most once
+// a second (see childLister.orphans).
+func (s *Starter) Run(ctx context.Context) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGCHLD)
+	defer signal.Stop(ch)
+	s.reap(true)
+	lastFull := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			full := time.Since(lastFull) >= fullReapInterval
+			if full {
+				lastFull = time.Now()
+			}
+			s.reap(full)
+		}
+	}
+}
+
+// reap is one reaper pass. It lists children and picks the zombies to reap
+// without holding spawnMu, so that Start is not held up by the listing: the
+// write lock is taken only when there is a candidate, and the candidate is
+// checked again under it. That second check is what makes it safe: under the
+// write lock no Start is between fork and register, so a child that is not
+// registered then is not a leader.
+//
+// A pass lists the children of the main thread only, where Linux puts every
+// orphan, unless full is set.
+func (s *Starter) reap(full bool) {
+	list := s.lister.orphans
+	if full {
+		list = s.lister.children
+	}
+	kids, err := list()
+	if err != nil {
+		s.log.Error(err, "List children")
+	}
+	// Leaders are most of the children: drop them under one lock.
+	s.regMu.Lock()
+	cands := kids[:0]
+	for _, pid := range kids {
+		_, leader := s.leaders[pid]
+		_, unmanaged := s.unmanaged[pid]
+		if !leader && !unmanaged {
+			cands = append(cands, pid)
+		}
+	}
+	s.regMu.Unlock()
+	var zombies []int
+	for _, pid := range cands {
+		st, err := readStat(pid)
+		if err != nil || st.state != 'Z' {
+			continue // gone, or still running
+		}
+		if st.pgid == s.selfPgid {
+			// A child started by other code in our own group (os/exec
+			// without Setpgid): its starter reaps it.
+			continue
+		}
+		zombies = append(zombies, pid)
+	}
+	if len(zombies) > 0 {
+		s.spawnMu.Lock()
+		for _, pid := range zombies {
+			if s.protected(pid) {
+				continue // a leader whose Start was in flight
+			}
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			if err == nil && wpid == pid && s.log.V(1).Enabled() {
+				s.log.V(1).Info("Reaped orphan", "pid", pid, "exitCode", ws.ExitStatus())
+			}
+		}
+		s.spawnMu.Unlock()
+	}
+	s.broadcast()
+}
+
+// protected reports whether pid is a registered leader or unmanaged child.
+func (s *Starter) protected(pid int) bool {
+	s.regMu.Lock()
+	_, leader := s.leaders[pid]
+	_, unmanaged := s.unmanaged[pid]
+	s.regMu.Unlock()
+	return leader || unmanaged
+}
+
+// broadcast wakes everyone waiting on the current changed channel.
+func (s *Starter) broadcast() {
+	s.changedMu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.changedMu.Unlock()
+}
+
+// childrenChanged returns a channel closed after the next reaper pass.
+func (s *Starter) childrenChanged() <-chan struct{} {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	return s.changed
+}
+
+// GroupAlive reports whether the leader's process group still has a live
+// member. While the leader runs it is true.
+//
+// After the leader exited, the answer relies on reparenting: the kernel hands
+// the leader's surviving children to the nearest subreaper, this daemon, before
+// the leader's exit becomes visible (exit_notify reparents before the pidfd is
+// notified). So GroupAlive scans only this process's direct children, skips
+// registered leaders, and looks for a live (non-zombie) one whose pgid is the
+// leader's pid: one such child is enough, as each group member is either one
+// or a descendant of one.
+//
+// Edge cases it misses: a group member whose whole chain of ancestors up to
+// this daemon left the group (setpgid/setsid in an intermediate process, a
+// member below it stays), and members that were reparented to another
+// subreaper below the daemon. Both need a program that changes groups on
+// purpose. It requires BecomeSubreaper; without it orphans go to init and are
+// not seen.
+func (p *Process) GroupAlive() bool {
+	if !p.exited() {
+		return true
+	}
+	s := p.starter
+	kids, err := s.lister.children()
+	if err != nil {
+		s.log.Error(err, "List children")
+		return true // cannot tell: assume alive, callers then SIGKILL or wait
+	}
+	for _, pid := range kids {
+		if s.isLeader(pid) {
+			continue
+		}
+		st, err := readStat(pid)
+		if err == nil && st.pgid == p.pid && st.state != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitGroupEmpty waits until the leader has exited and its group has no live
+// member left (see GroupAlive), or ctx is done. It re-checks after every reaper
+// pass (which follows every SIGCHLD) and, to be safe, every second.
+func (p *Process) WaitGroupEmpty(ctx context.Context) error {
+	if _, err := p.Wait(ctx); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var tick *time.Ticker
+	for {
+		changed := p.starter.childrenChanged()
+		if !p.GroupAlive() {
+			return nil
+		}
+		if tick == nil {
+			tick = time.NewTicker(groupRecheck)
+			defer tick.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package proc
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestFindStale(t *testing.T) {
+	r, w := pipe(t)
+	// The leader leaves two grandchildren in its group: one with the marks in
+	// its environment, one (env -i) without.
+	p := start(t, Spec{
+		Argv:   []string{"sh", "-c", `sleep 1000 & echo $!; env -i sleep 1000 & echo $!`},
+		Env:    []string{testPath, "RECONCILED_PROGRAM=web", "RECONCILED_INSTANCE=2", "RECONCILED_REPLICAS=3"},
+		Stdout: w,
+	})
+	lines := readLines(t, r, 2)
+	marked, _ := strconv.Atoi(lines[0])
+	unmarked, _ := strconv.Atoi(lines[1])
+	killLater(t, marked)
+	killLater(t, unmarked)
+	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+		t.Fatalf("leader: %v, %v", st, err)
+	}
+	// env -i must have exec'd sleep, or its environ is still sh's.
+	eventually(t, "env -i execs sleep", func() bool {
+		got, err := FindStale("web", 2, p.Pid(), p.StartedAt())
+		return err == nil && slices.Equal(got, []int{marked})
+	})
+	ticks := startTicksOf(t, marked)
+
+	for _, tt := range []struct {
+		name    string
+		program string
+		index   int
+		pgid    int
+		started time.Time
+		want    []int
+	}{
+		{"match", "web", 2, p.Pid(), p.StartedAt(), []int{marked}},
+		{"slack", "web", 2, p.Pid(), p.StartedAt().Add(time.Second), []int{marked}},
+		{"other index", "web", 1, p.Pid(), p.StartedAt(), nil},
+		{"other program", "api", 2, p.Pid(), p.StartedAt(), nil},
+		{"other group", "web", 2, p.Pid() + 1, p.StartedAt(), nil},
+		{"started later", "web", 2, p.Pid(), p.StartedAt().Add(time.Hour), nil},
+	} {
+		got, err := FindStale(tt.program, tt.index, tt.pgid, tt.started)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: FindStale = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+	}
+
+	found, err := FindStaleAll([]StaleQuery{
+		{Program: "api", Index: 0, LeaderPid: p.Pid(), StartedAt: p.StartedAt()},
+		{Program: "web", Index: 2, LeaderPid: p.Pid(), StartedAt: p.StartedAt()},
+		{Program: "web", Index: 3, LeaderPid: 999999, StartedAt: p.StartedAt()},
+	})
+	if err != nil || len(found) != 1 || found[0] != (StaleProcess{Pid: marked, StartTicks: ticks, Query: 1}) {
+		t.Fatalf("FindStaleAll = %+v, %v", found, err)
+	}
+
+	// A recorded start time that does not match is not killed.
+	if err := KillStaleProcesses([]StaleProcess{{Pid: marked, StartTicks: ticks + 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(marked, ticks) {
+		t.Fatal("KillStaleProcesses killed a process whose start time differs")
+	}
+	// KillStale skips a process without the marks.
+	uticks := startTicksOf(t, unmarked)
+	if err := KillStale([]int{unmarked}); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(unmarked, uticks) {
+		t.Fatal("KillStale killed a process without the marks")
+	}
+	if err := KillStaleProcesses(found); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stale process killed", func() bool { return !alive(marked, ticks) })
+	if err := KillStale([]int{marked}); err != nil {
+		t.Errorf("KillStale of a dead process: %v", err)
+	}
+}
+
+func TestKillStale(t *testing.T) {
+	p := start(t, Spec{
+		Argv: []string{"sleep", "1000"},
+		Env:  []string{testPath, "RECONCILED_PROGRAM=web", "RECONCILED_INSTANCE=0"},
+	})
+	pids, err := FindStale("web", 0, p.Pid(), p.StartedAt())
+	if err != nil || !slices.Equal(pids, []int{p.Pid()}) {
+		t.Fatalf("FindStale = %v, %v; want the leader %d", pids, err, p.Pid())
+	}
+	if err := KillStale(pids); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || st.Signal != 9 {
+		t.Errorf("leader: %v, %v; want signal KILL", st, err)
+	}
+}

@@ -1,0 +1,242 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+)
+
+// Starter starts processes and reaps the orphans they leave. Use one Starter per
+// daemon process (see the package documentation).
+type Starter struct {
+	log      logr.Logger
+	lister   childLister
+	selfPgid int
+	devNull  *os.File // nil if /dev/null could not be opened at construction
+
+	// spawnMu orders spawning against the reaper: Start holds the read lock
+	// around fork+register, the reaper holds the write lock while it lists and
+	// reaps children, so it never sees an unregistered leader.
+	spawnMu sync.RWMutex
+
+	regMu     sync.Mutex
+	leaders   map[int]*Process // registered leaders, not yet released
+	unmanaged map[int]int      // children started by StartUnmanaged (count per pid)
+
+	changedMu sync.Mutex
+	changed   chan struct{} // closed and replaced after every reaper pass
+}
+
+// NewStarter returns a Starter. Call Run to reap orphans.
+func NewStarter(log logr.Logger) *Starter {
+	s := &Starter{
+		log:       log,
+		lister:    newChildLister(),
+		selfPgid:  syscall.Getpgrp(),
+		leaders:   make(map[int]*Process),
+		unmanaged: make(map[int]int),
+		changed:   make(chan struct{}),
+	}
+	// Opened once: Start then costs no open(2) for unset stdio. On failure
+	// Start opens it itself and reports the error there.
+	if f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+		s.devNull = f
+	}
+	return s
+}
+
+// BecomeSubreaper makes this process a child subreaper (PR_SET_CHILD_SUBREAPER):
+// orphaned descendants are reparented to it rather than to init, so their
+// process groups stay visible and Run reaps them.
+func BecomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}
+
+// Start starts spec's process as the leader of a new process group. The process
+// gets SIGKILL if the daemon (precisely: the forking thread) dies.
+//
+// Start does no /proc access. Its cost over a bare syscall.ForkExec is a PATH
+// lookup (none for an absolute Argv[0]), making the pidfd non-blocking and
+// registering it with the netpoller, and a map insert.
+func (s *Starter) Start(spec Spec) (*Process, error) {
+	name := spec.Name
+	if name == "" && len(spec.Argv) > 0 {
+		name = filepath.Base(spec.Argv[0])
+	}
+	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
+		return nil, fmt.Errorf("start %s: empty command", name)
+	}
+	path, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+
+	stdio, closeStdio, err := s.stdio(spec)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer closeStdio()
+
+	pidfd := -1
+	sys := &syscall.SysProcAttr{
+		Setpgid:   true,
+		Pdeathsig: syscall.SIGKILL,
+		PidFD:     &pidfd,
+	}
+	argv0, argv := path, spec.Argv
+	if spec.Umask != nil || spec.Nice != nil {
+		// The shim also applies the credential, after nice (a negative nice
+		// needs privilege) and as root (the daemon's binary need not be
+		// executable by the instance's user).
+		argv0, argv = "/proc/self/exe", shimArgv(path, spec)
+	} else if c := spec.Credential; c != nil {
+		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{}
+	}
+	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: stdio[:], Sys: sys}
+
+	started := time.Now()
+	s.spawnMu.RLock()
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	var p *Process
+	if err == nil {
+		p, err = s.register(pid, pidfd, name, started)
+	}
+	s.spawnMu.RUnlock()
+	runtime.KeepAlive(spec.Stdin)
+	runtime.KeepAlive(spec.Stdout)
+	runtime.KeepAlive(spec.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, s.explain(err, path, spec.Dir))
+	}
+	if s.log.V(1).Enabled() {
+		s.log.V(1).Info("Started", "pid", pid, "path", path)
+	}
+	return p, nil
+}
+
+// register wraps the pidfd and records pid as a leader. Called with spawnMu
+// read-locked.
+func (s *Starter) register(pid, pidfd int, name string, started time.Time) (*Process, error) {
+	if pidfd < 0 {
+		// No pidfd (pre-5.3 kernel): the child is ours and unreaped, so its
+		// pid is pinned and a bare kill is safe here.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_, _ = unix.Wait4(pid, nil, 0, nil)
+		return nil, errors.New("clone did not return a pidfd (Linux 5.4 or later is needed)")
+	}
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = waitidReap(pidfd, 0)
+		unix.Close(pidfd)
+		return nil, fmt.Errorf("pidfd: %w", err)
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
+	rc, err := f.SyscallConn()
+	if err != nil { // not reached: os.File always has a RawConn
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = waitidReap(pidfd, 0)
+		f.Close()
+		return nil, fmt.Errorf("pidfd: %w", err)
+	}
+	p := &Process{
+		starter: s,
+		pid:     pid,
+		name:    name,
+		started: started,
+		pidfd:   f,
+		raw:     rc,
+		done:    make(chan struct{}),
+	}
+	s.regMu.Lock()
+	s.leaders[pid] = p
+	s.regMu.Unlock()
+	return p, nil
+}
+
+// stdio returns the child's fds 0, 1 and 2.
+func (s *Starter) stdio(spec Spec) (fds [3]uintptr, closeFn func(), err error) {
+	closeFn = func() {}
+	null := s.devNull
+	if null == nil && (spec.Stdin == nil || spec.Stdout == nil || spec.Stderr == nil) {
+		null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return fds, closeFn, err
+		}
+		closeFn = func() { null.Close() }
+	}
+	for i, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
+		if f == nil {
+			f = null
+		}
+		// Fd puts f into blocking mode, which the child needs (as os/exec).
+		fds[i] = f.Fd()
+	}
+	return fds, closeFn, nil
+}
+
+// explain turns a bare errno from ForkExec into a message that says what failed.
+func (s *Starter) explain(err error, path, dir string) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	if dir != "" && (errno == syscall.ENOENT || errno == syscall.ENOTDIR || errno == syscall.EACCES) {
+		if _, serr := os.Stat(dir); serr != nil {
+			return fmt.Errorf("chdir: %w", serr)
+		}
+	}
+	return &fs.PathError{Op: "fork/exec", Path: path, Err: err}
+}
+
+// StartUnmanaged runs start, which starts a child of this process by other means
+// than Start (e.g. exec.Cmd.Start), so that the reaper never reaps it: start runs
+// under the same lock as Start, and the returned pid is protected until done is
+// called. Call done after the child has been waited for.
+func (s *Starter) StartUnmanaged(start func() (pid int, err error)) (done func(), err error) {
+	s.spawnMu.RLock()
+	pid, err := start()
+	if err == nil && pid > 0 {
+		s.regMu.Lock()
+		s.unmanaged[pid]++
+		s.regMu.Unlock()
+	}
+	s.spawnMu.RUnlock()
+	if err != nil || pid <= 0 {
+		return func() {}, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.regMu.Lock()
+			if s.unmanaged[pid]--; s.unmanaged[pid] <= 0 {
+				delete(s.unmanaged, pid)
+			}
+			s.regMu.Unlock()
+		})
+	}, nil
+}
+
+// isLeader reports whether pid is a registered, unreleased leader.
+func (s *Starter) isLeader(pid int) bool {
+	s.regMu.Lock()
+	_, ok := s.leaders[pid]
+	s.regMu.Unlock()
+	return ok
+}

@@ -1,0 +1,87 @@
+package proc
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Credential is the identity an instance runs as.
+type Credential struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32 // supplementary groups; empty clears them
+}
+
+// Spec describes one process to start.
+type Spec struct {
+	// Name is used in errors and logs only (e.g. "worker-0"). Empty means the
+	// base name of Argv[0].
+	Name string
+	// Argv[0] is looked up in the PATH of Env (not the daemon's), or relative
+	// to Dir if it contains a '/'. An absolute Argv[0] is used as is, with no
+	// lookup cost.
+	Argv []string
+	// Env is the whole environment of the process; nil means an empty one.
+	Env []string
+	// Dir is the working directory; empty means the daemon's.
+	Dir string
+	// Credential, when not nil, sets uid, gid and supplementary groups. It needs
+	// a privileged daemon.
+	Credential *Credential
+	// Umask and Nice, when not nil, are applied by the exec shim (see
+	// MaybeRunShim), which costs one extra exec of the daemon binary. Pass nil
+	// for "not set" rather than a default value.
+	Umask *uint32
+	Nice  *int
+	// Stdin, Stdout and Stderr are given to the child; nil means /dev/null. As
+	// with os/exec, a file passed here is put into blocking mode (the child must
+	// not inherit O_NONBLOCK).
+	Stdin, Stdout, Stderr *os.File
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	// Code is the exit code, or -1 when the process was killed by Signal.
+	Code int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// CoreDumped tells that the signal made the process dump core.
+	CoreDumped bool
+}
+
+// Success reports whether the process exited with code 0.
+func (s ExitStatus) Success() bool { return s.Signal == 0 && s.Code == 0 }
+
+// String returns "exit code 1" or "signal TERM".
+func (s ExitStatus) String() string {
+	if s.Signal != 0 {
+		str := "signal " + SignalName(s.Signal)
+		if s.CoreDumped {
+			str += " (core dumped)"
+		}
+		return str
+	}
+	return "exit code " + strconv.Itoa(s.Code)
+}
+
+// SignalName returns the short name of sig ("TERM"), or its number when it has
+// no name.
+func SignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return strings.TrimPrefix(n, "SIG")
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// Sentinel errors; check them with errors.Is.
+var (
+	// ErrReleased is returned when a Process is used after Release.
+	ErrReleased = errors.New("process released")
+	// ErrNotExited is returned by Release while the leader still runs.
+	ErrNotExited = errors.New("process has not exited")
+)
