@@ -1,0 +1,221 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/reconciler/watch"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// StateDirName is the daemon's own directory inside the status directory:
+// lock, pid and logs/.
+const StateDirName = ".reconciled"
+
+// ErrLocked means another daemon holds the directory.
+var ErrLocked = errors.New("another reconciled daemon holds the directory")
+
+// DaemonOptions configure RunDaemon.
+type DaemonOptions struct {
+	// Dir holds the manifests; StatusDir the status and event files and
+	// .reconciled/ (default: Dir).
+	Dir, StatusDir string
+	// Resync is the period of the safety rescan (default 30s).
+	Resync time.Duration
+	// Reload asks for a rescan (SIGHUP).
+	Reload <-chan struct{}
+	// Stdout and Stderr are the daemon's own, for output "inherit".
+	Stdout, Stderr *os.File
+	Log            logr.Logger
+}
+
+// RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
+// earlier daemon left running, and reconciles until ctx is done; then it
+// stops every instance and writes the final statuses.
+func RunDaemon(ctx context.Context, o DaemonOptions) error {
+	if o.StatusDir == "" {
+		o.StatusDir = o.Dir
+	}
+	log := o.Log
+	stateDir := filepath.Join(o.StatusDir, StateDirName)
+	logDir := filepath.Join(stateDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", logDir, err)
+	}
+	unlock, err := Lock(stateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := proc.BecomeSubreaper(); err != nil {
+		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
+	}
+	CleanupStale(o.StatusDir, log.WithName("cleanup"))
+
+	w, err := watch.New(watch.Options{Dir: o.Dir, Resync: o.Resync, Ignore: ownFile, Log: log.WithName("watch")})
+	if err != nil {
+		return err
+	}
+	procs := proc.NewStarter(log.WithName("proc"))
+	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
+	specDir, _ := filepath.Abs(o.Dir)
+	r := New(Options{
+		Dir:     o.Dir,
+		Trigger: w.C(),
+		Sink:    writer,
+		Check:   checkRuntime,
+		Log:     log.WithName("reconciler"),
+		Starter: &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr},
+	})
+
+	// Helpers live until the reconciler has stopped every instance.
+	helpers, stopHelpers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopHelpers()
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	goRun(func() { procs.Run(helpers) })
+	goRun(func() { writer.Run(helpers) })
+	goRun(func() {
+		if err := w.Run(ctx); err != nil {
+			log.Error(err, "Watch failed: relying on the periodic resync")
+		}
+	})
+	goRun(func() {
+		for {
+			select {
+			case <-o.Reload:
+				log.Info("Reload requested: rescanning")
+				w.Trigger()
+			case <-helpers.Done():
+				return
+			}
+		}
+	})
+	log.Info("Reconciling", "path", o.Dir, "statusDir", o.StatusDir)
+	err = r.Run(ctx)
+	log.Info("Shutting down")
+	return err
+}
+
+// ownFile tells the watcher which names are the daemon's own writes.
+func ownFile(name string) bool {
+	return name == StateDirName ||
+		strings.HasSuffix(name, ".status.yaml") ||
+		strings.HasSuffix(name, ".events.jsonl") || strings.HasSuffix(name, ".events.jsonl.1") ||
+		strings.HasPrefix(name, ".") && strings.Contains(name, ".status.yaml.tmp")
+}
+
+// checkRuntime refuses what this daemon cannot do whatever the file says.
+func checkRuntime(p *spec.Program) error {
+	if p.Spec.User != "" && os.Geteuid() != 0 {
+		return fmt.Errorf("spec.user: %q needs the daemon to run as root", p.Spec.User)
+	}
+	return nil
+}
+
+// Lock takes .reconciled/lock in stateDir (flock), writes .reconciled/pid,
+// and returns the function that releases both. If another daemon holds the
+// lock it returns an error wrapping ErrLocked that names its pid.
+func Lock(stateDir string) (func(), error) {
+	path := filepath.Join(stateDir, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			if pid := ReadPid(stateDir); pid > 0 {
+				return nil, fmt.Errorf("%w (pid %d): %s", ErrLocked, pid, filepath.Dir(stateDir))
+			}
+			return nil, fmt.Errorf("%w: %s", ErrLocked, filepath.Dir(stateDir))
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	pidPath := filepath.Join(stateDir, "pid")
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", pidPath, err)
+	}
+	return func() {
+		os.Remove(pidPath)
+		f.Close()
+	}, nil
+}
+
+// Held reports whether a daemon holds the lock in stateDir, and its pid.
+func Held(stateDir string) (bool, int) {
+	f, err := os.Open(filepath.Join(stateDir, "lock"))
+	if err != nil {
+		return false, 0
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK), ReadPid(stateDir)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false, 0
+}
+
+// ReadPid returns the pid in stateDir/pid, or 0.
+func ReadPid(stateDir string) int {
+	b, err := os.ReadFile(filepath.Join(stateDir, "pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// CleanupStale kills what the status files record as running and what is
+// provably still ours: processes in the recorded process groups that carry
+// the instance's RECONCILED_* marks and started after the recorded start.
+// This matters after the daemon itself was SIGKILLed: its children die with
+// it (PDEATHSIG), but their own children may not.
+func CleanupStale(statusDir string, log logr.Logger) {
+	statuses, err := status.ReadDir(statusDir)
+	if err != nil {
+		log.Error(err, "Read status files failed", "path", statusDir)
+	}
+	var queries []proc.StaleQuery
+	for _, st := range statuses {
+		for _, in := range st.Status.Instances {
+			if in.Pid > 0 && in.StartedAt != nil {
+				queries = append(queries, proc.StaleQuery{Program: st.Metadata.Name, Index: in.Index, LeaderPid: in.Pid, StartedAt: *in.StartedAt})
+			}
+		}
+	}
+	if len(queries) == 0 {
+		return
+	}
+	found, err := proc.FindStaleAll(queries)
+	if err != nil {
+		log.Error(err, "Scan for stale processes failed")
+		return
+	}
+	for _, sp := range found {
+		q := queries[sp.Query]
+		log.Info("Killing a stale process of an earlier daemon", "program", q.Program, "instance", fmt.Sprintf("%s-%d", q.Program, q.Index), "pid", sp.Pid)
+	}
+	if err := proc.KillStaleProcesses(found); err != nil {
+		log.Error(err, "Kill stale processes failed")
+	}
+}
+
+var _ Process = (*proc.Process)(nil)

@@ -1,0 +1,82 @@
+package reconciler
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// instance is one replica of a program. Only its program's goroutine touches
+// it. Messages about it carry a generation: gen counts its processes and
+// timerGen its timers, so that news of an earlier process or a cancelled
+// timer is recognised and dropped.
+type instance struct {
+	idx   int
+	state State
+
+	// target is the spec the program wants this instance to run; nil: none.
+	target     *spec.Program
+	targetHash string
+
+	// spec and hash are those of the current (or last) process.
+	spec *spec.Program
+	hash string
+
+	gen          int
+	spawning     bool // a Start is in flight
+	proc         Process
+	pid          int
+	leaderExited bool
+	startedAt    time.Time
+
+	timer    Timer
+	timerGen int
+
+	restarts  int
+	failures  int // consecutive failed starts
+	lastExit  *status.Exit
+	nextRetry time.Time
+	message   string
+}
+
+func (in *instance) name(program string) string { return program + "-" + strconv.Itoa(in.idx) }
+
+// live reports whether the instance has, or is getting, a process.
+func (in *instance) live() bool { return in.spawning || in.state.hasProcess() }
+
+// ready reports whether the instance serves: RUNNING (probes come later).
+func (in *instance) ready() bool { return in.state == Running }
+
+func (in *instance) cancelTimer() {
+	if in.timer != nil {
+		in.timer.Stop()
+		in.timer = nil
+	}
+	in.timerGen++
+}
+
+// observed is the instance as the status file shows it.
+func (in *instance) observed(program string) status.Instance {
+	o := status.Instance{
+		Name:     in.name(program),
+		Index:    in.idx,
+		State:    string(in.state),
+		Ready:    in.ready(),
+		Pid:      in.pid,
+		Restarts: in.restarts,
+		SpecHash: in.hash,
+		LastExit: in.lastExit,
+		Message:  in.message,
+	}
+	if in.pid != 0 {
+		at := in.startedAt
+		o.StartedAt = &at
+	}
+	if in.state == Backoff && !in.nextRetry.IsZero() {
+		at := in.nextRetry
+		o.NextRetryAt = &at
+	}
+	return o
+}

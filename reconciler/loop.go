@@ -1,0 +1,218 @@
+package reconciler
+
+import (
+	"context"
+		"fmt"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// StatusSink receives observed state; *status.Writer is the daemon's.
+type StatusSink interface {
+	Update(st status.ProgramStatus)
+	Event(ev status.Event)
+	Delete(name string)
+}
+
+// Options configure a Reconciler. The zero value of each optional field is a
+// sensible default.
+type Options struct {
+	// Dir is the directory of manifests.
+	Dir string
+	// Trigger delivers "rescan now" (the watcher's channel); required.
+	Trigger <-chan struct{}
+	// Starter starts processes; required.
+	Starter ProcessStarter
+	// Sink receives status and events; required.
+	Sink StatusSink
+	// Check adds the daemon's own checks of a valid spec (a user needs root).
+	Check func(*spec.Program) error
+	// MaxParallelStarts bounds Start calls in flight; default 4 per CPU.
+	MaxParallelStarts int
+	Clock             Clock
+	Log               logr.Logger
+}
+
+// Reconciler is the loop: on every trigger it reads the directory, and hands
+// each program its desired state; the programs make it so.
+type Reconciler struct {
+	opts     Options
+	scanner  scanner
+	programs map[string]*program
+	// sent is what each program was last told, so that a pass with nothing
+	// new tells nobody anything.
+	sent        map[string]desired
+	lastValid   map[string]scanned
+	reportedBad map[string]bool
+	requests    chan signalRequest
+}
+
+type signalRequest struct {
+	program string
+	index   int
+	sig     syscall.Signal
+	reply   chan error
+}
+
+// New returns a Reconciler; Run starts it.
+func New(opts Options) *Reconciler {
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
+	if opts.MaxParallelStarts <= 0 {
+		opts.MaxParallelStarts = 4 * runtime.NumCPU()
+	}
+	return &Reconciler{
+		opts:        opts,
+		scanner:     scanner{dir: opts.Dir, check: opts.Check, cache: map[string]cacheEntry{}},
+		programs:    map[string]*program{},
+		sent:        map[string]desired{},
+		lastValid:   map[string]scanned{},
+		reportedBad: map[string]bool{},
+		requests:    make(chan signalRequest),
+	}
+}
+
+// Run reconciles until ctx is done, then stops every instance of every
+// program in parallel (each honouring its stopTimeout) and returns once all
+// have stopped and their final status was handed to the sink.
+func (r *Reconciler) Run(ctx context.Context) error {
+	slots := make(chan struct{}, r.opts.MaxParallelStarts)
+	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, sink: r.opts.Sink, spawnSlots: slots}
+	r.pass(ctx, popts)
+	for {
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return nil
+		case <-r.opts.Trigger:
+			r.pass(ctx, popts)
+		case req := <-r.requests:
+			r.forward(req)
+		}
+	}
+}
+
+// Signal sends sig to instance index of program (every instance when index
+// is negative) through the daemon's own process handles.
+func (r *Reconciler) Signal(ctx context.Context, program string, index int, sig syscall.Signal) error {
+	req := signalRequest{program: program, index: index, sig: sig, reply: make(chan error, 1)}
+	select {
+	case r.requests <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Reconciler) forward(req signalRequest) {
+	p := r.programs[req.program]
+	if p == nil {
+		req.reply <- fmt.Errorf("%s: no such program", req.program)
+		return
+	}
+	// The program answers on req.reply itself; the loop does not wait.
+	go func() {
+		select {
+		case p.inbox <- signalReq{index: req.index, sig: req.sig, reply: req.reply}:
+		case <-p.done:
+			req.reply <- fmt.Errorf("%s: no such program", req.program)
+		}
+	}()
+}
+
+// pass is one level-triggered reconciliation of the whole directory.
+func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
+	start := r.opts.Clock.Now()
+	found, bad, err := r.scanner.scan()
+	if err != nil {
+		r.opts.Log.Error(err, "Scan failed", "path", r.opts.Dir)
+		return // keep everything as it is; the next trigger retries
+	}
+	for _, name := range bad {
+		if !r.reportedBad[name] {
+			r.reportedBad[name] = true
+			r.opts.Log.Info("Ignoring file with an invalid program name", "path", name,
+				"reason", fmt.Sprintf("a program name is lower-case letters, digits, '-' and '_', at most %d characters", spec.MaxNameLength))
+		}
+	}
+	for name, res := range found {
+		d := desired{prog: res.prog, hash: res.hash}
+		if res.prog != nil {
+			r.lastValid[name] = res
+		} else {
+			last := r.lastValid[name]
+			d = desired{prog: last.prog, hash: last.hash, invalid: res.err}
+		}
+		r.tell(ctx, name, d, popts)
+	}
+	for name := range r.programs {
+		if _, ok := found[name]; !ok {
+			last := r.lastValid[name]
+			r.tell(ctx, name, desired{prog: last.prog, hash: last.hash, deleted: true}, popts)
+			delete(r.lastValid, name)
+		}
+	}
+	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())
+}
+
+// tell hands d to the program name, creating the program when needed; it
+// says nothing when the program was already told exactly this.
+func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts programOptions) {
+	p := r.programs[name]
+	if p != nil && same(r.sent[name], d) {
+		return
+	}
+	if d.invalid != nil {
+		r.opts.Log.Info("Invalid manifest: keeping the last valid spec", "program", name, "reason", d.invalid.Error())
+	}
+	if p == nil || !p.set(d) {
+		if d.deleted {
+			delete(r.programs, name)
+			delete(r.sent, name)
+			return
+		}
+		p = newProgram(ctx, name, popts)
+		p.log = popts.log.WithValues("program", name)
+		r.programs[name] = p
+		p.set(d)
+		go p.run()
+	}
+	r.sent[name] = d
+}
+
+func same(a, b desired) bool {
+	return a.prog == b.prog && a.hash == b.hash && a.deleted == b.deleted && a.shutdown == b.shutdown &&
+		errText(a.invalid) == errText(b.invalid)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (r *Reconciler) shutdown() {
+	start := r.opts.Clock.Now()
+	for name, p := range r.programs {
+		d := r.sent[name]
+		d.shutdown = true
+		p.set(d)
+	}
+	for _, p := range r.programs {
+		<-p.done
+	}
+	r.opts.Log.Info("Stopped every instance", "programs", len(r.programs), "took", r.opts.Clock.Now().Sub(start).Round(time.Millisecond).String())
+}

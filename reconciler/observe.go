@@ -1,0 +1,115 @@
+package reconciler
+
+import (
+	"fmt"
+
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// publish builds the status once per pass, and only after a change.
+func (p *program) publish() {
+	if !p.dirty {
+		return
+	}
+	p.dirty = false
+	p.sink.Update(p.observe())
+}
+
+// observe summarises the program: counts, phase and conditions.
+func (p *program) observe() status.ProgramStatus {
+	now := p.clock.Now()
+	want := p.want()
+	st := status.Status{SpecHash: p.cur.hash, Replicas: want, Desired: string(spec.DesiredStopped)}
+	if d := p.cur; d.prog != nil && !d.deleted && !d.shutdown {
+		st.Desired = string(d.prog.Spec.Desired)
+	}
+	var (
+		fatal, alive, excess, outdated, fresh int
+	)
+	for _, in := range p.sorted(false) {
+		st.Instances = append(st.Instances, in.observed(p.name))
+		if in.live() {
+			alive++
+		}
+		if in.idx >= want {
+			excess++
+			continue
+		}
+		if in.ready() {
+			st.ReadyReplicas++
+		}
+		if in.live() && in.hash == p.cur.hash {
+			st.UpdatedReplicas++
+		}
+		switch {
+		case in.state == Fatal:
+			fatal++
+		case in.hash != p.cur.hash && in.state != Exited:
+			outdated++
+		case in.state == Stopped || in.state == Starting && in.restarts == 0:
+			fresh++
+		}
+	}
+	progressing := excess > 0 || outdated > 0 || fresh > 0
+	switch {
+	case want == 0 && alive == 0:
+		st.Phase = "Stopped"
+	case fatal > 0:
+		st.Phase = "Failed"
+	case progressing:
+		st.Phase = "Progressing"
+	case st.ReadyReplicas < want && !p.completed(want):
+		st.Phase = "Degraded"
+	default:
+		st.Phase = "Running"
+	}
+
+	minReady := want
+	if p.cur.prog != nil && p.cur.prog.Spec.UpdateStrategy.Type == spec.RollingUpdate {
+		minReady = max(0, want-p.cur.prog.Spec.UpdateStrategy.MaxUnavailable)
+	}
+	avail := status.Condition{Type: status.ConditionAvailable, Status: status.ConditionTrue, Reason: "MinimumReplicasReady",
+		Message: fmt.Sprintf("%d/%d ready", st.ReadyReplicas, want)}
+	if st.ReadyReplicas < minReady && !p.completed(want) {
+		avail.Status, avail.Reason = status.ConditionFalse, "MinimumReplicasUnavailable"
+	}
+	prog := status.Condition{Type: status.ConditionProgressing, Status: status.ConditionFalse, Reason: "Complete"}
+	switch {
+	case outdated > 0:
+		prog.Status, prog.Reason = status.ConditionTrue, "RollingUpdate"
+		prog.Message = fmt.Sprintf("%d/%d instances updated", st.UpdatedReplicas, want)
+	case excess > 0 || fresh > 0:
+		prog.Status, prog.Reason = status.ConditionTrue, "Scaling"
+		prog.Message = fmt.Sprintf("%d/%d ready", st.ReadyReplicas, want)
+	}
+	if p.cur.prog != nil {
+		p.conditions = status.SetCondition(p.conditions, avail, now)
+		p.conditions = status.SetCondition(p.conditions, prog, now)
+	}
+	st.Conditions = append([]status.Condition(nil), p.conditions...)
+	st.UpdatedAt = now
+	return status.ProgramStatus{Metadata: status.Metadata{Name: p.name}, Status: st}
+}
+
+// completed reports whether every wanted instance is a one-shot job that
+// finished with success: such a program is done, not degraded.
+func (p *program) completed(want int) bool {
+	if want == 0 {
+		return false
+	}
+	for i := range want {
+		in := p.instances[i]
+		if in == nil || in.state != Exited || in.lastExit == nil || in.lastExit.Signal != "" {
+			return false
+		}
+		ok := false
+		for _, c := range in.spec.Spec.SuccessExitCodes {
+			ok = ok || c == in.lastExit.Code
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

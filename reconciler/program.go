@@ -1,0 +1,655 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// desired is the loop's latest word about one program. It replaces any
+// earlier word that the program has not yet taken (latest wins).
+type desired struct {
+	prog     *spec.Program // the last valid spec; nil until there is one
+	hash     string
+	invalid  error // the file's current content is invalid; prog stays as it was
+	deleted  bool  // the file is gone
+	shutdown bool  // the daemon is stopping
+}
+
+// programOptions are what every program shares with the daemon.
+type programOptions struct {
+	log     logr.Logger
+	clock   Clock
+	starter ProcessStarter
+	sink    statusSink
+	// spawnSlots bounds the Start calls in flight across the daemon.
+	spawnSlots chan struct{}
+}
+
+// program owns the instances of one program. Its goroutine (run) is the only
+// one that touches their state; process exits, timers and finished spawns
+// come to it as messages in inbox, and the loop's desired state through a
+// latest-wins slot. Each pass applies every queued message, then reconciles
+// once and publishes the status once, so a storm costs one status build.
+type program struct {
+	programOptions
+	name string
+
+	mu     sync.Mutex
+	next   *desired      // guarded by mu: not yet taken
+	closed bool          // guarded by mu: run has returned; make a new program
+	wake   chan struct{} // cap 1: next was set
+
+	inbox chan any
+	ctx   context.Context // the program's own life: waiters, timers, spawns
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // goroutines that post to inbox
+	done  chan struct{}
+
+	cur          desired
+	instances    map[int]*instance
+	conditions   []status.Condition
+	invalidMsg   string // the SpecInvalid message last reported
+	lastReplicas int    // for Scaled events; -1 before the first spec
+	dirty        bool
+}
+
+func newProgram(parent context.Context, name string, opts programOptions) *program {
+	// The program outlives the daemon's context on purpose: at shutdown it
+	// still has to stop its instances, so it is cancelled by run itself.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	return &program{
+		programOptions: opts,
+		name:           name,
+		wake:           make(chan struct{}, 1),
+		inbox:          make(chan any, 256),
+		ctx:            ctx,
+		stop:           cancel,
+		done:           make(chan struct{}),
+		instances:      map[int]*instance{},
+		lastReplicas:   -1,
+	}
+}
+
+// set hands the program new desired state. It returns false when the program
+// has ended; the caller then starts a new one.
+func (p *program) set(d desired) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.next = &d
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// post delivers a message from a helper goroutine; it gives up only when the
+// program has ended.
+func (p *program) post(m any) {
+	select {
+	case p.inbox <- m:
+	case <-p.ctx.Done():
+	}
+}
+
+// The messages.
+type (
+	spawned struct {
+		idx, gen int
+		proc     Process
+		err      error
+		at       time.Time
+	}
+	exited struct {
+		idx, gen int
+		status   proc.ExitStatus
+		err      error
+		at       time.Time
+	}
+	groupGone  struct{ idx, gen int }
+	timerFired struct{ idx, gen int }
+	signalReq  struct {
+		index int // -1: every instance
+		sig   syscall.Signal
+		reply chan error
+	}
+)
+
+func (p *program) run() {
+	defer close(p.done)
+	defer p.wg.Wait()
+	defer p.stop()
+	for {
+		select {
+		case <-p.wake:
+			p.take()
+		case m := <-p.inbox:
+			p.handle(m)
+		}
+		// Apply everything already queued before acting once.
+	drain:
+		for {
+			select {
+			case <-p.wake:
+				p.take()
+			case m := <-p.inbox:
+				p.handle(m)
+			default:
+				break drain
+			}
+		}
+		p.reconcile()
+		if p.finished() {
+			return
+		}
+		p.publish()
+	}
+}
+
+func (p *program) take() {
+	p.mu.Lock()
+	d := p.next
+	p.next = nil
+	p.mu.Unlock()
+	if d == nil {
+		return
+	}
+	p.apply(*d)
+}
+
+// apply records new desired state and reports what changed.
+func (p *program) apply(d desired) {
+	old := p.cur
+	p.cur = d
+	p.dirty = true
+	now := p.clock.Now()
+	if d.invalid != nil {
+		if msg := d.invalid.Error(); msg != p.invalidMsg {
+			p.invalidMsg = msg
+			p.event("", 0, status.EventWarning, "SpecInvalid", msg)
+		}
+		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
+			Status: status.ConditionFalse, Reason: "Invalid", Message: d.invalid.Error()}, now)
+	} else if d.prog != nil {
+		p.invalidMsg = ""
+		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
+			Status: status.ConditionTrue, Reason: "Valid"}, now)
+	}
+	if d.prog == nil {
+		return
+	}
+	if old.prog != nil && old.hash != d.hash {
+		p.event("", 0, status.EventNormal, "SpecChanged", fmt.Sprintf("spec hash %s -> %s: replacing instances (%s)", short(old.hash), short(d.hash), d.prog.Spec.UpdateStrategy.Type))
+	}
+	if replicas := d.prog.Spec.Replicas; p.lastReplicas >= 0 && replicas != p.lastReplicas {
+		p.event("", 0, status.EventNormal, "Scaled", fmt.Sprintf("replicas %d -> %d", p.lastReplicas, replicas))
+	}
+	p.lastReplicas = d.prog.Spec.Replicas
+}
+
+// want is the number of instances that should run now.
+func (p *program) want() int {
+	d := p.cur
+	if d.prog == nil || d.deleted || d.shutdown || d.prog.Spec.Desired != spec.DesiredRunning {
+		return 0
+	}
+	return d.prog.Spec.Replicas
+}
+
+// reconcile sets every instance's target and drives it towards it. It is
+// idempotent: with nothing changed, a second pass does nothing.
+func (p *program) reconcile() {
+	want := p.want()
+	for i := range want {
+		if p.instances[i] == nil {
+			p.instances[i] = &instance{idx: i, state: Stopped}
+			p.dirty = true
+		}
+	}
+	p.setTargets(want)
+	// Highest index first, so that scaling down stops the newest first.
+	for _, in := range p.sorted(true) {
+		p.drive(in)
+	}
+	for idx, in := range p.instances {
+		if idx >= want && in.state == Stopped && !in.spawning {
+			delete(p.instances, idx)
+			p.dirty = true
+		}
+	}
+}
+
+// setTargets decides which spec each instance should run, applying the
+// update strategy to instances that run an older spec hash.
+func (p *program) setTargets(want int) {
+	for idx, in := range p.instances {
+		if idx >= want {
+			in.target, in.targetHash = nil, ""
+		}
+	}
+	if want == 0 {
+		return
+	}
+	newProg, newHash := p.cur.prog, p.cur.hash
+	strategy := newProg.Spec.UpdateStrategy
+	if strategy.Type == spec.Recreate {
+		oldAlive := false
+		for _, in := range p.instances {
+			oldAlive = oldAlive || (in.live() && in.hash != newHash)
+		}
+		for i := range want {
+			in := p.instances[i]
+			switch {
+			case in.live() && in.hash == newHash, !oldAlive:
+				in.target, in.targetHash = newProg, newHash
+			default: // stop the old ones; start nothing until all are gone
+				in.target, in.targetHash = nil, ""
+			}
+		}
+		return
+	}
+	unavailable := 0
+	for i := range want {
+		if !p.instances[i].ready() {
+			unavailable++
+		}
+	}
+	for i := range want {
+		in := p.instances[i]
+		switch {
+		case in.hash == newHash || !in.live() || !in.ready():
+			in.target, in.targetHash = newProg, newHash
+		case unavailable < strategy.MaxUnavailable:
+			in.target, in.targetHash = newProg, newHash
+			unavailable++
+		default: // keep serving the old spec until its turn
+			in.target, in.targetHash = in.spec, in.hash
+		}
+	}
+}
+
+// drive moves one instance one step towards its target.
+func (p *program) drive(in *instance) {
+	t := in.target
+	switch in.state {
+	case Starting, Running:
+		if in.spawning {
+			return // acted on when the spawn reports back
+		}
+		if t == nil || in.targetHash != in.hash {
+			p.stopInstance(in)
+			return
+		}
+		in.spec = t // supervision settings apply in place
+	case Backoff:
+		switch {
+		case t == nil:
+			in.cancelTimer()
+			p.setState(in, Stopped)
+		case in.targetHash != in.hash:
+			in.cancelTimer()
+			p.spawn(in, true)
+		default:
+			in.spec = t
+		}
+	case Exited, Fatal:
+		switch {
+		case t == nil:
+			p.setState(in, Stopped)
+		case in.targetHash != in.hash:
+			p.spawn(in, true)
+		default:
+			in.spec = t
+		}
+	case Stopped:
+		if t != nil {
+			p.spawn(in, in.targetHash != in.hash)
+		}
+	}
+}
+
+// spawn starts the target spec of in; fresh resets the counters (a new spec).
+func (p *program) spawn(in *instance, fresh bool) {
+	if fresh {
+		in.restarts, in.failures = 0, 0
+	}
+	in.spec, in.hash = in.target, in.targetHash
+	in.gen++
+	in.spawning = true
+	in.proc, in.pid, in.message = nil, 0, ""
+	in.nextRetry = time.Time{}
+	p.setState(in, Starting)
+	idx, gen, prog := in.idx, in.gen, in.spec
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		select {
+		case p.spawnSlots <- struct{}{}:
+		case <-p.ctx.Done():
+			return
+		}
+		proc, err := p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
+		<-p.spawnSlots
+		p.post(spawned{idx: idx, gen: gen, proc: proc, err: err, at: p.clock.Now()})
+	}()
+}
+
+func (p *program) handle(m any) {
+	p.dirty = true
+	switch m := m.(type) {
+	case spawned:
+		p.onSpawned(m)
+	case exited:
+		p.onExited(m)
+	case groupGone:
+		if in := p.current(m.idx, m.gen); in != nil && in.state == Stopping {
+			p.finishStop(in)
+		}
+	case timerFired:
+		if in := p.instances[m.idx]; in != nil && in.timerGen == m.gen {
+			p.onTimer(in)
+		}
+	case signalReq:
+		m.reply <- p.signal(m.index, m.sig)
+	}
+}
+
+// current returns the instance a message is about, or nil when the message
+// is about an earlier process or timer of it.
+func (p *program) current(idx, gen int) *instance {
+	in := p.instances[idx]
+	if in == nil || in.gen != gen {
+		return nil
+	}
+	return in
+}
+
+func (p *program) onSpawned(m spawned) {
+	in := p.current(m.idx, m.gen)
+	if in == nil || !in.spawning {
+		if m.proc != nil { // nobody wants it any more
+			p.retire(m.proc, syscall.SIGKILL, 0)
+		}
+		return
+	}
+	in.spawning = false
+	if m.err != nil {
+		p.afterExit(in, exitFacts{code: 127, failures: in.failures}, "start failed: "+m.err.Error(), m.at)
+		return
+	}
+	in.proc, in.pid, in.startedAt = m.proc, m.proc.Pid(), m.at
+	in.leaderExited = false
+	p.event(in.name(p.name), in.pid, status.EventNormal, "Started", "started "+argv0(in.spec))
+	gen, proc := in.gen, m.proc
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		st, err := proc.Wait(p.ctx)
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		p.post(exited{idx: in.idx, gen: gen, status: st, err: err, at: p.clock.Now()})
+	}()
+	if in.spec.Spec.StartSeconds <= 0 {
+		p.becomeRunning(in)
+	} else {
+		p.armTimer(in, in.spec.Spec.StartSeconds)
+	}
+}
+
+func (p *program) becomeRunning(in *instance) {
+	p.setState(in, Running)
+	in.failures = 0
+	in.message = ""
+	p.event(in.name(p.name), in.pid, status.EventNormal, "Ready", fmt.Sprintf("running for %v", in.spec.Spec.StartSeconds))
+}
+
+func (p *program) onTimer(in *instance) {
+	in.timer = nil
+	switch in.state {
+	case Starting:
+		p.becomeRunning(in)
+	case Backoff:
+		if in.target != nil {
+			in.restarts++
+			p.spawn(in, false)
+		}
+	case Stopping:
+		if in.proc != nil {
+			_ = in.proc.SignalGroup(syscall.SIGKILL)
+			p.event(in.name(p.name), in.pid, status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", in.spec.Spec.StopTimeout, in.spec.Spec.StopSignal.Name))
+		}
+	}
+}
+
+func (p *program) onExited(m exited) {
+	in := p.current(m.idx, m.gen)
+	if in == nil || in.proc == nil || in.leaderExited {
+		return
+	}
+	in.leaderExited = true
+	code, sig := m.status.Code, ""
+	if m.status.Signal != 0 {
+		sig = proc.SignalName(m.status.Signal)
+	}
+	if m.err != nil {
+		code = -1
+	}
+	ranFor := m.at.Sub(in.startedAt)
+	in.lastExit = &status.Exit{Code: code, Signal: sig, At: m.at, RanFor: status.Duration(ranFor)}
+	if in.state == Stopping {
+		p.awaitGroup(in)
+		return
+	}
+	// Nobody asked for this exit. Whatever the leader left in its group is
+	// stopped in the background; the instance moves on at once.
+	p.retire(in.proc, in.spec.Spec.StopSignal.Number, in.spec.Spec.StopTimeout)
+	in.proc = nil
+	in.cancelTimer()
+	facts := exitFacts{code: code, signal: sig, ranFor: ranFor, started: in.state == Running, failures: in.failures}
+	p.afterExit(in, facts, "", m.at)
+}
+
+// afterExit applies the restart policy after an exit or a failed spawn.
+func (p *program) afterExit(in *instance, facts exitFacts, why string, now time.Time) {
+	d := decideExit(&in.spec.Spec, facts)
+	if why != "" {
+		d.message = why + "; " + d.message
+	}
+	in.failures = d.failures
+	kind := status.EventWarning
+	if facts.signal == "" && facts.code == 0 {
+		kind = status.EventNormal
+	}
+	name, pid := in.name(p.name), in.pid
+	in.pid = 0
+	p.event(name, pid, kind, "Exited", describeExit(facts.code, facts.signal)+fmt.Sprintf(" after %v", facts.ranFor.Round(time.Millisecond)))
+	switch d.next {
+	case Starting:
+		in.restarts++
+		p.spawn(in, false)
+	case Backoff:
+		p.setState(in, Backoff)
+		in.message = d.message
+		in.nextRetry = now.Add(d.delay)
+		p.armTimer(in, d.delay)
+		if d.reason == "BackOff" {
+			p.event(name, 0, status.EventWarning, "BackOff", fmt.Sprintf("%s; restarting in %v", d.message, d.delay))
+		}
+	case Fatal:
+		p.setState(in, Fatal)
+		in.message = d.message
+		p.event(name, 0, status.EventWarning, "Fatal", d.message)
+	case Exited:
+		p.setState(in, Exited)
+		in.message = d.message
+	}
+}
+
+// stopInstance sends the stop signal to the group and arms the SIGKILL timer.
+func (p *program) stopInstance(in *instance) {
+	in.cancelTimer()
+	p.setState(in, Stopping)
+	sig := in.spec.Spec.StopSignal
+	p.event(in.name(p.name), in.pid, status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group")
+	if err := in.proc.SignalGroup(sig.Number); err != nil {
+		p.log.V(1).Info("Signal failed", "instance", in.name(p.name), "pid", in.pid, "signal", sig.Name, "error", err.Error())
+	}
+	if in.leaderExited { // it exited on its own just before
+		p.awaitGroup(in)
+	}
+	p.armTimer(in, in.spec.Spec.StopTimeout)
+}
+
+// awaitGroup waits in the background until the rest of the group is gone.
+func (p *program) awaitGroup(in *instance) {
+	idx, gen, proc := in.idx, in.gen, in.proc
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := proc.WaitGroupEmpty(p.ctx); err == nil {
+			p.post(groupGone{idx: idx, gen: gen})
+		}
+	}()
+}
+
+func (p *program) finishStop(in *instance) {
+	in.cancelTimer()
+	if err := in.proc.Release(); err != nil {
+		p.log.Error(err, "Release failed", "instance", in.name(p.name), "pid", in.pid)
+	}
+	name, pid := in.name(p.name), in.pid
+	in.proc, in.pid = nil, 0
+	p.setState(in, Stopped)
+	msg := "stopped"
+	if e := in.lastExit; e != nil {
+		msg = "stopped: " + describeExit(e.Code, e.Signal)
+	}
+	p.event(name, pid, status.EventNormal, "Stopped", msg)
+}
+
+// retire ends what is left of a process group nobody supervises any more:
+// sig to the group, SIGKILL after timeout, then the leader is reaped. It runs
+// in the background on real time: it talks only to the OS.
+func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = pr.SignalGroup(sig)
+		ctx, cancel := context.WithTimeout(p.ctx, timeout)
+		err := pr.WaitGroupEmpty(ctx)
+		cancel()
+		if err != nil && p.ctx.Err() == nil {
+			_ = pr.SignalGroup(syscall.SIGKILL)
+			_, _ = pr.Wait(p.ctx)
+			_ = pr.WaitGroupEmpty(p.ctx)
+		}
+		_, _ = pr.Wait(p.ctx)
+		_ = pr.Release()
+	}()
+}
+
+func (p *program) armTimer(in *instance, d time.Duration) {
+	in.cancelTimer()
+	in.timerGen++
+	idx, gen := in.idx, in.timerGen
+	in.timer = p.clock.AfterFunc(d, func() { p.post(timerFired{idx: idx, gen: gen}) })
+}
+
+func (p *program) setState(in *instance, to State) {
+	if in.state == to {
+		return
+	}
+	if err := checkTransition(in.state, to); err != nil {
+		p.log.Error(err, "Illegal transition: this is a bug", "instance", in.name(p.name))
+	}
+	in.state = to
+	p.dirty = true
+}
+
+// signal sends sig to instance index, or to every instance when index < 0.
+func (p *program) signal(index int, sig syscall.Signal) error {
+	var errs []error
+	sent := 0
+	for _, in := range p.sorted(false) {
+		if index >= 0 && in.idx != index || in.proc == nil || in.leaderExited {
+			continue
+		}
+		if err := in.proc.Signal(sig); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", in.name(p.name), err))
+			continue
+		}
+		sent++
+		p.event(in.name(p.name), in.pid, status.EventNormal, "Signalled", "sent "+proc.SignalName(sig))
+	}
+	if sent == 0 && len(errs) == 0 {
+		return fmt.Errorf("%s: no running instance to signal", p.name)
+	}
+	return errors.Join(errs...)
+}
+
+// finished reports whether the program has nothing left to do: deleted or
+// shut down, with every instance gone. It then closes the program.
+func (p *program) finished() bool {
+	if !(p.cur.deleted || p.cur.shutdown) || len(p.instances) > 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next != nil {
+		return false // new desired state arrived meanwhile
+	}
+	p.closed = true
+	if p.cur.deleted {
+		p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
+		p.sink.Delete(p.name)
+	} else {
+		p.dirty = true
+		p.publish()
+	}
+	return true
+}
+
+func (p *program) event(instance string, pid int, kind, reason, msg string) {
+	p.sink.Event(status.Event{Time: p.clock.Now(), Type: kind, Reason: reason, Program: p.name, Instance: instance, Pid: pid, Message: msg})
+	p.log.V(1).Info("Event", "instance", instance, "pid", pid, "reason", reason, "message", msg)
+}
+
+// sorted returns the instances by index, descending when desc.
+func (p *program) sorted(desc bool) []*instance {
+	out := make([]*instance, 0, len(p.instances))
+	for _, in := range p.instances {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return (out[i].idx < out[j].idx) != desc })
+	return out
+}
+
+func short(hash string) string {
+	const n = len("sha256:") + 12
+	if len(hash) > n {
+		return hash[:n]
+	}
+	return hash
+}
+
+func argv0(p *spec.Program) string {
+	if len(p.Spec.Command) == 0 {
+		return ""
+	}
+	return p.Spec.Command[0]
+}

@@ -1,0 +1,44 @@
+package reconciler
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// ProcessStarter starts the process of one instance.
+type ProcessStarter interface {
+	Start(ctx context.Context, req StartRequest) (Process, error)
+}
+
+// StartRequest names what to start: instance Index of Program.
+type StartRequest struct {
+	Program *spec.Program
+	Index   int
+}
+
+// Process is one started process group. Its leader stays unreaped until
+// Release, so that signalling the group can never reach a reused pgid.
+type Process interface {
+	Pid() int
+	// Signal sends sig to the leader only; SignalGroup to the whole group.
+	Signal(sig syscall.Signal) error
+	SignalGroup(sig syscall.Signal) error
+	// Wait blocks until the leader exits, without reaping it.
+	Wait(ctx context.Context) (proc.ExitStatus, error)
+	// WaitGroupEmpty blocks, after the leader exited, until no other member
+	// of the group is left.
+	WaitGroupEmpty(ctx context.Context) error
+	// Release reaps the leader and frees the process handle.
+	Release() error
+}
+
+// statusSink receives observed state: status.Writer in the daemon.
+type statusSink interface {
+	Update(st status.ProgramStatus)
+	Event(ev status.Event)
+	Delete(name string)
+}
