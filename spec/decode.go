@@ -220,12 +220,19 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 	var (
 		cmdString string
 		cmdIsList bool
+		cmdBad    bool // already reported
 	)
 	d.fields(n, path, []field{
 		{"command", func(k, v *yaml.Node, p string) {
 			if v.Kind == yaml.SequenceNode {
 				cmdIsList = true
 				s.Command = d.stringList(v, p)
+				return
+			}
+			if v.Kind == yaml.ScalarNode && v.Tag != "!!str" {
+				// command: true (the program) reads as a YAML boolean.
+				d.add(k, p, "must be a string or a list of strings, not %s (quote it: \"%s\")", describe(v), v.Value)
+				cmdBad = true
 				return
 			}
 			cmdString, _ = d.str(k, v, p)
@@ -292,7 +299,9 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 		}
 		s.Command = words
 	}
-	if len(s.Command) == 0 && d.at(cmdPath) == nil {
+	if cmdBad {
+		// reported above
+	} else if len(s.Command) == 0 && d.at(cmdPath) == nil {
 		d.add(n, cmdPath, "required: the program to run, as a list or a string")
 	} else if len(s.Command) == 0 || s.Command[0] == "" {
 		d.add(d.at(cmdPath), cmdPath, "must name a program to run")

@@ -150,6 +150,7 @@ func TestErrors(t *testing.T) {
 			[]string{`w.yaml:1:1: apiVersion: must be reconciled.dev/v1, not "v1"`, `w.yaml:2:1: kind: must be Program, not "Pod"`}},
 		{"number in argv", "w.yaml", "spec:\n  command: [sleep, 10]\n",
 			[]string{`w.yaml:2:20: spec.command[1]: must be a string, not a number (quote it: "10")`}},
+		{"boolean command", "w.yaml", "spec:\n  command: true\n", []string{`w.yaml:2:3: spec.command: must be a string or a list of strings, not a boolean (quote it: "true")`}},
 		{"unterminated quote", "w.yaml", "spec:\n  command: echo 'hi\n", []string{"w.yaml:2:3: spec.command: unterminated quote"}},
 		{"shell needs string", "w.yaml", "spec:\n  command: [a, b]\n  shell: true\n", []string{"w.yaml:3:3: spec.shell: true requires command to be one string"}},
 		{"duplicate key", "w.yaml", "spec:\n  command: x\n  command: y\n", []string{"w.yaml:3:3: spec.command: duplicate field"}},

@@ -1,0 +1,277 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// fakeClock is stepped by hand; due timers fire inside Step.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped
+	t.stopped = true
+	return was
+}
+
+// Step moves time forward by d and fires the timers that became due.
+func (c *fakeClock) Step(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			due = append(due, t)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// fakeStarter hands out fakeProcesses and remembers them.
+type fakeStarter struct {
+	mu      sync.Mutex
+	nextPid int
+	procs   []*fakeProcess
+	fail    error // Start fails with this when set
+	// onStart configures each new process (e.g. to ignore TERM).
+	onStart func(p *fakeProcess)
+}
+
+func (s *fakeStarter) Start(_ context.Context, req StartRequest) (Process, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	s.nextPid++
+	p := &fakeProcess{pid: 1000 + s.nextPid, index: req.Index, hash: spec.Hash(req.Program), done: make(chan struct{}), diesOn: map[syscall.Signal]bool{syscall.SIGTERM: true, syscall.SIGKILL: true, syscall.SIGINT: true}}
+	if s.onStart != nil {
+		s.onStart(p)
+	}
+	s.procs = append(s.procs, p)
+	return p, nil
+}
+
+func (s *fakeStarter) all() []*fakeProcess {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*fakeProcess(nil), s.procs...)
+}
+
+// alive returns the processes not yet exited, by index.
+func (s *fakeStarter) alive() map[int]*fakeProcess {
+	out := map[int]*fakeProcess{}
+	for _, p := range s.all() {
+		if !p.hasExited() {
+			out[p.index] = p
+		}
+	}
+	return out
+}
+
+type fakeProcess struct {
+	pid, index int
+	hash       string
+
+	mu       sync.Mutex
+	diesOn   map[syscall.Signal]bool
+	signals  []syscall.Signal
+	exited   bool
+	status   proc.ExitStatus
+	released bool
+	done     chan struct{}
+}
+
+func (p *fakeProcess) Pid() int { return p.pid }
+
+func (p *fakeProcess) Signal(sig syscall.Signal) error { return p.SignalGroup(sig) }
+
+func (p *fakeProcess) SignalGroup(sig syscall.Signal) error {
+	p.mu.Lock()
+	p.signals = append(p.signals, sig)
+	dies := p.diesOn[sig]
+	p.mu.Unlock()
+	if dies {
+		p.exit(proc.ExitStatus{Code: -1, Signal: sig})
+	}
+	return nil
+}
+
+// exit makes the process end with st (once).
+func (p *fakeProcess) exit(st proc.ExitStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return
+	}
+	p.exited, p.status = true, st
+	close(p.done)
+}
+
+func (p *fakeProcess) hasExited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
+}
+
+func (p *fakeProcess) sent() []syscall.Signal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]syscall.Signal(nil), p.signals...)
+}
+
+func (p *fakeProcess) Wait(ctx context.Context) (proc.ExitStatus, error) {
+	select {
+	case <-p.done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.status, nil
+	case <-ctx.Done():
+		return proc.ExitStatus{}, ctx.Err()
+	}
+}
+
+func (p *fakeProcess) WaitGroupEmpty(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *fakeProcess) Release() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.released = true
+	return nil
+}
+
+// fakeSink records what the program publishes.
+type fakeSink struct {
+	mu      sync.Mutex
+	last    *status.ProgramStatus
+	updates int
+	events  []status.Event
+	deleted bool
+}
+
+func (s *fakeSink) Update(st status.ProgramStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = &st
+	s.updates++
+}
+
+func (s *fakeSink) Event(ev status.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, ev)
+}
+
+func (s *fakeSink) Delete(string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = true
+}
+
+func (s *fakeSink) status() status.ProgramStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return status.ProgramStatus{}
+	}
+	return *s.last
+}
+
+func (s *fakeSink) reasons() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.events {
+		out = append(out, e.Reason+" "+e.Instance)
+	}
+	return out
+}
+
+func (s *fakeSink) count(reason string) int {
+	n := 0
+	for _, r := range s.reasons() {
+		if len(r) >= len(reason) && r[:len(reason)] == reason {
+			n++
+		}
+	}
+	return n
+}
+
+// states summarises a status as "0:RUNNING 1:STARTING".
+func states(st status.ProgramStatus) string {
+	var parts []string
+	for _, in := range st.Status.Instances {
+		parts = append(parts, fmt.Sprintf("%d:%s", in.Index, in.State))
+	}
+	sort.Strings(parts)
+	return fmt.Sprint(parts)
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
+}
