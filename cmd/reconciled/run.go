@@ -46,10 +46,14 @@ event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
+			resync := o.resync
+			if resync == 0 {
+				resync = -1 // --resync 0 turns the safety rescan off
+			}
 			reload := make(chan struct{}, 1)
 			go forwardSignals(ctx, hup, reload)
 			err = reconciler.RunDaemon(ctx, reconciler.DaemonOptions{
-				Dir: g.dir, StatusDir: g.statusDir, Resync: o.resync, Reload: reload,
+				Dir: g.dir, StatusDir: g.statusDir, Resync: resync, Reload: reload,
 				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
 			})
 			if errors.Is(err, reconciler.ErrLocked) {
@@ -58,7 +62,7 @@ event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.
 			return err
 		},
 	}
-	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "period of the safety rescan of the directory")
+	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "period of the safety rescan of the directory; 0 turns it off")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd

@@ -171,6 +171,7 @@ type loop struct {
 	// resolved: inotify follows symlinks when the watch is added.
 	parent        string
 	parentWatched bool
+	parentFailed  bool // the last attempt failed and was logged
 
 	// target is the resolved directory being watched ("" when none) and
 	// targetInfo its identity when the watch was added, so that a directory
@@ -314,14 +315,17 @@ func (l *loop) watchParent() {
 		return
 	}
 	if err := l.fsw.Add(l.parent); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// DIR is missing too; the retry brings both back.
 			l.log.V(1).Info("Parent directory missing", "parent", l.parent)
-		} else {
-			l.log.Error(err, "Cannot watch parent directory, symlink swaps are noticed at resync only", "parent", l.parent)
+		case !l.parentFailed:
+			l.log.Error(err, "Cannot watch parent directory, a re-pointed or re-created directory is noticed at resync only", "parent", l.parent)
+			l.parentFailed = true
 		}
 		return
 	}
-	l.parentWatched = true
+	l.parentWatched, l.parentFailed = true, false
 }
 
 // watchTarget resolves Dir and moves the directory watch there if the result
@@ -335,7 +339,7 @@ func (l *loop) watchTarget(force bool) bool {
 			l.unwatchTarget()
 		}
 		if changed || l.retryGap == 0 {
-			l.log.Info("Directory unavailable, waiting for it", "reason", err.Error())
+			l.log.Error(err, "Directory unavailable, waiting for it")
 		}
 		l.armRetry()
 		return changed

