@@ -2,7 +2,7 @@ package reconciler
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"runtime"
 	"syscall"
 	"time"
@@ -35,8 +35,11 @@ type Options struct {
 	Check func(*spec.Program) error
 	// MaxParallelStarts bounds Start calls in flight; default 4 per CPU.
 	MaxParallelStarts int
-	Clock             Clock
-	Log               logr.Logger
+	// PublishEvery is the least time between two status builds of a
+	// program; 0 builds after every change.
+	PublishEvery time.Duration
+	Clock        Clock
+	Log          logr.Logger
 }
 
 // Reconciler is the loop: on every trigger it reads the directory, and hands
@@ -84,7 +87,7 @@ func New(opts Options) *Reconciler {
 // have stopped and their final status was handed to the sink.
 func (r *Reconciler) Run(ctx context.Context) error {
 	slots := make(chan struct{}, r.opts.MaxParallelStarts)
-	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, sink: r.opts.Sink, spawnSlots: slots}
+	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, sink: r.opts.Sink, spawnSlots: slots, publishEvery: r.opts.PublishEvery}
 	r.pass(ctx, popts)
 	for {
 		select {

@@ -7,12 +7,25 @@ import (
 	"github.com/reconciled/reconciled/status"
 )
 
-// publish builds the status once per pass, and only after a change.
+// publish builds the status after a change, at most once per publishEvery:
+// a change within that time is published by a trailing timer.
 func (p *program) publish() {
-	if !p.dirty {
+	if !p.dirty || p.publishTimer {
 		return
 	}
+	now := p.clock.Now()
+	if wait := p.publishEvery - now.Sub(p.lastPublish); wait > 0 {
+		p.publishTimer = true
+		p.clock.AfterFunc(wait, func() { p.post(publishDue{}) })
+		return
+	}
+	p.publishNow()
+}
+
+// publishNow builds and hands over the status at once.
+func (p *program) publishNow() {
 	p.dirty = false
+	p.lastPublish = p.clock.Now()
 	p.sink.Update(p.observe())
 }
 

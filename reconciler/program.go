@@ -34,6 +34,9 @@ type programOptions struct {
 	sink    statusSink
 	// spawnSlots bounds the Start calls in flight across the daemon.
 	spawnSlots chan struct{}
+	// publishEvery is the least time between two status builds (a storm of
+	// 1000 exits then costs a few builds, not 1000); 0 builds after every pass.
+	publishEvery time.Duration
 }
 
 // program owns the instances of one program. Its goroutine (run) is the only
@@ -62,6 +65,8 @@ type program struct {
 	invalidMsg   string // the SpecInvalid message last reported
 	lastReplicas int    // for Scaled events; -1 before the first spec
 	dirty        bool
+	lastPublish  time.Time
+	publishTimer bool // a publishDue message is on its way
 }
 
 func newProgram(parent context.Context, name string, opts programOptions) *program {
@@ -122,6 +127,7 @@ type (
 	}
 	groupGone  struct{ idx, gen int }
 	timerFired struct{ idx, gen int }
+	publishDue struct{}
 	signalReq  struct {
 		index int // -1: every instance
 		sig   syscall.Signal
@@ -365,6 +371,8 @@ func (p *program) handle(m any) {
 		}
 	case signalReq:
 		m.reply <- p.signal(m.index, m.sig)
+	case publishDue:
+		p.publishTimer = false
 	}
 }
 
@@ -618,8 +626,7 @@ func (p *program) finished() bool {
 		p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
 		p.sink.Delete(p.name)
 	} else {
-		p.dirty = true
-		p.publish()
+		p.publishNow()
 	}
 	return true
 }

@@ -385,4 +385,3 @@ func TestSignalInstances(t *testing.T) {
 		t.Fatalf("signals: %v %v", alive[0].sent(), alive[1].sent())
 	}
 }
-

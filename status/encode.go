@@ -1,68 +1,161 @@
 package status
 
 import (
-	"bytes"
 	"fmt"
-	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
-	yaml3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
-// Marshal returns st as the YAML of a status file. Keys follow the order of
-// DESIGN.md §4 rather than the alphabetical order sigs.k8s.io/yaml would give:
-// st goes through its JSON form (which sets the order and the time format) into
-// a YAML node tree, whose plain style lets the encoder quote only what needs it.
+// Marshal returns st as the YAML of a status file, with the keys in the order
+// of DESIGN.md §4. It writes the text directly: a status file with thousands
+// of instances is rewritten often, and going through a YAML node tree cost the
+// daemon more CPU than starting the processes. A string is written plain when
+// it cannot read back as anything else, and double-quoted (JSON escaping,
+// which YAML accepts) otherwise.
 func Marshal(st ProgramStatus) ([]byte, error) {
-	js, err := marshalJSON(st)
-	if err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+	e := &encoder{buf: make([]byte, 0, 512+300*len(st.Status.Instances))}
+	s := &st.Status
+	e.field(0, "apiVersion", st.APIVersion)
+	e.field(0, "kind", st.Kind)
+	e.line(0, "metadata:")
+	e.field(1, "name", st.Metadata.Name)
+	e.line(0, "status:")
+	e.field(1, "specHash", s.SpecHash)
+	e.field(1, "desired", s.Desired)
+	e.int(1, "replicas", s.Replicas)
+	e.int(1, "readyReplicas", s.ReadyReplicas)
+	e.int(1, "updatedReplicas", s.UpdatedReplicas)
+	e.field(1, "phase", s.Phase)
+	if len(s.Conditions) == 0 {
+		e.line(1, "conditions: []")
+	} else {
+		e.line(1, "conditions:")
 	}
-	var doc yaml3.Node
-	if err := yaml3.Unmarshal(js, &doc); err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+	for _, c := range s.Conditions {
+		e.item(1, "type", c.Type)
+		e.field(2, "status", c.Status)
+		e.field(2, "reason", c.Reason)
+		e.field(2, "message", c.Message)
+		e.time(2, "lastTransitionTime", c.LastTransitionTime)
 	}
-	plain(&doc)
-	var buf bytes.Buffer
-	enc := yaml3.NewEncoder(&buf)
-	enc.SetIndent(2)
-	enc.CompactSeqIndent()
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+	if len(s.Instances) == 0 {
+		e.line(1, "instances: []")
+	} else {
+		e.line(1, "instances:")
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		e.item(1, "name", in.Name)
+		e.int(2, "index", in.Index)
+		e.field(2, "state", in.State)
+		e.bool(2, "ready", in.Ready)
+		if in.Pid != 0 {
+			e.int(2, "pid", in.Pid)
+		}
+		if in.StartedAt != nil {
+			e.time(2, "startedAt", *in.StartedAt)
+		}
+		e.int(2, "restarts", in.Restarts)
+		e.field(2, "specHash", in.SpecHash)
+		if x := in.LastExit; x != nil {
+			e.line(2, "lastExit:")
+			e.int(3, "code", x.Code)
+			e.field(3, "signal", x.Signal)
+			e.time(3, "at", x.At)
+			e.raw(3, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
+		}
+		if in.NextRetryAt != nil {
+			e.time(2, "nextRetryAt", *in.NextRetryAt)
+		}
+		e.field(2, "message", in.Message)
 	}
-	return buf.Bytes(), nil
+	e.time(1, "updatedAt", s.UpdatedAt)
+	return e.buf, nil
 }
 
-// plain drops the JSON styles (flow collections, double-quoted strings) so that
-// the encoder writes block YAML and quotes a string only when it would otherwise
-// read back as something else ("True", a timestamp, ""). The encoder judges that
-// by YAML 1.2, but sigs.k8s.io/yaml (and many other readers) read YAML 1.1, where
-// "yes", "off" or "1:20" are not strings either; those stay quoted.
-func plain(n *yaml3.Node) {
-	n.Style = 0
-	if n.Kind == yaml3.ScalarNode && n.Tag == "!!str" && yaml11NotString(n.Value) {
-		n.Style = yaml3.DoubleQuotedStyle
+// encoder appends block YAML to buf; depth counts two-space indents.
+type encoder struct{ buf []byte }
+
+func (e *encoder) key(depth int, key string) {
+	for range depth {
+		e.buf = append(e.buf, "  "...)
 	}
-	for _, c := range n.Content {
-		plain(c)
-	}
+	e.buf = append(e.buf, key...)
 }
 
-// base60 matches YAML 1.1 sexagesimal numbers such as "1:20".
-var base60 = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
+func (e *encoder) line(depth int, text string) {
+	e.key(depth, text)
+	e.buf = append(e.buf, '\n')
+}
 
-// yaml11NotString reports whether plain s is a bool or a number in YAML 1.1 but
-// a string in YAML 1.2.
-func yaml11NotString(s string) bool {
-	switch s {
-	case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
-		"n", "N", "no", "No", "NO", "off", "Off", "OFF":
-		return true
+// raw writes a value that needs no quoting (numbers, durations, booleans).
+func (e *encoder) raw(depth int, key, value string) {
+	e.key(depth, key)
+	e.buf = append(e.buf, ": "...)
+	e.buf = append(e.buf, value...)
+	e.buf = append(e.buf, '\n')
+}
+
+func (e *encoder) field(depth int, key, value string) {
+	e.key(depth, key)
+	e.buf = append(e.buf, ": "...)
+	e.buf = appendString(e.buf, value)
+	e.buf = append(e.buf, '\n')
+}
+
+// item starts a list element whose first key is key.
+func (e *encoder) item(depth int, key, value string) { e.field(depth, "- "+key, value) }
+
+func (e *encoder) int(depth int, key string, v int) { e.raw(depth, key, strconv.Itoa(v)) }
+
+func (e *encoder) bool(depth int, key string, v bool) { e.raw(depth, key, strconv.FormatBool(v)) }
+
+// time writes t in UTC at millisecond precision, quoted (plain, it would be a
+// YAML 1.1 timestamp); the zero time is null, which reads back as zero.
+func (e *encoder) time(depth int, key string, t time.Time) {
+	if t.IsZero() {
+		e.raw(depth, key, "null")
+		return
 	}
-	return base60.MatchString(s)
+	e.key(depth, key)
+	e.buf = append(e.buf, `: "`...)
+	e.buf = t.UTC().AppendFormat(e.buf, timeLayout)
+	e.buf = append(e.buf, "\"\n"...)
+}
+
+// appendString writes s plain when it reads back as the same string in YAML
+// 1.1 and 1.2, else double-quoted.
+func appendString(buf []byte, s string) []byte {
+	if plainSafe(s) {
+		return append(buf, s...)
+	}
+	q, _ := marshalJSON(s) // a string always encodes
+	return append(buf, q...)
+}
+
+// plainSafe is deliberately conservative: whatever might be a number, a
+// boolean, null, a timestamp, an indicator or a comment is quoted.
+func plainSafe(s string) bool {
+	if s == "" || s[len(s)-1] == ' ' || s[len(s)-1] == ':' ||
+		strings.IndexByte(" -?:,[]{}#&*!|>'\"%@`<=~+.0123456789\\", s[0]) >= 0 ||
+		strings.Contains(s, ": ") || strings.Contains(s, " #") {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == utf8.RuneError || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	switch strings.ToLower(s) {
+	case "true", "false", "null", "yes", "no", "on", "off", "y", "n":
+		return false
+	}
+	return true
 }
 
 // Parse reads the YAML (or JSON) of a status file. Unknown fields are ignored, so

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 )
 
 const (
@@ -36,17 +35,14 @@ func StatusPath(dir, name string) string {
 	return filepath.Join(dir, name+statusSuffix)
 }
 
-// sansUpdatedAt returns the form in which two statuses are compared to decide
-// whether a file must be rewritten: the JSON encoding, which normalises exactly
-// as the YAML one does (times, durations, empty lists) at a fraction of the
-// cost, without updatedAt.
-func sansUpdatedAt(st ProgramStatus) ([]byte, error) {
-	st.Status.UpdatedAt = time.Time{}
-	b, err := marshalJSON(st)
-	if err != nil {
-		return nil, fmt.Errorf("encode status %s: %w", st.Metadata.Name, err)
+// sansUpdatedAt returns the comparable form of the YAML of a status, which
+// decides whether a file must be rewritten: everything but updatedAt, which
+// Marshal writes last.
+func sansUpdatedAt(data []byte) []byte {
+	if i := bytes.LastIndex(data, []byte("\n  updatedAt:")); i >= 0 {
+		return data[:i+1]
 	}
-	return b, nil
+	return data
 }
 
 // WriteFile writes st to dir/NAME.status.yaml atomically, unless the file
@@ -72,20 +68,17 @@ func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp [
 	if st.Kind == "" {
 		st.Kind = Kind
 	}
-	cmp, err = sansUpdatedAt(st)
+	data, err := Marshal(st)
 	if err != nil {
 		return false, nil, err
 	}
+	cmp = sansUpdatedAt(data)
 	path := StatusPath(dir, name)
 	if prev == nil {
 		prev = comparableFile(path)
 	}
 	if prev != nil && bytes.Equal(prev, cmp) {
 		return false, cmp, nil
-	}
-	data, err := Marshal(st)
-	if err != nil {
-		return false, nil, err
 	}
 	if err := writeAtomic(dir, filepath.Base(path), data); err != nil {
 		return false, nil, fmt.Errorf("write status %s: %w", path, err)
@@ -100,15 +93,9 @@ func comparableFile(path string) []byte {
 	if err != nil {
 		return nil
 	}
-	old, err := Parse(data)
-	if err != nil {
-		return nil
-	}
-	cmp, err := sansUpdatedAt(old)
-	if err != nil {
-		return nil
-	}
-	return cmp
+	// A file this package wrote compares byte for byte; anything else (an
+	// older layout, a hand edit) differs and is simply rewritten.
+	return sansUpdatedAt(data)
 }
 
 // writeAtomic replaces dir/base with data so that no reader ever sees a partial
