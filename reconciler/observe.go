@@ -40,7 +40,7 @@ func (p *program) observe() status.ProgramStatus {
 	var (
 		fatal, alive, excess, outdated, fresh int
 	)
-	for _, in := range p.sorted(false) {
+	for _, in := range p.sorted() {
 		st.Instances = append(st.Instances, in.observed(p.name))
 		if in.live() {
 			alive++

@@ -61,6 +61,7 @@ type program struct {
 
 	cur          desired
 	instances    map[int]*instance
+	order        []*instance // instances by index; nil when it must be rebuilt
 	conditions   []status.Condition
 	invalidMsg   string // the SpecInvalid message last reported
 	lastReplicas int    // for Scaled events; -1 before the first spec
@@ -223,17 +224,20 @@ func (p *program) reconcile() {
 	for i := range want {
 		if p.instances[i] == nil {
 			p.instances[i] = &instance{idx: i, state: Stopped}
+			p.order = nil
 			p.dirty = true
 		}
 	}
 	p.setTargets(want)
 	// Highest index first, so that scaling down stops the newest first.
-	for _, in := range p.sorted(true) {
-		p.drive(in)
+	order := p.sorted()
+	for i := len(order) - 1; i >= 0; i-- {
+		p.drive(order[i])
 	}
 	for idx, in := range p.instances {
 		if idx >= want && in.state == Stopped && !in.spawning {
 			delete(p.instances, idx)
+			p.order = nil
 			p.dirty = true
 		}
 	}
@@ -593,7 +597,7 @@ func (p *program) setState(in *instance, to State) {
 func (p *program) signal(index int, sig syscall.Signal) error {
 	var errs []error
 	sent := 0
-	for _, in := range p.sorted(false) {
+	for _, in := range p.sorted() {
 		if index >= 0 && in.idx != index || in.proc == nil || in.leaderExited {
 			continue
 		}
@@ -636,14 +640,17 @@ func (p *program) event(instance string, pid int, kind, reason, msg string) {
 	p.log.V(1).Info("Event", "instance", instance, "pid", pid, "reason", reason, "message", msg)
 }
 
-// sorted returns the instances by index, descending when desc.
-func (p *program) sorted(desc bool) []*instance {
-	out := make([]*instance, 0, len(p.instances))
-	for _, in := range p.instances {
-		out = append(out, in)
+// sorted returns the instances by index. The order is kept until an
+// instance is added or removed, so a pass does not sort thousands again.
+func (p *program) sorted() []*instance {
+	if p.order == nil {
+		p.order = make([]*instance, 0, len(p.instances))
+		for _, in := range p.instances {
+			p.order = append(p.order, in)
+		}
+		sort.Slice(p.order, func(i, j int) bool { return p.order[i].idx < p.order[j].idx })
 	}
-	sort.Slice(out, func(i, j int) bool { return (out[i].idx < out[j].idx) != desc })
-	return out
+	return p.order
 }
 
 func short(hash string) string {
