@@ -76,8 +76,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Trigger: w.C(),
 		Sink:    writer,
 		Check:   checkRuntime,
-		Log:     log.WithName("reconciler"),
-		Starter: &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr},
+		// Status files are written at most every 100ms anyway.
+		PublishEvery: 50 * time.Millisecond,
+		Log:          log.WithName("reconciler"),
+		Starter:      &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr},
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -91,6 +93,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	}
 	goRun(func() { procs.Run(helpers) })
 	goRun(func() { writer.Run(helpers) })
+	// The control socket (reconciled signal) closes when ctx is done.
+	if ctl, err := ListenControl(stateDir); err != nil {
+		log.Error(err, "Control socket unavailable: reconciled signal will not work")
+	} else {
+		goRun(func() { ctl.Serve(ctx, r, log.WithName("control")) })
+	}
 	goRun(func() {
 		if err := w.Run(ctx); err != nil {
 			log.Error(err, "Watch failed: relying on the periodic resync")

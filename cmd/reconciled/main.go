@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/reconciled/reconciled/reconciler/proc"
 )
@@ -34,7 +35,8 @@ func run(args []string) int {
 		return ex.code
 	}
 	fmt.Fprintln(os.Stderr, "reconciled: "+err.Error())
-	if isUsage(err) {
+	// cobra reports an unknown command as a plain error.
+	if isUsage(err) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	return 1

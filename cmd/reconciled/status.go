@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 
 	"github.com/reconciled/reconciled/reconciler"
@@ -18,12 +24,14 @@ import (
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	var output string
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "status [NAME...]",
 		Short: "Show the instances of every program, or of the named ones",
 		Long: `Show one row per instance, read from the status files. Says so when no daemon
 holds the directory: the rows are then the last known state.`,
 		Example: `  reconciled status
+  reconciled status web -o wide --watch
   reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {
@@ -31,12 +39,23 @@ holds the directory: the rows are then the last known state.`,
 			default:
 				return &usageError{fmt.Errorf("-o: %q is not one of table, wide, json, yaml", output)}
 			}
+			if watch {
+				if output != "table" && output != "wide" {
+					return &usageError{fmt.Errorf("--watch goes with -o table or wide")}
+				}
+				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+				defer stop()
+				return watchStatus(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), g, args, output == "wide")
+			}
 			dir := g.statusDirOf()
 			all, err := status.ReadDir(dir)
 			if err != nil && len(all) == 0 {
 				return err
 			}
 			sts, missing := selectPrograms(all, args)
+			if sts == nil {
+				sts = []status.ProgramStatus{} // -o json prints [], not null
+			}
 			out := cmd.OutOrStdout()
 			switch output {
 			case "json":
@@ -64,7 +83,65 @@ holds the directory: the rows are then the last known state.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw when the status changes, until interrupted")
 	return cmd
+}
+
+// watchStatus redraws the table whenever a status changes: on a terminal
+// in place (and every second, for UPTIME), otherwise as a new table after
+// a blank line, as kubectl get --watch does.
+func watchStatus(ctx context.Context, out, errOut io.Writer, g *globalOptions, names []string, wide bool) error {
+	dir := g.statusDirOf()
+	tty := isTerminal(out)
+	var last []byte
+	var drawn time.Time
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		all, _ := status.ReadDir(dir)
+		sts, _ := selectPrograms(all, names)
+		key := statusKey(sts)
+		now := time.Now()
+		if first || !bytes.Equal(key, last) || tty && now.Sub(drawn) >= time.Second {
+			var buf bytes.Buffer
+			if tty {
+				buf.WriteString("\x1b[H\x1b[2J")
+			} else if !first {
+				buf.WriteString("\n")
+			}
+			if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
+				fmt.Fprintf(&buf, "(no daemon holds %s: the last known status)\n", g.dir)
+			}
+			printTable(&buf, sts, wide, now)
+			_, _ = out.Write(buf.Bytes())
+			last, drawn = key, now
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// statusKey is what a redraw depends on, apart from the clock.
+func statusKey(sts []status.ProgramStatus) []byte {
+	var b bytes.Buffer
+	for _, st := range sts {
+		st.Status.UpdatedAt = time.Time{}
+		j, _ := json.Marshal(st)
+		b.Write(j)
+	}
+	return b.Bytes()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // selectPrograms keeps the named programs, in the order named; none named
@@ -93,14 +170,18 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tMESSAGE"
 	if wide {
-		header += "\tSPEC\tLAST EXIT"
+		header += "\tAGE\tSPEC\tLAST EXIT"
 	}
 	fmt.Fprintln(tw, header)
 	for _, st := range sts {
 		s := st.Status
 		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, programMessage(s))
 		if wide {
-			row += "\t" + shortHash(s.SpecHash) + "\t"
+			age := "-"
+			if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok && !c.LastTransitionTime.IsZero() {
+				age = humanDuration(now.Sub(c.LastTransitionTime))
+			}
+			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t"
 		}
 		fmt.Fprintln(tw, row)
 		for _, in := range s.Instances {
@@ -125,12 +206,25 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 					}
 					last += " after " + time.Duration(e.RanFor).Round(time.Millisecond).String()
 				}
-				row += "\t" + shortHash(in.SpecHash) + "\t" + last
+				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + last
 			}
 			fmt.Fprintln(tw, row)
 		}
 	}
 	tw.Flush()
+}
+
+// instanceAge is how long an instance has been in its current state, as
+// far as the status tells: since its start when it has a process, else
+// since its last exit.
+func instanceAge(in status.Instance, now time.Time) string {
+	switch {
+	case in.Pid > 0 && in.StartedAt != nil:
+		return humanDuration(now.Sub(*in.StartedAt))
+	case in.LastExit != nil && !in.LastExit.At.IsZero():
+		return humanDuration(now.Sub(in.LastExit.At))
+	}
+	return "-"
 }
 
 // programMessage is the first condition that is not as it should be.

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newDeleteCommand(g *globalOptions) *cobra.Command {
+	co := &changeOptions{}
+	var ignoreMissing bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Remove manifests: the daemon stops their instances",
+		Long: `Remove NAME.yaml (or NAME.yml) from the directory. The daemon stops the program's
+instances, removes its status file and writes a final Deleted event (the events
+file stays). With --wait, follow until the daemon has removed the status file. A
+manifest that is a symbolic link (a ConfigMap volume) is refused: change its
+source.`,
+		Example: `  reconciled delete old-worker
+  reconciled delete web worker --wait`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: completePrograms(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			since := time.Now()
+			var targets []waitTarget
+			failed := false
+			for _, name := range args {
+				err := deleteManifest(g.dir, name)
+				switch {
+				case errors.Is(err, errNoManifest) && ignoreMissing:
+				case err != nil:
+					failed = true
+					fmt.Fprintf(errOut, "%s: %v\n", name, err)
+					continue
+				default:
+					fmt.Fprintln(out, name+" deleted")
+				}
+				targets = append(targets, waitTarget{name: name, kind: waitDeleted, since: since})
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
+			if co.wait {
+				return waitFor(cmd.Context(), out, errOut, g, targets, co.timeout)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&ignoreMissing, "ignore-not-found", false, "a missing manifest is not an error")
+	co.addFlags(cmd)
+	return cmd
+}
+
+// deleteManifest removes the manifest of name under the edit lock.
+func deleteManifest(dir, name string) error {
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	path, _, err := manifestPath(dir, name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// describeEvents is how many of the last events describe shows.
+const describeEvents = 10
+
+func newDescribeCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME...",
+		Short: "Show a program in detail: spec, status, conditions, instances, events",
+		Long: `Show what the manifest asks for (a summary; environment values are never shown,
+only their names), what the daemon last reported (phase, conditions, every
+instance with its last exit) and the last events, as kubectl describe does.`,
+		Example: `  reconciled describe worker
+  reconciled describe web worker`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: completePrograms(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if held, _ := reconciler.Held(filepath.Join(g.statusDirOf(), reconciler.StateDirName)); !held {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
+			}
+			missing := 0
+			for i, name := range args {
+				if i > 0 {
+					fmt.Fprintln(out)
+				}
+				if !describe(out, g, name, time.Now()) {
+					missing++
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no manifest and no status\n", name)
+				}
+			}
+			if missing > 0 {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+}
+
+// describe writes the description of name and reports whether there was
+// anything to describe.
+func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
+	path, _, perr := manifestPath(g.dir, name)
+	var p *spec.Program
+	var errs spec.ErrorList
+	var manifest string
+	switch {
+	case perr == nil || errors.Is(perr, errSymlink):
+		manifest = path
+		data, err := readManifest(path)
+		if err != nil {
+			manifest += " (cannot read: " + err.Error() + ")"
+		} else {
+			p, errs = spec.Parse(path, data)
+		}
+	case errors.Is(perr, errNoManifest):
+		manifest = "<none> (deleted)"
+	default:
+		manifest = "<" + perr.Error() + ">"
+	}
+	st, serr := status.ReadFile(status.StatusPath(g.statusDirOf(), name))
+	hasStatus := serr == nil
+	if p == nil && errs == nil && !hasStatus && errors.Is(perr, errNoManifest) {
+		return false
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	field := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	field("Name", name)
+	field("Manifest", manifest)
+	if p != nil {
+		s := p.Spec
+		field("Labels", keyValues(p.Metadata.Labels))
+		field("Annotations", keyValues(p.Metadata.Annotations))
+		cmdline := shellJoin(s.Command)
+		field("Command", cmdline)
+		field("Desired", string(s.Desired))
+		field("Replicas", fmt.Sprint(s.Replicas))
+		restart := fmt.Sprintf("%s, startSeconds %v, startRetries %d, restartDelay %v (max %v)",
+			s.RestartPolicy, s.StartSeconds, s.StartRetries, s.RestartDelay, s.MaxRestartDelay)
+		field("Restart", restart)
+		field("Stop", fmt.Sprintf("%s, then KILL after %v", s.StopSignal.Name, s.StopTimeout))
+		update := string(s.UpdateStrategy.Type)
+		if s.UpdateStrategy.Type == spec.RollingUpdate {
+			update += fmt.Sprintf(", maxUnavailable %d", s.UpdateStrategy.MaxUnavailable)
+		}
+		field("Update", update)
+		if s.WorkingDir != "" {
+			field("Working dir", s.WorkingDir)
+		}
+		if s.User != "" {
+			field("User", strings.TrimSuffix(s.User+":"+s.Group, ":"))
+		}
+		env := make([]string, 0, len(s.Env))
+		for k := range s.Env {
+			env = append(env, k)
+		}
+		sort.Strings(env)
+		if len(env) > 0 {
+			field("Env", strings.Join(env, ", ")+" (values not shown)")
+		}
+		field("Output", fmt.Sprintf("stdout %s, stderr %s", outputName(s.Stdout), outputName(s.Stderr)))
+		hash := spec.Hash(p)
+		h := shortHash(hash)
+		switch {
+		case !hasStatus:
+		case st.Status.SpecHash == hash:
+			h += " (running)"
+		default:
+			h += " (the daemon runs " + shortHash(st.Status.SpecHash) + ": not applied yet)"
+		}
+		field("Spec hash", h)
+	}
+	if errs != nil {
+		field("Manifest errors", fmt.Sprintf("%d (the daemon keeps running the last valid spec)", len(errs)))
+		for _, e := range errs {
+			fmt.Fprintf(tw, "  %s\n", e.Error())
+		}
+	}
+	if !hasStatus {
+		field("Status", "<none>: no daemon has reported on it yet")
+		tw.Flush()
+		return true
+	}
+	s := st.Status
+	field("Phase", s.Phase)
+	field("Instances", fmt.Sprintf("%d desired | %d ready | %d updated | %d total", s.Replicas, s.ReadyReplicas, s.UpdatedReplicas, len(s.Instances)))
+	field("Updated", humanDuration(now.Sub(s.UpdatedAt))+" ago")
+	tw.Flush()
+
+	fmt.Fprintln(w, "Conditions:")
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
+	for _, c := range s.Conditions {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, humanDuration(now.Sub(c.LastTransitionTime)), firstLine(c.Message))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "Instances:")
+	if len(s.Instances) == 0 {
+		fmt.Fprintln(w, "  <none>")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tMESSAGE")
+		for _, in := range s.Instances {
+			pid, uptime := "-", "-"
+			if in.Pid > 0 {
+				pid = fmt.Sprint(in.Pid)
+				if in.StartedAt != nil {
+					uptime = humanDuration(now.Sub(*in.StartedAt))
+				}
+			}
+			last := "-"
+			if e := in.LastExit; e != nil {
+				last = fmt.Sprintf("code %d", e.Code)
+				if e.Signal != "" {
+					last = "signal " + e.Signal
+				}
+				last += fmt.Sprintf(", %s ago", humanDuration(now.Sub(e.At)))
+			}
+			msg := in.Message
+			if in.NextRetryAt != nil {
+				msg = strings.TrimSpace(msg + fmt.Sprintf(" (retry in %s)", humanDuration(in.NextRetryAt.Sub(now))))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\n", in.Name, in.State, in.Ready, pid, uptime, in.Restarts, last, msg)
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(w, "Events:")
+	evs, _ := status.ReadEvents(g.statusDirOf(), name)
+	if len(evs) > describeEvents {
+		evs = evs[len(evs)-describeEvents:]
+	}
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return true
+	}
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  AGE\tTYPE\tREASON\tOBJECT\tMESSAGE")
+	for _, ev := range evs {
+		obj := ev.Instance
+		if obj == "" {
+			obj = ev.Program
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", humanDuration(now.Sub(ev.Time)), ev.Type, ev.Reason, obj, ev.Message)
+	}
+	tw.Flush()
+	return true
+}
+
+func keyValues(m map[string]string) string {
+	if len(m) == 0 {
+		return "<none>"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return strings.Join(keys, ", ")
+}
+
+func outputName(o spec.Output) string {
+	if o.Mode == spec.OutputFile {
+		return o.File
+	}
+	return string(o.Mode)
+}
+
+// shellJoin prints argv so that it could be pasted into a shell.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+			out[i] = a
+		} else {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,256 @@
+package main
+
+// Waiting: follow status files until the daemon has carried out a change.
+// Used by --wait of every changing verb and by `reconciled wait`.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// waitPoll is how often a waiter reads the status files. They are small and
+// written at most every 100ms per program.
+const waitPoll = 50 * time.Millisecond
+
+type waitKind int
+
+const (
+	waitReady   waitKind = iota // every desired instance ready
+	waitStopped                 // no instance has a process
+	waitDeleted                 // the status file is gone
+)
+
+// waitTarget is one program and the state to wait for.
+type waitTarget struct {
+	name string
+	kind waitKind
+	// hash, when set, must be the status's specHash and every instance's.
+	hash string
+	// replicas is the count to be ready (waitReady); -1: the status's.
+	replicas int
+	// since: a SpecValid=False condition older than this is not ours.
+	since time.Time
+}
+
+// appliedTarget waits for the daemon to have applied p: its spec hash
+// everywhere and replicas ready, or everything stopped.
+func appliedTarget(name string, p *spec.Program, since time.Time) waitTarget {
+	t := waitTarget{name: name, kind: waitReady, hash: spec.Hash(p), replicas: p.Spec.Replicas, since: since}
+	if p.Spec.Desired == spec.DesiredStopped {
+		t.kind = waitStopped
+	}
+	return t
+}
+
+// live reports whether the instance has (or is getting) a process.
+func live(in status.Instance) bool {
+	switch in.State {
+	case "STOPPED", "EXITED", "FATAL":
+		return false
+	}
+	return true
+}
+
+// check says whether the target is reached in st (exists false: no status
+// file), a progress line, and a failure that ends the wait.
+func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, progress string, fail error) {
+	s := st.Status
+	if t.kind == waitDeleted {
+		if !exists {
+			return true, "deleted", nil
+		}
+		n := 0
+		for _, in := range s.Instances {
+			if live(in) {
+				n++
+			}
+		}
+		return false, fmt.Sprintf("deleting, %d running", n), nil
+	}
+	if !exists {
+		if t.kind == waitStopped && t.hash == "" {
+			return true, "stopped", nil
+		}
+		return false, "waiting for the daemon to report", nil
+	}
+	if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok &&
+		c.Status == status.ConditionFalse && !c.LastTransitionTime.Before(t.since.Truncate(time.Millisecond)) {
+		return false, "", fmt.Errorf("the daemon rejected the manifest: %s", firstLine(c.Message))
+	}
+	if t.hash != "" && s.SpecHash != t.hash {
+		return false, "waiting for the daemon to pick up the change", nil
+	}
+	switch t.kind {
+	case waitStopped:
+		n := 0
+		for _, in := range s.Instances {
+			if live(in) {
+				n++
+			}
+		}
+		if n == 0 && (t.hash == "" || s.Desired == string(spec.DesiredStopped)) {
+			return true, "stopped", nil
+		}
+		return false, fmt.Sprintf("stopping, %d running", n), nil
+	}
+	want := t.replicas
+	if want < 0 {
+		want = s.Replicas
+	}
+	for _, in := range s.Instances {
+		if in.State == "FATAL" && (t.hash == "" || in.SpecHash == t.hash) {
+			msg := strings.TrimSpace(in.Message)
+			if e := in.LastExit; msg == "" && e != nil {
+				msg = fmt.Sprintf("exited with code %d", e.Code)
+				if e.Signal != "" {
+					msg = "killed by signal " + e.Signal
+				}
+			}
+			return false, "", fmt.Errorf("%s is FATAL: %s (reconciled logs %s --stderr)", in.Name, msg, in.Name)
+		}
+	}
+	if s.Desired != string(spec.DesiredRunning) {
+		return false, "waiting for the daemon to pick up the change", nil
+	}
+	ready, updated, complete := 0, 0, 0
+	for _, in := range s.Instances {
+		if t.hash == "" || in.SpecHash == t.hash {
+			updated++
+			if in.Ready {
+				ready++
+			} else if in.State == "EXITED" && s.Phase == "Running" {
+				complete++ // a one-shot job that completed
+			}
+		}
+	}
+	progress = fmt.Sprintf("%d/%d ready", ready, want)
+	if outdated := len(s.Instances) - updated; outdated > 0 {
+		progress += fmt.Sprintf(", %d/%d updated", updated, want)
+	}
+	if complete > 0 {
+		progress += fmt.Sprintf(", %d completed", complete)
+	}
+	done = s.Replicas == want && len(s.Instances) == want && ready+complete == want
+	return done, progress, nil
+}
+
+// waitFor follows the status files of the targets until each is reached,
+// printing a progress line whenever one changes. It fails (exit 1) at the
+// timeout, or at the first FATAL instance or rejected manifest.
+func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targets []waitTarget, timeout time.Duration) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	dir := g.statusDirOf()
+	if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
+		fmt.Fprintf(errOut, "no daemon holds %s: waiting for one to start\n", g.dir)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(waitPoll)
+	defer tick.Stop()
+	last := map[string]string{}
+	pending := targets
+	for {
+		var still []waitTarget
+		for _, t := range pending {
+			st, err := status.ReadFile(status.StatusPath(dir, t.name))
+			exists := !errors.Is(err, fs.ErrNotExist)
+			if err != nil && exists {
+				still = append(still, t) // unreadable for a moment: look again
+				continue
+			}
+			done, progress, fail := t.check(st, exists)
+			if fail != nil {
+				return &exitError{code: 1, msg: t.name + ": " + fail.Error()}
+			}
+			if progress != last[t.name] {
+				fmt.Fprintf(out, "%s: %s\n", t.name, progress)
+				last[t.name] = progress
+			}
+			if !done {
+				still = append(still, t)
+			}
+		}
+		if len(still) == 0 {
+			return nil
+		}
+		pending = still
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				var names []string
+				for _, t := range pending {
+					names = append(names, t.name+" ("+last[t.name]+")")
+				}
+				return &exitError{code: 1, msg: fmt.Sprintf("timed out after %v waiting for %s", timeout, strings.Join(names, ", "))}
+			}
+			return &exitError{code: 1, msg: "interrupted"}
+		case <-tick.C:
+		}
+	}
+}
+
+func newWaitCommand(g *globalOptions) *cobra.Command {
+	var forState string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait NAME... --for ready|stopped|deleted",
+		Short: "Block until programs are ready, stopped or deleted",
+		Long: `Block until the status files show the state, for scripts. "ready" waits for the
+manifest as it is now (its spec hash) to run everywhere with every replica ready;
+"stopped" for no instance to have a process; "deleted" for the daemon to have
+removed the program. Exits 0 when reached, 1 at the timeout or when an instance
+is FATAL (with its message).`,
+		Example: `  cp worker.yaml /etc/reconciled/ && reconciled wait worker --for ready
+  reconciled wait web worker --for ready --timeout 5m
+  rm /etc/reconciled/old.yaml && reconciled wait old --for deleted`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: completePrograms(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var kind waitKind
+			switch forState {
+			case "ready":
+				kind = waitReady
+			case "stopped":
+				kind = waitStopped
+			case "deleted":
+				kind = waitDeleted
+			default:
+				return &usageError{fmt.Errorf("--for: %q is not one of ready, stopped, deleted", forState)}
+			}
+			since := time.Now()
+			var targets []waitTarget
+			for _, name := range args {
+				t := waitTarget{name: name, kind: kind, replicas: -1, since: since}
+				if kind == waitReady {
+					// Wait for the manifest as it is now, when it is valid.
+					if path, _, err := manifestPath(g.dir, name); err == nil {
+						if data, err := readManifest(path); err == nil {
+							if p, errs := spec.Parse(path, data); errs == nil {
+								t.hash, t.replicas = spec.Hash(p), p.Spec.Replicas
+							}
+						}
+					}
+				}
+				targets = append(targets, t)
+			}
+			return waitFor(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, targets, timeout)
+		},
+	}
+	cmd.Flags().StringVar(&forState, "for", "ready", "the state to wait for: ready, stopped or deleted")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long (exit 1)")
+	return cmd
+}
