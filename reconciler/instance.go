@@ -35,7 +35,8 @@ type instance struct {
 	timerGen int
 
 	restarts  int
-	failures  int // consecutive failed starts
+	failures  int  // consecutive failed starts
+	retry     bool // FATAL, and the manifest was edited since: start again
 	lastExit  *status.Exit
 	nextRetry time.Time
 	message   string

@@ -199,6 +199,13 @@ func (p *program) apply(d desired) {
 	if d.prog == nil {
 		return
 	}
+	if d.prog != old.prog {
+		// Any edit of the manifest gives FATAL instances another chance,
+		// even one that leaves the spec hash alone (startRetries: 10).
+		for _, in := range p.instances {
+			in.retry = in.state == Fatal
+		}
+	}
 	if old.prog != nil && old.hash != d.hash {
 		p.event("", 0, status.EventNormal, "SpecChanged", fmt.Sprintf("spec hash %s -> %s: replacing instances (%s)", short(old.hash), short(d.hash), d.prog.Spec.UpdateStrategy.Type))
 	}
@@ -320,7 +327,7 @@ func (p *program) drive(in *instance) {
 		switch {
 		case t == nil:
 			p.setState(in, Stopped)
-		case in.targetHash != in.hash:
+		case in.targetHash != in.hash || in.retry:
 			p.spawn(in, true)
 		default:
 			in.spec = t
@@ -338,6 +345,7 @@ func (p *program) spawn(in *instance, fresh bool) {
 		in.restarts, in.failures = 0, 0
 	}
 	in.spec, in.hash = in.target, in.targetHash
+	in.retry = false
 	in.gen++
 	in.spawning = true
 	in.proc, in.pid, in.message = nil, 0, ""

@@ -167,7 +167,13 @@ func TestBackoffToFatalAndEditClears(t *testing.T) {
 		t.Fatal("a FATAL instance must not restart by itself")
 	}
 
-	// An edit of the spec clears FATAL and starts afresh.
+	// An edit that leaves the hash alone also gives FATAL another chance.
+	h.apply(strings.Replace(body, "startRetries: 3", "startRetries: 5", 1))
+	h.started(1)
+	h.starter.alive()[0].exit(proc.ExitStatus{Code: 1})
+	h.waitFor("BACKOFF after the retry", func(st status.Status) bool { return st.Instances[0].State == string(Backoff) })
+
+	// An edit of the command clears FATAL and starts afresh.
 	h.apply("  command: /bin/true\n  startRetries: 3\n")
 	h.started(1)
 	st = h.sink.status().Status
