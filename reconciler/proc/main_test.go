@@ -171,10 +171,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // alive reports whether the process pid that started at ticks still runs (not
-// a zombie, and not a newcomer with the same pid).
+// a zombie or being reaped, and not a newcomer with the same pid).
 func alive(pid int, ticks uint64) bool {
 	st, err := readStat(pid)
-	return err == nil && st.startTicks == ticks && st.state != 'Z'
+	return err == nil && st.startTicks == ticks && !st.dead()
 }
 
 // startTicksOf returns the start ticks of a live pid.
@@ -207,7 +207,7 @@ func zombieChildren(t *testing.T) []int {
 		if testStarter.isLeader(pid) {
 			continue
 		}
-		if st, err := readStat(pid); err == nil && st.state == 'Z' {
+		if st, err := readStat(pid); err == nil && st.dead() {
 			z = append(z, pid)
 		}
 	}

@@ -68,9 +68,9 @@ func (p *Process) Signal(sig syscall.Signal) error {
 }
 
 // SignalGroup sends sig to the leader's process group with kill(-pgid). This is
-// safe until Release: the unreaped leader pins the pgid. It returns
-// os.ErrProcessDone when no process is left in the group and ErrReleased after
-// Release.
+// safe until Release: the unreaped leader pins the pgid. It returns ErrReleased
+// after Release. Note that a group whose only member is the zombie leader still
+// exists, so signalling it succeeds (and does nothing).
 func (p *Process) SignalGroup(sig syscall.Signal) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

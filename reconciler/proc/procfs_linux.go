@@ -27,6 +27,11 @@ type procStat struct {
 	startTicks uint64 // field 22: start time in clock ticks since boot
 }
 
+// dead reports whether the state letter is that of a process that has exited:
+// Z (zombie) or X (being reaped: wait has claimed the zombie, and /proc still
+// shows it for a moment).
+func (st procStat) dead() bool { return st.state == 'Z' || st.state == 'X' || st.state == 'x' }
+
 func statPath(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/stat" }
 
 // readStat reads /proc/PID/stat. The error wraps fs.ErrNotExist when there is

@@ -152,22 +152,41 @@ func (p *Process) GroupAlive() bool {
 	if !p.exited() {
 		return true
 	}
+	// The kernel's children files are not a snapshot: a list read while
+	// another child is being reaped may skip an entry (see get_children_pid
+	// in fs/proc/array.c). "Empty" is final for the caller (it releases the
+	// leader), so it takes two listings that agree.
+	for range 2 {
+		alive, err := p.liveMemberListed()
+		if err != nil {
+			p.starter.log.Error(err, "List children")
+			return true // cannot tell: assume alive, callers then SIGKILL or wait
+		}
+		if alive {
+			return true
+		}
+	}
+	return false
+}
+
+// liveMemberListed reports whether a listed direct child that is not a leader
+// is a live member of p's group.
+func (p *Process) liveMemberListed() (bool, error) {
 	s := p.starter
 	kids, err := s.lister.children()
 	if err != nil {
-		s.log.Error(err, "List children")
-		return true // cannot tell: assume alive, callers then SIGKILL or wait
+		return false, err
 	}
 	for _, pid := range kids {
 		if s.isLeader(pid) {
 			continue
 		}
 		st, err := readStat(pid)
-		if err == nil && st.pgid == p.pid && st.state != 'Z' {
-			return true
+		if err == nil && st.pgid == p.pid && !st.dead() {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // WaitGroupEmpty waits until the leader has exited and its group has no live

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,10 @@ type StaleQuery struct {
 	Index     int
 	LeaderPid int       // the recorded leader pid, i.e. the pgid of its group
 	StartedAt time.Time // the recorded start time
+	// Marks are more "KEY=VALUE" entries that the environment must hold, e.g.
+	// one naming the daemon's directory, so that a process of another daemon
+	// (same program name and index, a reused pid as pgid) is not taken.
+	Marks []string
 }
 
 // StaleProcess is a process found by FindStaleAll. Pid and StartTicks together
@@ -83,7 +88,7 @@ func FindStaleAll(queries []StaleQuery) ([]StaleProcess, error) {
 			continue
 		}
 		st, err := readStat(pid)
-		if err != nil || st.state == 'Z' {
+		if err != nil || st.dead() {
 			continue // gone, or dead already
 		}
 		qs, ok := byPgid[st.pgid]
@@ -104,13 +109,24 @@ func FindStaleAll(queries []StaleQuery) ([]StaleProcess, error) {
 		for _, qi := range qs {
 			q := queries[qi]
 			if string(prog) == q.Program && string(inst) == strconv.Itoa(q.Index) &&
-				!started.Before(q.StartedAt.Add(-staleStartSlack)) {
+				!started.Before(q.StartedAt.Add(-staleStartSlack)) && hasMarks(env, q.Marks) {
 				found = append(found, StaleProcess{Pid: pid, StartTicks: st.startTicks, Query: qi})
 				break
 			}
 		}
 	}
 	return found, nil
+}
+
+// hasMarks reports whether env holds every "KEY=VALUE" entry of marks.
+func hasMarks(env []byte, marks []string) bool {
+	for _, m := range marks {
+		k, v, _ := strings.Cut(m, "=")
+		if got, ok := environValue(env, k); !ok || string(got) != v {
+			return false
+		}
+	}
+	return true
 }
 
 // environValue returns the value of key in a NUL-separated environ block. The
@@ -180,7 +196,7 @@ func killVerified(pid int, same func(procStat) bool) error {
 	}
 	defer unix.Close(fd)
 	st, err := readStat(pid)
-	if err != nil || st.state == 'Z' || !same(st) {
+	if err != nil || st.dead() || !same(st) {
 		return nil
 	}
 	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {

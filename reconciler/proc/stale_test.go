@@ -13,7 +13,7 @@ func TestFindStale(t *testing.T) {
 	// its environment, one (env -i) without.
 	p := start(t, Spec{
 		Argv:   []string{"sh", "-c", `sleep 1000 & echo $!; env -i sleep 1000 & echo $!`},
-		Env:    []string{testPath, "RECONCILED_PROGRAM=web", "RECONCILED_INSTANCE=2", "RECONCILED_REPLICAS=3"},
+		Env:    []string{testPath, "RECONCILED_PROGRAM=web", "RECONCILED_INSTANCE=2", "RECONCILED_REPLICAS=3", "RECONCILED_DIR=/srv/a"},
 		Stdout: w,
 	})
 	lines := readLines(t, r, 2)
@@ -56,9 +56,15 @@ func TestFindStale(t *testing.T) {
 		{Program: "api", Index: 0, LeaderPid: p.Pid(), StartedAt: p.StartedAt()},
 		{Program: "web", Index: 2, LeaderPid: p.Pid(), StartedAt: p.StartedAt()},
 		{Program: "web", Index: 3, LeaderPid: 999999, StartedAt: p.StartedAt()},
+		{Program: "web", Index: 2, LeaderPid: p.Pid(), StartedAt: p.StartedAt(), Marks: []string{"RECONCILED_REPLICAS=4"}},
 	})
 	if err != nil || len(found) != 1 || found[0] != (StaleProcess{Pid: marked, StartTicks: ticks, Query: 1}) {
 		t.Fatalf("FindStaleAll = %+v, %v", found, err)
+	}
+
+	found2, err := FindStaleAll([]StaleQuery{{Program: "web", Index: 2, LeaderPid: p.Pid(), StartedAt: p.StartedAt(), Marks: []string{"RECONCILED_DIR=/srv/a"}}})
+	if err != nil || len(found2) != 1 || found2[0].Pid != marked {
+		t.Errorf("FindStaleAll with a matching mark = %+v, %v", found2, err)
 	}
 
 	// A recorded start time that does not match is not killed.

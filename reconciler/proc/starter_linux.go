@@ -68,9 +68,14 @@ func BecomeSubreaper() error {
 // Start starts spec's process as the leader of a new process group. The process
 // gets SIGKILL if the daemon (precisely: the forking thread) dies.
 //
-// Start does no /proc access. Its cost over a bare syscall.ForkExec is a PATH
-// lookup (none for an absolute Argv[0]), making the pidfd non-blocking and
-// registering it with the netpoller, and a map insert.
+// Start reads nothing from /proc. Its cost over a bare syscall.ForkExec is a
+// PATH lookup (none for an absolute Argv[0]), making the pidfd non-blocking and
+// registering it with the netpoller, and a map insert; plus one exec of the
+// daemon's binary when the shim is needed (Umask or Nice set).
+//
+// With the shim, the shim also applies Credential, after nice (a negative nice
+// needs privilege) and while still root, so the daemon's binary need not be
+// executable by the instance's user (go test binaries live in a 0700 dir).
 func (s *Starter) Start(spec Spec) (*Process, error) {
 	name := spec.Name
 	if name == "" && len(spec.Argv) > 0 {
@@ -98,9 +103,6 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	}
 	argv0, argv := path, spec.Argv
 	if spec.Umask != nil || spec.Nice != nil {
-		// The shim also applies the credential, after nice (a negative nice
-		// needs privilege) and as root (the daemon's binary need not be
-		// executable by the instance's user).
 		argv0, argv = "/proc/self/exe", shimArgv(path, spec)
 	} else if c := spec.Credential; c != nil {
 		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
