@@ -38,6 +38,8 @@ func (s *Starter) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.kick:
+			s.reap(false)
 		case <-ch:
 			full := time.Since(lastFull) >= fullReapInterval
 			if full {
@@ -58,6 +60,11 @@ func (s *Starter) Run(ctx context.Context) {
 // A pass lists the children of the main thread only, where Linux puts every
 // orphan, unless full is set.
 func (s *Starter) reap(full bool) {
+	s.changedMu.Lock()
+	s.passes++
+	seq := s.passes
+	s.changedMu.Unlock()
+	live := map[int]bool{}
 	list := s.lister.orphans
 	if full {
 		list = s.lister.children
@@ -80,8 +87,14 @@ func (s *Starter) reap(full bool) {
 	var zombies []int
 	for _, pid := range cands {
 		st, err := readStat(pid)
-		if err != nil || st.state != 'Z' {
-			continue // gone, or still running
+		if err != nil {
+			continue // gone
+		}
+		if st.state != 'Z' {
+			if !st.dead() {
+				live[st.pgid] = true // an orphan keeps its group alive
+			}
+			continue
 		}
 		if st.pgid == s.selfPgid {
 			// A child started by other code in our own group (os/exec
@@ -104,7 +117,33 @@ func (s *Starter) reap(full bool) {
 		}
 		s.spawnMu.Unlock()
 	}
+	s.changedMu.Lock()
+	s.liveSeq, s.liveGroups = seq, live
+	s.changedMu.Unlock()
 	s.broadcast()
+}
+
+// requestPass asks Run for a reaper pass soon; requests coalesce.
+func (s *Starter) requestPass() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// groupView returns the number of the last finished reaper pass and whether
+// the group pgid had a live member in it.
+func (s *Starter) groupView(pgid int) (uint64, bool) {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	return s.liveSeq, s.liveGroups[pgid]
+}
+
+// passesStarted returns the number of reaper passes started so far.
+func (s *Starter) passesStarted() uint64 {
+	s.changedMu.Lock()
+	defer s.changedMu.Unlock()
+	return s.passes
 }
 
 // protected reports whether pid is a registered leader or unmanaged child.
@@ -190,27 +229,49 @@ func (p *Process) liveMemberListed() (bool, error) {
 }
 
 // WaitGroupEmpty waits until the leader has exited and its group has no live
-// member left (see GroupAlive), or ctx is done. It re-checks after every reaper
-// pass (which follows every SIGCHLD) and, to be safe, every second.
+// member left, or ctx is done.
+//
+// It takes its answer from the reaper's passes, which record the groups of
+// the live orphans they see, so that a thousand instances stopping at once
+// share one listing of the children instead of listing them a thousand times.
+// Only passes started after the leader's exit was seen count (the kernel
+// reparents the leader's children before that), and "empty" takes two such
+// passes in a row, as GroupAlive takes two listings. Without a running reaper
+// it falls back to GroupAlive, checked every second.
 func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 	if _, err := p.Wait(ctx); err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var tick *time.Ticker
+	s := p.starter
+	after := s.passesStarted() // passes numbered above this started after the exit
+	empties := 0
+	tick := time.NewTicker(groupRecheck)
+	defer tick.Stop()
 	for {
-		changed := p.starter.childrenChanged()
-		if !p.GroupAlive() {
-			return nil
-		}
-		if tick == nil {
-			tick = time.NewTicker(groupRecheck)
-			defer tick.Stop()
+		changed := s.childrenChanged()
+		seq, alive := s.groupView(p.pid)
+		switch {
+		case seq > after && alive:
+			empties = 0
+			after = seq // wait for the next SIGCHLD's pass
+		case seq > after:
+			empties++
+			if empties == 2 {
+				return nil
+			}
+			after = seq
+			s.requestPass()
+		default:
+			s.requestPass()
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
 		case <-tick.C:
+			if !p.GroupAlive() {
+				return nil
+			}
 		}
 	}
 }

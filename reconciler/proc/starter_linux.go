@@ -35,6 +35,13 @@ type Starter struct {
 
 	changedMu sync.Mutex
 	changed   chan struct{} // closed and replaced after every reaper pass
+	// passes counts reaper passes started; liveGroups holds, for the last
+	// finished pass, the process groups with a live non-leader child, and
+	// liveSeq that pass's number. Guarded by changedMu.
+	passes     uint64
+	liveSeq    uint64
+	liveGroups map[int]bool
+	kick       chan struct{} // cap 1: a WaitGroupEmpty asks for a pass
 }
 
 // NewStarter returns a Starter. Call Run to reap orphans.
@@ -46,6 +53,7 @@ func NewStarter(log logr.Logger) *Starter {
 		leaders:   make(map[int]*Process),
 		unmanaged: make(map[int]int),
 		changed:   make(chan struct{}),
+		kick:      make(chan struct{}, 1),
 	}
 	// Opened once: Start then costs no open(2) for unset stdio. On failure
 	// Start opens it itself and reports the error there.
