@@ -181,6 +181,13 @@ func (p *fakeProcess) Wait(ctx context.Context) (proc.ExitStatus, error) {
 	}
 }
 
+func (p *fakeProcess) OnExit(f func()) {
+	go func() {
+		<-p.done
+		f()
+	}()
+}
+
 func (p *fakeProcess) WaitGroupEmpty(ctx context.Context) error {
 	select {
 	case <-p.done:

@@ -414,16 +414,15 @@ func (p *program) onSpawned(m spawned) {
 	in.proc, in.pid, in.startedAt = m.proc, m.proc.Pid(), m.at
 	in.leaderExited = false
 	p.event(in.name(p.name), in.pid, status.EventNormal, "Started", "started "+argv0(in.spec))
-	gen, proc := in.gen, m.proc
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	idx, gen, proc := in.idx, in.gen, m.proc
+	// No goroutine of ours per process: the process layer calls back.
+	proc.OnExit(func() {
 		st, err := proc.Wait(p.ctx)
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		p.post(exited{idx: in.idx, gen: gen, status: st, err: err, at: p.clock.Now()})
-	}()
+		p.post(exited{idx: idx, gen: gen, status: st, err: err, at: p.clock.Now()})
+	})
 	if in.spec.Spec.StartSeconds <= 0 {
 		p.becomeRunning(in)
 	} else {

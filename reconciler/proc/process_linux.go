@@ -26,9 +26,13 @@ type Process struct {
 
 	waiterOnce sync.Once
 	exitOnce   sync.Once
-	done       chan struct{} // closed once the exit is observed (or waiting failed)
-	status     ExitStatus    // set before done is closed
-	waitErr    error         // set before done is closed
+
+	onExitMu sync.Mutex
+	onExit   []func()      // run by the waiter after the exit was observed
+	exitRan  bool          // the waiter has run them; later ones run at once
+	done     chan struct{} // closed once the exit is observed (or waiting failed)
+	status   ExitStatus    // set before done is closed
+	waitErr  error         // set before done is closed
 
 	// mu guards released. SignalGroup holds it for reading so that Release
 	// cannot reap the leader (and free the pgid) in the middle of a kill(-pgid).
@@ -129,6 +133,29 @@ func (p *Process) waiter() {
 		// is not reached in normal operation.
 		p.finish(ExitStatus{}, fmt.Errorf("wait %s (pid %d): %w", p.name, p.pid, err))
 	}
+	p.onExitMu.Lock()
+	fs := p.onExit
+	p.onExit, p.exitRan = nil, true
+	p.onExitMu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// OnExit calls f once the leader's exit has been observed (Wait then returns
+// at once). f runs on the goroutine that watches the pidfd, or on a new one if
+// the exit was observed already, so a supervisor needs no goroutine of its own
+// per process. f may block; it delays nothing but other OnExit calls of p.
+func (p *Process) OnExit(f func()) {
+	p.onExitMu.Lock()
+	if p.exitRan {
+		p.onExitMu.Unlock()
+		go f()
+		return
+	}
+	p.onExit = append(p.onExit, f)
+	p.onExitMu.Unlock()
+	p.waiterOnce.Do(func() { go p.waiter() })
 }
 
 // poll observes the leader's exit without reaping it: waitid(P_PIDFD,

@@ -705,3 +705,30 @@ func TestParseStat(t *testing.T) {
 		t.Error("short stat parsed")
 	}
 }
+
+func TestOnExit(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"/bin/sh", "-c", "exit 7"}})
+	got := make(chan ExitStatus, 2)
+	p.OnExit(func() {
+		st, _ := p.Wait(testCtx(t))
+		got <- st
+	})
+	select {
+	case st := <-got:
+		if st.Code != 7 {
+			t.Fatalf("exit %v", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnExit not called")
+	}
+	// Registered after the exit: called at once.
+	p.OnExit(func() { got <- ExitStatus{Code: 8} })
+	select {
+	case st := <-got:
+		if st.Code != 8 {
+			t.Fatalf("late OnExit: %v", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("late OnExit not called")
+	}
+}
