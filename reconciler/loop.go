@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +55,9 @@ type Reconciler struct {
 	lastValid   map[string]scanned
 	reportedBad map[string]bool
 	requests    chan signalRequest
+	// running counts program goroutines, deleted ones still finishing
+	// included: shutdown waits for all of them.
+	running sync.WaitGroup
 }
 
 type signalRequest struct {
@@ -190,7 +194,11 @@ func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts pro
 		p.log = popts.log.WithValues("program", name)
 		r.programs[name] = p
 		p.set(d)
-		go p.run()
+		r.running.Add(1)
+		go func() {
+			defer r.running.Done()
+			p.run()
+		}()
 	}
 	r.sent[name] = d
 }
@@ -214,8 +222,6 @@ func (r *Reconciler) shutdown() {
 		d.shutdown = true
 		p.set(d)
 	}
-	for _, p := range r.programs {
-		<-p.done
-	}
+	r.running.Wait()
 	r.opts.Log.Info("Stopped every instance", "programs", len(r.programs), "took", r.opts.Clock.Now().Sub(start).Round(time.Millisecond).String())
 }

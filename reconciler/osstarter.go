@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,6 +101,13 @@ func (s *OSStarter) output(o spec.Output, name, stream string, inherit *os.File,
 	case spec.OutputAuto:
 		path := filepath.Join(s.LogDir, name+"."+stream+".log")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if errors.Is(err, os.ErrNotExist) {
+			// The directory went away, or DIR is a symlink re-pointed to a
+			// checkout that has no .reconciled/ yet.
+			if err = os.MkdirAll(s.LogDir, 0o755); err == nil {
+				f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open %s log: %w", stream, err)
 		}

@@ -568,16 +568,17 @@ func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) 
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		// Not p.ctx: the program may end (deleted, shut down) before the
+		// group is gone, and the group must go all the same.
+		bg := context.WithoutCancel(p.ctx)
 		_ = pr.SignalGroup(sig)
-		ctx, cancel := context.WithTimeout(p.ctx, timeout)
+		ctx, cancel := context.WithTimeout(bg, timeout)
 		err := pr.WaitGroupEmpty(ctx)
 		cancel()
-		if err != nil && p.ctx.Err() == nil {
+		if err != nil {
 			_ = pr.SignalGroup(syscall.SIGKILL)
-			_, _ = pr.Wait(p.ctx)
-			_ = pr.WaitGroupEmpty(p.ctx)
+			_ = pr.WaitGroupEmpty(bg)
 		}
-		_, _ = pr.Wait(p.ctx)
 		_ = pr.Release()
 	}()
 }

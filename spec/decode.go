@@ -328,15 +328,9 @@ func (d *decoder) unsupported(path string, s *ProgramSpec) {
 		{"readinessProbe", s.ReadinessProbe != nil},
 		{"livenessProbe", s.LivenessProbe != nil},
 		{"dependsOn", len(s.DependsOn) > 0},
-		{"stdout", s.Stdout.Mode == OutputFile},
-		{"stderr", s.Stderr.Mode == OutputFile},
 	} {
 		if f.set {
 			p := join(path, f.name)
-			if f.name == "stdout" || f.name == "stderr" {
-				d.add(d.at(p), p, "file targets are %s (use auto, null or inherit)", msg)
-				continue
-			}
 			d.add(d.at(p), p, msg)
 		}
 	}
@@ -344,7 +338,8 @@ func (d *decoder) unsupported(path string, s *ProgramSpec) {
 
 func (d *decoder) env(k, v *yaml.Node, path string) map[string]string {
 	if v.Kind != yaml.MappingNode {
-		d.add(k, path, "must be a mapping of NAME: value, not %s", describe(v))
+		// Never quote what was written: it may be a secret (SECRET=hunter2).
+		d.add(k, path, "must be a mapping of NAME: value, not %s", describeKind(v))
 		return nil
 	}
 	env := map[string]string{}
@@ -579,11 +574,18 @@ func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 		}
 		d.keys[p] = k
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			continue
+			// An empty value means "not set", but DESIGN.md lists null as
+			// an output target: stdout: null discards.
+			if !isOutput(p) || !strings.EqualFold(v.Value, "null") {
+				continue
+			}
+			v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "null", Line: v.Line, Column: v.Column}
 		}
 		f.set(k, v, p)
 	}
 }
+
+func isOutput(path string) bool { return path == "spec.stdout" || path == "spec.stderr" }
 
 func findField(fs []field, name string) *field {
 	for i := range fs {
@@ -810,6 +812,15 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("a %s", strings.TrimPrefix(n.Tag, "!!"))
 	}
 	return "an alias"
+}
+
+// describeKind is describe without the value of a string, for fields whose
+// values may be secrets.
+func describeKind(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		return "a string"
+	}
+	return describe(n)
 }
 
 func join(path, key string) string {

@@ -96,8 +96,8 @@ spec:
 	if s.Env["DEBUG"] != "true" || s.Env["N"] != "3" {
 		t.Errorf("env = %v", s.Env)
 	}
-	if s.Stdout.Mode != OutputAuto || s.Stderr.Mode != OutputStdout {
-		t.Errorf("stdout null must leave the default (null YAML value = unset): %v %v", s.Stdout, s.Stderr)
+	if s.Stdout.Mode != OutputNull || s.Stderr.Mode != OutputStdout {
+		t.Errorf("stdout: null (unquoted) is the null target, as DESIGN.md lists it: %v %v", s.Stdout, s.Stderr)
 	}
 	if s.UpdateStrategy.MaxUnavailable != 2 || p.Metadata.Labels["team"] != "payments" {
 		t.Errorf("updateStrategy/labels = %v %v", s.UpdateStrategy, p.Metadata.Labels)
@@ -127,8 +127,13 @@ func TestErrors(t *testing.T) {
 		{"bad signal", "w.yaml", "spec:\n  command: x\n  stopSignal: STOP\n",
 			[]string{`w.yaml:3:3: spec.stopSignal: "STOP" is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2`}},
 		{"bad size", "w.yaml", "spec:\n  command: x\n  stdout: {file: /tmp/x, maxSize: 5 parsecs}\n",
-			[]string{"w.yaml:3:3: spec.stdout: file targets are not supported yet by this version of reconciled (use auto, null or inherit)",
-				`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1Gi)`}},
+			[]string{`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1Gi)`}},
+		{"file target without file", "w.yaml", "spec:\n  command: x\n  stderr: {maxBackups: 3}\n",
+			[]string{"w.yaml:3:11: spec.stderr.file: required: the path of the log file"}},
+		{"file target limits", "w.yaml", "spec:\n  command: x\n  stdout: {file: out.log, maxBackups: 1001, colour: red}\n",
+			[]string{"w.yaml:3:27: spec.stdout.maxBackups: must be between 0 and 1000", `w.yaml:3:45: spec.stdout.colour: unknown field (known: file, maxSize, maxBackups)`}},
+		{"bad output mode", "w.yaml", "spec:\n  command: x\n  stdout: stdout\n",
+			[]string{`w.yaml:3:3: spec.stdout: "stdout" is not one of auto, null, inherit`}},
 		{"bad umask", "w.yaml", "spec:\n  command: x\n  umask: \"999\"\n",
 			[]string{`w.yaml:3:3: spec.umask: "999" is not an octal umask between 000 and 777`}},
 		{"name mismatch", "worker.yaml", "metadata:\n  name: web\nspec:\n  command: x\n",
@@ -151,6 +156,7 @@ func TestErrors(t *testing.T) {
 		{"number in argv", "w.yaml", "spec:\n  command: [sleep, 10]\n",
 			[]string{`w.yaml:2:20: spec.command[1]: must be a string, not a number (quote it: "10")`}},
 		{"boolean command", "w.yaml", "spec:\n  command: true\n", []string{`w.yaml:2:3: spec.command: must be a string or a list of strings, not a boolean (quote it: "true")`}},
+		{"env as a string never shows the value", "w.yaml", "spec:\n  command: x\n  env: SECRET=hunter2\n", []string{"w.yaml:3:3: spec.env: must be a mapping of NAME: value, not a string"}},
 		{"unterminated quote", "w.yaml", "spec:\n  command: echo 'hi\n", []string{"w.yaml:2:3: spec.command: unterminated quote"}},
 		{"shell needs string", "w.yaml", "spec:\n  command: [a, b]\n  shell: true\n", []string{"w.yaml:3:3: spec.shell: true requires command to be one string"}},
 		{"duplicate key", "w.yaml", "spec:\n  command: x\n  command: y\n", []string{"w.yaml:3:3: spec.command: duplicate field"}},
@@ -185,6 +191,27 @@ func TestErrors(t *testing.T) {
 				t.Errorf("errors:\n got: %q\nwant: %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestFileTargets checks the {file, maxSize, maxBackups} form and its
+// defaults (supervisord's: 50MiB, 10 backups).
+func TestFileTargets(t *testing.T) {
+	p := mustParse(t, "w.yaml", "spec:\n  command: x\n  stdout: {file: \"/var/log/w-$(RECONCILED_INSTANCE).log\"}\n  stderr: {file: err.log, maxSize: 1Ki, maxBackups: 0}\n")
+	if got, want := p.Spec.Stdout, (Output{Mode: OutputFile, File: "/var/log/w-$(RECONCILED_INSTANCE).log", MaxSize: 50 << 20, MaxBackups: 10}); got != want {
+		t.Errorf("stdout = %+v, want %+v", got, want)
+	}
+	if got, want := p.Spec.Stderr, (Output{Mode: OutputFile, File: "err.log", MaxSize: 1024, MaxBackups: 0}); got != want {
+		t.Errorf("stderr = %+v, want %+v", got, want)
+	}
+}
+
+func TestOutputNull(t *testing.T) {
+	for src, want := range map[string]OutputMode{"null": OutputNull, "Null": OutputNull, `"null"`: OutputNull, "~": OutputAuto, "": OutputAuto} {
+		p := mustParse(t, "w.yaml", "spec:\n  command: x\n  stdout: "+src+"\n")
+		if p.Spec.Stdout.Mode != want {
+			t.Errorf("stdout: %s -> %s, want %s", src, p.Spec.Stdout.Mode, want)
+		}
 	}
 }
 

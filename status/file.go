@@ -78,7 +78,11 @@ func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp [
 		prev = comparableFile(path)
 	}
 	if prev != nil && bytes.Equal(prev, cmp) {
-		return false, cmp, nil
+		// The file may be gone although we wrote it: DIR can be a symlink
+		// re-pointed to another checkout (git-sync).
+		if _, err := os.Stat(path); err == nil {
+			return false, cmp, nil
+		}
 	}
 	if err := writeAtomic(dir, filepath.Base(path), data); err != nil {
 		return false, nil, fmt.Errorf("write status %s: %w", path, err)
