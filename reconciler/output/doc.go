@@ -1,0 +1,47 @@
+// Package output carries what an instance writes to its stdout and stderr to
+// where its spec says: size-rotated log files and, with `reconciled run
+// --attach`, the daemon's terminal, each line prefixed with the instance.
+//
+// The pieces:
+//
+//   - File is a size-rotating log file: past MaxSize it is renamed PATH.1
+//     (PATH.1 to PATH.2, and so on; .1 is the newest), keeping MaxBackups
+//     backups. Rotation happens at a line boundary when the chunk written
+//     allows it, so that a line is never split across two files.
+//   - Terminal is the attach writer: it prefixes every line "NAME-i | " (in a
+//     colour per program when asked) and writes each batch of lines with one
+//     write under one lock, so lines of different instances never interleave
+//     mid-line.
+//   - Pump reads one child pipe and writes what arrives to its targets.
+//   - Group owns the pumps of a daemon: it starts them, shares their buffers
+//     and the open log files, and waits for them.
+//
+// Invariants:
+//
+//   - No loss, bounded memory. A pump reads into one fixed buffer
+//     (Options.BufferSize) and reads again only once that data is written, so
+//     a child that writes faster than the disk blocks in write(2) on the full
+//     pipe: back-pressure, not buffering. A buffer is held only while it has
+//     data in it (an idle pump holds none, or a short partial line), and an
+//     idle pump waits in the netpoller, not on a thread. A pipe that a read
+//     finds half full (a fast writer) is grown once to Options.PipeSize.
+//   - Lines are whole. A pump writes up to the last newline it has; the rest
+//     waits for more data. Only a line longer than the buffer is cut, and a
+//     final line without a newline is written at end of file (the child
+//     exited): nothing is left behind.
+//   - A failing write to a log file (ENOSPC, EDQUOT, EIO, a rotation that
+//     cannot reopen the file) is retried with a back-off of 50ms doubling to
+//     2s, and never dropped: meanwhile the pipe fills and the child blocks on
+//     its next write, still alive. The condition is reported once through
+//     Options.Report, and its end once more when a write succeeds again.
+//     Writes to the terminal are best effort: one that fails is reported and
+//     that pump stops writing to the terminal, so a closed terminal never
+//     stops the children.
+//   - Every pump has an owner. It ends at end of file, when every writer of
+//     the pipe (the child, and any descendant that inherited it) has closed
+//     it, or when it is aborted (Group.Wait past its deadline, Pump.Abort);
+//     Group.Wait waits for all of them.
+//   - Two pumps that write the same path (both streams, or several instances,
+//     with one file target) share one File through the Group: their lines
+//     stay whole and the file is rotated once.
+package output

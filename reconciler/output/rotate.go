@@ -1,0 +1,166 @@
+package output
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// FileOptions configure a File.
+type FileOptions struct {
+	// MaxSize is the size past which the file is rotated; 0 never rotates.
+	MaxSize int64
+	// MaxBackups is the number of rotated files kept, PATH.1 (newest) to
+	// PATH.MaxBackups; 0 keeps none: rotation empties the file.
+	MaxBackups int
+	// CreateDir creates a missing parent directory (the daemon's own log
+	// directory); otherwise a missing directory is an error.
+	CreateDir bool
+}
+
+// File is a log file rotated by size. It is opened for appending, so that a
+// daemon restart continues the file, and its size counts what was there.
+// Rotation renames PATH.(i) to PATH.(i+1) from the oldest down, then PATH to
+// PATH.1, then opens a new PATH; backups past MaxBackups (left by a larger
+// setting) are removed. Its methods are safe for concurrent use.
+type File struct {
+	path string
+
+	mu   sync.Mutex
+	opts FileOptions
+	f    *os.File // nil after a failed reopen: the next Write retries
+	size int64
+}
+
+// OpenFile opens (creating it if needed) the log file at path.
+func OpenFile(path string, o FileOptions) (*File, error) {
+	w := &File{path: path, opts: o}
+	if err := w.open(false); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Path returns the file's path.
+func (w *File) Path() string { return w.path }
+
+// setOptions changes the limits from the next write on.
+func (w *File) setOptions(o FileOptions) {
+	w.mu.Lock()
+	w.opts = o
+	w.mu.Unlock()
+}
+
+func (w *File) open(truncate bool) error {
+	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(w.path, flags, 0o644)
+	if err != nil && w.opts.CreateDir && errors.Is(err, fs.ErrNotExist) {
+		if merr := os.MkdirAll(filepath.Dir(w.path), 0o755); merr == nil {
+			f, err = os.OpenFile(w.path, flags, 0o644)
+		}
+	}
+	if err != nil {
+		return err // *fs.PathError: "open PATH: reason"
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.size = f, fi.Size()
+	return nil
+}
+
+// Write appends p, rotating first when p would take the file past MaxSize.
+// When p holds a newline within the room left, the file is filled up to that
+// newline before rotating, so lines stay whole; a line longer than MaxSize
+// goes alone into a file of its own. On an error it returns how much of p was
+// written; calling it again with the rest carries on where it stopped.
+func (w *File) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	written := 0
+	for len(p) > 0 {
+		if w.f == nil {
+			if err := w.open(false); err != nil {
+				return written, err
+			}
+		}
+		chunk := p
+		if limit := w.opts.MaxSize; limit > 0 && w.size+int64(len(p)) > limit {
+			cut := 0
+			if room := limit - w.size; room > 0 {
+				cut = bytes.LastIndexByte(p[:min(room, int64(len(p)))], '\n') + 1
+			}
+			if cut == 0 && w.size > 0 {
+				if err := w.rotate(); err != nil {
+					return written, err
+				}
+				continue
+			}
+			if cut == 0 { // an empty file and a line longer than MaxSize
+				if cut = bytes.IndexByte(p, '\n') + 1; cut == 0 {
+					cut = len(p)
+				}
+			}
+			chunk = p[:cut]
+		}
+		n, err := w.f.Write(chunk)
+		w.size += int64(n)
+		written += n
+		p = p[n:]
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// rotate closes the file, shifts the backups and opens a new, empty file.
+func (w *File) rotate() error {
+	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		w.f = nil
+		return fmt.Errorf("rotate %s: %w", w.path, err)
+	}
+	w.f = nil
+	keep := w.opts.MaxBackups
+	if keep <= 0 {
+		return w.open(true)
+	}
+	for i := keep + 1; ; i++ { // left by an earlier, larger MaxBackups
+		if err := os.Remove(w.backup(i)); err != nil {
+			break
+		}
+	}
+	for i := keep - 1; i >= 1; i-- {
+		if err := os.Rename(w.backup(i), w.backup(i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotate %s: %w", w.path, err)
+		}
+	}
+	if err := os.Rename(w.path, w.backup(1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotate %s: %w", w.path, err)
+	}
+	return w.open(false)
+}
+
+func (w *File) backup(i int) string { return w.path + "." + strconv.Itoa(i) }
+
+// Close closes the file.
+func (w *File) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
