@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/reconciler/watch"
 	"github.com/reconciled/reconciled/spec"
@@ -39,6 +40,22 @@ type DaemonOptions struct {
 	// Stdout and Stderr are the daemon's own, for output "inherit".
 	Stdout, Stderr *os.File
 	Log            logr.Logger
+
+	// Attach also copies every instance's output to Stdout, each line
+	// prefixed "NAME-i | " (reconciled run --attach); Timestamps puts the
+	// time before each; Color paints each program's prefix in a colour of
+	// its own (the caller decides: Stdout is a terminal and NO_COLOR is
+	// unset, see output.ShouldColor).
+	Attach, Timestamps, Color bool
+	// ExitOn is when the daemon ends by itself (default ExitNever). When an
+	// instance's end stops it, RunDaemon returns an *ExitCodeError.
+	ExitOn ExitPolicy
+	// Only and Exclude restrict the programs run to a subset of the
+	// directory's (--only, --exclude).
+	Only, Exclude []string
+	// DrainTimeout bounds how long the daemon waits, after every instance
+	// has stopped, for their output to be written (default 5s).
+	DrainTimeout time.Duration
 }
 
 // RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
@@ -47,6 +64,17 @@ type DaemonOptions struct {
 func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	if o.StatusDir == "" {
 		o.StatusDir = o.Dir
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 5 * time.Second
+	}
+	policy, err := ParseExitPolicy(string(o.ExitOn))
+	if err != nil {
+		return fmt.Errorf("exit policy: %w", err)
+	}
+	filter, err := programFilter(o.Only, o.Exclude)
+	if err != nil {
+		return err
 	}
 	log := o.Log
 	stateDir := filepath.Join(o.StatusDir, StateDirName)
@@ -71,15 +99,33 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	procs := proc.NewStarter(log.WithName("proc"))
 	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
 	specDir, _ := filepath.Abs(o.Dir)
+	outLog := log.WithName("output")
+	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs}
+	if o.Attach && o.Stdout != nil {
+		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
+	}
+	// The run ends with ctx, or earlier by the exit policy, whose cause
+	// then says how RunDaemon returns.
+	runCtx, endRun := context.WithCancelCause(ctx)
+	defer endRun(nil)
+	var sink StatusSink = writer
+	check := checkRuntime
+	if policy != ExitNever {
+		programs := func() ([]string, error) { return listPrograms(o.Dir, filter) }
+		sink = newExitWatcher(writer, policy, programs, endRun, log.WithName("exit"))
+		check = exitPolicyCheck(check)
+	}
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
-		Sink:    writer,
-		Check:   checkRuntime,
+		Sink:    sink,
+		Check:   check,
+		Filter:  filter,
 		// Status files are written at most every 100ms anyway.
 		PublishEvery: 50 * time.Millisecond,
 		Log:          log.WithName("reconciler"),
-		Starter:      &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr},
+		Starter:      starter,
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -97,10 +143,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	if ctl, err := ListenControl(stateDir); err != nil {
 		log.Error(err, "Control socket unavailable: reconciled signal will not work")
 	} else {
-		goRun(func() { ctl.Serve(ctx, r, log.WithName("control")) })
+		goRun(func() { ctl.Serve(runCtx, r, log.WithName("control")) })
 	}
 	goRun(func() {
-		if err := w.Run(ctx); err != nil {
+		if err := w.Run(runCtx); err != nil {
 			log.Error(err, "Watch failed: relying on the periodic resync")
 		}
 	})
@@ -116,9 +162,45 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		}
 	})
 	log.Info("Reconciling", "path", o.Dir, "statusDir", o.StatusDir)
-	err = r.Run(ctx)
+	err = r.Run(runCtx)
 	log.Info("Shutting down")
-	return err
+	// Every instance has stopped: let the pumps write what they still hold.
+	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), o.DrainTimeout)
+	outs.Wait(drainCtx)
+	cancelDrain()
+	if err != nil {
+		return err
+	}
+	var exit *ExitCodeError
+	if cause := context.Cause(runCtx); errors.As(cause, &exit) {
+		return exit
+	}
+	return nil
+}
+
+// reportOutput turns a pump's report into a daemon log line and, for a log
+// file, an event of the instance's program.
+func reportOutput(sink StatusSink, log logr.Logger, rep output.Report) {
+	kv := []any{"program", rep.Program, "instance", rep.Instance, "stream", rep.Stream, "path", rep.Target}
+	ev := status.Event{Time: time.Now(), Program: rep.Program, Instance: rep.Instance}
+	switch {
+	case rep.Err == nil:
+		log.Info("Writing output again", kv...)
+		ev.Type, ev.Reason = status.EventNormal, "LogWriteResumed"
+		ev.Message = fmt.Sprintf("writing %s to %s again", rep.Stream, rep.Target)
+	case rep.Target == "terminal":
+		log.Error(rep.Err, "Cannot write to the terminal: no longer copying this output there", append(kv, "dropped", rep.Dropped)...)
+		return
+	case rep.Dropped > 0:
+		log.Error(rep.Err, "Output given up", append(kv, "dropped", rep.Dropped)...)
+		ev.Type, ev.Reason = status.EventWarning, "LogDropped"
+		ev.Message = fmt.Sprintf("gave up %d bytes of %s: %v", rep.Dropped, rep.Stream, rep.Err)
+	default:
+		log.Error(rep.Err, "Cannot write output: holding it back and retrying; the instance blocks once its pipe is full", kv...)
+		ev.Type, ev.Reason = status.EventWarning, "LogWriteFailed"
+		ev.Message = fmt.Sprintf("cannot write %s: %v: holding the output back and retrying (the instance blocks once its pipe is full)", rep.Stream, rep.Err)
+	}
+	sink.Event(ev)
 }
 
 // ownFile tells the watcher which names are the daemon's own writes.

@@ -34,6 +34,9 @@ type Options struct {
 	Sink StatusSink
 	// Check adds the daemon's own checks of a valid spec (a user needs root).
 	Check func(*spec.Program) error
+	// Filter, when set, keeps only the programs whose names it accepts
+	// (reconciled run --only/--exclude); other manifests are ignored.
+	Filter func(name string) bool
 	// MaxParallelStarts bounds Start calls in flight; default 4 per CPU.
 	MaxParallelStarts int
 	// PublishEvery is the least time between two status builds of a
@@ -155,6 +158,10 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 		}
 	}
 	for name, res := range found {
+		if r.opts.Filter != nil && !r.opts.Filter(name) {
+			delete(found, name)
+			continue
+		}
 		d := desired{prog: res.prog, hash: res.hash}
 		if res.prog != nil {
 			r.lastValid[name] = res

@@ -7,14 +7,28 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
+	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/spec"
 )
 
+// DefaultDrain is how long Release waits, by default, for the output of a
+// process that has ended to be written.
+const DefaultDrain = time.Second
+
 // OSStarter starts real processes: it builds an instance's argv, environment,
-// working directory, identity and output files from its spec, and hands them
-// to a proc.Starter.
+// working directory, identity and output from its spec, and hands them to a
+// proc.Starter.
+//
+// Output: "null" is /dev/null and "inherit" the daemon's own fd, given to the
+// child as they are. "auto" and file targets go through a pipe that a pump
+// of Output copies into a size-rotated log file (auto: LogDir/NAME-i.STREAM.log
+// at the default limits); with Terminal set (attach), the pump also copies
+// every line, prefixed, to the terminal, and "inherit" then goes through a
+// pump to the terminal as well, so that its lines are prefixed too.
+// `stderr: stdout` gives the child's fd 2 the same pipe (or fd) as fd 1.
 type OSStarter struct {
 	// Procs forks and supervises the processes.
 	Procs *proc.Starter
@@ -28,6 +42,16 @@ type OSStarter struct {
 	BaseEnv []string
 	// Stdout and Stderr are the daemon's own, for "inherit".
 	Stdout, Stderr *os.File
+	// Output owns the pumps and the open log files; required.
+	Output *output.Group
+	// Terminal, when set (reconciled run --attach), also gets every
+	// instance's output, each line prefixed with the instance's name.
+	Terminal *output.Terminal
+	// Drain bounds how long Release waits for the pumps of a process that
+	// has ended to write what they still hold (default DefaultDrain). A pump
+	// still busy then (a full disk, or a descendant that left the process
+	// group and still holds the pipe) carries on under Output.
+	Drain time.Duration
 }
 
 // Start starts instance req.Index of req.Program.
@@ -57,26 +81,39 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		nice := p.Spec.Nice
 		ps.Nice = &nice
 	}
+	if s.Output == nil {
+		return nil, fmt.Errorf("start %s: OSStarter has no Output", name)
+	}
+	outs := &outputs{s: s, program: p.Metadata.Name, instance: name, env: env, dir: ps.Dir}
+	defer outs.closeChildEnds()
 	var err error
-	var closers []*os.File
-	defer func() {
-		for _, f := range closers {
-			f.Close()
-		}
-	}()
-	if ps.Stdout, err = s.output(p.Spec.Stdout, name, "stdout", s.Stdout, &closers); err != nil {
+	if ps.Stdout, err = outs.stream("stdout", p.Spec.Stdout, s.Stdout); err != nil {
+		outs.abandon()
 		return nil, err
 	}
 	if p.Spec.Stderr.Mode == spec.OutputStdout {
 		ps.Stderr = ps.Stdout
-	} else if ps.Stderr, err = s.output(p.Spec.Stderr, name, "stderr", s.Stderr, &closers); err != nil {
+	} else if ps.Stderr, err = outs.stream("stderr", p.Spec.Stderr, s.Stderr); err != nil {
+		outs.abandon()
 		return nil, err
 	}
 	pr, err := s.Procs.Start(ps)
 	if err != nil {
+		outs.abandon()
 		return nil, err
 	}
-	return pr, nil
+	// The child has its copies of the write ends: close ours now, so that
+	// the pumps see end of file once every writer is gone.
+	outs.closeChildEnds()
+	pumps := outs.startPumps()
+	if len(pumps) == 0 {
+		return pr, nil
+	}
+	drain := s.Drain
+	if drain <= 0 {
+		drain = DefaultDrain
+	}
+	return &pumpedProcess{Process: pr, pumps: pumps, drain: drain}, nil
 }
 
 func (s *OSStarter) workingDir(p *spec.Program) string {
@@ -90,29 +127,126 @@ func (s *OSStarter) workingDir(p *spec.Program) string {
 	}
 }
 
-// output opens the target of one stream; files it opens are added to closers
-// (the child keeps its own copy).
-func (s *OSStarter) output(o spec.Output, name, stream string, inherit *os.File, closers *[]*os.File) (*os.File, error) {
-	switch o.Mode {
+// outputs is what Start prepares for the output of one instance.
+type outputs struct {
+	s                 *OSStarter
+	program, instance string
+	env               []string
+	dir               string // the instance's working directory
+	pipes             []*pipe
+}
+
+// pipe is one stream that goes through a pump.
+type pipe struct {
+	stream  string
+	r, w    *os.File
+	targets []output.Target
+}
+
+// stream prepares the target of one stream and returns the child's end of
+// it: nil for /dev/null.
+func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.File, error) {
+	var targets []output.Target
+	switch out.Mode {
 	case spec.OutputNull:
 		return nil, nil
 	case spec.OutputInherit:
-		return inherit, nil
-	case spec.OutputAuto:
-		path := filepath.Join(s.LogDir, name+"."+stream+".log")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if errors.Is(err, os.ErrNotExist) {
-			// The directory went away, or DIR is a symlink re-pointed to a
-			// checkout that has no .reconciled/ yet.
-			if err = os.MkdirAll(s.LogDir, 0o755); err == nil {
-				f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			}
+		if o.s.Terminal == nil {
+			return inherit, nil
 		}
+	case spec.OutputAuto, spec.OutputFile:
+		path := filepath.Join(o.s.LogDir, o.instance+"."+stream+".log")
+		fo := output.FileOptions{MaxSize: spec.DefaultLogMaxSize, MaxBackups: spec.DefaultLogMaxBackups, CreateDir: true}
+		if out.Mode == spec.OutputFile {
+			path = spec.Expand(out.File, spec.LookupEnv(o.env))
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(o.dir, path)
+			}
+			fo = output.FileOptions{MaxSize: out.MaxSize, MaxBackups: out.MaxBackups}
+		}
+		f, err := o.s.Output.OpenFile(path, fo)
 		if err != nil {
 			return nil, fmt.Errorf("open %s log: %w", stream, err)
 		}
-		*closers = append(*closers, f)
-		return f, nil
+		targets = append(targets, output.Target{Name: path, W: f})
+	default:
+		return nil, fmt.Errorf("%s: output mode %q is not supported", stream, out.Mode)
 	}
-	return nil, fmt.Errorf("%s: output mode %q is not supported", stream, o.Mode)
+	if t := o.s.Terminal; t != nil {
+		targets = append(targets, output.Target{Name: "terminal", W: t.Writer(o.program, o.instance), BestEffort: true})
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		closeTargets(targets)
+		return nil, fmt.Errorf("%s: %w", stream, err)
+	}
+	o.pipes = append(o.pipes, &pipe{stream: stream, r: r, w: w, targets: targets})
+	return w, nil
 }
+
+// closeChildEnds closes the daemon's copies of the pipes' write ends.
+func (o *outputs) closeChildEnds() {
+	for _, p := range o.pipes {
+		if p.w != nil {
+			p.w.Close()
+			p.w = nil
+		}
+	}
+}
+
+// abandon undoes everything when the process could not be started.
+func (o *outputs) abandon() {
+	o.closeChildEnds()
+	for _, p := range o.pipes {
+		p.r.Close()
+		closeTargets(p.targets)
+	}
+	o.pipes = nil
+}
+
+func (o *outputs) startPumps() []*output.Pump {
+	var pumps []*output.Pump
+	for _, p := range o.pipes {
+		src := output.Source{Program: o.program, Instance: o.instance, Stream: p.stream}
+		pumps = append(pumps, o.s.Output.Start(p.r, src, p.targets...))
+	}
+	o.pipes = nil
+	return pumps
+}
+
+func closeTargets(ts []output.Target) {
+	for _, t := range ts {
+		if c, ok := t.W.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
+}
+
+// pumpedProcess is a process whose output goes through pumps. Release
+// waits, for at most drain, until the pumps have written everything the
+// process group wrote, so that the log is complete when the instance is
+// reported stopped and before its next process starts writing.
+type pumpedProcess struct {
+	*proc.Process
+	pumps []*output.Pump
+	drain time.Duration
+}
+
+func (p *pumpedProcess) Release() error {
+	err := p.Process.Release()
+	if errors.Is(err, proc.ErrNotExited) {
+		return err
+	}
+	t := time.NewTimer(p.drain)
+	defer t.Stop()
+	for _, pu := range p.pumps {
+		select {
+		case <-pu.Done():
+		case <-t.C:
+			return err
+		}
+	}
+	return err
+}
+
+var _ Process = (*pumpedProcess)(nil)

@@ -41,7 +41,8 @@ interrupted.
 
 The logs are the files the daemon writes for "stdout: auto" and "stderr: auto":
 .reconciled/logs/NAME-i.stdout.log and NAME-i.stderr.log in the status
-directory. With "inherit" or "null" there is none.`,
+directory, rotated at 50MiB (NAME-i.stdout.log.1 is the previous one). With
+"inherit" or "null" there is none; a {file: PATH} target is that file.`,
 		Example: `  reconciled logs web
   reconciled logs web-1 -f
   reconciled logs worker --tail 50 --stderr`,
@@ -203,6 +204,11 @@ func streamLogs(ctx context.Context, w io.Writer, files []logFile, find func() [
 				emit(fl, data, false)
 			}
 			if replaced(fl.f, p) {
+				// Rotated: what was written before the rotation is still
+				// there to read through the old file.
+				if data, err := io.ReadAll(fl.f); err == nil && len(data) > 0 {
+					emit(fl, data, false)
+				}
 				fl.f.Close()
 				delete(fs, p)
 				open(fl.logFile, -1)

@@ -16,12 +16,19 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/reconciler/output"
+	"github.com/reconciled/reconciled/spec"
 )
 
 type runOptions struct {
-	resync    time.Duration
-	logFormat string
-	logLevel  string
+	resync     time.Duration
+	logFormat  string
+	logLevel   string
+	attach     bool
+	timestamps bool
+	exitOn     string
+	only       []string
+	exclude    []string
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -31,14 +38,33 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 		Short: "Run the daemon in the foreground",
 		Long: `Run the daemon in the foreground (systemd or a container runs it): watch the
 directory, start and stop processes to match its manifests, and write status and
-event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.`,
+event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.
+
+Development mode: --attach also prints every instance's output, each line
+prefixed "NAME-i | " (coloured per program on a terminal, unless NO_COLOR is
+set). --exit-on failure stops everything when any instance ends and exits with
+its exit code (128+signal if a signal killed it); --exit-on all-succeeded
+leaves instances that exit 0 finished, stops on any other exit in the same way,
+and exits 0 once all have exited 0. Under both nothing is restarted. --only
+and --exclude run a subset of the directory's programs.`,
 		Example: `  reconciled run --dir /etc/reconciled
-  reconciled run --dir ./examples --log-level debug`,
+  reconciled run --dir ./examples --log-level debug
+  reconciled run --dir ./dev --attach --exit-on failure
+  reconciled run --dir ./dev --attach --only web,worker`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, flush, err := newLogger(o.logFormat, o.logLevel)
 			if err != nil {
 				return &usageError{err}
+			}
+			policy, err := reconciler.ParseExitPolicy(o.exitOn)
+			if err != nil {
+				return &usageError{fmt.Errorf("--exit-on: %w", err)}
+			}
+			for _, n := range append(append([]string(nil), o.only...), o.exclude...) {
+				if !spec.ValidName(n) {
+					return &usageError{fmt.Errorf("--only/--exclude: %q is not a program name", n)}
+				}
 			}
 			defer flush()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
@@ -55,8 +81,14 @@ event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.
 			err = reconciler.RunDaemon(ctx, reconciler.DaemonOptions{
 				Dir: g.dir, StatusDir: g.statusDir, Resync: resync, Reload: reload,
 				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
+				Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
+				ExitOn: policy, Only: o.only, Exclude: o.exclude,
 			})
-			if errors.Is(err, reconciler.ErrLocked) {
+			var exit *reconciler.ExitCodeError
+			switch {
+			case errors.As(err, &exit):
+				return &exitError{code: exit.Code, msg: exit.Error()}
+			case errors.Is(err, reconciler.ErrLocked):
 				return &exitError{code: 1, msg: err.Error()}
 			}
 			return err
@@ -65,6 +97,11 @@ event files. SIGTERM or SIGINT stops every instance and exits 0; SIGHUP rescans.
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "period of the safety rescan of the directory; 0 turns it off")
 	cmd.Flags().StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
 	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().BoolVar(&o.attach, "attach", false, `also print every instance's output, each line prefixed "NAME-i | "`)
+	cmd.Flags().BoolVar(&o.timestamps, "timestamps", false, "with --attach, put the time before each line")
+	cmd.Flags().StringVar(&o.exitOn, "exit-on", "never", "end the daemon by itself: never, failure (when any instance ends) or all-succeeded (when all have exited 0, or any has failed)")
+	cmd.Flags().StringSliceVar(&o.only, "only", nil, "run only these programs (comma-separated names)")
+	cmd.Flags().StringSliceVar(&o.exclude, "exclude", nil, "do not run these programs (comma-separated names)")
 	return cmd
 }
 
