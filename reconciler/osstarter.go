@@ -58,17 +58,10 @@ type OSStarter struct {
 func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) {
 	p := req.Program
 	name := p.Metadata.Name + "-" + strconv.Itoa(req.Index)
-	base := s.BaseEnv
-	var cred *proc.Credential
-	if p.Spec.User != "" {
-		c, userEnv, err := proc.LookupUser(p.Spec.User, p.Spec.Group)
-		if err != nil {
-			return nil, err
-		}
-		cred = &c
-		base = append(append([]string(nil), base...), userEnv...)
+	env, cred, err := s.identity(p, req.Index)
+	if err != nil {
+		return nil, err
 	}
-	env := spec.InstanceEnv(p, req.Index, base)
 	ps := proc.Spec{
 		Name:       name,
 		Argv:       spec.InstanceCommand(p, env),
@@ -86,7 +79,6 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	}
 	outs := &outputs{s: s, program: p.Metadata.Name, instance: name, env: env, dir: ps.Dir}
 	defer outs.closeChildEnds()
-	var err error
 	if ps.Stdout, err = outs.stream("stdout", p.Spec.Stdout, s.Stdout); err != nil {
 		outs.abandon()
 		return nil, err
@@ -114,6 +106,23 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		drain = DefaultDrain
 	}
 	return &pumpedProcess{Process: pr, pumps: pumps, drain: drain}, nil
+}
+
+// identity returns the environment and the credential of instance idx of p:
+// the daemon's environment, then (with a user) what `su -` sets, then the
+// RECONCILED_* variables and the spec's env.
+func (s *OSStarter) identity(p *spec.Program, idx int) ([]string, *proc.Credential, error) {
+	base := s.BaseEnv
+	var cred *proc.Credential
+	if p.Spec.User != "" {
+		c, userEnv, err := proc.LookupUser(p.Spec.User, p.Spec.Group)
+		if err != nil {
+			return nil, nil, err
+		}
+		cred = &c
+		base = append(append([]string(nil), base...), userEnv...)
+	}
+	return spec.InstanceEnv(p, idx, base), cred, nil
 }
 
 func (s *OSStarter) workingDir(p *spec.Program) string {
