@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,6 +41,14 @@ type instance struct {
 	lastExit  *status.Exit
 	nextRetry time.Time
 	message   string
+
+	// Probes of the current process.
+	probeCancel      func() // ends its probe workers; nil: none run
+	hasReadiness     bool   // its spec has a readiness probe
+	probeReady       bool   // the readiness probe's verdict is passing
+	wasReady         bool   // ready() as last reported by an event
+	everReady        bool   // the current process has been ready (rollout progress)
+	restartAfterStop bool   // the liveness probe failed: start again once stopped
 }
 
 func (in *instance) name(program string) string { return program + "-" + strconv.Itoa(in.idx) }
@@ -47,8 +56,20 @@ func (in *instance) name(program string) string { return program + "-" + strconv
 // live reports whether the instance has, or is getting, a process.
 func (in *instance) live() bool { return in.spawning || in.state.hasProcess() }
 
-// ready reports whether the instance serves: RUNNING (probes come later).
-func (in *instance) ready() bool { return in.state == Running }
+// ready reports whether the instance serves: RUNNING, and its readiness
+// probe (if it has one) passes.
+func (in *instance) ready() bool {
+	return in.state == Running && (!in.hasReadiness || in.probeReady)
+}
+
+// succeeded reports whether the instance is a one-shot job that finished:
+// EXITED with one of its success codes.
+func (in *instance) succeeded() bool {
+	if in.state != Exited || in.lastExit == nil || in.lastExit.Signal != "" {
+		return false
+	}
+	return slices.Contains(in.spec.Spec.SuccessExitCodes, in.lastExit.Code)
+}
 
 func (in *instance) cancelTimer() {
 	if in.timer != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	Trigger <-chan struct{}
 	// Starter starts processes; required.
 	Starter ProcessStarter
+	// Probes builds readiness and liveness probes; by default the Starter,
+	// if it is a ProbeBuilder.
+	Probes ProbeBuilder
 	// Sink receives status and events; required.
 	Sink StatusSink
 	// Check adds the daemon's own checks of a valid spec (a user needs root).
@@ -58,6 +61,7 @@ type Reconciler struct {
 	lastValid   map[string]scanned
 	reportedBad map[string]bool
 	requests    chan signalRequest
+	deps        *depGraph
 	// running counts program goroutines, deleted ones still finishing
 	// included: shutdown waits for all of them.
 	running sync.WaitGroup
@@ -86,6 +90,7 @@ func New(opts Options) *Reconciler {
 		lastValid:   map[string]scanned{},
 		reportedBad: map[string]bool{},
 		requests:    make(chan signalRequest),
+		deps:        newDepGraph(),
 	}
 }
 
@@ -94,7 +99,12 @@ func New(opts Options) *Reconciler {
 // have stopped and their final status was handed to the sink.
 func (r *Reconciler) Run(ctx context.Context) error {
 	slots := make(chan struct{}, r.opts.MaxParallelStarts)
-	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, sink: r.opts.Sink, spawnSlots: slots, publishEvery: r.opts.PublishEvery}
+	probes := r.opts.Probes
+	if b, ok := r.opts.Starter.(ProbeBuilder); ok && probes == nil {
+		probes = b
+	}
+	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, probes: probes,
+		sink: r.opts.Sink, deps: r.deps, spawnSlots: slots, publishEvery: r.opts.PublishEvery}
 	r.pass(ctx, popts)
 	for {
 		select {
@@ -157,10 +167,15 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 				"reason", fmt.Sprintf("a program name is lower-case letters, digits, '-' and '_', at most %d characters", spec.MaxNameLength))
 		}
 	}
-	for name, res := range found {
+	for name := range found {
 		if r.opts.Filter != nil && !r.opts.Filter(name) {
 			delete(found, name)
-			continue
+		}
+	}
+	cycles := r.cycles(found)
+	for name, res := range found {
+		if c, ok := cycles[name]; ok {
+			res = scanned{err: fmt.Errorf("spec.dependsOn: dependency cycle: %s", c)}
 		}
 		d := desired{prog: res.prog, hash: res.hash}
 		if res.prog != nil {
@@ -179,6 +194,26 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 		}
 	}
 	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())
+}
+
+// cycles finds the dependency cycles among the programs found, each
+// program's dependencies taken from its new valid spec, or else from the
+// last valid one, which it keeps running.
+func (r *Reconciler) cycles(found map[string]scanned) map[string]string {
+	needs := map[string][]string{}
+	for name, res := range found {
+		prog := res.prog
+		if prog == nil {
+			prog = r.lastValid[name].prog
+		}
+		if prog == nil {
+			continue
+		}
+		for _, d := range prog.Spec.DependsOn {
+			needs[name] = append(needs[name], d.Program)
+		}
+	}
+	return spec.Cycles(needs)
 }
 
 // tell hands d to the program name, creating the program when needed; it

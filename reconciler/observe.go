@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -38,7 +39,8 @@ func (p *program) observe() status.ProgramStatus {
 		st.Desired = string(d.prog.Spec.Desired)
 	}
 	var (
-		fatal, alive, excess, outdated, fresh int
+		fatal, alive, excess, outdated, fresh, waiting int
+		notReady                                      *instance // the first new instance not ready yet
 	)
 	for _, in := range p.sorted() {
 		st.Instances = append(st.Instances, in.observed(p.name))
@@ -58,21 +60,28 @@ func (p *program) observe() status.ProgramStatus {
 		switch {
 		case in.state == Fatal:
 			fatal++
+		case in.state == Stopped && p.waiting != "":
+			waiting++
 		case in.hash != p.cur.hash && in.state != Exited:
 			outdated++
-		case in.state == Stopped || in.state == Starting && in.restarts == 0:
+		case in.state == Stopped || in.state == Starting && in.restarts == 0,
+			in.state == Running && !in.ready() && !in.everReady:
 			fresh++
 		}
+		if notReady == nil && in.hash == p.cur.hash && in.live() && !in.ready() {
+			notReady = in
+		}
 	}
-	progressing := excess > 0 || outdated > 0 || fresh > 0
+	progressing := excess > 0 || outdated > 0 || fresh > 0 || waiting > 0
+	exceeded := p.progressDeadline(progressing && waiting == 0, now)
 	switch {
 	case want == 0 && alive == 0:
 		st.Phase = "Stopped"
 	case fatal > 0:
 		st.Phase = "Failed"
-	case progressing:
+	case progressing && !exceeded:
 		st.Phase = "Progressing"
-	case st.ReadyReplicas < want && !p.completed(want):
+	case st.ReadyReplicas < want && !p.completed(want), exceeded:
 		st.Phase = "Degraded"
 	default:
 		st.Phase = "Running"
@@ -92,9 +101,23 @@ func (p *program) observe() status.ProgramStatus {
 	case outdated > 0:
 		prog.Status, prog.Reason = status.ConditionTrue, "RollingUpdate"
 		prog.Message = fmt.Sprintf("%d/%d instances updated", st.UpdatedReplicas, want)
+	case waiting > 0:
+		prog.Status, prog.Reason = status.ConditionTrue, "WaitingForDependencies"
+		prog.Message = p.waiting
 	case excess > 0 || fresh > 0:
 		prog.Status, prog.Reason = status.ConditionTrue, "Scaling"
 		prog.Message = fmt.Sprintf("%d/%d ready", st.ReadyReplicas, want)
+	}
+	if exceeded {
+		prog.Status, prog.Reason = status.ConditionFalse, "ProgressDeadlineExceeded"
+		prog.Message = fmt.Sprintf("no instance became ready in %v", p.cur.prog.ProgressDeadline())
+		if notReady != nil {
+			prog.Message = fmt.Sprintf("%s not ready after %v", notReady.name(p.name), p.cur.prog.ProgressDeadline())
+			if notReady.message != "" {
+				prog.Message += ": " + notReady.message
+			}
+		}
+		prog.Message += "; " + fmt.Sprintf("%d/%d instances updated", st.UpdatedReplicas, want)
 	}
 	if p.cur.prog != nil {
 		p.conditions = status.SetCondition(p.conditions, avail, now)
@@ -112,17 +135,41 @@ func (p *program) completed(want int) bool {
 		return false
 	}
 	for i := range want {
-		in := p.instances[i]
-		if in == nil || in.state != Exited || in.lastExit == nil || in.lastExit.Signal != "" {
-			return false
-		}
-		ok := false
-		for _, c := range in.spec.Spec.SuccessExitCodes {
-			ok = ok || c == in.lastExit.Code
-		}
-		if !ok {
+		if in := p.instances[i]; in == nil || !in.succeeded() {
 			return false
 		}
 	}
 	return true
+}
+
+// progressDeadline reports whether the program has been progressing for
+// longer than its progress deadline without progress, and otherwise keeps a
+// timer armed for when it would be, so the status turns without polling.
+func (p *program) progressDeadline(progressing bool, now time.Time) bool {
+	if !progressing || p.cur.prog == nil {
+		p.armDeadline(time.Time{})
+		return false
+	}
+	at := p.progressAt.Add(p.cur.prog.ProgressDeadline())
+	if !now.Before(at) {
+		p.armDeadline(time.Time{})
+		return true
+	}
+	p.armDeadline(at)
+	return false
+}
+
+// armDeadline makes the deadline timer fire at at (none when at is zero).
+func (p *program) armDeadline(at time.Time) {
+	if at.Equal(p.deadlineAt) && (p.deadlineTimer != nil || at.IsZero()) {
+		return
+	}
+	if p.deadlineTimer != nil {
+		p.deadlineTimer.Stop()
+		p.deadlineTimer = nil
+	}
+	p.deadlineAt = at
+	if !at.IsZero() {
+		p.deadlineTimer = p.clock.AfterFunc(at.Sub(p.clock.Now()), func() { p.post(deadlineDue{}) })
+	}
 }

@@ -31,7 +31,12 @@ type programOptions struct {
 	log     logr.Logger
 	clock   Clock
 	starter ProcessStarter
-	sink    statusSink
+	// probes builds readiness and liveness probes; nil: a spec with probes
+	// fails to start.
+	probes ProbeBuilder
+	sink   statusSink
+	// deps is shared by all programs of the daemon (dependsOn); nil: none.
+	deps *depGraph
 	// spawnSlots bounds the Start calls in flight across the daemon.
 	spawnSlots chan struct{}
 	// publishEvery is the least time between two status builds (a storm of
@@ -68,6 +73,16 @@ type program struct {
 	dirty        bool
 	lastPublish  time.Time
 	publishTimer bool // a publishDue message is on its way
+
+	// waiting says which dependencies are not met ("" when all are): a
+	// STOPPED instance does not start until they are.
+	waiting string
+	// progressAt is when the program last made progress (a new spec or
+	// replica count, an instance becoming ready, dependencies met); the
+	// progress deadline counts from it.
+	progressAt    time.Time
+	deadlineTimer Timer
+	deadlineAt    time.Time
 }
 
 func newProgram(parent context.Context, name string, opts programOptions) *program {
@@ -117,6 +132,7 @@ type (
 	spawned struct {
 		idx, gen int
 		proc     Process
+		probers  probers
 		err      error
 		at       time.Time
 	}
@@ -129,6 +145,7 @@ type (
 	groupGone  struct{ idx, gen int }
 	timerFired struct{ idx, gen int }
 	publishDue struct{}
+	deadlineDue struct{}
 	signalReq  struct {
 		index int // -1: every instance
 		sig   syscall.Signal
@@ -137,6 +154,9 @@ type (
 )
 
 func (p *program) run() {
+	if p.deps != nil {
+		p.deps.join(p.name, p.wake) // a linked program's change wakes this one
+	}
 	defer close(p.done)
 	defer p.wg.Wait()
 	defer p.stop()
@@ -199,6 +219,12 @@ func (p *program) apply(d desired) {
 	if d.prog == nil {
 		return
 	}
+	if p.deps != nil {
+		p.deps.setNeeds(p.name, d.prog.Spec.DependsOn)
+	}
+	if d.prog != old.prog || d.deleted != old.deleted || d.shutdown != old.shutdown {
+		p.progressAt = now
+	}
 	if d.prog != old.prog {
 		// Any edit of the manifest gives FATAL instances another chance,
 		// even one that leaves the spec hash alone (startRetries: 10).
@@ -218,8 +244,11 @@ func (p *program) apply(d desired) {
 // want is the number of instances that should run now.
 func (p *program) want() int {
 	d := p.cur
-	if d.prog == nil || d.deleted || d.shutdown || d.prog.Spec.Desired != spec.DesiredRunning {
+	if d.prog == nil || d.deleted || d.prog.Spec.Desired != spec.DesiredRunning {
 		return 0
+	}
+	if d.shutdown && (p.deps == nil || !p.deps.dependentsAlive(p.name)) {
+		return 0 // at shutdown, dependents stop first
 	}
 	return d.prog.Spec.Replicas
 }
@@ -228,6 +257,7 @@ func (p *program) want() int {
 // idempotent: with nothing changed, a second pass does nothing.
 func (p *program) reconcile() {
 	want := p.want()
+	p.checkDependencies()
 	for i := range want {
 		if p.instances[i] == nil {
 			p.instances[i] = &instance{idx: i, state: Stopped}
@@ -248,6 +278,7 @@ func (p *program) reconcile() {
 			p.dirty = true
 		}
 	}
+	p.reportDependencyState(want)
 }
 
 // setTargets decides which spec each instance should run, applying the
@@ -333,7 +364,19 @@ func (p *program) drive(in *instance) {
 			in.spec = t
 		}
 	case Stopped:
-		if t != nil {
+		switch {
+		case t == nil:
+			if in.message != "" && in.message == p.waiting {
+				in.message = ""
+			}
+		case p.cur.shutdown:
+			// shutting down, held back for dependents: start nothing new
+		case p.waiting != "":
+			if in.message != p.waiting {
+				in.message = p.waiting
+				p.dirty = true
+			}
+		default:
 			p.spawn(in, in.targetHash != in.hash)
 		}
 	}
@@ -350,6 +393,8 @@ func (p *program) spawn(in *instance, fresh bool) {
 	in.spawning = true
 	in.proc, in.pid, in.message = nil, 0, ""
 	in.nextRetry = time.Time{}
+	in.restartAfterStop = false
+	p.stopProbes(in)
 	p.setState(in, Starting)
 	idx, gen, prog := in.idx, in.gen, in.spec
 	p.wg.Add(1)
@@ -360,9 +405,13 @@ func (p *program) spawn(in *instance, fresh bool) {
 		case <-p.ctx.Done():
 			return
 		}
-		proc, err := p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
+		var proc Process
+		prs, err := p.buildProbes(prog, idx)
+		if err == nil {
+			proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
+		}
 		<-p.spawnSlots
-		p.post(spawned{idx: idx, gen: gen, proc: proc, err: err, at: p.clock.Now()})
+		p.post(spawned{idx: idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})
 	}()
 }
 
@@ -385,6 +434,10 @@ func (p *program) handle(m any) {
 		m.reply <- p.signal(m.index, m.sig)
 	case publishDue:
 		p.publishTimer = false
+	case probeVerdict:
+		p.onProbe(m)
+	case deadlineDue:
+		p.deadlineTimer = nil
 	}
 }
 
@@ -423,6 +476,8 @@ func (p *program) onSpawned(m spawned) {
 		}
 		p.post(exited{idx: idx, gen: gen, status: st, err: err, at: p.clock.Now()})
 	})
+	in.everReady = false
+	p.startProbes(in, m.probers)
 	if in.spec.Spec.StartSeconds <= 0 {
 		p.becomeRunning(in)
 	} else {
@@ -431,10 +486,11 @@ func (p *program) onSpawned(m spawned) {
 }
 
 func (p *program) becomeRunning(in *instance) {
-	p.setState(in, Running)
 	in.failures = 0
-	in.message = ""
-	p.event(in.name(p.name), in.pid, status.EventNormal, "Ready", fmt.Sprintf("running for %v", in.spec.Spec.StartSeconds))
+	if !in.hasReadiness || in.probeReady {
+		in.message = ""
+	}
+	p.setState(in, Running) // Ready, unless a readiness probe holds it back
 }
 
 func (p *program) onTimer(in *instance) {
@@ -559,6 +615,12 @@ func (p *program) finishStop(in *instance) {
 		msg = "stopped: " + describeExit(e.Code, e.Signal)
 	}
 	p.event(name, pid, status.EventNormal, "Stopped", msg)
+	if in.restartAfterStop && in.target != nil && in.targetHash == in.hash {
+		// The liveness probe failed: start again at once, like an exit
+		// under restartPolicy Always, without waiting for dependencies.
+		in.restarts++
+		p.spawn(in, false)
+	}
 }
 
 // retire ends what is left of a process group nobody supervises any more:
@@ -599,6 +661,10 @@ func (p *program) setState(in *instance, to State) {
 	}
 	in.state = to
 	p.dirty = true
+	if to != Starting && to != Running {
+		p.stopProbes(in)
+	}
+	p.noteReady(in)
 }
 
 // signal sends sig to instance index, or to every instance when index < 0.
@@ -632,6 +698,12 @@ func (p *program) finished() bool {
 	defer p.mu.Unlock()
 	if p.next != nil {
 		return false // new desired state arrived meanwhile
+	}
+	if p.deps != nil {
+		p.deps.leave(p.name)
+	}
+	if p.deadlineTimer != nil {
+		p.deadlineTimer.Stop()
 	}
 	p.closed = true
 	if p.cur.deleted {

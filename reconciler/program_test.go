@@ -16,6 +16,7 @@ import (
 
 type harness struct {
 	t       *testing.T
+	name    string
 	clock   *fakeClock
 	starter *fakeStarter
 	sink    *fakeSink
@@ -24,35 +25,46 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, clock: newFakeClock(), starter: &fakeStarter{}, sink: &fakeSink{}}
+	h := &harness{t: t, name: "web", clock: newFakeClock(), starter: &fakeStarter{}, sink: &fakeSink{}}
 	h.p = newProgram(t.Context(), "web", programOptions{log: testr.New(t), clock: h.clock, starter: h.starter, sink: h.sink, spawnSlots: make(chan struct{}, 4)})
 	go h.p.run()
-	t.Cleanup(func() {
+	t.Cleanup(h.shutdown)
+	return h
+}
+
+// shutdown stops the program as the daemon does at exit and waits for it.
+func (h *harness) shutdown() { shutdownAll(h.t, h.clock, h) }
+
+// shutdownAll stops programs together, as the daemon does at exit, and waits
+// for all of them.
+func shutdownAll(t *testing.T, clock *fakeClock, hs ...*harness) {
+	for _, h := range hs {
 		d := h.last
 		d.shutdown = true
 		h.p.set(d)
-		// Instances that ignore their stop signal end at stopTimeout.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+	}
+	// Instances that ignore their stop signal end at stopTimeout.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, h := range hs {
+		for done := false; !done; {
 			select {
 			case <-h.p.done:
-				return
+				done = true
 			case <-time.After(time.Millisecond):
-				h.clock.Step(time.Minute)
+				clock.Step(time.Minute)
 			}
-			if time.Now().After(deadline) {
-				t.Error("program did not finish after shutdown")
+			if !done && time.Now().After(deadline) {
+				t.Errorf("%s did not finish after shutdown", h.name)
 				return
 			}
 		}
-	})
-	return h
+	}
 }
 
 // apply hands the program the manifest src (a spec body under "spec:").
 func (h *harness) apply(specBody string) {
 	h.t.Helper()
-	prog, errs := spec.Parse("web.yaml", []byte("spec:\n"+specBody))
+	prog, errs := spec.Parse(h.name+".yaml", []byte("spec:\n"+specBody))
 	if errs != nil {
 		h.t.Fatal(errs)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"syscall"
 
+	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -44,4 +45,10 @@ type statusSink interface {
 	Update(st status.ProgramStatus)
 	Event(ev status.Event)
 	Delete(name string)
+}
+
+// ProbeBuilder builds the probe of one instance: OSStarter is one. It is
+// called before the instance's process starts; an error fails the start.
+type ProbeBuilder interface {
+	BuildProbe(p *spec.Program, index int, probe *spec.Probe) (health.Prober, error)
 }

@@ -177,6 +177,18 @@ func (d *decoder) program(root *yaml.Node, name string) *Program {
 	case name != "" && p.Metadata.Name != name:
 		d.add(d.at("metadata.name"), "metadata.name", "%q must equal the file name's stem %q", p.Metadata.Name, name)
 	}
+	for i, dep := range p.Spec.DependsOn {
+		if dep.Program != "" && dep.Program == p.Metadata.Name {
+			path := fmt.Sprintf("spec.dependsOn[%d].program", i)
+			d.add(d.at(path), path, "a program cannot depend on itself")
+		}
+	}
+	if v, ok := p.Metadata.Annotations[ProgressDeadlineAnnotation]; ok {
+		path := "metadata.annotations." + ProgressDeadlineAnnotation
+		if dl, err := parseDuration(v); err != nil || dl <= 0 {
+			d.add(d.at(path), path, "must be a positive duration such as 90s or 10m, not %q", v)
+		}
+	}
 	return p
 }
 
@@ -313,26 +325,6 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 	if s.Group != "" && s.User == "" {
 		p := join(path, "group")
 		d.add(d.at(p), p, "requires user")
-	}
-	d.unsupported(path, s)
-}
-
-// unsupported rejects fields of the contract that this version does not yet
-// carry out, so that none is accepted and then silently ignored.
-func (d *decoder) unsupported(path string, s *ProgramSpec) {
-	const msg = "not supported yet by this version of reconciled"
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{
-		{"readinessProbe", s.ReadinessProbe != nil},
-		{"livenessProbe", s.LivenessProbe != nil},
-		{"dependsOn", len(s.DependsOn) > 0},
-	} {
-		if f.set {
-			p := join(path, f.name)
-			d.add(d.at(p), p, msg)
-		}
 	}
 }
 
@@ -776,6 +768,7 @@ func (d *decoder) stringMap(k, v *yaml.Node, path string) map[string]string {
 			d.add(key, p, "duplicate field")
 			continue
 		}
+		d.keys[p] = key
 		if s, ok := d.str(key, val, p); ok {
 			m[key.Value] = s
 		}

@@ -15,6 +15,26 @@ const (
 // how `reconciled restart` asks for a rolling restart.
 const RestartedAtAnnotation = "reconciled.dev/restartedAt"
 
+// ProgressDeadlineAnnotation sets how long a rollout or a scale-up may go
+// without an instance becoming ready before the Progressing condition turns
+// False with reason ProgressDeadlineExceeded (Kubernetes's
+// progressDeadlineSeconds). Like other annotations it is not in the hash.
+const ProgressDeadlineAnnotation = "reconciled.dev/progressDeadline"
+
+// DefaultProgressDeadline is Kubernetes's default progressDeadlineSeconds.
+const DefaultProgressDeadline = 10 * time.Minute
+
+// ProgressDeadline returns p's progress deadline: the annotation's, or the
+// default. Decoding has checked the annotation.
+func (p *Program) ProgressDeadline() time.Duration {
+	if v, ok := p.Metadata.Annotations[ProgressDeadlineAnnotation]; ok {
+		if d, err := parseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultProgressDeadline
+}
+
 // Program is one manifest, NAME.yaml, with every default filled in.
 type Program struct {
 	APIVersion string

@@ -1,0 +1,201 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/reconciled/reconciled/spec"
+)
+
+// depState is what a program shows the programs that depend on it: counts
+// over its wanted instances.
+type depState struct {
+	want      int // instances desired now; 0 when stopped, deleted or shutting down
+	started   int // RUNNING
+	ready     int
+	completed int // EXITED with a success code
+	alive     int // instances with a process, wanted or not (shutdown order)
+}
+
+// depGraph is the daemon's view of every program's depState and of who
+// depends on whom; programs share it. A program reports its state after every
+// pass; a change wakes the programs on either side of it: its dependents
+// (they may start now) and what it depends on (at shutdown they wait for
+// their dependents to stop).
+type depGraph struct {
+	mu     sync.Mutex
+	states map[string]depState
+	needs  map[string][]string // program -> the programs its applied spec depends on
+	wakes  map[string]chan struct{}
+}
+
+func newDepGraph() *depGraph {
+	return &depGraph{states: map[string]depState{}, needs: map[string][]string{}, wakes: map[string]chan struct{}{}}
+}
+
+// join registers the program name, woken through wake (cap 1) on a change of
+// a program it is linked to.
+func (g *depGraph) join(name string, wake chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.wakes[name] = wake
+}
+
+// leave forgets the program name: its dependents see it as not found.
+func (g *depGraph) leave(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.states, name)
+	delete(g.wakes, name)
+	g.wakeLinked(name)
+	delete(g.needs, name)
+}
+
+// setNeeds records what the applied spec of name depends on.
+func (g *depGraph) setNeeds(name string, deps []spec.Dependency) {
+	names := make([]string, len(deps))
+	for i, d := range deps {
+		names[i] = d.Program
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.needs[name] = names
+}
+
+// report records the state of name; a change wakes the linked programs.
+func (g *depGraph) report(name string, st depState) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if old, ok := g.states[name]; ok && old == st {
+		return
+	}
+	g.states[name] = st
+	g.wakeLinked(name)
+}
+
+// wakeLinked wakes the dependents of name and what name depends on. g.mu is
+// held.
+func (g *depGraph) wakeLinked(name string) {
+	for other, needs := range g.needs {
+		for _, n := range needs {
+			if n == name {
+				g.wake(other)
+			}
+		}
+	}
+	for _, n := range g.needs[name] {
+		g.wake(n)
+	}
+}
+
+func (g *depGraph) wake(name string) {
+	if c := g.wakes[name]; c != nil {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// unmet says what of deps is not met yet, as an instance's message shows
+// it ("waiting for db: 1/2 ready, cache: not found"); "" when all are met.
+func (g *depGraph) unmet(deps []spec.Dependency) string {
+	if len(deps) == 0 {
+		return ""
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var parts []string
+	for _, d := range deps {
+		if why := g.check(d); why != "" {
+			parts = append(parts, d.Program+": "+why)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "waiting for " + strings.Join(parts, ", ")
+}
+
+// check says why d is not met, or "". g.mu is held.
+func (g *depGraph) check(d spec.Dependency) string {
+	st, ok := g.states[d.Program]
+	switch {
+	case !ok:
+		return "not found"
+	case st.want == 0:
+		return "stopped"
+	}
+	var have int
+	var what string
+	switch d.Condition {
+	case spec.DependencyReady:
+		have, what = st.ready, "ready"
+	case spec.DependencyCompleted:
+		have, what = st.completed, "completed"
+	default:
+		have, what = st.started, "started"
+	}
+	if have >= st.want {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d %s", have, st.want, what)
+}
+
+// dependentsAlive reports whether a program that depends on name still has
+// a live instance: at shutdown, name waits for them to stop first.
+func (g *depGraph) dependentsAlive(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for other, needs := range g.needs {
+		for _, n := range needs {
+			if n == name && g.states[other].alive > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkDependencies updates p.waiting from the dependencies' states.
+func (p *program) checkDependencies() {
+	waiting := ""
+	if p.deps != nil && p.cur.prog != nil {
+		waiting = p.deps.unmet(p.cur.prog.Spec.DependsOn)
+	}
+	if waiting == p.waiting {
+		return
+	}
+	if waiting == "" {
+		p.progressAt = p.clock.Now() // the progress deadline counts from here
+	}
+	p.waiting = waiting
+	p.dirty = true
+}
+
+// reportDependencyState tells the graph what dependents of p need to know.
+func (p *program) reportDependencyState(want int) {
+	if p.deps == nil {
+		return
+	}
+	st := depState{want: want}
+	for _, in := range p.instances {
+		if in.live() {
+			st.alive++
+		}
+		if in.idx >= want {
+			continue
+		}
+		if in.state == Running {
+			st.started++
+		}
+		if in.ready() {
+			st.ready++
+		}
+		if in.succeeded() {
+			st.completed++
+		}
+	}
+	p.deps.report(p.name, st)
+}

@@ -1,0 +1,114 @@
+package reconciler
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/status"
+)
+
+func TestDependsOnReadyWaitsAndStarts(t *testing.T) {
+	g := newDaemonHarness(t)
+	clock := g.clock
+	web, _ := g.add("web")
+	web.apply("  command: sleep 1000\n  startSeconds: 0\n  dependsOn: [{program: db, condition: Ready}]\n")
+	waitingFor := func(msg string) {
+		t.Helper()
+		st := web.waitFor(msg, func(st status.Status) bool {
+			return len(st.Instances) == 1 && st.Instances[0].State == "STOPPED" && st.Instances[0].Message == msg
+		})
+		c := itCondition(status.ProgramStatus{Status: st}, status.ConditionProgressing)
+		if st.Phase != "Progressing" || c.Reason != "WaitingForDependencies" || c.Message != msg {
+			t.Errorf("phase %s, Progressing %+v", st.Phase, c)
+		}
+		if n := len(web.starter.all()); n != 0 {
+			t.Fatalf("web started %d processes while %s", n, msg)
+		}
+	}
+	waitingFor("waiting for db: not found") // a missing dependency is waited for
+
+	db, probes := g.add("db")
+	probes.initial["sleep 1000"] = false
+	db.apply("  command: sleep 1000\n  replicas: 2\n" + readiness)
+	waitingFor("waiting for db: 0/2 ready")
+
+	eventually(t, "db probes", func() bool { return probes.count() == 2 })
+	probes.last(0, false).set(true, "")
+	clock.Step(time.Second)
+	waitingFor("waiting for db: 1/2 ready")
+	if web.sink.count("Started") != 0 {
+		t.Fatal("web started early")
+	}
+	probes.last(1, false).set(true, "")
+	clock.Step(time.Second)
+	web.phase("Running", 1)
+
+	// Documented: a dependency that goes away does not stop its dependents.
+	db.apply("  command: sleep 1000\n  replicas: 2\n  desired: stopped\n" + readiness)
+	db.phase("Stopped", 0)
+	if st := web.sink.status().Status; st.Phase != "Running" || len(web.starter.alive()) != 1 {
+		t.Errorf("web after db stopped: %s, %d alive", st.Phase, len(web.starter.alive()))
+	}
+	// ... but a new instance of web waits again.
+	web.apply("  command: sleep 1000\n  startSeconds: 0\n  replicas: 2\n  dependsOn: [{program: db, condition: Ready}]\n")
+	web.waitFor("web-1 waiting", func(st status.Status) bool {
+		return len(st.Instances) == 2 && st.Instances[1].Message == "waiting for db: stopped"
+	})
+}
+
+func TestDependsOnStartedAndCompleted(t *testing.T) {
+	g := newDaemonHarness(t)
+	clock := g.clock
+	app, _ := g.add("app")
+	app.apply("  command: sleep 1000\n  dependsOn: [{program: cache, condition: Started}, {program: migrate, condition: Completed}]\n")
+	app.waitFor("waiting for both", func(st status.Status) bool {
+		return len(st.Instances) == 1 && st.Instances[0].Message == "waiting for cache: not found, migrate: not found"
+	})
+
+	cache, _ := g.add("cache")
+	cache.apply("  command: sleep 1000\n  startSeconds: 1s\n")
+	migrate, _ := g.add("migrate")
+	migrate.apply("  command: ./migrate\n  restartPolicy: Never\n  startSeconds: 1s\n")
+	app.waitFor("cache starting, migrate running", func(st status.Status) bool {
+		return len(st.Instances) == 1 && st.Instances[0].Message == "waiting for cache: 0/1 started, migrate: 0/1 completed"
+	})
+	clock.Step(time.Second) // cache is RUNNING: Started is met
+	app.waitFor("migrate still running", func(st status.Status) bool {
+		return st.Instances[0].Message == "waiting for migrate: 0/1 completed"
+	})
+	migrate.started(1)
+	migrate.starter.all()[0].exit(proc.ExitStatus{Code: 0})
+	migrate.waitFor("migrate completed", func(st status.Status) bool {
+		return len(st.Instances) == 1 && st.Instances[0].State == "EXITED"
+	})
+	app.started(1)
+}
+
+func TestShutdownStopsDependentsFirst(t *testing.T) {
+	g := newDaemonHarness(t)
+	clock := g.clock
+	db, _ := g.add("db")
+	db.apply("  command: sleep 1000\n  startSeconds: 0\n")
+	web, _ := g.add("web")
+	web.starter.onStart = func(p *fakeProcess) { p.diesOn[syscall.SIGTERM] = false } // ends at SIGKILL
+	web.apply("  command: sleep 1000\n  startSeconds: 0\n  stopTimeout: 5s\n  dependsOn: [{program: db}]\n")
+	web.phase("Running", 1)
+	dbProc, webProc := db.starter.all()[0], web.starter.all()[0]
+
+	for _, h := range []*harness{db, web} {
+		d := h.last
+		d.shutdown = true
+		h.p.set(d)
+	}
+	eventually(t, "web stopping", func() bool { return len(webProc.sent()) == 1 })
+	web.waitFor("web STOPPING", func(st status.Status) bool { return st.Instances[0].State == "STOPPING" })
+	if got := dbProc.sent(); len(got) != 0 {
+		t.Fatalf("db was signalled %v while web still runs", got)
+	}
+	clock.Step(5 * time.Second) // web's stopTimeout: SIGKILL
+	eventually(t, "db stopping after web", func() bool { return len(dbProc.sent()) == 1 })
+	<-web.p.done
+	<-db.p.done
+}

@@ -1,0 +1,175 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// BuildProbe builds probe for instance index of p: it runs with the
+// instance's environment ($(VAR) expansion included), working directory and
+// user.
+func (s *OSStarter) BuildProbe(p *spec.Program, index int, probe *spec.Probe) (health.Prober, error) {
+	env, cred, err := s.identity(p, index)
+	if err != nil {
+		return nil, err
+	}
+	return health.New(probe, health.Target{Env: env, Dir: s.workingDir(p), Credential: cred, Starter: s.Procs})
+}
+
+var _ ProbeBuilder = (*OSStarter)(nil)
+
+// probers are the built probes of one process; nil when the spec has none.
+type probers struct {
+	readiness, liveness health.Prober
+}
+
+// buildProbes builds the probes of instance idx of prog; it runs on the
+// spawning goroutine, before the process starts.
+func (p *program) buildProbes(prog *spec.Program, idx int) (probers, error) {
+	var out probers
+	for _, b := range []struct {
+		field string
+		probe *spec.Probe
+		dst   *health.Prober
+	}{
+		{"readinessProbe", prog.Spec.ReadinessProbe, &out.readiness},
+		{"livenessProbe", prog.Spec.LivenessProbe, &out.liveness},
+	} {
+		if b.probe == nil {
+			continue
+		}
+		if p.probes == nil {
+			return probers{}, fmt.Errorf("%s: this daemon cannot run probes", b.field)
+		}
+		pr, err := p.probes.BuildProbe(prog, idx, b.probe)
+		if err != nil {
+			return probers{}, fmt.Errorf("%s: %w", b.field, err)
+		}
+		*b.dst = pr
+	}
+	return out, nil
+}
+
+// probeVerdict is a change of the verdict of one probe of one process.
+type probeVerdict struct {
+	idx, gen int
+	liveness bool
+	verdict  health.Verdict
+}
+
+// startProbes runs the probes of in's new process, each in a worker of its
+// own, until stopProbes. The verdicts come back as messages.
+func (p *program) startProbes(in *instance, prs probers) {
+	in.hasReadiness = prs.readiness != nil
+	in.probeReady = false
+	if prs.readiness == nil && prs.liveness == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	in.probeCancel = cancel
+	idx, gen := in.idx, in.gen
+	run := func(probe *spec.Probe, pr health.Prober, liveness bool) {
+		if pr == nil {
+			return
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			health.Run(ctx, probe, pr, healthClock{p.clock}, func(v health.Verdict) {
+				select {
+				case p.inbox <- probeVerdict{idx: idx, gen: gen, liveness: liveness, verdict: v}:
+				case <-ctx.Done():
+				}
+			})
+		}()
+	}
+	run(in.spec.Spec.ReadinessProbe, prs.readiness, false)
+	run(in.spec.Spec.LivenessProbe, prs.liveness, true)
+}
+
+// stopProbes ends the probe workers of in's process, if any: an instance
+// that is not STARTING or RUNNING has no probes left.
+func (p *program) stopProbes(in *instance) {
+	if in.probeCancel != nil {
+		in.probeCancel()
+		in.probeCancel = nil
+	}
+	in.probeReady = false
+}
+
+// onProbe applies a probe's new verdict to the process it is about.
+func (p *program) onProbe(m probeVerdict) {
+	in := p.current(m.idx, m.gen)
+	if in == nil || in.probeCancel == nil || (in.state != Starting && in.state != Running) {
+		return
+	}
+	why := probeFailure(m.verdict.Result)
+	if m.liveness {
+		if m.verdict.Passing {
+			return
+		}
+		p.event(in.name(p.name), in.pid, status.EventWarning, "Unhealthy", "liveness probe failed: "+why+"; restarting")
+		in.restartAfterStop = true
+		p.stopInstance(in)
+		in.message = "liveness probe failed: " + why
+		return
+	}
+	in.probeReady = m.verdict.Passing
+	if m.verdict.Passing {
+		in.message = ""
+	} else {
+		in.message = "readiness probe failed: " + why
+	}
+	p.noteReady(in)
+}
+
+// noteReady reports a change of in.ready() with a Ready or NotReady event.
+// Losing readiness because the process stops or exits has events of its
+// own; NotReady is for a RUNNING instance whose readiness probe fails.
+func (p *program) noteReady(in *instance) {
+	ready := in.ready()
+	if ready == in.wasReady {
+		return
+	}
+	in.wasReady = ready
+	p.dirty = true
+	if ready {
+		in.everReady = true
+		p.progressAt = p.clock.Now()
+		msg := fmt.Sprintf("running for %v", in.spec.Spec.StartSeconds)
+		if in.hasReadiness {
+			msg = "readiness probe passed"
+		}
+		p.event(in.name(p.name), in.pid, status.EventNormal, "Ready", msg)
+		return
+	}
+	if in.state == Running {
+		p.event(in.name(p.name), in.pid, status.EventWarning, "NotReady", in.message)
+	}
+}
+
+// probeFailure says why a probe failed: its error, then what it printed.
+// Never the environment: probe errors quote only the spec's own text.
+func probeFailure(r health.Result) string {
+	why := "failed"
+	if r.Err != nil {
+		why = r.Err.Error()
+	}
+	if r.Output != "" {
+		why += ": " + r.Output
+	}
+	return why
+}
+
+// healthClock lends the program's clock to the probe workers.
+type healthClock struct{ c Clock }
+
+func (h healthClock) Now() time.Time { return h.c.Now() }
+func (h healthClock) AfterFunc(d time.Duration, f func()) health.Timer {
+	return h.c.AfterFunc(d, f)
+}
