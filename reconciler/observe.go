@@ -40,7 +40,7 @@ func (p *program) observe() status.ProgramStatus {
 	}
 	var (
 		fatal, alive, excess, outdated, fresh, waiting int
-		notReady                                      *instance // the first new instance not ready yet
+		notReady                                       *instance // the first new instance not ready yet
 	)
 	for _, in := range p.sorted() {
 		st.Instances = append(st.Instances, in.observed(p.name))

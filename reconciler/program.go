@@ -142,11 +142,11 @@ type (
 		err      error
 		at       time.Time
 	}
-	groupGone  struct{ idx, gen int }
-	timerFired struct{ idx, gen int }
-	publishDue struct{}
+	groupGone   struct{ idx, gen int }
+	timerFired  struct{ idx, gen int }
+	publishDue  struct{}
 	deadlineDue struct{}
-	signalReq  struct {
+	signalReq   struct {
 		index int // -1: every instance
 		sig   syscall.Signal
 		reply chan error
