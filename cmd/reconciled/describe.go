@@ -117,6 +117,22 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 			field("Env", strings.Join(env, ", ")+" (values not shown)")
 		}
 		field("Output", fmt.Sprintf("stdout %s, stderr %s", outputName(s.Stdout), outputName(s.Stderr)))
+		if s.ReadinessProbe != nil {
+			field("Readiness", probeText(s.ReadinessProbe))
+		}
+		if s.LivenessProbe != nil {
+			field("Liveness", probeText(s.LivenessProbe))
+		}
+		if len(s.DependsOn) > 0 {
+			deps := make([]string, len(s.DependsOn))
+			for i, d := range s.DependsOn {
+				deps[i] = fmt.Sprintf("%s (%s)", d.Program, d.Condition)
+			}
+			field("Depends on", strings.Join(deps, ", "))
+		}
+		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || s.ReadinessProbe != nil {
+			field("Progress deadline", p.ProgressDeadline().String())
+		}
 		hash := spec.Hash(p)
 		h := shortHash(hash)
 		switch {
@@ -219,6 +235,41 @@ func keyValues(m map[string]string) string {
 		keys[i] = k + "=" + m[k]
 	}
 	return strings.Join(keys, ", ")
+}
+
+// probeText describes a probe as kubectl describe does: the action, then
+// its timing ("tcp-socket 127.0.0.1:5432 delay=0s timeout=1s period=10s
+// #success=1 #failure=3"), with the Kubernetes defaults filled in.
+func probeText(p *spec.Probe) string {
+	var action string
+	switch {
+	case p.Exec != nil:
+		action = "exec " + shellJoin(p.Exec.Command)
+	case p.TCPSocket != nil:
+		action = "tcp-socket " + hostOr(p.TCPSocket.Host) + ":" + p.TCPSocket.Port
+	case p.HTTPGet != nil:
+		scheme := strings.ToLower(p.HTTPGet.Scheme)
+		if scheme == "" {
+			scheme = "http"
+		}
+		action = "http-get " + scheme + "://" + hostOr(p.HTTPGet.Host) + ":" + p.HTTPGet.Port + p.HTTPGet.Path
+	}
+	period, timeout := p.Period, p.Timeout
+	if period <= 0 {
+		period = spec.DefaultProbePeriod
+	}
+	if timeout <= 0 {
+		timeout = spec.DefaultProbeTimeout
+	}
+	return fmt.Sprintf("%s delay=%v timeout=%v period=%v #success=%d #failure=%d",
+		action, p.InitialDelay, timeout, period, max(p.SuccessThreshold, 1), max(p.FailureThreshold, 1))
+}
+
+func hostOr(h string) string {
+	if h == "" {
+		return spec.DefaultProbeHost
+	}
+	return h
 }
 
 func outputName(o spec.Output) string {

@@ -77,6 +77,19 @@ func cliStatuses(hash string) []status.ProgramStatus {
 			},
 			UpdatedAt: *cliAgo(2 * time.Second),
 		}},
+		{Metadata: status.Metadata{Name: "api"}, Status: status.Status{
+			SpecHash: "sha256:5555666677778888", Desired: "running", Replicas: 2, Phase: "Progressing",
+			Conditions: []status.Condition{
+				cond("SpecValid", "True", "Valid", "", time.Hour),
+				cond("Progressing", "True", "WaitingForDependencies", "waiting for db: 1/2 ready", 30*time.Second),
+			},
+			Instances: []status.Instance{
+				{Name: "api-0", Index: 0, State: "RUNNING", Ready: false, Pid: 4300, StartedAt: cliAgo(40 * time.Second), SpecHash: "sha256:5555666677778888",
+					Message: "readiness probe failed: GET http://127.0.0.1:8080/healthz: HTTP status 503"},
+				{Name: "api-1", Index: 1, State: "STOPPED", Message: "waiting for db: 1/2 ready"},
+			},
+			UpdatedAt: *cliAgo(time.Second),
+		}},
 		{Metadata: status.Metadata{Name: "batch"}, Status: status.Status{
 			SpecHash: "sha256:fedcba9876543210", Desired: "stopped", Phase: "Stopped",
 			Conditions: []status.Condition{cond("SpecValid", "True", "Valid", "", 4*24*time.Hour)},
@@ -103,6 +116,9 @@ spec:
   replicas: 2
   env: {PORT: "8000", SECRET_TOKEN: hunter2}
   stopSignal: INT
+  readinessProbe: {httpGet: {path: /healthz, port: "$(PORT)"}, period: 2s}
+  livenessProbe: {exec: {command: [sh, -c, "test -f /tmp/alive"]}, failureThreshold: 5}
+  dependsOn: [{program: db, condition: Ready}, {program: migrate, condition: Completed}]
 `
 	path := filepath.Join(dir, "web.yaml")
 	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
