@@ -127,6 +127,27 @@ func TestValidateBroken(t *testing.T) {
 	}
 }
 
+func TestValidateCycle(t *testing.T) {
+	dir := t.TempDir()
+	for name, deps := range map[string]string{"a": "[{program: b}]", "b": "[{program: c, condition: Ready}]", "c": "[{program: a}]", "d": "[{program: a}]"} {
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte("spec:\n  command: sleep 1\n  dependsOn: "+deps+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(n string) string { return filepath.Join(dir, n+".yaml") }
+	res := cmdRun(t, "validate", p("a"), p("b"), p("c"), p("d"))
+	want := p("a") + ": spec.dependsOn: dependency cycle: a -> b -> c -> a\n" +
+		p("b") + ": spec.dependsOn: dependency cycle: b -> c -> a -> b\n" +
+		p("c") + ": spec.dependsOn: dependency cycle: c -> a -> b -> c\n"
+	if res.code != 1 || res.stdout != want {
+		t.Errorf("got %v, want stdout:\n%s", res, want)
+	}
+	// Without c the rest is fine: a waits for a c that is not there.
+	if res := cmdRun(t, "validate", p("a"), p("b"), p("d")); res.code != 0 {
+		t.Errorf("no cycle without c: %v", res)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"validate"},

@@ -16,16 +16,35 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check manifests without running them",
 		Long: `Check manifests strictly, as the daemon would. Prints nothing and exits 0 when
 every file is valid; otherwise prints one "file:line:col: field: message" line per
-error and exits 1.`,
+error and exits 1. Dependency cycles among the files given (dependsOn) are
+errors too.`,
 		Example: `  reconciled validate /etc/reconciled/*.yaml
   reconciled validate worker.yaml && cp worker.yaml /etc/reconciled/`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := false
+			needs := map[string][]string{}
+			paths := map[string]string{}
 			for _, path := range args {
-				if errs := validateFile(path); errs != nil {
+				p, errs := validateFile(path)
+				if errs != nil {
 					bad = true
 					fmt.Fprintln(cmd.OutOrStdout(), errs.Error())
+					continue
+				}
+				paths[p.Metadata.Name] = path
+				needs[p.Metadata.Name] = nil
+				for _, d := range p.Spec.DependsOn {
+					needs[p.Metadata.Name] = append(needs[p.Metadata.Name], d.Program)
+				}
+			}
+			cycles := spec.Cycles(needs)
+			for _, path := range args {
+				for name, c := range cycles {
+					if paths[name] == path {
+						bad = true
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: spec.dependsOn: dependency cycle: %s\n", path, c)
+					}
 				}
 			}
 			if bad {
@@ -38,18 +57,19 @@ error and exits 1.`,
 
 // validateFile reads at most one byte more than a manifest may hold, so that
 // a huge file is refused without reading it all.
-func validateFile(path string) error {
+func validateFile(path string) (*spec.Program, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("%s: cannot read: %w", path, err)
+		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, spec.MaxManifestSize+1))
 	if err != nil {
-		return fmt.Errorf("%s: cannot read: %w", path, err)
+		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
-	if _, errs := spec.Parse(path, data); errs != nil {
-		return errs
+	p, errs := spec.Parse(path, data)
+	if errs != nil {
+		return nil, errs
 	}
-	return nil
+	return p, nil
 }
