@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +286,38 @@ func TestITShutdownOrder(t *testing.T) {
 	}
 	if webStopped.IsZero() || dbStopping.IsZero() || dbStopping.Before(webStopped) {
 		t.Errorf("db began stopping at %v, before web had stopped at %v", dbStopping, webStopped)
+	}
+}
+
+// TestITSlowProbeDoesNotDelayOthers: probes that hang until their timeout
+// (60s, longer than any wait of this test) delay neither another instance's
+// probes nor a restart: everything below happens while they still hang.
+func TestITSlowProbeDoesNotDelayOthers(t *testing.T) {
+	d := itStart(t, itOpts{})
+	slow, fast := d.name("slow"), d.name("fast")
+	itWrite(t, d.dir, slow, itSpec(`["sleep", "1000"]`, "replicas: 10",
+		`readinessProbe: {exec: {command: ["sleep", "120"]}, timeout: 60s, period: 100ms}`))
+	itWaitStatus(t, d.dir, slow, "slow probes running", func(st status.ProgramStatus) bool {
+		return len(itPids(st)) == 10
+	})
+	itWrite(t, d.dir, fast, itSpec(`["sleep", "1000"]`, "restartDelay: 0s",
+		`readinessProbe: {exec: {command: ["true"]}, period: 100ms}`))
+	st := itWaitStatus(t, d.dir, fast, "fast ready", itReady(1))
+	victim := itRef(t, itPids(st)[0])
+	if err := syscall.Kill(victim.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	itWaitStatus(t, d.dir, fast, "replaced and ready", func(st status.ProgramStatus) bool {
+		in, ok := itInstance(st, 0)
+		return ok && in.Restarts == 1 && itReady(1)(st)
+	})
+	st, err := status.ReadFile(status.StatusPath(d.dir, slow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range st.Status.Instances {
+		if in.Ready || in.Message != "" {
+			t.Errorf("%s: a slow probe has already decided (ready %v, %q)", in.Name, in.Ready, in.Message)
+		}
 	}
 }
