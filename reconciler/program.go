@@ -499,7 +499,7 @@ func (p *program) onTimer(in *instance) {
 	case Starting:
 		p.becomeRunning(in)
 	case Backoff:
-		if in.target != nil {
+		if in.target != nil && !p.cur.shutdown {
 			in.restarts++
 			p.spawn(in, false)
 		}
