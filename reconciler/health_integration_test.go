@@ -27,6 +27,18 @@ func itInstanceIs(idx int, cond func(status.Instance) bool) func(status.ProgramS
 	}
 }
 
+// itAcceptAndClose accepts connections on ln and closes them, until ln is
+// closed.
+func itAcceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 func TestITReadinessTCP(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,15 +46,7 @@ func TestITReadinessTCP(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_, port, _ := net.SplitHostPort(addr)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go itAcceptAndClose(ln)
 	d := itStart(t, itOpts{})
 	name := d.name("tcp")
 	itWrite(t, d.dir, name, itSpec(`["sleep", "1000"]`,
@@ -63,15 +67,7 @@ func TestITReadinessTCP(t *testing.T) {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
 	defer ln2.Close()
-	go func() {
-		for {
-			c, err := ln2.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go itAcceptAndClose(ln2)
 	itWaitStatus(t, d.dir, name, "ready again", itReady(1))
 	evs := itEvents(t, d.dir, name)
 	if itCount(evs, "Ready", name+"-0") != 2 || itCount(evs, "NotReady", name+"-0") != 1 || itCount(evs, "Started", "*") != 1 {

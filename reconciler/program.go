@@ -615,7 +615,7 @@ func (p *program) finishStop(in *instance) {
 		msg = "stopped: " + describeExit(e.Code, e.Signal)
 	}
 	p.event(name, pid, status.EventNormal, "Stopped", msg)
-	if in.restartAfterStop && in.target != nil && in.targetHash == in.hash {
+	if in.restartAfterStop && in.target != nil && in.targetHash == in.hash && !p.cur.shutdown {
 		// The liveness probe failed: start again at once, like an exit
 		// under restartPolicy Always, without waiting for dependencies.
 		in.restarts++
