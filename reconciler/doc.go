@@ -32,6 +32,17 @@
 //     each honouring its stopTimeout.
 //   - Time comes from a Clock and processes from a ProcessStarter, so the
 //     controller is tested with a fake clock and fake processes.
+//   - Probes (probes.go) belong to one process of one instance: built before
+//     it starts, run by health.Run workers from its spawn until it leaves
+//     STARTING/RUNNING, their verdicts coming back as messages like exits.
+//     ready = RUNNING && readiness passing; Ready/NotReady events mark
+//     changes; a liveness failure stops the instance and starts it again.
+//   - dependsOn (depends.go): programs share a depGraph of counts (want,
+//     started, ready, completed, alive); a change wakes the programs linked
+//     to it. It gates only starts from STOPPED, and at shutdown a program
+//     holds its instances until no dependent has a live one. The loop rejects
+//     dependency cycles as invalid specs, so the graph of applied specs has
+//     none.
 //
 // Instance timeline (supervisord's states):
 //
@@ -42,4 +53,6 @@
 //	                | EXITED (Never, OnFailure on success)
 //	STARTING|RUNNING --stop--> STOPPING --leader gone and group empty--> STOPPED
 //	                           STOPPING --stopTimeout--> SIGKILL to the group
+//	RUNNING --liveness fails--> STOPPING --> STOPPED --> STARTING (restarts+1)
+//	STOPPED --dependencies not met--> STOPPED ("waiting for db: 1/2 ready")
 package reconciler
