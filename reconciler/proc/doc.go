@@ -44,11 +44,17 @@
 // and TestMain of every test binary that does, must call [MaybeRunShim] first.
 //
 // Threads and PR_SET_PDEATHSIG. The parent-death signal fires when the *thread*
-// that forked the child exits, not the process. Go threads live as long as the
-// process, except one whose goroutine called runtime.LockOSThread and returned
-// without unlocking: the runtime then ends that thread. Never call [Starter.Start]
-// from such a goroutine, or the instance is SIGKILLed when the goroutine ends.
+// that forked the child exits, not the process. Start forks on the fork thread
+// (see forkThread), a thread locked to its goroutine and given a private,
+// nearly empty fd table so that fork+exec does not cost O(fds the daemon
+// holds); it lives as long as a leader it forked is unreleased. Other Go threads
+// live as long as the process, except one whose goroutine called
+// runtime.LockOSThread and returned without unlocking: the runtime then ends
+// that thread. When the fork thread cannot be set up (Linux before 5.6), Start
+// forks on the calling thread: never call [Starter.Start] from such a goroutine,
+// or the instance is SIGKILLed when the goroutine ends.
 //
 // The package is Linux only (pidfd, P_PIDFD, /proc, PR_SET_CHILD_SUBREAPER);
-// Linux 5.4 or later (waitid P_PIDFD, pollable pidfd, clone(CLONE_PIDFD)).
+// Linux 5.4 or later (waitid P_PIDFD, pollable pidfd, clone(CLONE_PIDFD)), 5.6
+// for the fork thread (pidfd_getfd).
 package proc

@@ -95,3 +95,11 @@ func getenv(env []string, key string) (string, bool) {
 	}
 	return "", false
 }
+
+// LookPath resolves file as Start does when Spec.Path is empty: with the PATH
+// of env (the instance's environment), relative paths against dir. Callers
+// that start the same command many times resolve it once and pass the result
+// as Spec.Path.
+func LookPath(file string, env []string, dir string) (string, error) {
+	return lookPath(file, env, dir)
+}

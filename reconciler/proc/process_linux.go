@@ -23,6 +23,7 @@ type Process struct {
 	started time.Time
 	pidfd   *os.File        // non-blocking pidfd, registered with the netpoller
 	raw     syscall.RawConn // of pidfd; Control/Read hold a reference, so Close waits
+	thread  *forkThread     // that forked it (nil: another thread); told at Release
 
 	waiterOnce sync.Once
 	exitOnce   sync.Once
@@ -225,6 +226,10 @@ func (p *Process) Release() error {
 	delete(s.leaders, p.pid)
 	s.regMu.Unlock()
 	p.released = true
+	if p.thread != nil {
+		// Reaped: the parent-death signal no longer matters to it.
+		s.releaseForkThread(p.thread)
+	}
 	if cerr == nil {
 		cerr = p.pidfd.Close()
 	}

@@ -23,6 +23,14 @@ type Starter struct {
 	lister   childLister
 	selfPgid int
 	devNull  *os.File // nil if /dev/null could not be opened at construction
+	nullFd   int      // devNull's fd, or -1
+
+	// forkMu guards fork, forkBroken, forkIdle and the forkThread fields it
+	// names.
+	forkMu     sync.Mutex
+	fork       *forkThread   // the thread Start forks on; nil: none yet, or retired
+	forkBroken bool          // setting one up failed: Start forks on its caller's thread
+	forkIdle   time.Duration // 0: forkThreadIdle (tests shorten it)
 
 	// spawnMu orders spawning against the reaper: Start holds the read lock
 	// around fork+register, the reaper holds the write lock while it lists and
@@ -54,11 +62,12 @@ func NewStarter(log logr.Logger) *Starter {
 		unmanaged: make(map[int]int),
 		changed:   make(chan struct{}),
 		kick:      make(chan struct{}, 1),
+		nullFd:    -1,
 	}
 	// Opened once: Start then costs no open(2) for unset stdio. On failure
 	// Start opens it itself and reports the error there.
 	if f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-		s.devNull = f
+		s.devNull, s.nullFd = f, int(f.Fd())
 	}
 	return s
 }
@@ -77,9 +86,11 @@ func BecomeSubreaper() error {
 // gets SIGKILL if the daemon (precisely: the forking thread) dies.
 //
 // Start reads nothing from /proc. Its cost over a bare syscall.ForkExec is a
-// PATH lookup (none for an absolute Argv[0]), making the pidfd non-blocking and
-// registering it with the netpoller, and a map insert; plus one exec of the
-// daemon's binary when the shim is needed (Umask or Nice set).
+// PATH lookup (none for an absolute Argv[0] or a set Path), handing the fork
+// to the fork thread (see forkThread) with pidfd_getfd for the child's stdio,
+// a pidfd_open, registering the pidfd with the netpoller, and a map insert;
+// plus one exec of the daemon's binary when the shim is needed (Umask or Nice
+// set).
 //
 // With the shim, the shim also applies Credential, after nice (a negative nice
 // needs privilege) and while still root, so the daemon's binary need not be
@@ -92,9 +103,12 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, fmt.Errorf("start %s: empty command", name)
 	}
-	path, err := lookPath(spec.Argv[0], spec.Env, spec.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	path := spec.Path
+	if path == "" {
+		var err error
+		if path, err = lookPath(spec.Argv[0], spec.Env, spec.Dir); err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
 	}
 
 	stdio, closeStdio, err := s.stdio(spec)
@@ -103,11 +117,9 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	}
 	defer closeStdio()
 
-	pidfd := -1
 	sys := &syscall.SysProcAttr{
 		Setpgid:   true,
 		Pdeathsig: syscall.SIGKILL,
-		PidFD:     &pidfd,
 	}
 	argv0, argv := path, spec.Argv
 	if spec.Umask != nil || spec.Nice != nil {
@@ -123,11 +135,7 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 
 	started := time.Now()
 	s.spawnMu.RLock()
-	pid, err := syscall.ForkExec(argv0, argv, attr)
-	var p *Process
-	if err == nil {
-		p, err = s.register(pid, pidfd, name, started)
-	}
+	p, err := s.spawn(argv0, argv, attr, name, started)
 	s.spawnMu.RUnlock()
 	runtime.KeepAlive(spec.Stdin)
 	runtime.KeepAlive(spec.Stdout)
@@ -136,14 +144,59 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("start %s: %w", name, s.explain(err, path, spec.Dir))
 	}
 	if s.log.V(1).Enabled() {
-		s.log.V(1).Info("Started", "pid", pid, "path", path)
+		s.log.V(1).Info("Started", "pid", p.pid, "path", path)
 	}
 	return p, nil
 }
 
+// spawn forks and execs argv0, and registers the child as a leader: on the
+// fork thread when there is one, else on the calling thread. Called with
+// spawnMu read-locked.
+func (s *Starter) spawn(argv0 string, argv []string, attr *syscall.ProcAttr, name string, started time.Time) (*Process, error) {
+	if t := s.acquireForkThread(); t != nil {
+		r := &forkReq{argv0: argv0, argv: argv, attr: attr, null: s.nullFd, done: make(chan struct{})}
+		t.reqs <- r
+		<-r.done
+		if r.err == nil {
+			p, err := s.registerChild(r.pid, name, started)
+			if err != nil {
+				s.releaseForkThread(t)
+				return nil, err
+			}
+			p.thread = t
+			return p, nil
+		}
+		if !errors.Is(r.err, errForkThread) {
+			s.releaseForkThread(t)
+			return nil, r.err
+		}
+		s.forkThreadFailed(t, r.err)
+	}
+	pidfd := -1
+	attr.Sys.PidFD = &pidfd
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	if err != nil {
+		return nil, err
+	}
+	return s.register(pid, pidfd, false, name, started)
+}
+
+// registerChild opens the pidfd of pid, an unreaped child forked without one,
+// and registers it.
+func (s *Starter) registerChild(pid int, name string, started time.Time) (*Process, error) {
+	pidfd, nonblocking, err := pidfdOpen(pid)
+	if err != nil {
+		// Ours and unreaped: the pid is pinned, so a bare kill is safe here.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_, _ = unix.Wait4(pid, nil, 0, nil)
+		return nil, err
+	}
+	return s.register(pid, pidfd, nonblocking, name, started)
+}
+
 // register wraps the pidfd and records pid as a leader. Called with spawnMu
 // read-locked.
-func (s *Starter) register(pid, pidfd int, name string, started time.Time) (*Process, error) {
+func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, started time.Time) (*Process, error) {
 	if pidfd < 0 {
 		// No pidfd (pre-5.3 kernel): the child is ours and unreaped, so its
 		// pid is pinned and a bare kill is safe here.
@@ -151,11 +204,13 @@ func (s *Starter) register(pid, pidfd int, name string, started time.Time) (*Pro
 		_, _ = unix.Wait4(pid, nil, 0, nil)
 		return nil, errors.New("clone did not return a pidfd (Linux 5.4 or later is needed)")
 	}
-	if err := unix.SetNonblock(pidfd, true); err != nil {
-		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		_ = waitidReap(pidfd, 0)
-		unix.Close(pidfd)
-		return nil, fmt.Errorf("pidfd: %w", err)
+	if !nonblocking {
+		if err := unix.SetNonblock(pidfd, true); err != nil {
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			_ = waitidReap(pidfd, 0)
+			unix.Close(pidfd)
+			return nil, fmt.Errorf("pidfd: %w", err)
+		}
 	}
 	f := os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
 	rc, err := f.SyscallConn()
@@ -178,6 +233,76 @@ func (s *Starter) register(pid, pidfd int, name string, started time.Time) (*Pro
 	s.leaders[pid] = p
 	s.regMu.Unlock()
 	return p, nil
+}
+
+// acquireForkThread returns the fork thread, starting one if there is none,
+// with one more start counted in its live; nil when none can be set up.
+func (s *Starter) acquireForkThread() *forkThread {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	if s.forkBroken {
+		return nil
+	}
+	if s.fork == nil {
+		t, err := newForkThread(s.nullFd)
+		if err != nil {
+			s.forkBroken = true
+			s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
+			return nil
+		}
+		s.fork = t
+	}
+	t := s.fork
+	t.live++
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+	return t
+}
+
+// releaseForkThread counts one leader (or failed start) of t less; once none
+// is left, t is retired after forkThreadIdle unless it is used again.
+func (s *Starter) releaseForkThread(t *forkThread) {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	if t.live--; t.live > 0 || t.retired {
+		return
+	}
+	idle := s.forkIdle
+	if idle <= 0 {
+		idle = forkThreadIdle
+	}
+	if t.idle == nil {
+		t.idle = time.AfterFunc(idle, func() { s.retireForkThread(t) })
+	} else {
+		t.idle.Reset(idle)
+	}
+}
+
+// retireForkThread ends t if it still has no leader.
+func (s *Starter) retireForkThread(t *forkThread) {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	if t.live > 0 || t.retired {
+		return
+	}
+	t.retired = true
+	if s.fork == t {
+		s.fork = nil
+	}
+	close(t.reqs)
+}
+
+// forkThreadFailed gives up on fork threads after t's machinery failed.
+func (s *Starter) forkThreadFailed(t *forkThread, err error) {
+	s.forkMu.Lock()
+	s.forkBroken = true
+	if s.fork == t {
+		s.fork = nil
+	}
+	s.forkMu.Unlock()
+	s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
+	s.releaseForkThread(t)
 }
 
 // stdio returns the child's fds 0, 1 and 2.

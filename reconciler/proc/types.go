@@ -26,6 +26,10 @@ type Spec struct {
 	// to Dir if it contains a '/'. An absolute Argv[0] is used as is, with no
 	// lookup cost.
 	Argv []string
+	// Path, when set, is the executable Argv[0] names, resolved by the
+	// caller (see LookPath) for instance once per spec: Start then does no
+	// lookup, and Argv[0] is passed to the process as it is.
+	Path string
 	// Env is the whole environment of the process; nil means an empty one.
 	Env []string
 	// Dir is the working directory; empty means the daemon's.

@@ -1,0 +1,128 @@
+package proc
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// forkThreadOf returns testStarter's current fork thread and its live count.
+func forkThreadOf(t *testing.T) (*forkThread, int) {
+	t.Helper()
+	testStarter.forkMu.Lock()
+	defer testStarter.forkMu.Unlock()
+	if testStarter.forkBroken {
+		t.Fatal("the Starter gave up on fork threads")
+	}
+	if testStarter.fork == nil {
+		return nil, 0
+	}
+	return testStarter.fork, testStarter.fork.live
+}
+
+// countFds returns the number of open fds in the table of thread tid.
+func countFds(t *testing.T, tid int) int {
+	t.Helper()
+	names, err := readDirNames("/proc/self/task/" + strconv.Itoa(tid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(names)
+}
+
+// TestForkThreadTable checks that instances are forked from a thread whose
+// fd table stays small however many fds the daemon holds: that is what
+// keeps fork+exec from costing O(open fds).
+func TestForkThreadTable(t *testing.T) {
+	for range 100 {
+		pipe(t) // 200 fds in the shared table
+	}
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "echo out; echo err >&2"}, Stdout: w, Stderr: w})
+	if p.thread == nil {
+		t.Fatal("the process was not forked by the fork thread")
+	}
+	if n, shared := countFds(t, p.thread.tid), countFds(t, os.Getpid()); n > 16 || shared < 200 {
+		t.Errorf("fork thread holds %d fds, the shared table %d", n, shared)
+	}
+	if got := readAllOutput(t, r, w); got != "out\nerr\n" {
+		t.Errorf("output %q", got)
+	}
+	// The pidfd is in the shared table, watched by the netpoller.
+	var pidfd int
+	if err := p.raw.Control(func(fd uintptr) { pidfd = int(fd) }); err != nil {
+		t.Fatal(err)
+	}
+	if !inEpollSet(t, pidfd) {
+		t.Errorf("pidfd %d is in no epoll set of this process", pidfd)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+		t.Errorf("Wait = %v, %v", st, err)
+	}
+}
+
+// TestForkThreadClosedFile checks that a closed stdio file means a closed
+// fd in the child, as with ForkExec on the calling thread.
+func TestForkThreadClosedFile(t *testing.T) {
+	r, w := pipe(t)
+	r2, w2 := pipe(t)
+	w.Close()
+	p := start(t, Spec{Argv: []string{"sh", "-c", "echo out || echo no-stdout >&2"}, Stdout: w, Stderr: w2})
+	if p.thread == nil {
+		t.Error("not started by the fork thread")
+	}
+	if got := readAllOutput(t, r2, w2); !strings.Contains(got, "no-stdout") {
+		t.Errorf("stderr %q, want no-stdout", got)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+		t.Errorf("Wait = %v, %v", st, err)
+	}
+	r.Close()
+	forkThreadOf(t) // not given up
+}
+
+// TestForkThreadLifetime checks that the fork thread is retired, and its OS
+// thread ended, only once every leader it forked has been released and it
+// has been idle; and that the next start makes a new one.
+func TestForkThreadLifetime(t *testing.T) {
+	testStarter.forkMu.Lock()
+	testStarter.forkIdle = time.Millisecond
+	testStarter.forkMu.Unlock()
+	t.Cleanup(func() {
+		testStarter.forkMu.Lock()
+		testStarter.forkIdle = 0
+		testStarter.forkMu.Unlock()
+	})
+	first := start(t, Spec{Argv: []string{"sleep", "1000"}})
+	second := start(t, Spec{Argv: []string{"sleep", "1000"}})
+	ft := first.thread
+	if ft == nil || second.thread != ft {
+		t.Fatalf("threads %p and %p, want one fork thread", first.thread, second.thread)
+	}
+	cleanup(t, first)
+	// second still depends on the thread for its parent-death signal.
+	testStarter.retireForkThread(ft)
+	if cur, live := forkThreadOf(t); cur != ft || live != 1 || ft.retired {
+		t.Fatalf("thread %p (live %d, retired %v), want %p with 1 leader", cur, live, ft.retired, ft)
+	}
+	if ticks := startTicksOf(t, second.Pid()); !alive(second.Pid(), ticks) {
+		t.Fatal("the second leader died")
+	}
+	cleanup(t, second)
+	task := "/proc/self/task/" + strconv.Itoa(ft.tid)
+	eventually(t, "the idle fork thread ends", func() bool {
+		cur, _ := forkThreadOf(t)
+		_, err := os.Stat(task)
+		return cur == nil && errors.Is(err, os.ErrNotExist)
+	})
+	p := start(t, Spec{Argv: []string{"/bin/true"}})
+	if p.thread == nil || p.thread == ft {
+		t.Errorf("thread %p after retirement, want a new one", p.thread)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+		t.Errorf("Wait = %v, %v", st, err)
+	}
+}
