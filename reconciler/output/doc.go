@@ -12,7 +12,9 @@
 //     colour per program when asked) and writes each batch of lines with one
 //     write under one lock, so lines of different instances never interleave
 //     mid-line.
-//   - Pump reads one child pipe and writes what arrives to its targets.
+//   - Pump reads one child pipe and writes what arrives to its targets; Pipe
+//     makes that pipe at the least cost (only the pump's end is non-blocking
+//     and watched by the netpoller).
 //   - Group owns the pumps of a daemon: it starts them, shares their buffers
 //     and the open log files, and waits for them.
 //

@@ -25,6 +25,12 @@ const (
 // of its own, so that it can give its buffer back while it waits.
 const carryMax = 4 << 10
 
+// minPipeSize is the smallest capacity a pipe can have (one page): a read of
+// less than half of it cannot have found the pipe half full, so the pump
+// does not ask the pipe's size until a read is that big. Most instances
+// write little, and their pumps never ask.
+const minPipeSize = 4 << 10
+
 // Options configure a Group. The zero value of each field is a sensible
 // default.
 type Options struct {
@@ -119,22 +125,47 @@ func NewGroup(o Options) *Group {
 // OpenFile opens the log file at path for a pump, or shares the one already
 // open at that path (whose limits then become o's: the newest spec's). Close
 // the result when done with it; the pump that gets it as a Target does.
+//
+// The open itself runs outside the Group's lock, so that instances starting
+// together open their files in parallel; when two open the same path at
+// once, the second one to finish closes its file and shares the first's.
 func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 	path = filepath.Clean(path)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if sf := g.files[path]; sf != nil {
-		sf.refs++
-		sf.setOptions(o)
-		return &fileRef{g: g, sf: sf}, nil
+	if ref := g.share(path, o); ref != nil {
+		return ref, nil
 	}
 	f, err := OpenFile(path, o)
 	if err != nil {
 		return nil, err
 	}
-	sf := &sharedFile{File: f, refs: 1}
-	g.files[path] = sf
+	g.mu.Lock()
+	sf := g.files[path]
+	if sf == nil {
+		sf = &sharedFile{File: f, refs: 1}
+		g.files[path] = sf
+		f = nil
+	} else {
+		sf.refs++
+		sf.setOptions(o)
+	}
+	g.mu.Unlock()
+	if f != nil {
+		f.Close() // lost the race: never written
+	}
 	return &fileRef{g: g, sf: sf}, nil
+}
+
+// share returns a new reference to the file open at path, or nil.
+func (g *Group) share(path string, o FileOptions) *fileRef {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sf := g.files[path]
+	if sf == nil {
+		return nil
+	}
+	sf.refs++
+	sf.setOptions(o)
+	return &fileRef{g: g, sf: sf}
 }
 
 // fileRef is one reference to a shared File.
@@ -277,8 +308,7 @@ func (p *Pump) run() {
 		carry []byte  // what is in hand while buf is nil
 		grown bool    // the pipe has been given PipeSize
 	)
-	pipeCap := 0
-	_ = rc.Control(func(fd uintptr) { pipeCap, _ = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) })
+	pipeCap := -1 // unknown: asked only once a read is big enough to matter
 	defer func() {
 		if buf != nil {
 			p.g.putBuf(buf)
@@ -325,10 +355,16 @@ func (p *Pump) run() {
 			}
 			return
 		}
-		if !grown && pipeCap > 0 && m >= pipeCap/2 {
-			// The pipe was at least half full: a fast writer. Grow it once.
-			grown = true
-			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, p.g.opts.PipeSize) })
+		if !grown && m >= minPipeSize/2 {
+			if pipeCap < 0 {
+				pipeCap = 0
+				_ = rc.Control(func(fd uintptr) { pipeCap, _ = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) })
+			}
+			if pipeCap > 0 && m >= pipeCap/2 {
+				// The pipe was at least half full: a fast writer. Grow it once.
+				grown = true
+				_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, p.g.opts.PipeSize) })
+			}
 		}
 		n += m
 		data := (*buf)[:n]

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // FileOptions configure a File.
@@ -57,26 +59,44 @@ func (w *File) setOptions(o FileOptions) {
 }
 
 func (w *File) open(truncate bool) error {
-	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE
+	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC
 	if truncate {
-		flags |= os.O_TRUNC
+		flags |= unix.O_TRUNC
 	}
-	f, err := os.OpenFile(w.path, flags, 0o644)
+	fd, err := openFile(w.path, flags)
 	if err != nil && w.opts.CreateDir && errors.Is(err, fs.ErrNotExist) {
 		if merr := os.MkdirAll(filepath.Dir(w.path), 0o755); merr == nil {
-			f, err = os.OpenFile(w.path, flags, 0o644)
+			fd, err = openFile(w.path, flags)
 		}
 	}
 	if err != nil {
 		return err // *fs.PathError: "open PATH: reason"
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return &fs.PathError{Op: "stat", Path: w.path, Err: err}
 	}
-	w.f, w.size = f, fi.Size()
+	// Not os.OpenFile: on Linux it makes every file non-blocking, tries to
+	// register it with the netpoller (which refuses regular files) and makes
+	// it blocking again, four fcntl(2) and an epoll_ctl(2) per log file.
+	// NewFile sees a blocking fd and leaves it alone.
+	w.f, w.size = os.NewFile(uintptr(fd), w.path), st.Size
 	return nil
+}
+
+// openFile is open(2), as os.OpenFile calls it.
+func openFile(path string, flags int) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags, 0o644)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }
 
 // Write appends p, rotating first when p would take the file past MaxSize.
