@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -29,6 +31,11 @@ const DefaultDrain = time.Second
 // every line, prefixed, to the terminal, and "inherit" then goes through a
 // pump to the terminal as well, so that its lines are prefixed too.
 // `stderr: stdout` gives the child's fd 2 the same pipe (or fd) as fd 1.
+//
+// The command is looked up on the instance's PATH once per spec (see
+// commandPaths), not at every start: a program installed earlier on PATH
+// later is picked up by the next spec change, or when starting the
+// remembered path fails.
 type OSStarter struct {
 	// Procs forks and supervises the processes.
 	Procs *proc.Starter
@@ -52,6 +59,8 @@ type OSStarter struct {
 	// still busy then (a full disk, or a descendant that left the process
 	// group and still holds the pipe) carries on under Output.
 	Drain time.Duration
+
+	paths commandPaths
 }
 
 // Start starts instance req.Index of req.Program.
@@ -89,7 +98,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		outs.abandon()
 		return nil, err
 	}
-	pr, err := s.Procs.Start(ps)
+	pr, err := s.startResolved(p, ps)
 	if err != nil {
 		outs.abandon()
 		return nil, err
@@ -108,6 +117,30 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	return &pumpedProcess{Process: pr, pumps: pumps, drain: drain}, nil
 }
 
+// startResolved starts ps with its command's path as remembered for p's spec
+// (see commandPaths). If that fails and a new lookup finds another path (the
+// program was moved, or one earlier on PATH appeared), it starts that one.
+func (s *OSStarter) startResolved(p *spec.Program, ps proc.Spec) (*proc.Process, error) {
+	if len(ps.Argv) == 0 || ps.Argv[0] == "" {
+		return s.Procs.Start(ps) // reports the empty command
+	}
+	path, cached, err := s.paths.resolve(p, ps.Argv[0], ps.Env, ps.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", ps.Name, err)
+	}
+	ps.Path = path
+	pr, err := s.Procs.Start(ps)
+	if err == nil || !cached {
+		return pr, err
+	}
+	s.paths.forget(p)
+	if again, _, lerr := s.paths.resolve(p, ps.Argv[0], ps.Env, ps.Dir); lerr == nil && again != path {
+		ps.Path = again
+		return s.Procs.Start(ps)
+	}
+	return nil, err
+}
+
 // identity returns the environment and the credential of instance idx of p:
 // the daemon's environment, then (with a user) what `su -` sets, then the
 // RECONCILED_* variables and the spec's env.
@@ -123,6 +156,65 @@ func (s *OSStarter) identity(p *spec.Program, idx int) ([]string, *proc.Credenti
 		base = append(append([]string(nil), base...), userEnv...)
 	}
 	return spec.InstanceEnv(p, idx, base), cred, nil
+}
+
+// commandPaths remembers, per program, the executable its command was found
+// to be, so that the command is looked up on PATH once per spec rather than
+// at every start (a lookup stats PATH's directories in turn until it finds
+// the file). A new spec (another *spec.Program), command, PATH or working
+// directory looks again, and so does a start that failed with the
+// remembered path. Failed lookups are not remembered. The zero value is
+// ready to use; it is safe for concurrent use.
+type commandPaths struct {
+	mu sync.Mutex
+	m  map[string]commandPath // by program name: at most one entry each
+}
+
+type commandPath struct {
+	prog               *spec.Program
+	file, pathEnv, dir string
+	pathSet            bool // PATH unset and PATH empty differ
+	path               string
+}
+
+// resolve returns the executable that argv0 names for instances of p with
+// environment env and working directory dir, and whether it was remembered.
+func (c *commandPaths) resolve(p *spec.Program, argv0 string, env []string, dir string) (path string, cached bool, err error) {
+	pathEnv, pathSet := envValue(env, "PATH")
+	c.mu.Lock()
+	e, ok := c.m[p.Metadata.Name]
+	c.mu.Unlock()
+	if ok && e.prog == p && e.file == argv0 && e.pathEnv == pathEnv && e.pathSet == pathSet && e.dir == dir {
+		return e.path, true, nil
+	}
+	if path, err = proc.LookPath(argv0, env, dir); err != nil {
+		return "", false, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]commandPath{}
+	}
+	c.m[p.Metadata.Name] = commandPath{prog: p, file: argv0, pathEnv: pathEnv, pathSet: pathSet, dir: dir, path: path}
+	c.mu.Unlock()
+	return path, false, nil
+}
+
+// forget drops what is remembered for p's program.
+func (c *commandPaths) forget(p *spec.Program) {
+	c.mu.Lock()
+	delete(c.m, p.Metadata.Name)
+	c.mu.Unlock()
+}
+
+// envValue returns the value of key in env: the first one, as getenv(3) in
+// the child sees it.
+func envValue(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key); ok && len(v) > 0 && v[0] == '=' {
+			return v[1:], true
+		}
+	}
+	return "", false
 }
 
 func (s *OSStarter) workingDir(p *spec.Program) string {
@@ -184,7 +276,7 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 	if t := o.s.Terminal; t != nil {
 		targets = append(targets, output.Target{Name: "terminal", W: t.Writer(o.program, o.instance), BestEffort: true})
 	}
-	r, w, err := os.Pipe()
+	r, w, err := output.Pipe()
 	if err != nil {
 		closeTargets(targets)
 		return nil, fmt.Errorf("%s: %w", stream, err)
@@ -246,9 +338,17 @@ func (p *pumpedProcess) Release() error {
 	if errors.Is(err, proc.ErrNotExited) {
 		return err
 	}
-	t := time.NewTimer(p.drain)
-	defer t.Stop()
+	var t *time.Timer // only when a pump is still busy: usually none is
 	for _, pu := range p.pumps {
+		select {
+		case <-pu.Done():
+			continue
+		default:
+		}
+		if t == nil {
+			t = time.NewTimer(p.drain)
+			defer t.Stop()
+		}
 		select {
 		case <-pu.Done():
 		case <-t.C:
