@@ -189,6 +189,7 @@ type results struct {
 	running, status map[string]samples
 	cpuStart        map[string]samples
 	cpuStop         map[string]samples
+	cpuKids         map[string]samples
 	selfRun         map[string]samples
 	dead, reaped    map[string]samples
 	selfStop        map[string]samples
@@ -217,7 +218,7 @@ type results struct {
 func newResults() *results {
 	return &results{
 		running: map[string]samples{}, status: map[string]samples{}, selfRun: map[string]samples{},
-		cpuStart: map[string]samples{}, cpuStop: map[string]samples{},
+		cpuStart: map[string]samples{}, cpuStop: map[string]samples{}, cpuKids: map[string]samples{},
 		dead: map[string]samples{}, reaped: map[string]samples{}, selfStop: map[string]samples{},
 		pairRun: map[string][]float64{}, pairStop: map[string][]float64{}, replace: map[string]samples{},
 	}
@@ -330,6 +331,11 @@ type roundResult struct {
 	// CPU time (utime+stime) of the parent itself, not of its children,
 	// over the start and over the stop
 	cpuStart, cpuStop time.Duration
+	// CPU time of the N children from their fork until they idle in sleep
+	// (read once they all run, after -settle): what each costs before exec
+	// (its share of fork and exec, which the parent's figure does not
+	// show) plus sleep's own start-up, the same on both sides
+	cpuKids time.Duration
 }
 
 func (r *results) add(kind string, rr roundResult) {
@@ -345,6 +351,7 @@ func (r *results) add(kind string, rr roundResult) {
 	r.reaped[kind] = append(r.reaped[kind], rr.stop.reaped)
 	r.cpuStart[kind] = append(r.cpuStart[kind], rr.cpuStart)
 	r.cpuStop[kind] = append(r.cpuStop[kind], rr.cpuStop)
+	r.cpuKids[kind] = append(r.cpuKids[kind], rr.cpuKids)
 }
 
 // ---- the processes ----
@@ -608,6 +615,7 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 	if err != nil {
 		return rr, err
 	}
+	rr.cpuKids = time.Duration(childrenNanos(pids))
 	w, err := newDeathWatch(pids)
 	if err != nil {
 		return rr, err
@@ -640,12 +648,13 @@ func (h *harness) daemonRound() (roundResult, error) {
 	if rr.running, err = h.obs.waitRunning(dpid, h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, h.statusReadyAt(h.cfg.n, &rr.status)); err != nil {
 		return rr, err
 	}
-	rr.cpuStart = time.Duration(runNanos(dpid) - cpu0)
+	rr.cpuStart = time.Duration(runNanos(dpid).since(cpu0))
 	time.Sleep(h.cfg.settle)
 	pids, err := h.allRunning(dpid)
 	if err != nil {
 		return rr, err
 	}
+	rr.cpuKids = time.Duration(childrenNanos(pids))
 	w, err := newDeathWatch(pids)
 	if err != nil {
 		return rr, err
@@ -659,7 +668,7 @@ func (h *harness) daemonRound() (roundResult, error) {
 	if rr.stop, err = h.obs.waitStopped(w, dpid, t1, h.cfg.poll, h.cfg.wait); err != nil {
 		return rr, err
 	}
-	rr.cpuStop = time.Duration(runNanos(dpid) - cpu0)
+	rr.cpuStop = time.Duration(runNanos(dpid).since(cpu0))
 	h.logf("daemon: running %v status %v, stop: dead %v reaped %v", rr.running, rr.status, rr.stop.dead, rr.stop.reaped)
 	if err := h.remove("bench"); err != nil {
 		return rr, err
@@ -853,7 +862,7 @@ func (h *harness) idleRun(r *results) error {
 	if err != nil {
 		return err
 	}
-	r.idleTicks, r.idleNanos, r.idleDur = t1-t0, runNanos(dpid)-n0, time.Since(start)
+	r.idleTicks, r.idleNanos, r.idleDur = t1-t0, runNanos(dpid).since(n0), time.Since(start)
 	r.rssKiB, r.hwmKiB, _ = memKiB(dpid)
 	r.threadsIdle = threads(dpid)
 	return nil
@@ -1004,6 +1013,7 @@ func (h *harness) report(r *results) {
 	}
 	row("a\" status lag behind processes", lag, nil, nil, "report", nil)
 	row("   CPU of the parent during a (own, not children's)", r.cpuStart["daemon"], r.cpuStart, nil, "report", nil)
+	row("   CPU of the N children, fork to idle sleep", r.cpuKids["daemon"], r.cpuKids, nil, "report", nil)
 	okD := ratio(r.reaped["daemon"].median(), best(r.reaped)) <= 1.5
 	row("d  stop-all (desired: stopped): all reaped", r.reaped["daemon"], r.reaped, r.pairStop, "<=1.5x best", &okD)
 	row("d' stop-all (desired: stopped): all exited", r.dead["daemon"], r.dead, nil, "report", nil)
@@ -1051,7 +1061,13 @@ func (h *harness) report(r *results) {
 	}
 	fmt.Printf("  a daemon status:  %v\n", r.status["daemon"])
 	for _, k := range []string{"C", "Go", "daemon"} {
+		fmt.Printf("  a %-6s CPU:     parent %v, children %v\n", k, r.cpuStart[k], r.cpuKids[k])
+	}
+	for _, k := range []string{"C", "Go", "daemon"} {
 		fmt.Printf("  d %-6s reaped:  %v\n", k, r.reaped[k])
+	}
+	for _, k := range []string{"C", "Go", "daemon"} {
+		fmt.Printf("  d %-6s CPU:     parent %v\n", k, r.cpuStop[k])
 	}
 	for _, k := range []string{"C", "Go", "daemon"} {
 		if len(r.replace[k]) > 0 {

@@ -130,15 +130,18 @@ func cpuTicks(pid int) (int64, error) {
 	return u + s, nil
 }
 
-// runNanos sums the on-CPU time of pid's live threads from
-// /proc/PID/task/*/schedstat (nanoseconds): a finer view of cpuTicks.
-func runNanos(pid int) int64 {
+// threadNanos is the on-CPU time of each live thread of a process, by tid.
+type threadNanos map[string]int64
+
+// runNanos reads the on-CPU time of pid's live threads from
+// /proc/PID/task/TID/schedstat (nanoseconds).
+func runNanos(pid int) threadNanos {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task"
 	tids, err := os.ReadDir(dir)
 	if err != nil {
-		return 0
+		return nil
 	}
-	var sum int64
+	m := make(threadNanos, len(tids))
 	for _, t := range tids {
 		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
 		if err != nil {
@@ -146,6 +149,35 @@ func runNanos(pid int) int64 {
 		}
 		f := strings.Fields(string(b))
 		if len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			m[t.Name()] = n
+		}
+	}
+	return m
+}
+
+// since returns the CPU time the threads of now ran after then: a thread
+// that has ended since then counts nothing (its last moments are lost, but
+// no thread's whole past is subtracted), a new one counts all its time.
+func (now threadNanos) since(then threadNanos) int64 {
+	var sum int64
+	for tid, n := range now {
+		sum += n - then[tid]
+	}
+	return sum
+}
+
+// childrenNanos returns the CPU time (schedstat) the processes pids have run,
+// each since its fork: for a child that has exec'd, the time before exec
+// counts too. Processes that are gone count nothing.
+func childrenNanos(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
 			n, _ := strconv.ParseInt(f[0], 10, 64)
 			sum += n
 		}
