@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -52,7 +53,8 @@ func (g *depGraph) leave(name string) {
 	delete(g.needs, name)
 }
 
-// setNeeds records what the applied spec of name depends on.
+// setNeeds records what the applied spec of name depends on, and wakes
+// those programs: they may not have reported their state yet (see linked).
 func (g *depGraph) setNeeds(name string, deps []spec.Dependency) {
 	names := make([]string, len(deps))
 	for i, d := range deps {
@@ -61,6 +63,25 @@ func (g *depGraph) setNeeds(name string, deps []spec.Dependency) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.needs[name] = names
+	for _, n := range names {
+		g.wake(n)
+	}
+}
+
+// linked reports whether name depends on a program or one depends on it:
+// only then are its counts of use to anyone.
+func (g *depGraph) linked(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.needs[name]) > 0 {
+		return true
+	}
+	for _, needs := range g.needs {
+		if slices.Contains(needs, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // report records the state of name; a change wakes the linked programs.
@@ -172,12 +193,13 @@ func (p *program) checkDependencies() {
 	}
 	p.waiting = waiting
 	p.dirty = true
+	p.full = true // every STOPPED instance may start, or show what it waits for
 }
 
 // reportDependencyState tells the graph what dependents of p need to know.
 func (p *program) reportDependencyState(want int) {
-	if p.deps == nil {
-		return
+	if p.deps == nil || !p.deps.linked(p.name) {
+		return // nobody needs the counts: save the walk over the instances
 	}
 	st := depState{want: want}
 	for _, in := range p.instances {

@@ -83,6 +83,17 @@ type program struct {
 	progressAt    time.Time
 	deadlineTimer Timer
 	deadlineAt    time.Time
+
+	// A pass drives every instance only when something that decides their
+	// targets may have changed: new desired state (full), the count wanted
+	// (lastWant), dependencies (checkDependencies sets full), or a rollout
+	// or scale-down under way (!settled). Otherwise it drives only the
+	// instances that messages were about (touched), so that a burst of 1000
+	// spawns or exits costs O(1) per message, not O(instances).
+	full     bool
+	settled  bool
+	lastWant int
+	touched  []int
 }
 
 func newProgram(parent context.Context, name string, opts programOptions) *program {
@@ -203,6 +214,7 @@ func (p *program) apply(d desired) {
 	old := p.cur
 	p.cur = d
 	p.dirty = true
+	p.full = true
 	now := p.clock.Now()
 	if d.invalid != nil {
 		if msg := d.invalid.Error(); msg != p.invalidMsg {
@@ -258,6 +270,17 @@ func (p *program) want() int {
 func (p *program) reconcile() {
 	want := p.want()
 	p.checkDependencies()
+	if !p.full && p.settled && want == p.lastWant {
+		for _, idx := range p.touched {
+			if in := p.instances[idx]; in != nil {
+				p.drive(in)
+			}
+		}
+		p.touched = p.touched[:0]
+		p.reportDependencyState(want)
+		return
+	}
+	p.full, p.lastWant, p.touched = false, want, p.touched[:0]
 	for i := range want {
 		if p.instances[i] == nil {
 			p.instances[i] = &instance{idx: i, state: Stopped}
@@ -271,11 +294,19 @@ func (p *program) reconcile() {
 	for i := len(order) - 1; i >= 0; i-- {
 		p.drive(order[i])
 	}
+	p.settled = true
 	for idx, in := range p.instances {
 		if idx >= want && in.state == Stopped && !in.spawning {
 			delete(p.instances, idx)
 			p.order = nil
 			p.dirty = true
+			continue
+		}
+		// Settled: every instance runs (or will run) the current spec, and
+		// none is in excess. Then no message about one instance can change
+		// another's target.
+		if idx >= want || in.targetHash != p.cur.hash || (in.hash != p.cur.hash && in.live()) {
+			p.settled = false
 		}
 	}
 	p.reportDependencyState(want)
@@ -419,14 +450,18 @@ func (p *program) handle(m any) {
 	p.dirty = true
 	switch m := m.(type) {
 	case spawned:
+		p.touched = append(p.touched, m.idx)
 		p.onSpawned(m)
 	case exited:
+		p.touched = append(p.touched, m.idx)
 		p.onExited(m)
 	case groupGone:
+		p.touched = append(p.touched, m.idx)
 		if in := p.current(m.idx, m.gen); in != nil && in.state == Stopping {
 			p.finishStop(in)
 		}
 	case timerFired:
+		p.touched = append(p.touched, m.idx)
 		if in := p.instances[m.idx]; in != nil && in.timerGen == m.gen {
 			p.onTimer(in)
 		}
@@ -435,6 +470,7 @@ func (p *program) handle(m any) {
 	case publishDue:
 		p.publishTimer = false
 	case probeVerdict:
+		p.touched = append(p.touched, m.idx)
 		p.onProbe(m)
 	case deadlineDue:
 		p.deadlineTimer = nil
