@@ -143,6 +143,8 @@ func (g *depGraph) unmet(deps []spec.Dependency) string {
 func (g *depGraph) check(d spec.Dependency) string {
 	st, ok := g.states[d.Program]
 	switch {
+	case !ok && g.wakes[d.Program] != nil:
+		return "pending" // it exists, and reports once it learns it is needed
 	case !ok:
 		return "not found"
 	case st.want == 0:
