@@ -11,47 +11,14 @@
 # daemon's process group and removes the scratch directory (RCD_BENCH_KEEP=1
 # keeps it).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-case "${1:-}" in
-  --) shift ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-  "") ;;
-  *) echo "usage: $0 [-- HARNESS-FLAGS...]" >&2; exit 2 ;;
-esac
+bench_args "$@"
+# The daemon runs in its own process group, led by the pid in its lock dir.
+bench_init rcd-bench-logs bench_kill_daemon_group
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-work=$(mktemp -d "${TMPDIR:-/tmp}/rcd-bench-logs.XXXXXX")
-harness_pid=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$harness_pid" ] && kill -0 "$harness_pid" 2>/dev/null; then
-    kill -TERM "$harness_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$harness_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$harness_pid" 2>/dev/null || true
-  fi
-  # The daemon runs in its own process group, led by the pid in its lock dir.
-  if [ -f "$work/run/specs/.reconciled/pid" ]; then
-    kill -KILL -- "-$(cat "$work/run/specs/.reconciled/pid")" 2>/dev/null || true
-  fi
-  if [ "$rc" -ne 0 ] && [ -f "$work/run/daemon.log" ]; then
-    echo "== last lines of the daemon log" >&2
-    tail -n 30 "$work/run/daemon.log" >&2
-  fi
-  if [ -n "${RCD_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== build (into $work)" >&2
-go build -o "$work/reconciled" ./cmd/reconciled
-go build -o "$work/bench-logs" ./hack/bench/logs
+bench_build bench-logs ./hack/bench/logs
 mkdir -p "$work/run"
 
 echo "== run" >&2
-timeout -k 20 1800 "$work/bench-logs" -bin "$work/reconciled" -workdir "$work/run" "$@" &
-harness_pid=$!
-wait "$harness_pid"
+bench_run 1800 "$work/bench-logs" -bin "$work/reconciled" -workdir "$work/run" "${harness_args[@]}"

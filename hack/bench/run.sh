@@ -11,60 +11,13 @@
 # that carries this run's token in its environment and removes the temp dir
 # (set RCD_BENCH_KEEP=1 to keep it: daemon log, status and event files).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-mode=full
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) mode=quick; shift ;;
-    --full) mode=full; shift ;;
-    --) shift; break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--quick|--full] [-- HARNESS-FLAGS...]" >&2; exit 2 ;;
-  esac
-done
+bench_args --modes "$@"
+bench_token
+bench_init rcd-bench bench_sweep   # the sweep: the daemon, the baselines and all their sleeps
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/rcd-bench.XXXXXX")
-token="rcdbench-$$-$RANDOM$RANDOM"
-harness_pid=""
-
-# sweep SIGKILLs every process whose environment carries the token: the
-# daemon, the baselines and all their sleeps (the harness itself does not
-# carry it).
-sweep() {
-  local p
-  for p in /proc/[0-9]*; do
-    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qxF "RECONCILED_BENCH_TOKEN=$token"; then
-      kill -KILL "${p#/proc/}" 2>/dev/null || true
-    fi
-  done
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$harness_pid" ] && kill -0 "$harness_pid" 2>/dev/null; then
-    kill -TERM "$harness_pid" 2>/dev/null || true   # it cleans up after itself ...
-    for _ in $(seq 1 100); do kill -0 "$harness_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$harness_pid" 2>/dev/null || true
-  fi
-  sweep                                              # ... and this catches the rest
-  if [ "$rc" -ne 0 ] && [ -f "$work/run/daemon.log" ]; then
-    echo "== last lines of the daemon log" >&2
-    tail -n 30 "$work/run/daemon.log" >&2
-  fi
-  if [ -n "${RCD_BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== build (into $work)" >&2
-go build -o "$work/reconciled" ./cmd/reconciled
-go build -o "$work/spawn-go" ./hack/bench/baseline-go
-go build -o "$work/bench" ./hack/bench/daemon
+bench_build spawn-go ./hack/bench/baseline-go bench ./hack/bench/daemon
 gcc -O2 -Wall -pthread -o "$work/spawn-c" hack/bench/baseline/spawn.c
 
 case "$mode" in
@@ -74,7 +27,5 @@ esac
 
 echo "== run ($mode)" >&2
 # The harness bounds itself (-timeout); timeout(1) is the backstop.
-timeout -k 20 "$limit" "$work/bench" -bin "$work/reconciled" -c "$work/spawn-c" -go "$work/spawn-go" \
-  -token "$token" -workdir "$work/run" -timeout "$((limit - 30))s" "${args[@]}" "$@" &
-harness_pid=$!
-wait "$harness_pid"
+bench_run "$limit" "$work/bench" -bin "$work/reconciled" -c "$work/spawn-c" -go "$work/spawn-go" \
+  -token "$token" -workdir "$work/run" -timeout "$((limit - 30))s" "${args[@]}" "${harness_args[@]}"

@@ -28,10 +28,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,17 +36,15 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
-)
 
-const tokenEnv = "RECONCILED_BENCH_TOKEN"
+	"github.com/reconciled/reconciled/hack/bench/internal/benchkit"
+)
 
 type config struct {
 	bin, cBin, goBin  string
@@ -101,75 +96,34 @@ func parseFlags() config {
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
-	if c.token == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		c.token = "rcdbench-" + hex.EncodeToString(b[:])
-	}
 	return c
-}
-
-// proc is a child of the harness: a baseline or the daemon.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd.Wait returned
-	err  error         // cmd.Wait's, valid after done
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // baseline is a baseline in control mode (see spawn.c).
 type baseline struct {
-	*proc
-	stdin io.WriteCloser
-	lines chan string
-	cpu   time.Duration // cpu_ns of the last line read: the baseline's own CPU for that step
+	*benchkit.Proc
+	cpu time.Duration // cpu_ns of the last line read: the baseline's own CPU for that step
 }
 
 type harness struct {
-	cfg                     config
-	obs                     *observer
-	rng                     *mrand.Rand
-	work, dir, stage, empty string
-	dlog                    string
-	sleepArgv               string
-
-	mu       sync.Mutex
-	procs    []*proc
-	daemon   *proc
-	cleaned  bool
-	cleanErr []string
+	cfg       config
+	obs       *benchkit.Observer
+	rng       *mrand.Rand
+	procs     *benchkit.Procs
+	ws        *benchkit.Workspace
+	empty     string
+	dlog      string
+	sleepArgv string
+	daemon    *benchkit.Proc
 }
 
 func main() {
 	cfg := parseFlags()
-	h := &harness{cfg: cfg, obs: newObserver(), rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 1)),
-		sleepArgv: cmdline("sleep", "1000")}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "bench: %v: cleaning up\n", s)
-		h.cleanup()
-		os.Exit(130)
-	}()
-	timer := time.AfterFunc(cfg.timeout, func() {
-		fmt.Fprintf(os.Stderr, "bench: the whole run exceeded -timeout %v: cleaning up\n", cfg.timeout)
-		h.cleanup()
-		os.Exit(1)
-	})
+	h := &harness{cfg: cfg, obs: benchkit.NewObserver(), rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		procs: benchkit.NewProcs(cfg.token), sleepArgv: benchkit.Cmdline("sleep", "1000")}
+	stop := benchkit.Guard("bench", cfg.timeout, func() { h.cleanup() }, os.Exit)
 	err := h.run()
-	timer.Stop()
+	stop()
 	leaked := h.cleanup()
 	if leaked > 0 {
 		fmt.Fprintf(os.Stderr, "bench: %d processes were still alive at the end and were killed\n", leaked)
@@ -232,30 +186,24 @@ func (h *harness) logf(format string, args ...any) {
 
 func (h *harness) run() error {
 	cfg := h.cfg
-	var err error
-	h.work = cfg.workDir
-	if h.work == "" {
-		if h.work, err = os.MkdirTemp("", "rcd-bench-"); err != nil {
-			return err
-		}
+	ws, err := benchkit.NewWorkspace(cfg.workDir, "rcd-bench-", cfg.keep, cfg.wait)
+	if err != nil {
+		return err
 	}
-	h.dir = filepath.Join(h.work, "specs")
-	h.stage = filepath.Join(h.work, "stage")
-	h.empty = filepath.Join(h.work, "empty")
-	h.dlog = filepath.Join(h.work, "daemon.log")
-	for _, d := range []string{h.dir, h.stage, h.empty} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	h.ws, h.dlog = ws, ws.Log
+	h.empty = filepath.Join(ws.Root, "empty")
+	if err := os.MkdirAll(h.empty, 0o755); err != nil {
+		return err
 	}
 	if err := checkSleep(); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: N=%d rounds=%d kills=%d edits=%d status-runs=%d idle=%v, work dir %s\n",
-		cfg.n, cfg.rounds, cfg.kills, cfg.edits, cfg.statusRuns, cfg.idle, h.work)
-	if err := h.startDaemon(); err != nil {
+		cfg.n, cfg.rounds, cfg.kills, cfg.edits, cfg.statusRuns, cfg.idle, ws.Root)
+	if h.daemon, err = h.procs.StartDaemon(cfg.bin, ws.Specs, ws.Log); err != nil {
 		return err
 	}
+	time.Sleep(cfg.settle)
 	r := newResults()
 
 	// a and d: C D Go D, rounds times.
@@ -279,14 +227,14 @@ func (h *harness) run() error {
 
 	// b, c, e, f with N running.
 	fmt.Fprintln(os.Stderr, "bench: starting N for the steady-state figures")
-	t0, err := h.place("bench", h.benchSpec(cfg.n, "running"))
+	t0, err := h.ws.Place("bench", h.benchSpec(cfg.n, "running"))
 	if err != nil {
 		return err
 	}
-	if _, err := h.obs.waitRunning(h.daemon.pid(), h.sleepArgv, cfg.n, t0, cfg.poll, cfg.wait, h.statusReady(cfg.n)); err != nil {
+	if _, err := waitRunning(h.obs, h.daemon.Pid(), h.sleepArgv, cfg.n, t0, cfg.poll, cfg.wait, h.statusReady(cfg.n)); err != nil {
 		return fmt.Errorf("start N: %w", err)
 	}
-	_, r.hwmAfterStartKiB, _ = memKiB(h.daemon.pid())
+	_, r.hwmAfterStartKiB, _ = benchkit.MemKiB(h.daemon.Pid())
 	time.Sleep(cfg.settle)
 	if err := h.replacements(r); err != nil {
 		return err
@@ -356,54 +304,6 @@ func (r *results) add(kind string, rr roundResult) {
 
 // ---- the processes ----
 
-func (h *harness) env() []string { return append(os.Environ(), tokenEnv+"="+h.cfg.token) }
-
-func (h *harness) track(name string, cmd *exec.Cmd) (*proc, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cleaned {
-		return nil, errors.New("cleaning up")
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	h.procs = append(h.procs, p)
-	return p, nil
-}
-
-func (h *harness) startDaemon() error {
-	logf, err := os.Create(h.dlog)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(h.cfg.bin, "run", "--dir", h.dir)
-	cmd.Env = h.env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own group, so that cleanup can kill whatever it leaves; and it
-	// dies with the harness (its instances then die with it: PDEATHSIG).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p, err := h.track("daemon", cmd)
-	if err != nil {
-		return err
-	}
-	h.daemon = p
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("daemon exited at start (%v); see %s", p.err, h.dlog)
-		}
-		if b, _ := os.ReadFile(h.dlog); bytes.Contains(b, []byte("Watching directory")) {
-			time.Sleep(h.cfg.settle)
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("daemon not watching after 15s; see %s", h.dlog)
-}
-
 func (h *harness) startBaseline(kind string) (*baseline, error) {
 	var cmd *exec.Cmd
 	n := strconv.Itoa(h.cfg.n)
@@ -423,97 +323,44 @@ func (h *harness) startBaseline(kind string) (*baseline, error) {
 	default:
 		return nil, fmt.Errorf("unknown baseline %q", kind)
 	}
-	cmd.Env = h.env()
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
+	p, err := h.procs.StartPiped(kind+" baseline", cmd)
 	if err != nil {
 		return nil, err
 	}
-	// Not cmd.StdoutPipe: Wait (called as soon as the process exits) would
-	// close it under the reader and lose the last line.
-	stdout, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = w
-	p, err := h.track(kind+" baseline", cmd)
-	w.Close()
-	if err != nil {
-		stdout.Close()
-		return nil, err
-	}
-	b := &baseline{proc: p, stdin: stdin, lines: make(chan string, 16)}
-	go func() {
-		defer stdout.Close()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			b.lines <- sc.Text()
-		}
-		close(b.lines)
-	}()
+	b := &baseline{Proc: p}
 	if _, err := b.expect("ready", 10*time.Second); err != nil {
-		h.kill(p)
+		p.Kill()
 		return nil, err
 	}
 	return b, nil
 }
 
-func (b *baseline) send(line string) error {
-	_, err := io.WriteString(b.stdin, line+"\n")
-	return err
-}
-
 // expect reads the next line, which must start with key, and returns the
-// number after it, if any.
+// number after it, if any; it keeps the line's cpu_ns, if any, in b.cpu.
 func (b *baseline) expect(key string, timeout time.Duration) (int64, error) {
-	select {
-	case line, ok := <-b.lines:
-		if !ok {
-			select {
-			case <-b.done:
-				return 0, fmt.Errorf("%s: exited (%v) while waiting for %q", b.name, b.err, key)
-			case <-time.After(time.Second):
-				return 0, fmt.Errorf("%s: closed its output while waiting for %q", b.name, key)
-			}
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != key {
-			return 0, fmt.Errorf("%s: got %q, want %q", b.name, line, key)
-		}
-		b.cpu = 0
-		if len(f) > 3 && f[2] == "cpu_ns" {
-			if n, err := strconv.ParseInt(f[3], 10, 64); err == nil {
-				b.cpu = time.Duration(n)
-			}
-		}
-		if len(f) > 1 {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-		return 0, nil
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("%s: no %q within %v", b.name, key, timeout)
+	f, err := b.Expect(key, timeout)
+	if err != nil {
+		return 0, err
 	}
+	b.cpu = 0
+	if len(f) > 2 && f[1] == "cpu_ns" {
+		if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			b.cpu = time.Duration(n)
+		}
+	}
+	if len(f) > 0 {
+		return strconv.ParseInt(f[0], 10, 64)
+	}
+	return 0, nil
 }
 
 // finish waits for a baseline to exit, and kills its group if it does not.
 func (h *harness) finish(b *baseline) {
-	b.stdin.Close()
+	b.Stdin.Close()
 	select {
-	case <-b.done:
+	case <-b.Done():
 	case <-time.After(h.cfg.wait):
-		h.kill(b.proc)
-	}
-}
-
-// kill SIGKILLs p's process group and waits for p.
-func (h *harness) kill(p *proc) {
-	if !p.exited() {
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
+		b.Kill()
 	}
 }
 
@@ -539,36 +386,6 @@ func (h *harness) programSpec(argv []string, replicas int, desired string) strin
 	return b.String()
 }
 
-// place writes body to a staging file and renames it to NAME.yaml in the
-// spec directory; it returns the time just before the rename.
-func (h *harness) place(name, body string) (time.Time, error) {
-	tmp := filepath.Join(h.stage, name+".yaml")
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		return time.Time{}, err
-	}
-	t0 := time.Now()
-	if err := os.Rename(tmp, filepath.Join(h.dir, name+".yaml")); err != nil {
-		return time.Time{}, err
-	}
-	return t0, nil
-}
-
-// remove deletes NAME.yaml and waits until the daemon removed its status file.
-func (h *harness) remove(name string) error {
-	if err := os.Remove(filepath.Join(h.dir, name+".yaml")); err != nil {
-		return err
-	}
-	st := filepath.Join(h.dir, name+".status.yaml")
-	deadline := time.Now().Add(h.cfg.wait)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(st); errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("%s still there %v after deleting the spec", st, h.cfg.wait)
-}
-
 // statusReady returns a poll function for waitRunning that is done when the
 // bench status file says readyReplicas: n (and records nothing).
 func (h *harness) statusReady(n int) func(time.Duration) bool {
@@ -577,10 +394,10 @@ func (h *harness) statusReady(n int) func(time.Duration) bool {
 }
 
 func (h *harness) statusReadyAt(n int, at *time.Duration) func(time.Duration) bool {
-	path := filepath.Join(h.dir, "bench.status.yaml")
+	path := h.ws.StatusPath("bench")
 	return func(el time.Duration) bool {
-		d, replicas, ready := statusHead(path)
-		if d == "running" && replicas == n && ready == n {
+		s, _ := benchkit.ReadStatusHead(path)
+		if s.Desired == "running" && s.Replicas == n && s.Ready == n {
 			*at = el
 			return true
 		}
@@ -599,10 +416,10 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 	defer h.finish(b)
 	time.Sleep(h.cfg.settle / 5)
 	t0 := time.Now()
-	if err := b.send("start"); err != nil {
+	if err := b.Send("start"); err != nil {
 		return rr, err
 	}
-	if rr.running, err = h.obs.waitRunning(b.pid(), h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
+	if rr.running, err = waitRunning(h.obs, b.Pid(), h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
 		return rr, err
 	}
 	ns, err := b.expect("running_ns", h.cfg.wait)
@@ -611,21 +428,21 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 	}
 	rr.selfRun, rr.cpuStart = time.Duration(ns), b.cpu
 	time.Sleep(h.cfg.settle)
-	pids, err := h.allRunning(b.pid())
+	pids, err := h.allRunning(b.Pid())
 	if err != nil {
 		return rr, err
 	}
-	rr.cpuKids = time.Duration(childrenNanos(pids))
+	rr.cpuKids = time.Duration(benchkit.ChildrenNanos(pids))
 	w, err := newDeathWatch(pids)
 	if err != nil {
 		return rr, err
 	}
 	defer w.close()
 	t1 := time.Now()
-	if err := b.send("stop"); err != nil {
+	if err := b.Send("stop"); err != nil {
 		return rr, err
 	}
-	if rr.stop, err = h.obs.waitStopped(w, b.pid(), t1, h.cfg.poll, h.cfg.wait); err != nil {
+	if rr.stop, err = waitStopped(h.obs, w, b.Pid(), t1, h.cfg.poll, h.cfg.wait); err != nil {
 		return rr, err
 	}
 	if ns, err = b.expect("stopped_ns", h.cfg.wait); err != nil {
@@ -639,38 +456,38 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 
 func (h *harness) daemonRound() (roundResult, error) {
 	var rr roundResult
-	dpid := h.daemon.pid()
-	cpu0 := runNanos(dpid)
-	t0, err := h.place("bench", h.benchSpec(h.cfg.n, "running"))
+	dpid := h.daemon.Pid()
+	cpu0 := benchkit.RunNanos(dpid)
+	t0, err := h.ws.Place("bench", h.benchSpec(h.cfg.n, "running"))
 	if err != nil {
 		return rr, err
 	}
-	if rr.running, err = h.obs.waitRunning(dpid, h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, h.statusReadyAt(h.cfg.n, &rr.status)); err != nil {
+	if rr.running, err = waitRunning(h.obs, dpid, h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, h.statusReadyAt(h.cfg.n, &rr.status)); err != nil {
 		return rr, err
 	}
-	rr.cpuStart = time.Duration(runNanos(dpid).since(cpu0))
+	rr.cpuStart = time.Duration(benchkit.RunNanos(dpid).Since(cpu0))
 	time.Sleep(h.cfg.settle)
 	pids, err := h.allRunning(dpid)
 	if err != nil {
 		return rr, err
 	}
-	rr.cpuKids = time.Duration(childrenNanos(pids))
+	rr.cpuKids = time.Duration(benchkit.ChildrenNanos(pids))
 	w, err := newDeathWatch(pids)
 	if err != nil {
 		return rr, err
 	}
 	defer w.close()
-	cpu0 = runNanos(dpid)
-	t1, err := h.place("bench", h.benchSpec(h.cfg.n, "stopped"))
+	cpu0 = benchkit.RunNanos(dpid)
+	t1, err := h.ws.Place("bench", h.benchSpec(h.cfg.n, "stopped"))
 	if err != nil {
 		return rr, err
 	}
-	if rr.stop, err = h.obs.waitStopped(w, dpid, t1, h.cfg.poll, h.cfg.wait); err != nil {
+	if rr.stop, err = waitStopped(h.obs, w, dpid, t1, h.cfg.poll, h.cfg.wait); err != nil {
 		return rr, err
 	}
-	rr.cpuStop = time.Duration(runNanos(dpid).since(cpu0))
+	rr.cpuStop = time.Duration(benchkit.RunNanos(dpid).Since(cpu0))
 	h.logf("daemon: running %v status %v, stop: dead %v reaped %v", rr.running, rr.status, rr.stop.dead, rr.stop.reaped)
-	if err := h.remove("bench"); err != nil {
+	if err := h.ws.Remove("bench"); err != nil {
 		return rr, err
 	}
 	time.Sleep(h.cfg.settle)
@@ -683,7 +500,7 @@ func (h *harness) allRunning(parent int) ([]int, error) {
 	var pids []int
 	var err error
 	for range 10 {
-		if pids, err = h.obs.matching(parent, h.sleepArgv); err == nil && len(pids) == h.cfg.n {
+		if pids, err = h.obs.Matching(parent, h.sleepArgv); err == nil && len(pids) == h.cfg.n {
 			return pids, nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -704,7 +521,7 @@ func (h *harness) replacements(r *results) error {
 		name string
 		pid  int
 	}
-	targets := []target{{"daemon", h.daemon.pid()}}
+	targets := []target{{"daemon", h.daemon.Pid()}}
 	var bases []*baseline
 	if !h.cfg.skipKillBaselines {
 		for _, kind := range []string{"C", "Go"} {
@@ -714,16 +531,16 @@ func (h *harness) replacements(r *results) error {
 			}
 			bases = append(bases, b)
 			t0 := time.Now()
-			if err := b.send("start"); err != nil {
+			if err := b.Send("start"); err != nil {
 				return err
 			}
-			if _, err := h.obs.waitRunning(b.pid(), h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
+			if _, err := waitRunning(h.obs, b.Pid(), h.sleepArgv, h.cfg.n, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
 				return fmt.Errorf("%s baseline for b: %w", kind, err)
 			}
 			if _, err := b.expect("running_ns", h.cfg.wait); err != nil {
 				return err
 			}
-			targets = append(targets, target{kind, b.pid()})
+			targets = append(targets, target{kind, b.Pid()})
 		}
 		time.Sleep(h.cfg.settle)
 	}
@@ -731,18 +548,18 @@ func (h *harness) replacements(r *results) error {
 	for i := range h.cfg.kills {
 		for j := range targets {
 			t := targets[(i+j)%len(targets)]
-			d, victim, err := h.obs.replacement(t.pid, h.sleepArgv, h.rng, h.cfg.finePoll, 10*time.Second)
+			d, victim, err := h.obs.Replacement(t.pid, h.sleepArgv, h.rng, h.cfg.finePoll, 10*time.Second)
 			if err != nil {
 				return fmt.Errorf("b (%s): %w", t.name, err)
 			}
 			r.replace[t.name] = append(r.replace[t.name], d)
 			h.logf("b %s: killed %d, replacement after %v", t.name, victim, d)
-			h.obs.waitGone(t.pid, victim, 5*time.Second)
+			waitGone(h.obs, t.pid, victim, 5*time.Second)
 			time.Sleep(50*time.Millisecond + time.Duration(h.rng.IntN(100))*time.Millisecond)
 		}
 	}
 	for _, b := range bases {
-		if err := b.send("stop"); err != nil {
+		if err := b.Send("stop"); err != nil {
 			return err
 		}
 		if _, err := b.expect("stopped_ns", h.cfg.wait); err != nil {
@@ -761,19 +578,19 @@ func (h *harness) editsRun(r *results) error {
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "bench: c: %d edits\n", h.cfg.edits)
-	dpid := h.daemon.pid()
+	dpid := h.daemon.Pid()
 	arg := func(i int) string { return strconv.Itoa(1001 + i%2) }
-	t0, err := h.place("edit", h.programSpec([]string{"sleep", arg(0)}, 1, "running"))
+	t0, err := h.ws.Place("edit", h.programSpec([]string{"sleep", arg(0)}, 1, "running"))
 	if err != nil {
 		return err
 	}
-	if _, err := h.obs.waitRunning(dpid, cmdline("sleep", arg(0)), 1, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
+	if _, err := waitRunning(h.obs, dpid, benchkit.Cmdline("sleep", arg(0)), 1, t0, h.cfg.poll, h.cfg.wait, nil); err != nil {
 		return fmt.Errorf("c: first edit program: %w", err)
 	}
 	time.Sleep(h.cfg.settle)
 	for i := 1; i <= h.cfg.edits; i++ {
-		want := cmdline("sleep", arg(i))
-		kids, err := h.obs.children(dpid)
+		want := benchkit.Cmdline("sleep", arg(i))
+		kids, err := h.obs.Children(dpid)
 		if err != nil {
 			return err
 		}
@@ -781,28 +598,28 @@ func (h *harness) editsRun(r *results) error {
 		for _, k := range kids {
 			prior[k] = true
 		}
-		t0, err := h.place("edit", h.programSpec([]string{"sleep", arg(i)}, 1, "running"))
+		t0, err := h.ws.Place("edit", h.programSpec([]string{"sleep", arg(i)}, 1, "running"))
 		if err != nil {
 			return err
 		}
-		d, err := h.obs.waitNewChild(dpid, want, prior, t0, h.cfg.finePoll, 10*time.Second)
+		d, err := h.obs.WaitNewChild(dpid, want, prior, t0, h.cfg.finePoll, 10*time.Second)
 		if err != nil {
 			return fmt.Errorf("c: edit %d: %w", i, err)
 		}
 		r.edit = append(r.edit, d)
 		h.logf("c: edit %d: new process after %v", i, d)
 		// Let the old one go before the next edit.
-		old := cmdline("sleep", arg(i+1))
+		old := benchkit.Cmdline("sleep", arg(i+1))
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
-			if m, _ := h.obs.matching(dpid, old); len(m) == 0 {
+			if m, _ := h.obs.Matching(dpid, old); len(m) == 0 {
 				break
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
 		time.Sleep(100*time.Millisecond + time.Duration(h.rng.IntN(100))*time.Millisecond)
 	}
-	if err := h.remove("edit"); err != nil {
+	if err := h.ws.Remove("edit"); err != nil {
 		return err
 	}
 	time.Sleep(h.cfg.settle)
@@ -819,7 +636,7 @@ func (h *harness) statusRun(r *results) error {
 	run := func(dir string) (time.Duration, int, error) {
 		var out bytes.Buffer
 		cmd := exec.Command(h.cfg.bin, "status", "--dir", dir)
-		cmd.Env = h.env()
+		cmd.Env = h.procs.Env()
 		cmd.Stdout, cmd.Stderr = &out, io.Discard
 		t0 := time.Now()
 		err := cmd.Run()
@@ -829,7 +646,7 @@ func (h *harness) statusRun(r *results) error {
 	for range h.cfg.statusRuns {
 		d, _, _ := run(h.empty) // no daemon there: exits 0 with a note
 		r.statusEmpty = append(r.statusEmpty, d)
-		d, lines, err := run(h.dir)
+		d, lines, err := run(h.ws.Specs)
 		if err != nil {
 			return fmt.Errorf("f: reconciled status: %w", err)
 		}
@@ -849,30 +666,31 @@ func (h *harness) idleRun(r *results) error {
 	if h.cfg.idle <= 0 {
 		return nil
 	}
-	dpid := h.daemon.pid()
+	dpid := h.daemon.Pid()
 	fmt.Fprintf(os.Stderr, "bench: e: %v idle with %d running\n", h.cfg.idle, h.cfg.n)
 	time.Sleep(2 * time.Second) // let coalesced status writes land
-	t0, err := cpuTicks(dpid)
+	c0, err := benchkit.ReadCPU(dpid)
 	if err != nil {
 		return err
 	}
-	n0, start := runNanos(dpid), time.Now()
+	start := time.Now()
 	time.Sleep(h.cfg.idle)
-	t1, err := cpuTicks(dpid)
+	c1, err := benchkit.ReadCPU(dpid)
 	if err != nil {
 		return err
 	}
-	r.idleTicks, r.idleNanos, r.idleDur = t1-t0, runNanos(dpid).since(n0), time.Since(start)
-	r.rssKiB, r.hwmKiB, _ = memKiB(dpid)
-	r.threadsIdle = threads(dpid)
+	use := c1.Since(c0)
+	r.idleTicks, r.idleNanos, r.idleDur = use.Ticks, use.NS, time.Since(start)
+	r.rssKiB, r.hwmKiB, _ = benchkit.MemKiB(dpid)
+	r.threadsIdle = benchkit.Threads(dpid)
 	return nil
 }
 
 // ---- d, by SIGTERM to the daemon ----
 
 func (h *harness) shutdownRun(r *results) {
-	dpid := h.daemon.pid()
-	pids, err := h.obs.matching(dpid, h.sleepArgv)
+	dpid := h.daemon.Pid()
+	pids, err := h.obs.Matching(dpid, h.sleepArgv)
 	if err != nil {
 		r.shutdownErr = err
 		return
@@ -886,21 +704,21 @@ func (h *harness) shutdownRun(r *results) {
 	defer w.close()
 	fmt.Fprintln(os.Stderr, "bench: d: SIGTERM to the daemon")
 	t0 := time.Now()
-	if err := h.daemon.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := h.daemon.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		r.shutdownErr = err
 		return
 	}
-	st, err := h.obs.waitStopped(w, 0, t0, h.cfg.poll, h.cfg.wait)
+	st, err := waitStopped(h.obs, w, 0, t0, h.cfg.poll, h.cfg.wait)
 	r.shutdownDead = st.dead
 	if err != nil {
 		r.shutdownErr = err
 		return
 	}
 	select {
-	case <-h.daemon.done:
+	case <-h.daemon.Done():
 		r.shutdownExit = time.Since(t0)
-		if h.daemon.err != nil {
-			r.shutdownErr = fmt.Errorf("daemon exit: %w", h.daemon.err)
+		if err := h.daemon.Err(); err != nil {
+			r.shutdownErr = fmt.Errorf("daemon exit: %w", err)
 		}
 	case <-time.After(h.cfg.wait):
 		r.shutdownErr = errors.New("daemon did not exit")
@@ -909,68 +727,10 @@ func (h *harness) shutdownRun(r *results) {
 
 // ---- cleanup ----
 
-// cleanup stops everything the harness started and returns how many
+// cleanup stops everything the harness started, removes the scratch
+// directory if it made it (and -keep is not set), and returns how many
 // processes carrying the token it had to kill at the end. It is idempotent.
-func (h *harness) cleanup() int {
-	h.mu.Lock()
-	if h.cleaned {
-		h.mu.Unlock()
-		return 0
-	}
-	h.cleaned = true
-	procs := append([]*proc(nil), h.procs...)
-	d := h.daemon
-	h.mu.Unlock()
-	for _, p := range procs {
-		if p != d {
-			h.kill(p)
-		}
-	}
-	if d != nil && !d.exited() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(30 * time.Second):
-		}
-		h.kill(d)
-	}
-	leaked := sweep(h.cfg.token)
-	if leaked > 0 {
-		time.Sleep(100 * time.Millisecond)
-		sweep(h.cfg.token)
-	}
-	if h.cfg.workDir == "" && !h.cfg.keep && h.work != "" {
-		os.RemoveAll(h.work)
-	}
-	return leaked
-}
-
-// sweep SIGKILLs every process whose environment carries the token.
-func sweep(token string) int {
-	want := []byte(tokenEnv + "=" + token)
-	ents, _ := os.ReadDir("/proc")
-	self := os.Getpid()
-	n := 0
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				if syscall.Kill(pid, syscall.SIGKILL) == nil {
-					n++
-				}
-				break
-			}
-		}
-	}
-	return n
-}
+func (h *harness) cleanup() int { return h.procs.Cleanup(h.ws) }
 
 // ---- the report ----
 
@@ -996,7 +756,7 @@ func (h *harness) report(r *results) {
 		rc, rg := ratio(d.median(), c), ratio(d.median(), g)
 		pair := "-"
 		if pairs != nil {
-			pair = fmt.Sprintf("%.2fx / %.2fx", medianFloat(pairs["C"]), medianFloat(pairs["Go"]))
+			pair = fmt.Sprintf("%.2fx / %.2fx", benchkit.Median(pairs["C"]), benchkit.Median(pairs["Go"]))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s..%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, len(d), fmtDur(d.median()),
 			fmtDur(d.quantile(0)), fmtDur(d.quantile(1)), fmtDur(c), fmtDur(g), fmtRatio(rc), fmtRatio(rg), pair, target, verdict(ok))

@@ -23,11 +23,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/reconciled/reconciled/hack/bench/internal/benchkit"
 )
 
 type config struct {
@@ -128,24 +129,15 @@ func run(c config) error {
 		return err
 	}
 	defer dlog.Close()
-	daemon := exec.Command(c.bin, "run", "--dir", specs, "--resync", "0")
-	daemon.Stdout, daemon.Stderr = dlog, dlog
-	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := daemon.Start(); err != nil {
+	cmd := exec.Command(c.bin, "run", "--dir", specs, "--resync", "0")
+	cmd.Stdout, cmd.Stderr = dlog, dlog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	daemon, err := benchkit.Start("daemon", cmd)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { daemon.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-daemon.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
-	pid := daemon.Process.Pid
+	defer daemon.Stop(20 * time.Second)
+	pid := daemon.Pid()
 	// Ready once it holds the directory (it writes its pid file then).
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(filepath.Join(specs, ".reconciled", "pid")); err == nil {
@@ -155,7 +147,7 @@ func run(c config) error {
 			return errors.New("the daemon did not start within 30s (see daemon.log)")
 		}
 	}
-	rssBefore := rss(pid, "VmRSS")
+	rssBefore, _ := rssBytes(pid)
 
 	var samples []sample
 	var peak int64
@@ -208,7 +200,8 @@ func run(c config) error {
 		for {
 			now := time.Now()
 			if now.Sub(lastRSS) >= 20*time.Millisecond {
-				peak = max(peak, rss(pid, "VmRSS"))
+				rss, _ := rssBytes(pid)
+				peak = max(peak, rss)
 				lastRSS = now
 			}
 			if total, _ := sizeOf(target); total == c.bytes {
@@ -238,7 +231,7 @@ func run(c config) error {
 		fmt.Printf("round %d: direct %5.0f MB/s   daemon %5.0f MB/s (end to end %5.0f)   ratio %.2f (%.2f)\n",
 			round, s.direct, s.daemon, s.e2e, s.daemon/s.direct, s.e2e/s.direct)
 	}
-	hwm := rss(pid, "VmHWM")
+	_, hwm := rssBytes(pid)
 	direct := median(samples, func(s sample) float64 { return s.direct })
 	viaDaemon := median(samples, func(s sample) float64 { return s.daemon })
 	ratios := median(samples, func(s sample) float64 { return s.daemon / s.direct })
@@ -324,19 +317,10 @@ func removeLogs(path string) {
 	}
 }
 
-// rss reads a VmRSS/VmHWM line of /proc/PID/status, in bytes.
-func rss(pid int, key string) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+// rssBytes returns VmRSS and VmHWM of pid in bytes (0 when it is gone).
+func rssBytes(pid int) (rss, hwm int64) {
+	rss, hwm, _ = benchkit.MemKiB(pid)
+	return rss << 10, hwm << 10
 }
 
 func median(ss []sample, f func(sample) float64) float64 {
@@ -344,12 +328,5 @@ func median(ss []sample, f func(sample) float64) float64 {
 	for i, s := range ss {
 		v[i] = f(s)
 	}
-	sort.Float64s(v)
-	if len(v) == 0 {
-		return 0
-	}
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	return benchkit.Median(v)
 }

@@ -39,28 +39,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
-)
 
-const tokenEnv = "RECONCILED_BENCH_TOKEN"
+	"github.com/reconciled/reconciled/hack/bench/internal/benchkit"
+)
 
 // grid is the daemon's probe grid at period 1s (see health.Run).
 const grid = 100 * time.Millisecond
@@ -109,11 +98,6 @@ func parseFlags() config {
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
-	if c.token == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		c.token = "rcdbench-" + hex.EncodeToString(b[:])
-	}
 	return c
 }
 
@@ -133,24 +117,12 @@ func main() {
 		}
 		return
 	}
-	h := &harness{cfg: cfg, obs: newObserver(), rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 2)),
-		benchArgv: cmdline("sleep", "100000"), slowArgv: cmdline("sleep", "100001")}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "probes: %v: cleaning up\n", s)
-		h.cleanup()
-		os.Exit(130)
-	}()
-	timer := time.AfterFunc(cfg.timeout, func() {
-		fmt.Fprintf(os.Stderr, "probes: the whole run exceeded -timeout %v: cleaning up\n", cfg.timeout)
-		h.cleanup()
-		os.Exit(1)
-	})
+	h := &harness{cfg: cfg, obs: benchkit.NewObserver(), rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 2)),
+		procs: benchkit.NewProcs(cfg.token), benchArgv: benchkit.Cmdline("sleep", "100000"), slowArgv: benchkit.Cmdline("sleep", "100001")}
+	stop := benchkit.Guard("probes", cfg.timeout, func() { h.cleanup() }, os.Exit)
 	r := &results{}
 	err := h.run(r)
-	timer.Stop()
+	stop()
 	if err == nil {
 		h.report(r)
 	}
@@ -164,60 +136,16 @@ func main() {
 	}
 }
 
-// proc is a child of the harness: the daemon, the listener or the floor.
-type proc struct {
-	name  string
-	cmd   *exec.Cmd
-	done  chan struct{} // closed when cmd.Wait returned
-	err   error         // cmd.Wait's, valid after done
-	stdin io.WriteCloser
-	lines chan string // stdout, line by line (nil for the daemon)
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// expect reads p's next output line, which must start with key, and returns
-// its fields after the key.
-func (p *proc) expect(key string, timeout time.Duration) ([]string, error) {
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			return nil, fmt.Errorf("%s: output closed while waiting for %q", p.name, key)
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != key {
-			return nil, fmt.Errorf("%s: got %q, want %q", p.name, line, key)
-		}
-		return f[1:], nil
-	case <-p.done:
-		return nil, fmt.Errorf("%s: exited (%v) while waiting for %q", p.name, p.err, key)
-	case <-time.After(timeout):
-		return nil, fmt.Errorf("%s: no %q within %v", p.name, key, timeout)
-	}
-}
-
 type harness struct {
-	cfg                    config
-	obs                    *observer
-	rng                    *mrand.Rand
-	work, dir, stage, dlog string
-	benchArgv, slowArgv    string
-	fastPort, slowPort     int
-
-	mu       sync.Mutex
-	procs    []*proc
-	daemon   *proc
-	listener *proc
-	cleaned  bool
+	cfg                 config
+	obs                 *benchkit.Observer
+	rng                 *mrand.Rand
+	procs               *benchkit.Procs
+	ws                  *benchkit.Workspace
+	dlog                string
+	benchArgv, slowArgv string
+	fastPort, slowPort  int
+	daemon, listener    *benchkit.Proc
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -233,14 +161,14 @@ func (h *harness) say(format string, args ...any) {
 // window is what one measuring window yields.
 type window struct {
 	dur        time.Duration
-	cpu        cpuUse  // of the measured process, over dur
-	fast, slow int64   // connections accepted by each listener over dur
-	perSec     []int64 // fast accepts in each one-second bucket
+	cpu        benchkit.CPUUse // of the measured process, over dur
+	fast, slow int64           // connections accepted by each listener over dur
+	perSec     []int64         // fast accepts in each one-second bucket
 	kills      durations
 }
 
-func (w window) cpuPct() float64   { return float64(w.cpu.ns) / float64(w.dur) * 100 }
-func (w window) ticksPct() float64 { return float64(w.cpu.ticks) * 1e7 / float64(w.dur) * 100 }
+func (w window) cpuPct() float64   { return float64(w.cpu.NS) / float64(w.dur) * 100 }
+func (w window) ticksPct() float64 { return float64(w.cpu.Ticks) * 1e7 / float64(w.dur) * 100 }
 func (w window) rate() float64     { return float64(w.fast) / w.dur.Seconds() }
 func (w window) slowRate() float64 { return float64(w.slow) / w.dur.Seconds() }
 
@@ -272,37 +200,27 @@ type results struct {
 
 func (h *harness) run(r *results) error {
 	cfg := h.cfg
-	var err error
-	h.work = cfg.workDir
-	if h.work == "" {
-		if h.work, err = os.MkdirTemp("", "rcd-probes-"); err != nil {
-			return err
-		}
-	}
-	h.dir = filepath.Join(h.work, "specs")
-	h.stage = filepath.Join(h.work, "stage")
-	h.dlog = filepath.Join(h.work, "daemon.log")
-	for _, d := range []string{h.dir, h.stage} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	h.say("N=%d window=%v settle=%v kills=%d slow=%d, work dir %s", cfg.n, cfg.window, cfg.settle, cfg.kills, cfg.slowReplicas, h.work)
-	if err := h.startListener(); err != nil {
-		return err
-	}
-	if err := h.startDaemon(); err != nil {
-		return err
-	}
-	dpid := h.daemon.pid()
-
-	// A: N probed instances.
-	h.say("A: %d instances with a tcpSocket probe to 127.0.0.1:%d", cfg.n, h.fastPort)
-	t0, err := h.place("bench", h.benchSpec(true))
+	ws, err := benchkit.NewWorkspace(cfg.workDir, "rcd-probes-", cfg.keep, cfg.wait)
 	if err != nil {
 		return err
 	}
-	if r.readyIn, err = h.waitStatus("bench", t0, func(s statusHead) bool { return s.replicas == cfg.n && s.ready == cfg.n }); err != nil {
+	h.ws, h.dlog = ws, ws.Log
+	h.say("N=%d window=%v settle=%v kills=%d slow=%d, work dir %s", cfg.n, cfg.window, cfg.settle, cfg.kills, cfg.slowReplicas, ws.Root)
+	if err := h.startListener(); err != nil {
+		return err
+	}
+	if h.daemon, err = h.procs.StartDaemon(cfg.bin, ws.Specs, ws.Log); err != nil {
+		return err
+	}
+	dpid := h.daemon.Pid()
+
+	// A: N probed instances.
+	h.say("A: %d instances with a tcpSocket probe to 127.0.0.1:%d", cfg.n, h.fastPort)
+	t0, err := h.ws.Place("bench", h.benchSpec(true))
+	if err != nil {
+		return err
+	}
+	if r.readyIn, err = h.waitStatus("bench", t0, func(s benchkit.StatusHead) bool { return s.Replicas == cfg.n && s.Ready == cfg.n }); err != nil {
 		return fmt.Errorf("A: start %d probed instances: %w", cfg.n, err)
 	}
 	h.say("A: readyReplicas: %d after %v; measuring %v", cfg.n, r.readyIn.Round(time.Millisecond), cfg.window)
@@ -313,14 +231,14 @@ func (h *harness) run(r *results) error {
 	// K: replacements without the slow program.
 	h.say("K: %d SIGKILLs of bench instances", cfg.kills)
 	for i := range cfg.kills {
-		d, err := h.obs.replacement(dpid, h.benchArgv, h.rng, cfg.finePoll, cfg.wait)
+		d, _, err := h.obs.Replacement(dpid, h.benchArgv, h.rng, cfg.finePoll, cfg.wait)
 		if err != nil {
 			return fmt.Errorf("K: kill %d: %w", i+1, err)
 		}
 		r.killsAlone = append(r.killsAlone, d)
 		time.Sleep(300 * time.Millisecond) // spacing, so the kills do not overlap
 	}
-	if _, err := h.waitStatus("bench", time.Now(), func(s statusHead) bool { return s.ready == cfg.n }); err != nil {
+	if _, err := h.waitStatus("bench", time.Now(), func(s benchkit.StatusHead) bool { return s.Ready == cfg.n }); err != nil {
 		return fmt.Errorf("K: ready again: %w", err)
 	}
 
@@ -330,7 +248,7 @@ func (h *harness) run(r *results) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.place("slow", h.slowSpec()); err != nil {
+	if _, err := h.ws.Place("slow", h.slowSpec()); err != nil {
 		return err
 	}
 	// Two rounds of slow probes accepted: they are timing out on schedule.
@@ -341,21 +259,23 @@ func (h *harness) run(r *results) error {
 	if r.slow, err = h.measure(dpid, cfg.kills); err != nil {
 		return fmt.Errorf("S: %w", err)
 	}
-	if r.slowRunning, err = h.obs.countRunning(dpid, h.slowArgv); err != nil {
+	slowPids, err := h.obs.Matching(dpid, h.slowArgv)
+	if err != nil {
 		return err
 	}
-	if err := h.remove("slow"); err != nil {
+	r.slowRunning = len(slowPids)
+	if err := h.ws.Remove("slow"); err != nil {
 		return fmt.Errorf("S: %w", err)
 	}
 
 	// B: the same N without probes.
 	h.say("B: rolling update of bench to the spec without probe")
-	prev, _ := readStatusHead(filepath.Join(h.dir, "bench.status.yaml"))
-	if t0, err = h.place("bench", h.benchSpec(false)); err != nil {
+	prev, _ := benchkit.ReadStatusHead(h.ws.StatusPath("bench"))
+	if t0, err = h.ws.Place("bench", h.benchSpec(false)); err != nil {
 		return err
 	}
-	if r.rolledIn, err = h.waitStatus("bench", t0, func(s statusHead) bool {
-		return s.specHash != prev.specHash && s.replicas == cfg.n && s.updated == cfg.n && s.ready == cfg.n
+	if r.rolledIn, err = h.waitStatus("bench", t0, func(s benchkit.StatusHead) bool {
+		return s.SpecHash != prev.SpecHash && s.Replicas == cfg.n && s.Updated == cfg.n && s.Ready == cfg.n
 	}); err != nil {
 		return fmt.Errorf("B: roll out the spec without probe: %w", err)
 	}
@@ -376,11 +296,11 @@ func (h *harness) run(r *results) error {
 	if err != nil {
 		return err
 	}
-	defer h.kill(floor)
-	if _, err := floor.expect("ready", 10*time.Second); err != nil {
+	defer floor.Kill()
+	if _, err := floor.Expect("ready", 10*time.Second); err != nil {
 		return err
 	}
-	if r.floor, err = h.measure(floor.pid(), 0); err != nil {
+	if r.floor, err = h.measure(floor.Pid(), 0); err != nil {
 		return fmt.Errorf("F: %w", err)
 	}
 	return nil
@@ -404,7 +324,7 @@ func (h *harness) measure(pid, kills int) (window, error) {
 	if err != nil {
 		return w, err
 	}
-	c0, err := readCPU(pid)
+	c0, err := benchkit.ReadCPU(pid)
 	if err != nil {
 		return w, err
 	}
@@ -414,7 +334,7 @@ func (h *harness) measure(pid, kills int) (window, error) {
 		bucket := start.Add(time.Duration(i) * time.Second)
 		if killAt[i] {
 			time.Sleep(time.Until(bucket.Add(300 * time.Millisecond)))
-			d, err := h.obs.replacement(h.daemon.pid(), h.benchArgv, h.rng, h.cfg.finePoll, h.cfg.wait)
+			d, _, err := h.obs.Replacement(h.daemon.Pid(), h.benchArgv, h.rng, h.cfg.finePoll, h.cfg.wait)
 			if err != nil {
 				return w, fmt.Errorf("kill in second %d: %w", i, err)
 			}
@@ -428,12 +348,12 @@ func (h *harness) measure(pid, kills int) (window, error) {
 		w.perSec = append(w.perSec, f-last)
 		last = f
 	}
-	c1, err := readCPU(pid)
+	c1, err := benchkit.ReadCPU(pid)
 	if err != nil {
 		return w, err
 	}
 	w.dur = time.Since(t0)
-	w.cpu = c1.since(c0)
+	w.cpu = c1.Since(c0)
 	w.fast, w.slow = last-f0, slow-s0
 	h.logf("window: %v, cpu %.2f%% (ticks %.2f%%), %d fast (%.1f/s), %d slow, per second %v, kills %v",
 		w.dur.Round(time.Millisecond), w.cpuPct(), w.ticksPct(), w.fast, w.rate(), w.slow, w.perSec, w.kills)
@@ -442,62 +362,13 @@ func (h *harness) measure(pid, kills int) (window, error) {
 
 // ---- the processes ----
 
-func (h *harness) env() []string { return append(os.Environ(), tokenEnv+"="+h.cfg.token) }
-
-func (h *harness) track(name string, cmd *exec.Cmd) (*proc, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cleaned {
-		return nil, errors.New("cleaning up")
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	h.procs = append(h.procs, p)
-	return p, nil
-}
-
-// startChild re-executes this binary with args, with a stdin pipe and its
-// stdout read line by line.
-func (h *harness) startChild(name string, args ...string) (*proc, error) {
+// startChild re-executes this binary with args (see child.go).
+func (h *harness) startChild(name string, args ...string) (*benchkit.Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = h.env()
-	cmd.Stderr = os.Stderr
-	// Its own group, for cleanup; and it dies with the harness.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	// Not cmd.StdoutPipe: Wait (called as soon as the process exits) would
-	// close it under the reader.
-	stdout, wr, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = wr
-	p, err := h.track(name, cmd)
-	wr.Close()
-	if err != nil {
-		stdout.Close()
-		return nil, err
-	}
-	p.stdin, p.lines = stdin, make(chan string, 16)
-	go func() {
-		defer stdout.Close()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	return p, nil
+	return h.procs.StartPiped(name, exec.Command(self, args...))
 }
 
 func (h *harness) startListener() error {
@@ -506,7 +377,7 @@ func (h *harness) startListener() error {
 		return err
 	}
 	h.listener = p
-	f, err := p.expect("ports", 10*time.Second)
+	f, err := p.Expect("ports", 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -520,10 +391,10 @@ func (h *harness) startListener() error {
 
 // count asks the listener how many connections each listener has accepted.
 func (h *harness) count() (fast, slow int64, err error) {
-	if _, err := io.WriteString(h.listener.stdin, "count\n"); err != nil {
+	if err := h.listener.Send("count"); err != nil {
 		return 0, 0, fmt.Errorf("listener: %w", err)
 	}
-	f, err := h.listener.expect("count", 5*time.Second)
+	f, err := h.listener.Expect("count", 5*time.Second)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -583,58 +454,17 @@ func (h *harness) waitNoProbes() error {
 // done). It reports whether it got there.
 func (h *harness) waitQuiet(pid int) bool {
 	deadline := time.Now().Add(30 * time.Second)
-	prev, err := readCPU(pid)
+	prev, err := benchkit.ReadCPU(pid)
 	for err == nil && time.Now().Before(deadline) {
 		time.Sleep(500 * time.Millisecond) // the sampling interval
-		var cur cpuReading
-		if cur, err = readCPU(pid); err == nil && cur.since(prev).ns < int64(5*time.Millisecond) {
+		var cur benchkit.CPUReading
+		if cur, err = benchkit.ReadCPU(pid); err == nil && cur.Since(prev).NS < int64(5*time.Millisecond) {
 			return true
 		}
 		prev = cur
 	}
 	h.say("warning: the daemon was not quiet after 30 s; measuring anyway")
 	return false
-}
-
-func (h *harness) startDaemon() error {
-	logf, err := os.Create(h.dlog)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(h.cfg.bin, "run", "--dir", h.dir)
-	cmd.Env = h.env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own group, so that cleanup can kill whatever it leaves; and it
-	// dies with the harness (its instances then die with it).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p, err := h.track("daemon", cmd)
-	if err != nil {
-		return err
-	}
-	h.daemon = p
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("daemon exited at start (%v); see %s", p.err, h.dlog)
-		}
-		if b, _ := os.ReadFile(h.dlog); bytes.Contains(b, []byte("Watching directory")) {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("daemon not watching after 15s; see %s", h.dlog)
-}
-
-// kill SIGKILLs p's process group and waits for p.
-func (h *harness) kill(p *proc) {
-	if !p.exited() {
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-	}
 }
 
 // ---- the spec and status files ----
@@ -665,52 +495,21 @@ func (h *harness) slowSpec() string {
 `, h.cfg.slowReplicas, h.slowPort)
 }
 
-// place writes body to a staging file and renames it to NAME.yaml in the
-// spec directory; it returns the time just before the rename.
-func (h *harness) place(name, body string) (time.Time, error) {
-	tmp := filepath.Join(h.stage, name+".yaml")
-	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-		return time.Time{}, err
-	}
-	t0 := time.Now()
-	if err := os.Rename(tmp, filepath.Join(h.dir, name+".yaml")); err != nil {
-		return time.Time{}, err
-	}
-	return t0, nil
-}
-
-// remove deletes NAME.yaml and waits until the daemon removed its status file
-// (it has stopped every instance of it).
-func (h *harness) remove(name string) error {
-	if err := os.Remove(filepath.Join(h.dir, name+".yaml")); err != nil {
-		return err
-	}
-	st := filepath.Join(h.dir, name+".status.yaml")
-	deadline := time.Now().Add(h.cfg.wait)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(st); errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("%s still there %v after deleting the spec", st, h.cfg.wait)
-}
-
 // waitStatus polls NAME.status.yaml until done says so and returns the time
 // since t0.
-func (h *harness) waitStatus(name string, t0 time.Time, done func(statusHead) bool) (time.Duration, error) {
-	path := filepath.Join(h.dir, name+".status.yaml")
+func (h *harness) waitStatus(name string, t0 time.Time, done func(benchkit.StatusHead) bool) (time.Duration, error) {
+	path := h.ws.StatusPath(name)
 	deadline := t0.Add(h.cfg.wait)
 	for {
-		s, ok := readStatusHead(path)
+		s, ok := benchkit.ReadStatusHead(path)
 		if ok && done(s) {
 			return time.Since(t0), nil
 		}
-		if h.daemon.exited() {
-			return 0, fmt.Errorf("daemon exited (%v)", h.daemon.err)
+		if h.daemon.Exited() {
+			return 0, fmt.Errorf("daemon exited (%v)", h.daemon.Err())
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s after %v: replicas %d, ready %d, updated %d", path, h.cfg.wait, s.replicas, s.ready, s.updated)
+			return 0, fmt.Errorf("%s after %v: replicas %d, ready %d, updated %d", path, h.cfg.wait, s.Replicas, s.Ready, s.Updated)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -718,41 +517,10 @@ func (h *harness) waitStatus(name string, t0 time.Time, done func(statusHead) bo
 
 // ---- cleanup ----
 
-// cleanup stops everything the harness started and returns how many
+// cleanup stops everything the harness started, removes the scratch
+// directory if it made it (and -keep is not set), and returns how many
 // processes carrying the token it had to kill at the end. It is idempotent.
-func (h *harness) cleanup() int {
-	h.mu.Lock()
-	if h.cleaned {
-		h.mu.Unlock()
-		return 0
-	}
-	h.cleaned = true
-	procs := append([]*proc(nil), h.procs...)
-	d := h.daemon
-	h.mu.Unlock()
-	if d != nil && !d.exited() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(30 * time.Second):
-		}
-		h.kill(d)
-	}
-	for _, p := range procs {
-		if p != d {
-			h.kill(p)
-		}
-	}
-	leaked := sweep(h.cfg.token)
-	if leaked > 0 {
-		time.Sleep(100 * time.Millisecond)
-		sweep(h.cfg.token)
-	}
-	if h.cfg.workDir == "" && !h.cfg.keep && h.work != "" {
-		os.RemoveAll(h.work)
-	}
-	return leaked
-}
+func (h *harness) cleanup() int { return h.procs.Cleanup(h.ws) }
 
 // ---- the report ----
 
@@ -766,7 +534,7 @@ func (h *harness) report(r *results) {
 	fmt.Printf("CPU = the process's own on-CPU time over the window (schedstat per thread, ns; utime+stime ticks beside it), %% of one core; probes/s = connections the listener accepted\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "configuration\tCPU%\t(ticks)\tprobes/s\tCPU-s/1000 probes\tvs floor\ttarget\tverdict")
-	floorPer := perThousand(r.floor.cpu.ns, r.floor.fast)
+	floorPer := perThousand(r.floor.cpu.NS, r.floor.fast)
 	row := func(name string, pct, ticks float64, rate float64, per float64, target, verdict string) {
 		vs, perS, rateS, ticksS := "-", "-", "-", "-"
 		if per > 0 {
@@ -785,10 +553,10 @@ func (h *harness) report(r *results) {
 	}
 	a, b, s, f := r.probes, r.noProbe, r.slow, r.floor
 	okA := a.cpuPct() < 5 && a.rate() >= 0.98*float64(N)
-	row(fmt.Sprintf("A  daemon: %d tcpSocket probes at 1s", N), a.cpuPct(), a.ticksPct(), a.rate(), perThousand(a.cpu.ns, a.fast), "<5%, >=0.98N/s", verdict(okA))
+	row(fmt.Sprintf("A  daemon: %d tcpSocket probes at 1s", N), a.cpuPct(), a.ticksPct(), a.rate(), perThousand(a.cpu.NS, a.fast), "<5%, >=0.98N/s", verdict(okA))
 	row(fmt.Sprintf("B  daemon: same %d, no probe (baseline)", N), b.cpuPct(), b.ticksPct(), b.rate(), 0, "report", "")
-	share := window{dur: a.dur, cpu: cpuUse{ns: a.cpu.ns - b.cpu.ns*int64(a.dur)/int64(b.dur)}, fast: a.fast}
-	row("A-B  the probes' share of the daemon", share.cpuPct(), -1, share.rate(), perThousand(share.cpu.ns, share.fast), "report", "")
+	share := window{dur: a.dur, cpu: benchkit.CPUUse{NS: a.cpu.NS - b.cpu.NS*int64(a.dur)/int64(b.dur)}, fast: a.fast}
+	row("A-B  the probes' share of the daemon", share.cpuPct(), -1, share.rate(), perThousand(share.cpu.NS, share.fast), "report", "")
 	row(fmt.Sprintf("F  floor: %d connects/s, %d batches/s (own process)", N, cfg.batches), f.cpuPct(), f.ticksPct(), f.rate(), floorPer, "report", "")
 	row(fmt.Sprintf("S  daemon: A + %d httpGet probes timing out", cfg.slowReplicas), s.cpuPct(), s.ticksPct(), s.rate(), 0, "report", "")
 	tw.Flush()
