@@ -327,22 +327,10 @@ func closeTargets(ts []output.Target) {
 // waits, for at most drain, until the pumps have written everything the
 // process group wrote, so that the log is complete when the instance is
 // reported stopped and before its next process starts writing.
-// WaitGroupEmpty already waits for them the same way: it runs on a goroutine
-// of its own per stopping instance, so when 1000 stop at once their pumps
-// are waited for in parallel, and the program's serial Release calls find
-// them done.
 type pumpedProcess struct {
 	*proc.Process
 	pumps []*output.Pump
 	drain time.Duration
-}
-
-func (p *pumpedProcess) WaitGroupEmpty(ctx context.Context) error {
-	err := p.Process.WaitGroupEmpty(ctx)
-	if err == nil {
-		p.waitPumps()
-	}
-	return err
 }
 
 func (p *pumpedProcess) Release() error {
@@ -350,12 +338,6 @@ func (p *pumpedProcess) Release() error {
 	if errors.Is(err, proc.ErrNotExited) {
 		return err
 	}
-	p.waitPumps()
-	return err
-}
-
-// waitPumps waits, for at most drain, until every pump is done.
-func (p *pumpedProcess) waitPumps() {
 	var t *time.Timer // only when a pump is still busy: usually none is
 	for _, pu := range p.pumps {
 		select {
@@ -370,9 +352,10 @@ func (p *pumpedProcess) waitPumps() {
 		select {
 		case <-pu.Done():
 		case <-t.C:
-			return
+			return err
 		}
 	}
+	return err
 }
 
 var _ Process = (*pumpedProcess)(nil)
