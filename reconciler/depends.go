@@ -69,7 +69,9 @@ func (g *depGraph) setNeeds(name string, deps []spec.Dependency) {
 }
 
 // linked reports whether name depends on a program or one depends on it:
-// only then are its counts of use to anyone.
+// only then are its counts of use to anyone. An unlinked program's last
+// counts are dropped, so that a dependent added later does not trust them
+// ("pending" until name reports afresh).
 func (g *depGraph) linked(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -81,6 +83,7 @@ func (g *depGraph) linked(name string) bool {
 			return true
 		}
 	}
+	delete(g.states, name)
 	return false
 }
 
@@ -167,14 +170,35 @@ func (g *depGraph) check(d spec.Dependency) string {
 }
 
 // dependentsAlive reports whether a program that depends on name still has
-// a live instance: at shutdown, name waits for them to stop first.
+// a live instance: at shutdown, name waits for them to stop first. A
+// dependent that name itself depends on, directly or not, is not waited
+// for: the loop keeps cycles out of the applied specs, and should one slip
+// through, shutdown must not wait on it forever.
 func (g *depGraph) dependentsAlive(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for other, needs := range g.needs {
-		for _, n := range needs {
-			if n == name && g.states[other].alive > 0 {
+		if g.states[other].alive > 0 && slices.Contains(needs, name) && !g.reaches(name, other) {
+			return true
+		}
+	}
+	return false
+}
+
+// reaches reports whether from depends on to, directly or not. g.mu is held.
+func (g *depGraph) reaches(from, to string) bool {
+	seen := map[string]bool{from: true}
+	stack := []string{from}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, w := range g.needs[v] {
+			if w == to {
 				return true
+			}
+			if !seen[w] {
+				seen[w] = true
+				stack = append(stack, w)
 			}
 		}
 	}

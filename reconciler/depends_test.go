@@ -1,11 +1,19 @@
 package reconciler
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
+
 	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -111,4 +119,124 @@ func TestShutdownStopsDependentsFirst(t *testing.T) {
 	eventually(t, "db stopping after web", func() bool { return len(dbProc.sent()) == 1 })
 	<-web.p.done
 	<-db.p.done
+}
+
+// A dependency held back at shutdown for its dependents does not start a
+// crashed instance again, even with restartDelay 0.
+func TestShutdownHoldStartsNothing(t *testing.T) {
+	g := newDaemonHarness(t)
+	db, _ := g.add("db")
+	db.apply("  command: sleep 1000\n  startSeconds: 0\n  restartDelay: 0s\n")
+	web, _ := g.add("web")
+	web.starter.onStart = func(p *fakeProcess) { p.diesOn[syscall.SIGTERM] = false }
+	web.apply("  command: sleep 1000\n  startSeconds: 0\n  stopTimeout: 5s\n  dependsOn: [{program: db}]\n")
+	web.phase("Running", 1)
+	for _, h := range []*harness{db, web} {
+		d := h.last
+		d.shutdown = true
+		h.p.set(d)
+	}
+	web.waitFor("web STOPPING", func(st status.Status) bool { return st.Instances[0].State == "STOPPING" })
+	db.starter.all()[0].exit(proc.ExitStatus{Code: 1})
+	db.waitFor("db EXITED", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "EXITED" })
+	if n := len(db.starter.all()); n != 1 {
+		t.Errorf("db started %d processes during shutdown", n)
+	}
+}
+
+// A program nobody depends on any more drops its counts: a dependent added
+// later waits for fresh ones ("pending") instead of trusting the old.
+func TestDepGraphDropsCountsOfUnlinked(t *testing.T) {
+	g := newDepGraph()
+	g.join("db", make(chan struct{}, 1))
+	dep := []spec.Dependency{{Program: "db", Condition: spec.DependencyStarted}}
+	g.setNeeds("a", dep)
+	if !g.linked("db") {
+		t.Fatal("db is needed by a")
+	}
+	g.report("db", depState{want: 1, started: 1, alive: 1})
+	if why := g.unmet(dep); why != "" {
+		t.Fatalf("unmet %q", why)
+	}
+	g.setNeeds("a", nil)
+	if g.linked("db") {
+		t.Fatal("db is needed by nobody")
+	}
+	// db stops now, unlinked, and reports nothing; c comes.
+	g.setNeeds("c", dep)
+	if why := g.unmet(dep); why != "waiting for db: pending" {
+		t.Errorf("unmet %q, want pending until db reports again", why)
+	}
+	g.report("db", depState{})
+	if why := g.unmet(dep); why != "waiting for db: stopped" {
+		t.Errorf("unmet %q", why)
+	}
+}
+
+// A program whose new spec closes a cycle through another program's last
+// valid spec is rejected too, so the specs that run never form a cycle and
+// shutdown (dependents first) ends.
+func TestCycleThroughLastValidSpec(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte("spec:\n  command: sleep 1000\n  startSeconds: 0\n"+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("w", "  dependsOn: [{program: q}]\n")
+	write("q", "")
+	write("z", "")
+	trig := make(chan struct{}, 1)
+	sink := &multiSink{st: map[string]status.ProgramStatus{}}
+	r := New(Options{Dir: dir, Trigger: trig, Starter: &fakeStarter{}, Sink: sink, Log: testr.New(t)})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for _, n := range []string{"w", "q", "z"} {
+		eventually(t, n+" running", func() bool { return sink.get(n).Status.Phase == "Running" })
+	}
+	invalid := func(name, cycle string) {
+		t.Helper()
+		eventually(t, name+" invalid", func() bool {
+			c := findCondition(sink.get(name).Status.Conditions, status.ConditionSpecValid)
+			return c != nil && c.Status == status.ConditionFalse && strings.HasSuffix(c.Message, "dependency cycle: "+cycle)
+		})
+	}
+	write("w", "  dependsOn: [{program: z}]\n")
+	write("z", "  dependsOn: [{program: w}]\n")
+	trig <- struct{}{}
+	invalid("w", "w -> z -> w")
+	invalid("z", "z -> w -> z")
+	// w still runs its last valid spec (w -> q): q -> w closes that cycle.
+	write("q", "  dependsOn: [{program: w}]\n")
+	trig <- struct{}{}
+	invalid("q", "q -> w -> q")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown did not end")
+	}
+}
+
+// multiSink keeps the last status of every program.
+type multiSink struct {
+	mu sync.Mutex
+	st map[string]status.ProgramStatus
+}
+
+func (m *multiSink) Update(s status.ProgramStatus) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st[s.Metadata.Name] = s
+}
+func (m *multiSink) Event(status.Event) {}
+func (m *multiSink) Delete(string)      {}
+
+func (m *multiSink) get(name string) status.ProgramStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st[name]
 }

@@ -115,21 +115,16 @@ func TestITReadinessHTTPPerInstance(t *testing.T) {
 func TestITLivenessExecRestarts(t *testing.T) {
 	d := itStart(t, itOpts{})
 	work := t.TempDir()
-	alive := filepath.Join(work, "alive")
-	if err := os.WriteFile(alive, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The probe fails as many times as the file "fails" says, counting down:
+	// exactly two failures, then the next process is healthy.
+	fails := filepath.Join(work, "fails")
 	name := d.name("live")
 	itWrite(t, d.dir, name, itSpec(`["sleep", "1000"]`, "workingDir: "+work,
-		`livenessProbe: {exec: {command: ["sh", "-c", "test -f alive || { echo no alive file in $(RECONCILED_PROGRAM); exit 1; }"]}, period: 100ms, failureThreshold: 2}`))
+		`livenessProbe: {exec: {command: ["sh", "-c", "n=$$(cat fails 2>/dev/null || echo 0); [ $$n -gt 0 ] || exit 0; echo $$((n-1)) > fails; echo no alive file in $(RECONCILED_PROGRAM); exit 1"]}, period: 100ms, failureThreshold: 2}`))
 	st := itWaitStatus(t, d.dir, name, "running", itReady(1))
 	first := itRef(t, itPids(st)[0])
 
-	if err := os.Remove(alive); err != nil {
-		t.Fatal(err)
-	}
-	itWaitEvents(t, d.dir, name, "Unhealthy", itHasReason("Unhealthy", name+"-0"))
-	if err := os.WriteFile(alive, nil, 0o644); err != nil { // the next process is healthy
+	if err := os.WriteFile(fails, []byte("2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st = itWaitStatus(t, d.dir, name, "restarted", itInstanceIs(0, func(in status.Instance) bool {
@@ -139,7 +134,7 @@ func TestITLivenessExecRestarts(t *testing.T) {
 	evs := itEvents(t, d.dir, name)
 	for _, ev := range evs {
 		if ev.Reason == "Unhealthy" {
-			want := "liveness probe failed: command failed: exit code 1: no alive file in " + name + "; restarting"
+			want := "liveness probe failed: command failed: exit code 1: no alive file in " + name
 			if ev.Message != want || ev.Type != status.EventWarning || ev.Pid != first.pid {
 				t.Errorf("Unhealthy event %+v, want message %q", ev, want)
 			}

@@ -48,7 +48,8 @@ type instance struct {
 	probeReady       bool   // the readiness probe's verdict is passing
 	wasReady         bool   // ready() as last reported by an event
 	everReady        bool   // the current process has been ready (rollout progress)
-	restartAfterStop bool   // the liveness probe failed: start again once stopped
+	restartAfterStop bool   // the liveness probe failed: the restart policy decides once stopped
+	unhealthyRunning bool   // ... and it was RUNNING then (else a failed start)
 }
 
 func (in *instance) name(program string) string { return program + "-" + strconv.Itoa(in.idx) }

@@ -196,24 +196,38 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())
 }
 
-// cycles finds the dependency cycles among the programs found, each
-// program's dependencies taken from its new valid spec, or else from the
-// last valid one, which it keeps running.
+// cycles finds the programs whose new spec would close a dependency cycle,
+// with the cycle spelled out. A rejected program keeps running its last
+// valid spec, so its dependencies are that spec's: the search is repeated
+// with them until no new program is rejected. The applied specs then never
+// form a cycle (shutdown order relies on it).
 func (r *Reconciler) cycles(found map[string]scanned) map[string]string {
-	needs := map[string][]string{}
-	for name, res := range found {
-		prog := res.prog
-		if prog == nil {
-			prog = r.lastValid[name].prog
+	rejected := map[string]string{}
+	for {
+		needs := map[string][]string{}
+		for name, res := range found {
+			prog := res.prog
+			if _, bad := rejected[name]; bad || prog == nil {
+				prog = r.lastValid[name].prog
+			}
+			if prog == nil {
+				continue
+			}
+			for _, d := range prog.Spec.DependsOn {
+				needs[name] = append(needs[name], d.Program)
+			}
 		}
-		if prog == nil {
-			continue
+		added := false
+		for name, c := range spec.Cycles(needs) {
+			if _, bad := rejected[name]; !bad && found[name].prog != nil {
+				rejected[name] = c
+				added = true
+			}
 		}
-		for _, d := range prog.Spec.DependsOn {
-			needs[name] = append(needs[name], d.Program)
+		if !added {
+			return rejected
 		}
 	}
-	return spec.Cycles(needs)
 }
 
 // tell hands d to the program name, creating the program when needed; it

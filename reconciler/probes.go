@@ -113,8 +113,9 @@ func (p *program) onProbe(m probeVerdict) {
 		if m.verdict.Passing {
 			return
 		}
-		p.event(in.name(p.name), in.pid, status.EventWarning, "Unhealthy", "liveness probe failed: "+why+"; restarting")
+		p.event(in.name(p.name), in.pid, status.EventWarning, "Unhealthy", "liveness probe failed: "+why)
 		in.restartAfterStop = true
+		in.unhealthyRunning = in.state == Running
 		p.stopInstance(in)
 		in.message = "liveness probe failed: " + why
 		return
@@ -140,7 +141,9 @@ func (p *program) noteReady(in *instance) {
 	p.dirty = true
 	if ready {
 		in.everReady = true
-		p.progressAt = p.clock.Now()
+		if in.hash == p.cur.hash {
+			p.progressAt = p.clock.Now() // a new instance is ready: progress
+		}
 		msg := fmt.Sprintf("running for %v", in.spec.Spec.StartSeconds)
 		if in.hasReadiness {
 			msg = "readiness probe passed"

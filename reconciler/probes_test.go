@@ -176,7 +176,7 @@ func TestReadinessProbeGatesReady(t *testing.T) {
 
 func TestLivenessProbeRestarts(t *testing.T) {
 	h, probes := newProbeHarness(t)
-	h.apply("  command: sleep 1000\n  startSeconds: 0\n  livenessProbe: {exec: {command: [check]}, period: 2s, failureThreshold: 3}\n")
+	h.apply("  command: sleep 1000\n  startSeconds: 0\n  restartDelay: 0s\n  livenessProbe: {exec: {command: [check]}, period: 2s, failureThreshold: 3}\n")
 	var pr *fakeProber
 	eventually(t, "a liveness probe", func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 })
 	first := h.starter.all()[0]
@@ -202,7 +202,7 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	}
 	h.sink.mu.Unlock()
 	if len(unhealthy) != 1 || unhealthy[0].Type != status.EventWarning ||
-		unhealthy[0].Message != "liveness probe failed: exit code 1: deadlock detected; restarting" {
+		unhealthy[0].Message != "liveness probe failed: exit code 1: deadlock detected" {
 		t.Errorf("Unhealthy events %+v", unhealthy)
 	}
 	// The new process has probes of its own; the old ones are gone.
@@ -274,4 +274,33 @@ func withAnnotation(t *testing.T, body, deadline string) desired {
 		t.Fatal(errs)
 	}
 	return desired{prog: prog, hash: spec.Hash(prog)}
+}
+
+// A liveness failure goes through the restart policy: under Never the
+// instance ends EXITED, and before startSeconds it is a failed start.
+func TestLivenessFailureFollowsRestartPolicy(t *testing.T) {
+	h, probes := newProbeHarness(t)
+	h.apply("  command: sleep 1000\n  startSeconds: 0\n  restartPolicy: Never\n  livenessProbe: {exec: {command: [check]}, period: 1s, failureThreshold: 1}\n")
+	var pr *fakeProber
+	eventually(t, "a liveness probe", func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 })
+	pr.set(false, "stuck")
+	h.probeOnce(pr, time.Second, 2)
+	st := h.waitFor("EXITED", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "EXITED" })
+	if n := len(h.starter.all()); n != 1 || st.Instances[0].Restarts != 0 {
+		t.Errorf("restartPolicy Never: %d processes, %d restarts", n, st.Instances[0].Restarts)
+	}
+	if h.sink.count("Exited") != 1 {
+		t.Errorf("want an Exited event: %v", h.sink.reasons())
+	}
+
+	g := newDaemonHarness(t)
+	h2, probes2 := g.add("early")
+	h2.apply("  command: sleep 1000\n  startSeconds: 10s\n  restartDelay: 1s\n  livenessProbe: {exec: {command: [check]}, period: 1s, failureThreshold: 1}\n")
+	eventually(t, "a liveness probe", func() bool { pr = probes2.last(0, true); return pr != nil && pr.count() >= 1 })
+	pr.set(false, "stuck")
+	h2.probeOnce(pr, time.Second, 2)
+	st = h2.waitFor("BACKOFF", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "BACKOFF" })
+	if !strings.Contains(st.Instances[0].Message, "liveness probe failed") || !strings.Contains(st.Instances[0].Message, "before startSeconds") {
+		t.Errorf("message %q", st.Instances[0].Message)
+	}
 }

@@ -288,7 +288,9 @@ func (p *program) reconcile() {
 			p.dirty = true
 		}
 	}
-	p.setTargets(want)
+	if !p.cur.shutdown || want == 0 {
+		p.setTargets(want) // held at shutdown: no rollout goes on
+	}
 	// Highest index first, so that scaling down stops the newest first.
 	order := p.sorted()
 	for i := len(order) - 1; i >= 0; i-- {
@@ -379,7 +381,7 @@ func (p *program) drive(in *instance) {
 		case t == nil:
 			in.cancelTimer()
 			p.setState(in, Stopped)
-		case in.targetHash != in.hash:
+		case in.targetHash != in.hash && !p.cur.shutdown:
 			in.cancelTimer()
 			p.spawn(in, true)
 		default:
@@ -389,7 +391,7 @@ func (p *program) drive(in *instance) {
 		switch {
 		case t == nil:
 			p.setState(in, Stopped)
-		case in.targetHash != in.hash || in.retry:
+		case (in.targetHash != in.hash || in.retry) && !p.cur.shutdown:
 			p.spawn(in, true)
 		default:
 			in.spec = t
@@ -589,6 +591,9 @@ func (p *program) afterExit(in *instance, facts exitFacts, why string, now time.
 	name, pid := in.name(p.name), in.pid
 	in.pid = 0
 	p.event(name, pid, kind, "Exited", describeExit(facts.code, facts.signal)+fmt.Sprintf(" after %v", facts.ranFor.Round(time.Millisecond)))
+	if p.cur.shutdown && d.next != Fatal {
+		d.next = Exited // held at shutdown for dependents: start nothing new
+	}
 	switch d.next {
 	case Starting:
 		in.restarts++
@@ -643,6 +648,16 @@ func (p *program) finishStop(in *instance) {
 	if err := in.proc.Release(); err != nil {
 		p.log.Error(err, "Release failed", "instance", in.name(p.name), "pid", in.pid)
 	}
+	if e := in.lastExit; in.restartAfterStop && e != nil && in.target != nil && in.targetHash == in.hash && !p.cur.shutdown {
+		// Stopped because the liveness probe failed: the restart policy
+		// decides what comes next, as after any exit (a failed start before
+		// startSeconds, back-off, FATAL, EXITED under Never).
+		in.restartAfterStop = false
+		in.proc = nil
+		facts := exitFacts{code: e.Code, signal: e.Signal, ranFor: time.Duration(e.RanFor), started: in.unhealthyRunning, failures: in.failures}
+		p.afterExit(in, facts, "liveness probe failed", p.clock.Now())
+		return
+	}
 	name, pid := in.name(p.name), in.pid
 	in.proc, in.pid = nil, 0
 	p.setState(in, Stopped)
@@ -651,12 +666,6 @@ func (p *program) finishStop(in *instance) {
 		msg = "stopped: " + describeExit(e.Code, e.Signal)
 	}
 	p.event(name, pid, status.EventNormal, "Stopped", msg)
-	if in.restartAfterStop && in.target != nil && in.targetHash == in.hash && !p.cur.shutdown {
-		// The liveness probe failed: start again at once, like an exit
-		// under restartPolicy Always, without waiting for dependencies.
-		in.restarts++
-		p.spawn(in, false)
-	}
 }
 
 // retire ends what is left of a process group nobody supervises any more:

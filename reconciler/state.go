@@ -26,6 +26,9 @@ const (
 //	RUNNING  -> EXITED                exited, not restarted by restartPolicy
 //	STARTING, RUNNING -> STOPPING     stop wanted (scale down, desired stopped, rollout)
 //	STOPPING -> STOPPED               leader exited and the group is gone
+//	STOPPING -> STARTING | BACKOFF | FATAL | EXITED
+//	                                  stopped because the liveness probe
+//	                                  failed: the restart policy decides
 //	BACKOFF  -> STARTING              restartDelay elapsed
 //	BACKOFF, EXITED, FATAL -> STOPPED stop wanted (no process to stop)
 //	EXITED, FATAL -> STARTING         spec changed or restart asked for
@@ -34,7 +37,7 @@ var transitions = map[State][]State{
 	Starting: {Running, Backoff, Fatal, Exited, Stopping},
 	Running:  {Starting, Backoff, Exited, Stopping},
 	Backoff:  {Starting, Stopped},
-	Stopping: {Stopped},
+	Stopping: {Stopped, Starting, Backoff, Fatal, Exited},
 	Exited:   {Starting, Stopped},
 	Fatal:    {Starting, Stopped},
 }
