@@ -136,9 +136,9 @@ func TestValidateCycle(t *testing.T) {
 	}
 	p := func(n string) string { return filepath.Join(dir, n+".yaml") }
 	res := cmdRun(t, "validate", p("a"), p("b"), p("c"), p("d"))
-	want := p("a") + ": spec.dependsOn: dependency cycle: a -> b -> c -> a\n" +
-		p("b") + ": spec.dependsOn: dependency cycle: b -> c -> a -> b\n" +
-		p("c") + ": spec.dependsOn: dependency cycle: c -> a -> b -> c\n"
+	want := p("a") + ":3:3: spec.dependsOn: dependency cycle: a -> b -> c -> a\n" +
+		p("b") + ":3:3: spec.dependsOn: dependency cycle: b -> c -> a -> b\n" +
+		p("c") + ":3:3: spec.dependsOn: dependency cycle: c -> a -> b -> c\n"
 	if res.code != 1 || res.stdout != want {
 		t.Errorf("got %v, want stdout:\n%s", res, want)
 	}

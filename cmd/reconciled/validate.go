@@ -25,14 +25,19 @@ errors too.`,
 			bad := false
 			needs := map[string][]string{}
 			paths := map[string]string{}
+			where := map[string]string{} // path -> "path:line:col"
 			for _, path := range args {
-				p, errs := validateFile(path)
+				p, data, errs := validateFile(path)
 				if errs != nil {
 					bad = true
 					fmt.Fprintln(cmd.OutOrStdout(), errs.Error())
 					continue
 				}
 				paths[p.Metadata.Name] = path
+				where[path] = path
+				if line, col, ok := spec.Locate(data, "spec", "dependsOn"); ok {
+					where[path] = fmt.Sprintf("%s:%d:%d", path, line, col)
+				}
 				needs[p.Metadata.Name] = nil
 				for _, d := range p.Spec.DependsOn {
 					needs[p.Metadata.Name] = append(needs[p.Metadata.Name], d.Program)
@@ -43,7 +48,7 @@ errors too.`,
 				for name, c := range cycles {
 					if paths[name] == path {
 						bad = true
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: spec.dependsOn: dependency cycle: %s\n", path, c)
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: spec.dependsOn: dependency cycle: %s\n", where[path], c)
 					}
 				}
 			}
@@ -57,19 +62,19 @@ errors too.`,
 
 // validateFile reads at most one byte more than a manifest may hold, so that
 // a huge file is refused without reading it all.
-func validateFile(path string) (*spec.Program, error) {
+func validateFile(path string) (*spec.Program, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, spec.MaxManifestSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
 	p, errs := spec.Parse(path, data)
 	if errs != nil {
-		return nil, errs
+		return nil, nil, errs
 	}
-	return p, nil
+	return p, data, nil
 }
