@@ -39,15 +39,18 @@
 //   - A Result never carries the environment: Output is the command's own
 //     output (trimmed, at most [MaxOutput] bytes) and errors name the raw
 //     $(VAR) text, never its expanded value.
-//   - TCP and HTTP probes close their connection with a reset (SO_LINGER 0),
-//     as HAProxy's health checks do, so that probing leaves no TIME_WAIT
+//   - TCP and HTTP probes close their connection with a reset (SO_LINGER 0,
+//     or for a reused socket a disconnect: see [Sockets]), as HAProxy's
+//     health checks do, so that probing leaves no TIME_WAIT
 //     sockets behind: at 1000 probes a second to one address, 60 s of
 //     TIME_WAIT would need 60000 local ports, more than Linux's default
 //     ephemeral range.
 //   - A tcpSocket probe to an IP address does not go through net.Dialer but
 //     through a lean non-blocking connect (connect_linux.go) that, on
 //     loopback, finishes without the netpoller; a host name uses net.Dialer.
-//   - No package state: each Prober holds its own dialer (and HTTP client).
+//   - No package state: each Prober holds its own dialer (and HTTP client);
+//     the sockets that tcpSocket probes reuse belong to the caller, who
+//     passes a [Sockets] in the [Target] (the daemon has one).
 //
 // Measured cost (2-vCPU Firecracker VM, see TestTCPWorkersCPU): 1000 tcpSocket
 // workers at period 1s against a local listener take about 4.5% of one core,

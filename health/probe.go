@@ -57,6 +57,9 @@ type Target struct {
 	Credential *proc.Credential
 	// Starter starts exec probes; it is needed only for them.
 	Starter ExecStarter
+	// Sockets, when not nil, lends tcpSocket probes to IP addresses sockets
+	// to reuse (see Sockets). The daemon shares one among all probes.
+	Sockets *Sockets
 }
 
 // New builds the Prober of p for target. It expands $(VAR) from target.Env in
@@ -86,7 +89,7 @@ func New(p *spec.Probe, target Target) (Prober, error) {
 	case p.Exec != nil:
 		return newExec(p.Exec, target, lookup)
 	case p.TCPSocket != nil:
-		return newTCP(p.TCPSocket, lookup)
+		return newTCP(p.TCPSocket, lookup, target.Sockets)
 	default:
 		return newHTTP(p.HTTPGet, lookup)
 	}

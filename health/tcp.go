@@ -19,9 +19,11 @@ type tcpProber struct {
 	dialer net.Dialer     // otherwise
 	addr   string         // host:port, for dialer
 	name   string         // "tcp host:port" as written, before expansion, for errors
+
+	sockets *Sockets // lends connect its sockets; may be nil
 }
 
-func newTCP(a *spec.TCPSocketAction, lookup func(string) (string, bool)) (*tcpProber, error) {
+func newTCP(a *spec.TCPSocketAction, lookup func(string) (string, bool), sockets *Sockets) (*tcpProber, error) {
 	port, err := expandPort(a.Port, lookup)
 	if err != nil {
 		return nil, fmt.Errorf("tcpSocket probe: %w", err)
@@ -35,6 +37,8 @@ func newTCP(a *spec.TCPSocketAction, lookup func(string) (string, bool)) (*tcpPr
 		dialer: probeDialer(),
 		addr:   net.JoinHostPort(host, strconv.Itoa(port)),
 		name:   "tcp " + net.JoinHostPort(rawHost, a.Port),
+
+		sockets: sockets,
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
 		t.ap = netip.AddrPortFrom(ip.Unmap(), uint16(port))
@@ -42,9 +46,9 @@ func newTCP(a *spec.TCPSocketAction, lookup func(string) (string, bool)) (*tcpPr
 	return t, nil
 }
 
-// Probe connects, then closes the connection at once with a reset (see
+// Probe connects, then drops the connection at once with a reset (see
 // closeReset). An IP address, the usual case, goes through connect, a lean
-// dial; a host name through net.Dialer, which resolves it on every probe, as
+// dial that reuses sockets (see Sockets); a host name through net.Dialer, which resolves it on every probe, as
 // kubelet does.
 //
 // net.Dialer is given the address as a string, not as a netip.AddrPort to
@@ -55,7 +59,7 @@ func (t *tcpProber) Probe(ctx context.Context) Result {
 	start := time.Now()
 	var err error
 	if t.ap.IsValid() {
-		err = connect(ctx, t.ap)
+		err = connect(ctx, t.ap, t.sockets)
 	} else {
 		var c net.Conn
 		if c, err = t.dialer.DialContext(ctx, "tcp", t.addr); err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/reconciler/watch"
@@ -101,7 +102,9 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	specDir, _ := filepath.Abs(o.Dir)
 	outLog := log.WithName("output")
 	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
-	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs}
+	sockets := health.NewSockets()
+	defer sockets.Close() // a socket a probe releases later is closed at once
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets}
 	if o.Attach && o.Stdout != nil {
 		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
 	}

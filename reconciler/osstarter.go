@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/spec"
@@ -59,6 +60,8 @@ type OSStarter struct {
 	// still busy then (a full disk, or a descendant that left the process
 	// group and still holds the pipe) carries on under Output.
 	Drain time.Duration
+	// Sockets, when set, lends tcpSocket probes sockets to reuse.
+	Sockets *health.Sockets
 
 	paths commandPaths
 }

@@ -18,7 +18,7 @@ func (s *OSStarter) BuildProbe(p *spec.Program, index int, probe *spec.Probe) (h
 	if err != nil {
 		return nil, err
 	}
-	return health.New(probe, health.Target{Env: env, Dir: s.workingDir(p), Credential: cred, Starter: s.Procs})
+	return health.New(probe, health.Target{Env: env, Dir: s.workingDir(p), Credential: cred, Starter: s.Procs, Sockets: s.Sockets})
 }
 
 var _ ProbeBuilder = (*OSStarter)(nil)
