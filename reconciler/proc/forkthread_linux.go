@@ -57,8 +57,10 @@ type forkThread struct {
 	reqs chan *forkReq // closed to end the thread
 	tid  int           // set before newForkThread returns
 	// live counts the leaders forked here and not yet released, plus the
-	// starts in flight. Guarded by Starter.forkMu, as are idle and retired.
+	// starts in flight; busy counts only the starts in flight. Guarded by
+	// Starter.forkMu, as are idle and retired.
 	live    int
+	busy    int
 	idle    *time.Timer
 	retired bool
 }

@@ -5,11 +5,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// forkThreadOf returns testStarter's current fork thread and its live count.
+// forkThreadOf returns testStarter's first fork thread and its live count.
 func forkThreadOf(t *testing.T) (*forkThread, int) {
 	t.Helper()
 	testStarter.forkMu.Lock()
@@ -17,10 +18,17 @@ func forkThreadOf(t *testing.T) (*forkThread, int) {
 	if testStarter.forkBroken {
 		t.Fatal("the Starter gave up on fork threads")
 	}
-	if testStarter.fork == nil {
+	if len(testStarter.forks) == 0 {
 		return nil, 0
 	}
-	return testStarter.fork, testStarter.fork.live
+	return testStarter.forks[0], testStarter.forks[0].live
+}
+
+// forkThreads returns testStarter's fork threads.
+func forkThreads() []*forkThread {
+	testStarter.forkMu.Lock()
+	defer testStarter.forkMu.Unlock()
+	return append([]*forkThread(nil), testStarter.forks...)
 }
 
 // countFds returns the number of open fds in the table of thread tid.
@@ -125,4 +133,79 @@ func TestForkThreadLifetime(t *testing.T) {
 	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
 		t.Errorf("Wait = %v, %v", st, err)
 	}
+}
+
+// TestForkThreadsParallel checks that starts in parallel fork on up to
+// forkMax threads, each a fork thread with a small table of its own, that
+// every leader keeps its thread until it is released, and that the threads
+// then retire.
+func TestForkThreadsParallel(t *testing.T) {
+	const max = 3
+	testStarter.forkMu.Lock()
+	testStarter.forkIdle, testStarter.forkMax = time.Millisecond, max
+	testStarter.forkMu.Unlock()
+	t.Cleanup(func() {
+		testStarter.forkMu.Lock()
+		testStarter.forkIdle, testStarter.forkMax = 0, 0
+		testStarter.forkMu.Unlock()
+	})
+	for range 100 {
+		pipe(t) // a shared table that the fork threads must not copy
+	}
+	const n = 48
+	ps := make([]*Process, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Go(func() { ps[i], errs[i] = testStarter.Start(Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}}) })
+	}
+	wg.Wait()
+	for i, p := range ps {
+		if p != nil {
+			t.Cleanup(func() { cleanup(t, p) }) // Release twice is a no-op
+		} else {
+			t.Fatalf("Start %d: %v", i, errs[i])
+		}
+	}
+	threads := forkThreads()
+	if len(threads) < 1 || len(threads) > max {
+		t.Fatalf("%d fork threads, want 1..%d", len(threads), max)
+	}
+	t.Logf("%d starts in parallel used %d fork threads", n, len(threads))
+	used := map[*forkThread]int{}
+	for _, p := range ps {
+		if p.thread == nil {
+			t.Fatal("a process was not forked by a fork thread")
+		}
+		used[p.thread]++
+	}
+	testStarter.forkMu.Lock()
+	for th, k := range used {
+		if th.live != k || th.busy != 0 || th.retired {
+			t.Errorf("thread %d: live %d busy %d retired %v, want live %d", th.tid, th.live, th.busy, th.retired, k)
+		}
+	}
+	testStarter.forkMu.Unlock()
+	for th := range used {
+		if fds := countFds(t, th.tid); fds > 16 {
+			t.Errorf("fork thread %d holds %d fds", th.tid, fds)
+		}
+	}
+	for _, p := range ps {
+		if !alive(p.Pid(), startTicksOf(t, p.Pid())) {
+			t.Fatalf("leader %d died", p.Pid())
+		}
+		cleanup(t, p)
+	}
+	eventually(t, "every idle fork thread ends", func() bool {
+		if len(forkThreads()) > 0 {
+			return false
+		}
+		for th := range used {
+			if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(th.tid)); !errors.Is(err, os.ErrNotExist) {
+				return false
+			}
+		}
+		return true
+	})
 }

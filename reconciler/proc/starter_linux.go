@@ -25,12 +25,13 @@ type Starter struct {
 	devNull  *os.File // nil if /dev/null could not be opened at construction
 	nullFd   int      // devNull's fd, or -1
 
-	// forkMu guards fork, forkBroken, forkIdle and the forkThread fields it
-	// names.
+	// forkMu guards forks, forkBroken, forkIdle, forkMax and the forkThread
+	// fields it names.
 	forkMu     sync.Mutex
-	fork       *forkThread   // the thread Start forks on; nil: none yet, or retired
+	forks      []*forkThread // the threads Start forks on, none retired
 	forkBroken bool          // setting one up failed: Start forks on its caller's thread
 	forkIdle   time.Duration // 0: forkThreadIdle (tests shorten it)
+	forkMax    int           // 0: maxForkThreads()
 
 	// spawnMu orders spawning against the reaper: Start holds the read lock
 	// around fork+register, the reaper holds the write lock while it lists and
@@ -157,6 +158,7 @@ func (s *Starter) spawn(argv0 string, argv []string, attr *syscall.ProcAttr, nam
 		r := &forkReq{argv0: argv0, argv: argv, attr: attr, null: s.nullFd, done: make(chan struct{})}
 		t.reqs <- r
 		<-r.done
+		s.forkDone(t)
 		if r.err == nil {
 			p, err := s.registerChild(r.pid, name, started)
 			if err != nil {
@@ -235,29 +237,71 @@ func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, starte
 	return p, nil
 }
 
-// acquireForkThread returns the fork thread, starting one if there is none,
-// with one more start counted in its live; nil when none can be set up.
+// acquireForkThread returns a fork thread with one more start counted in
+// its live and busy: the first one that is not forking, else a new one while
+// there are fewer than forkMax, else the least busy. nil when none can be set
+// up. Call forkDone once the fork returned.
 func (s *Starter) acquireForkThread() *forkThread {
 	s.forkMu.Lock()
 	defer s.forkMu.Unlock()
 	if s.forkBroken {
 		return nil
 	}
-	if s.fork == nil {
-		t, err := newForkThread(s.nullFd)
-		if err != nil {
-			s.forkBroken = true
-			s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
-			return nil
+	var t *forkThread
+	for _, c := range s.forks {
+		if t == nil || c.busy < t.busy {
+			t = c
 		}
-		s.fork = t
 	}
-	t := s.fork
+	limit := s.forkMax
+	if limit <= 0 {
+		limit = maxForkThreads()
+	}
+	if t == nil || (t.busy > 0 && len(s.forks) < limit) {
+		nt, err := newForkThread(s.nullFd)
+		if err != nil {
+			if t == nil {
+				s.forkBroken = true
+				s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
+				return nil
+			}
+		} else {
+			s.forks = append(s.forks, nt)
+			t = nt
+		}
+	}
 	t.live++
+	t.busy++
 	if t.idle != nil {
 		t.idle.Stop()
 	}
 	return t
+}
+
+// forkDone counts the start on t that acquireForkThread counted as busy as
+// done forking (it stays counted in live).
+func (s *Starter) forkDone(t *forkThread) {
+	s.forkMu.Lock()
+	t.busy--
+	s.forkMu.Unlock()
+}
+
+// maxForkThreads is how many threads fork at once: one per CPU the runtime
+// uses, at most 4. A vfork parent waits until its child has exec'd, so one
+// thread starts one process at a time; more threads than CPUs only queue.
+func maxForkThreads() int {
+	return min(runtime.GOMAXPROCS(0), 4)
+}
+
+// dropForkThread removes t from the threads Start picks from. Called with
+// forkMu held.
+func (s *Starter) dropForkThread(t *forkThread) {
+	for i, c := range s.forks {
+		if c == t {
+			s.forks = append(s.forks[:i], s.forks[i+1:]...)
+			return
+		}
+	}
 }
 
 // releaseForkThread counts one leader (or failed start) of t less; once none
@@ -287,9 +331,7 @@ func (s *Starter) retireForkThread(t *forkThread) {
 		return
 	}
 	t.retired = true
-	if s.fork == t {
-		s.fork = nil
-	}
+	s.dropForkThread(t)
 	close(t.reqs)
 }
 
@@ -297,9 +339,7 @@ func (s *Starter) retireForkThread(t *forkThread) {
 func (s *Starter) forkThreadFailed(t *forkThread, err error) {
 	s.forkMu.Lock()
 	s.forkBroken = true
-	if s.fork == t {
-		s.fork = nil
-	}
+	s.dropForkThread(t)
 	s.forkMu.Unlock()
 	s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
 	s.releaseForkThread(t)
