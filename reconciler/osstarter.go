@@ -64,19 +64,20 @@ type OSStarter struct {
 	Sockets *health.Sockets
 
 	paths commandPaths
+	envs  envTemplates
 }
 
 // Start starts instance req.Index of req.Program.
 func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) {
 	p := req.Program
 	name := p.Metadata.Name + "-" + strconv.Itoa(req.Index)
-	env, cred, err := s.identity(p, req.Index)
+	env, tmpl, cred, err := s.instanceIdentity(p, req.Index)
 	if err != nil {
 		return nil, err
 	}
 	ps := proc.Spec{
 		Name:       name,
-		Argv:       spec.InstanceCommand(p, env),
+		Argv:       tmpl.Command(env),
 		Env:        env,
 		Dir:        s.workingDir(p),
 		Credential: cred,
@@ -148,17 +149,51 @@ func (s *OSStarter) startResolved(p *spec.Program, ps proc.Spec) (*proc.Process,
 // the daemon's environment, then (with a user) what `su -` sets, then the
 // RECONCILED_* variables and the spec's env.
 func (s *OSStarter) identity(p *spec.Program, idx int) ([]string, *proc.Credential, error) {
-	base := s.BaseEnv
-	var cred *proc.Credential
-	if p.Spec.User != "" {
-		c, userEnv, err := proc.LookupUser(p.Spec.User, p.Spec.Group)
-		if err != nil {
-			return nil, nil, err
-		}
-		cred = &c
-		base = append(append([]string(nil), base...), userEnv...)
+	env, _, cred, err := s.instanceIdentity(p, idx)
+	return env, cred, err
+}
+
+// instanceIdentity is identity, plus the template the environment came from
+// (for the command). Without a user the template is remembered per spec
+// (see envTemplates); with one, the user database is read at every start, so
+// that a changed account takes effect, and the template serves once.
+func (s *OSStarter) instanceIdentity(p *spec.Program, idx int) ([]string, *spec.EnvTemplate, *proc.Credential, error) {
+	if p.Spec.User == "" {
+		t := s.envs.get(p, s.BaseEnv)
+		return t.Env(idx), t, nil, nil
 	}
-	return spec.InstanceEnv(p, idx, base), cred, nil
+	c, userEnv, err := proc.LookupUser(p.Spec.User, p.Spec.Group)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	base := append(append([]string(nil), s.BaseEnv...), userEnv...)
+	t := spec.NewEnvTemplate(p, base)
+	return t.Env(idx), t, &c, nil
+}
+
+// envTemplates remembers the environment template of each program's current
+// spec (at most one per program name), so that starting its instances
+// copies one environment instead of building it from maps each time. The
+// zero value is ready to use; it is safe for concurrent use.
+type envTemplates struct {
+	mu sync.Mutex
+	m  map[string]*spec.EnvTemplate
+}
+
+// get returns the template of p with base, making it if p is a spec it has
+// not seen. base must be the same for every call (OSStarter.BaseEnv).
+func (e *envTemplates) get(p *spec.Program, base []string) *spec.EnvTemplate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.m[p.Metadata.Name]; t != nil && t.Program() == p {
+		return t
+	}
+	if e.m == nil {
+		e.m = map[string]*spec.EnvTemplate{}
+	}
+	t := spec.NewEnvTemplate(p, base)
+	e.m[p.Metadata.Name] = t
+	return t
 }
 
 // commandPaths remembers, per program, the executable its command was found

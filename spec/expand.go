@@ -128,3 +128,71 @@ func LookupEnv(env []string) func(string) (string, bool) {
 		return v, ok
 	}
 }
+
+// EnvTemplate is InstanceEnv and InstanceCommand of one program and base,
+// prepared once for every index: a program's instances differ only in
+// RECONCILED_INSTANCE unless the manifest refers to variables. Starting
+// N instances then costs one copy of the environment each instead of N
+// maps of it. It is immutable once made.
+type EnvTemplate struct {
+	p    *Program
+	base []string
+	env  []string // InstanceEnv(p, 0, base); nil: every index computed afresh
+	at   int      // index of RECONCILED_INSTANCE in env, or -1 (the manifest sets it)
+	argv []string // the command when it refers to no variable, else nil
+}
+
+// NewEnvTemplate prepares InstanceEnv(p, i, base) and its command for any i.
+func NewEnvTemplate(p *Program, base []string) *EnvTemplate {
+	t := &EnvTemplate{p: p, base: base, at: -1}
+	if !refersToVars(p.Spec.Command) {
+		t.argv = p.Spec.Command
+	}
+	for _, v := range p.Spec.Env {
+		if strings.Contains(v, "$") {
+			return t // a value may depend on the index: no shortcut
+		}
+	}
+	t.env = InstanceEnv(p, 0, base)
+	if _, own := p.Spec.Env[EnvInstance]; !own {
+		prefix := EnvInstance + "="
+		t.at = sort.Search(len(t.env), func(i int) bool { return t.env[i] >= prefix })
+		if t.at == len(t.env) || !strings.HasPrefix(t.env[t.at], prefix) {
+			t.env = nil // not reached: InstanceEnv always sets it
+		}
+	}
+	return t
+}
+
+// Program returns the program the template was made for.
+func (t *EnvTemplate) Program() *Program { return t.p }
+
+// Env returns InstanceEnv(p, index, base), a new slice.
+func (t *EnvTemplate) Env(index int) []string {
+	if t.env == nil {
+		return InstanceEnv(t.p, index, t.base)
+	}
+	env := append([]string(nil), t.env...)
+	if t.at >= 0 {
+		env[t.at] = EnvInstance + "=" + strconv.Itoa(index)
+	}
+	return env
+}
+
+// Command returns InstanceCommand(p, env) for env as Env returned it.
+func (t *EnvTemplate) Command(env []string) []string {
+	if t.argv != nil {
+		return append([]string(nil), t.argv...)
+	}
+	return InstanceCommand(t.p, env)
+}
+
+// refersToVars reports whether any of args holds a $ that Expand may act on.
+func refersToVars(args []string) bool {
+	for _, a := range args {
+		if strings.Contains(a, "$") {
+			return true
+		}
+	}
+	return false
+}

@@ -191,3 +191,36 @@ func TestSizesAndDurations(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvTemplate: the template gives what InstanceEnv and InstanceCommand
+// give, for every index, whatever the manifest refers to.
+func TestEnvTemplate(t *testing.T) {
+	base := []string{"HOME=/root", "PATH=/bin", "PORT=1", "RECONCILED_INSTANCE=99", "ZZ=last"}
+	for _, body := range []string{
+		"spec:\n  command: [sleep, \"1000\"]\n  replicas: 12\n",
+		"spec:\n  command: [serve, \"$(PORT)\", \"$$(PORT)\"]\n  replicas: 12\n  env:\n    A: plain\n",
+		"spec:\n  command: [serve]\n  replicas: 12\n  env:\n    PORT: \"800$(RECONCILED_INSTANCE)\"\n    URL: \"http://x:$(PORT)/\"\n",
+		"spec:\n  command: [serve, \"$(RECONCILED_INSTANCE)\"]\n  replicas: 12\n  env:\n    COST: \"$$5\"\n",
+	} {
+		p := mustParse(t, "web.yaml", body)
+		tmpl := NewEnvTemplate(p, base)
+		if tmpl.Program() != p {
+			t.Fatal("Program() is not the program")
+		}
+		for i := range 12 {
+			env := tmpl.Env(i)
+			if want := InstanceEnv(p, i, base); strings.Join(env, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%q index %d: env\n%q\nwant\n%q", body, i, env, want)
+			}
+			if got, want := tmpl.Command(env), InstanceCommand(p, env); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%q index %d: command %q, want %q", body, i, got, want)
+			}
+		}
+		// Each call returns a slice of its own.
+		a, b := tmpl.Env(1), tmpl.Env(2)
+		a[0] = "changed"
+		if b[0] == "changed" || tmpl.Env(3)[0] == "changed" {
+			t.Errorf("%q: Env shares its slice", body)
+		}
+	}
+}
