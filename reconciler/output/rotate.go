@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,13 +36,13 @@ type File struct {
 
 	mu   sync.Mutex
 	opts FileOptions
-	f    *os.File // nil after a failed reopen: the next Write retries
+	fd   int // -1 when closed, and after a failed reopen: the next Write retries
 	size int64
 }
 
 // OpenFile opens (creating it if needed) the log file at path.
 func OpenFile(path string, o FileOptions) (*File, error) {
-	w := &File{path: path, opts: o}
+	w := &File{path: path, opts: o, fd: -1}
 	if err := w.open(false); err != nil {
 		return nil, err
 	}
@@ -77,11 +78,12 @@ func (w *File) open(truncate bool) error {
 		unix.Close(fd)
 		return &fs.PathError{Op: "stat", Path: w.path, Err: err}
 	}
-	// Not os.OpenFile: on Linux it makes every file non-blocking, tries to
-	// register it with the netpoller (which refuses regular files) and makes
-	// it blocking again, four fcntl(2) and an epoll_ctl(2) per log file.
-	// NewFile sees a blocking fd and leaves it alone.
-	w.f, w.size = os.NewFile(uintptr(fd), w.path), st.Size
+	// A bare fd, not an *os.File: os.OpenFile on Linux makes every file
+	// non-blocking, tries to register it with the netpoller (which refuses
+	// regular files) and makes it blocking again, four fcntl(2) and an
+	// epoll_ctl(2) per log file; and each os.File costs a finalizer. File's
+	// own lock already orders every use of the fd.
+	w.fd, w.size = fd, st.Size
 	return nil
 }
 
@@ -109,7 +111,7 @@ func (w *File) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	written := 0
 	for len(p) > 0 {
-		if w.f == nil {
+		if w.fd < 0 {
 			if err := w.open(false); err != nil {
 				return written, err
 			}
@@ -133,7 +135,7 @@ func (w *File) Write(p []byte) (int, error) {
 			}
 			chunk = p[:cut]
 		}
-		n, err := w.f.Write(chunk)
+		n, err := w.write(chunk)
 		w.size += int64(n)
 		written += n
 		p = p[n:]
@@ -144,13 +146,41 @@ func (w *File) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// write writes all of p to the file, as os.File.Write does: short writes
+// are continued, EINTR retried, errors are *fs.PathError.
+func (w *File) write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(w.fd, p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &fs.PathError{Op: "write", Path: w.path, Err: err}
+		}
+		if m == 0 {
+			return n, &fs.PathError{Op: "write", Path: w.path, Err: io.ErrShortWrite}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// closeFd closes the fd; w.fd is -1 after it, whatever close returned.
+func (w *File) closeFd() error {
+	fd := w.fd
+	w.fd = -1
+	if err := unix.Close(fd); err != nil {
+		return &fs.PathError{Op: "close", Path: w.path, Err: err}
+	}
+	return nil
+}
+
 // rotate closes the file, shifts the backups and opens a new, empty file.
 func (w *File) rotate() error {
-	if err := w.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		w.f = nil
+	if err := w.closeFd(); err != nil {
 		return fmt.Errorf("rotate %s: %w", w.path, err)
 	}
-	w.f = nil
 	keep := w.opts.MaxBackups
 	if keep <= 0 {
 		return w.open(true)
@@ -177,10 +207,8 @@ func (w *File) backup(i int) string { return w.path + "." + strconv.Itoa(i) }
 func (w *File) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == nil {
+	if w.fd < 0 {
 		return nil
 	}
-	err := w.f.Close()
-	w.f = nil
-	return err
+	return w.closeFd()
 }
