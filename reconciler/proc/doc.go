@@ -44,13 +44,15 @@
 // and TestMain of every test binary that does, must call [MaybeRunShim] first.
 //
 // Threads and PR_SET_PDEATHSIG. The parent-death signal fires when the *thread*
-// that forked the child exits, not the process. Start forks on the fork thread
+// that forked the child exits, not the process. Start forks on a fork thread
 // (see forkThread), a thread locked to its goroutine and given a private,
 // nearly empty fd table so that fork+exec does not cost O(fds the daemon
-// holds); it lives as long as a leader it forked is unreleased. Other Go threads
+// holds); each lives as long as a leader it forked is unreleased. There are
+// up to GOMAXPROCS of them (at most 4), because a vfork parent waits for its
+// child's exec: starts in parallel go to a fork thread that is not forking. Other Go threads
 // live as long as the process, except one whose goroutine called
 // runtime.LockOSThread and returned without unlocking: the runtime then ends
-// that thread. When the fork thread cannot be set up (Linux before 5.6), Start
+// that thread. When no fork thread can be set up (Linux before 5.6), Start
 // forks on the calling thread: never call [Starter.Start] from such a goroutine,
 // or the instance is SIGKILLed when the goroutine ends.
 //
