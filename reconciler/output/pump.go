@@ -319,16 +319,21 @@ func (p *Pump) run() {
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
 			if buf == nil {
+				// Idle: look with a small read on the stack first, so that
+				// finding nothing (as every pump does when its process
+				// starts) takes no buffer from the pool.
+				var small [idleRead]byte
+				m, rerr = readFd(int(fd), small[:])
+				if rerr == unix.EAGAIN {
+					return false
+				}
 				buf = p.g.getBuf()
 				n = copy(*buf, carry)
 				carry = carry[:0]
+				copy((*buf)[n:], small[:max(m, 0)])
+				return true
 			}
-			for {
-				m, rerr = unix.Read(int(fd), (*buf)[n:])
-				if rerr != unix.EINTR {
-					break
-				}
-			}
+			m, rerr = readFd(int(fd), (*buf)[n:])
 			if rerr == unix.EAGAIN {
 				// Nothing to read: wait in the netpoller, without a big
 				// buffer unless a long partial line is in hand.
@@ -384,6 +389,20 @@ func (p *Pump) run() {
 }
 
 var errAborted = errors.New("output abandoned: the pump was aborted")
+
+// idleRead is the size of the read an idle pump makes before it takes a
+// buffer: most wake-ups of a quiet instance's pump bring a line or two.
+const idleRead = 512
+
+// readFd is read(2), retried on EINTR.
+func readFd(fd int, b []byte) (int, error) {
+	for {
+		m, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return m, err
+		}
+	}
+}
 
 // write hands data to every target. It returns false when the pump was
 // aborted meanwhile.
