@@ -80,15 +80,9 @@ func (l EventLog) Append(name string, evs []Event) (int, error) {
 		pending = 0
 		return nil
 	}
+	var line []byte
 	for _, ev := range evs {
-		line, err := marshalJSON(ev)
-		if err != nil {
-			// Cannot happen with these field types; skip the event rather than
-			// block the ones behind it forever.
-			done++
-			continue
-		}
-		line = append(line, '\n')
+		line = append(appendEvent(line[:0], ev), '\n')
 		// Rotate before the line that would pass the limit, unless the file is
 		// empty: a line longer than the limit still gets written, alone.
 		if size+int64(buf.Len()+len(line)) > limit && size+int64(buf.Len()) > 0 {

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
@@ -153,5 +154,39 @@ func TestReadEventsMissing(t *testing.T) {
 func TestAppendEventsInvalidName(t *testing.T) {
 	if err := AppendEvents(t.TempDir(), "../x", numbered(1, 1)); err == nil {
 		t.Error("AppendEvents accepted a name with a path in it")
+	}
+}
+
+// TestAppendEventMatchesJSON: the hand-written encoder writes what
+// encoding/json writes for the same fields, whatever the strings hold.
+func TestAppendEventMatchesJSON(t *testing.T) {
+	strs := []string{"", "plain", `quo"te`, `back\slash`, "exit code > 0 & <tag>", "tab\tnew\nline\r", "\x00\x01\x1f\x7f",
+		"caf\u00e9 \u2028\u2029 \U0001F600", "bad \xff\xfe utf8", "\b\f"}
+	at := time.Date(2026, 11, 22, 9, 30, 1, 234567891, time.FixedZone("X", 3600))
+	for _, tm := range []time.Time{{}, at} {
+		for _, s := range strs {
+			for _, pid := range []int{0, 4242} {
+				ev := Event{Time: tm, Type: s, Reason: "R" + s, Program: "p", Instance: s, Pid: pid, Message: s + s}
+				want, err := marshalJSON(struct {
+					Time     jsonTime `json:"time"`
+					Type     string   `json:"type"`
+					Reason   string   `json:"reason"`
+					Program  string   `json:"program"`
+					Instance string   `json:"instance,omitempty"`
+					Pid      int      `json:"pid,omitempty"`
+					Message  string   `json:"message"`
+				}{jsonTime(ev.Time), ev.Type, ev.Reason, ev.Program, ev.Instance, ev.Pid, ev.Message})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := appendEvent(nil, ev); string(got) != string(want) {
+					t.Errorf("event %+v:\n got %s\nwant %s", ev, got, want)
+				}
+				var back Event
+				if err := json.Unmarshal(appendEvent(nil, ev), &back); err != nil {
+					t.Errorf("event %+v: does not read back: %v", ev, err)
+				}
+			}
+		}
 	}
 }

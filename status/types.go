@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -250,13 +251,50 @@ func (e Exit) MarshalJSON() ([]byte, error) {
 // MarshalJSON writes ev as one compact object with the fields in the order of
 // DESIGN.md §5 and its time in UTC at millisecond precision.
 func (ev Event) MarshalJSON() ([]byte, error) {
-	return marshalJSON(struct {
-		Time     jsonTime `json:"time"`
-		Type     string   `json:"type"`
-		Reason   string   `json:"reason"`
-		Program  string   `json:"program"`
-		Instance string   `json:"instance,omitempty"`
-		Pid      int      `json:"pid,omitempty"`
-		Message  string   `json:"message"`
-	}{jsonTime(ev.Time), ev.Type, ev.Reason, ev.Program, ev.Instance, ev.Pid, ev.Message})
+	return appendEvent(nil, ev), nil
+}
+
+// appendEvent appends ev as MarshalJSON writes it, without reflection: the
+// daemon writes an event per start and per stop, thousands in a burst.
+func appendEvent(b []byte, ev Event) []byte {
+	b = append(b, `{"time":`...)
+	if ev.Time.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = ev.Time.UTC().AppendFormat(b, timeLayout)
+		b = append(b, '"')
+	}
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, ev.Type)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, ev.Reason)
+	b = append(b, `,"program":`...)
+	b = appendJSONString(b, ev.Program)
+	if ev.Instance != "" {
+		b = append(b, `,"instance":`...)
+		b = appendJSONString(b, ev.Instance)
+	}
+	if ev.Pid != 0 {
+		b = append(b, `,"pid":`...)
+		b = strconv.AppendInt(b, int64(ev.Pid), 10)
+	}
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, ev.Message)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, as marshalJSON writes it (no
+// HTML escaping). Printable ASCII without quote or backslash, the usual
+// case, is copied as it is; anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := marshalJSON(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
