@@ -87,3 +87,16 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// pendingIn returns how long from now the earliest pending timer fires.
+func (c *fakeClock) pendingIn() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var in time.Duration = -1
+	for _, t := range c.timers {
+		if d := t.at.Sub(c.now); t.pending && (in < 0 || d < in) {
+			in = d
+		}
+	}
+	return in
+}

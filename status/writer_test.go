@@ -423,3 +423,36 @@ func TestWriterRemovesStaleTemps(t *testing.T) {
 		t.Errorf("other hidden file removed: %v", err)
 	}
 }
+
+// TestWriterStretchesAfterSlowFlush: after a flush that took 10ms, the next
+// batch coalesces for 20 times that (200ms) instead of the interval; a
+// flush of 50ms or more stretches it to maxInterval at most.
+func TestWriterStretchesAfterSlowFlush(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	slow := 10 * time.Millisecond
+	var slowMu sync.Mutex
+	tw.onWrite = func(string) {
+		slowMu.Lock()
+		d := slow
+		slowMu.Unlock()
+		tw.clock.Step(d) // the write took d
+		tw.writes.Add(1)
+	}
+	tw.Update(status("w", 1))
+	tw.waitTimer(t)
+	tw.clock.Step(DefaultInterval)
+	eventually(t, 5*time.Second, "the first write", func() bool { return tw.writes.Load() == 1 })
+	for i, want := range []time.Duration{200 * time.Millisecond, maxInterval} {
+		slowMu.Lock()
+		slow = time.Second // the next flush: longer than maxInterval allows for
+		slowMu.Unlock()
+		tw.Update(status("w", 2+i))
+		tw.waitTimer(t)
+		if got := tw.clock.pendingIn(); got != want {
+			t.Fatalf("batch %d: timer of %v, want %v", i, got, want)
+		}
+		tw.clock.Step(want)
+		eventually(t, 5*time.Second, "the write", func() bool { return tw.writes.Load() == int64(2+i) })
+	}
+}
