@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,13 +88,15 @@ type program struct {
 	// A pass drives every instance only when something that decides their
 	// targets may have changed: new desired state (full), the count wanted
 	// (lastWant), dependencies (checkDependencies sets full), or a rollout
-	// or scale-down under way (!settled). Otherwise it drives only the
-	// instances that messages were about (touched), so that a burst of 1000
-	// spawns or exits costs O(1) per message, not O(instances).
-	full     bool
-	settled  bool
-	lastWant int
-	touched  []int
+	// under way (!settled). Otherwise it drives only the instances that
+	// messages were about (touched), so that a burst of 1000 spawns or
+	// exits, a scale-down or a stop of all included, costs O(1) per message,
+	// not O(instances). fullPasses counts the other passes (for tests).
+	full       bool
+	settled    bool
+	lastWant   int
+	touched    []int
+	fullPasses atomic.Int64
 }
 
 func newProgram(parent context.Context, name string, opts programOptions) *program {
@@ -274,6 +277,7 @@ func (p *program) reconcile() {
 		for _, idx := range p.touched {
 			if in := p.instances[idx]; in != nil {
 				p.drive(in)
+				p.dropIfDone(in, want)
 			}
 		}
 		p.touched = p.touched[:0]
@@ -281,6 +285,7 @@ func (p *program) reconcile() {
 		return
 	}
 	p.full, p.lastWant, p.touched = false, want, p.touched[:0]
+	p.fullPasses.Add(1)
 	for i := range want {
 		if p.instances[i] == nil {
 			p.instances[i] = &instance{idx: i, state: Stopped}
@@ -298,20 +303,35 @@ func (p *program) reconcile() {
 	}
 	p.settled = true
 	for idx, in := range p.instances {
-		if idx >= want && in.state == Stopped && !in.spawning {
-			delete(p.instances, idx)
-			p.order = nil
-			p.dirty = true
+		if p.dropIfDone(in, want) {
 			continue
 		}
-		// Settled: every instance runs (or will run) the current spec, and
-		// none is in excess. Then no message about one instance can change
-		// another's target.
-		if idx >= want || in.targetHash != p.cur.hash || (in.hash != p.cur.hash && in.live()) {
+		// Settled: every wanted instance runs (or will run) the current
+		// spec, and every instance in excess is being stopped (no target).
+		// Then no message about one instance can change another's target,
+		// and stopping all of N costs O(1) per exit, not O(N).
+		switch {
+		case idx >= want:
+			if in.target != nil {
+				p.settled = false
+			}
+		case in.targetHash != p.cur.hash || (in.hash != p.cur.hash && in.live()):
 			p.settled = false
 		}
 	}
 	p.reportDependencyState(want)
+}
+
+// dropIfDone forgets in when it is in excess of want and has stopped, and
+// reports whether it did.
+func (p *program) dropIfDone(in *instance, want int) bool {
+	if in.idx < want || in.state != Stopped || in.spawning {
+		return false
+	}
+	delete(p.instances, in.idx)
+	p.order = nil
+	p.dirty = true
+	return true
 }
 
 // setTargets decides which spec each instance should run, applying the

@@ -403,3 +403,27 @@ func TestSignalInstances(t *testing.T) {
 		t.Fatalf("signals: %v %v", alive[0].sent(), alive[1].sent())
 	}
 }
+
+// TestStopAllIsSettled: stopping all of many instances drives each exit on
+// its own, without a pass over every instance per exit, and ends with every
+// instance stopped and forgotten.
+func TestStopAllIsSettled(t *testing.T) {
+	const n = 50
+	h := newHarness(t)
+	h.apply("  command: sleep 1000\n  replicas: 50\n  startSeconds: 0s\n")
+	h.phase("Running", n)
+	before := h.p.fullPasses.Load()
+	h.apply("  command: sleep 1000\n  replicas: 50\n  startSeconds: 0s\n  desired: stopped\n")
+	h.waitFor("all stopped", func(st status.Status) bool { return len(st.Instances) == 0 && st.Phase == "Stopped" })
+	if len(h.starter.alive()) != 0 {
+		t.Fatalf("still alive: %v", h.starter.alive())
+	}
+	// One pass for the new desired state, perhaps one more when a message
+	// arrives with it; not one per exit.
+	if passes := h.p.fullPasses.Load() - before; passes > 3 {
+		t.Errorf("%d full passes to stop %d instances, want at most 3", passes, n)
+	}
+	if got := h.sink.count("Stopped"); got != n {
+		t.Errorf("%d Stopped events, want %d", got, n)
+	}
+}

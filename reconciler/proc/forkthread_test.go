@@ -157,7 +157,9 @@ func TestForkThreadsParallel(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range ps {
-		wg.Go(func() { ps[i], errs[i] = testStarter.Start(Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}}) })
+		wg.Go(func() {
+			ps[i], errs[i] = testStarter.Start(Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
+		})
 	}
 	wg.Wait()
 	for i, p := range ps {
