@@ -13,9 +13,11 @@
 //     then not name another group.
 //   - Therefore the leader is never reaped before the caller says so with
 //     [Process.Release]. [Process.Wait] observes the exit with waitid(WNOWAIT).
-//   - Exit notification costs no thread and no polling: the pidfd, non-blocking,
-//     is wrapped in an *os.File so Go's netpoller (epoll) watches it; a pidfd turns
-//     readable when its process exits. A waiting goroutine is parked, not a thread.
+//   - Exit notification costs no thread, no polling and no goroutine per
+//     process: every leader's pidfd (which turns readable when its process
+//     exits) is in one epoll set, whose fd Go's netpoller watches; one
+//     goroutine, parked while nothing happens, takes the exits (see
+//     exitWatcher). Only OnExit callbacks get a goroutine each, when they run.
 //   - The daemon is a child subreaper ([BecomeSubreaper]). Orphans of instances are
 //     reparented to it and [Starter.Run] reaps them, never a registered leader. A
 //     leader is registered before the reaper can look: Start holds a read lock

@@ -60,10 +60,7 @@ func TestForkThreadTable(t *testing.T) {
 		t.Errorf("output %q", got)
 	}
 	// The pidfd is in the shared table, watched by the netpoller.
-	var pidfd int
-	if err := p.raw.Control(func(fd uintptr) { pidfd = int(fd) }); err != nil {
-		t.Fatal(err)
-	}
+	pidfd := p.pidfd
 	if !inEpollSet(t, pidfd) {
 		t.Errorf("pidfd %d is in no epoll set of this process", pidfd)
 	}

@@ -21,27 +21,27 @@ type Process struct {
 	pid     int
 	name    string
 	started time.Time
-	pidfd   *os.File        // non-blocking pidfd, registered with the netpoller
-	raw     syscall.RawConn // of pidfd; Control/Read hold a reference, so Close waits
-	thread  *forkThread     // that forked it (nil: another thread); told at Release
+	pidfd   int         // non-blocking; open until Release, which holds mu to close it
+	token   uint64      // of pidfd in the Starter's exit watcher
+	thread  *forkThread // that forked it (nil: another thread); told at Release
 
-	waiterOnce sync.Once
-	exitOnce   sync.Once
+	exitOnce sync.Once
 
 	onExitMu sync.Mutex
-	onExit   []func()      // run by the waiter after the exit was observed
-	exitRan  bool          // the waiter has run them; later ones run at once
+	onExit   []func()      // started when the exit is observed
+	exitRan  bool          // they have been started; later ones start at once
 	done     chan struct{} // closed once the exit is observed (or waiting failed)
 	status   ExitStatus    // set before done is closed
 	waitErr  error         // set before done is closed
 
-	// mu guards released. SignalGroup holds it for reading so that Release
-	// cannot reap the leader (and free the pgid) in the middle of a kill(-pgid).
+	// mu guards released and the pidfd's life. Whoever uses the pidfd, or
+	// signals the group, holds it for reading, so that Release cannot close
+	// the pidfd (and reap the leader, freeing its pid and pgid) meanwhile.
 	mu       sync.RWMutex
 	released bool
 
-	// wakeups counts calls of the waitid callback under the netpoller; tests
-	// use it to check that waiting parks instead of spinning.
+	// wakeups counts the exit watcher's checks of this process; tests use it
+	// to check that waiting parks instead of spinning.
 	wakeups atomic.Int64
 }
 
@@ -57,12 +57,12 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	if p.exitObserved() {
 		return os.ErrProcessDone
 	}
-	var serr error
-	if err := p.raw.Control(func(fd uintptr) {
-		serr = unix.PidfdSendSignal(int(fd), sig, nil, 0)
-	}); err != nil {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.released {
 		return fmt.Errorf("signal %s (pid %d): %w", p.name, p.pid, ErrReleased)
 	}
+	serr := unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
 	if errors.Is(serr, unix.ESRCH) {
 		return os.ErrProcessDone
 	}
@@ -96,16 +96,10 @@ func (p *Process) SignalGroup(sig syscall.Signal) error {
 // status. It does not reap the leader (see Release). It may be called any number
 // of times, concurrently; after the exit it returns the same status at once.
 //
-// While waiting, one goroutine per process is parked in the netpoller on the
-// pidfd, which turns readable when the process exits; no thread is blocked and
-// nothing polls.
+// The exit is observed by the Starter's exit watcher (one goroutine for all
+// processes, parked in the netpoller on an epoll set of their pidfds); no
+// thread is blocked and nothing polls.
 func (p *Process) Wait(ctx context.Context) (ExitStatus, error) {
-	select {
-	case <-p.done:
-		return p.status, p.waitErr
-	default:
-	}
-	p.waiterOnce.Do(func() { go p.waiter() })
 	select {
 	case <-p.done:
 		return p.status, p.waitErr
@@ -115,38 +109,27 @@ func (p *Process) Wait(ctx context.Context) (ExitStatus, error) {
 }
 
 // Done returns a channel that is closed when the leader's exit has been
-// observed; it starts watching for it. Then Wait returns at once.
+// observed. Then Wait returns at once.
 func (p *Process) Done() <-chan struct{} {
-	p.waiterOnce.Do(func() { go p.waiter() })
 	return p.done
 }
 
-// waiter parks on the pidfd until the leader exits. rawConn.Read calls the
-// callback, and if it returns false, parks the goroutine in the netpoller until
-// epoll reports the pidfd readable, then calls it again.
-func (p *Process) waiter() {
-	err := p.raw.Read(func(fd uintptr) bool {
-		p.wakeups.Add(1)
-		return p.poll(int(fd))
-	})
-	if err != nil {
-		// Release closes the pidfd only after the exit was observed, so this
-		// is not reached in normal operation.
-		p.finish(ExitStatus{}, fmt.Errorf("wait %s (pid %d): %w", p.name, p.pid, err))
+// check is the exit watcher's look at p after its pidfd turned readable.
+func (p *Process) check(w *exitWatcher) {
+	p.wakeups.Add(1)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.released || p.exitObserved() {
+		return
 	}
-	p.onExitMu.Lock()
-	fs := p.onExit
-	p.onExit, p.exitRan = nil, true
-	p.onExitMu.Unlock()
-	for _, f := range fs {
-		f()
+	if !p.poll(p.pidfd) {
+		w.rearm(p)
 	}
 }
 
 // OnExit calls f once the leader's exit has been observed (Wait then returns
-// at once). f runs on the goroutine that watches the pidfd, or on a new one if
-// the exit was observed already, so a supervisor needs no goroutine of its own
-// per process. f may block; it delays nothing but other OnExit calls of p.
+// at once), on a goroutine of its own, so a supervisor needs no goroutine per
+// process while it runs. f may block.
 func (p *Process) OnExit(f func()) {
 	p.onExitMu.Lock()
 	if p.exitRan {
@@ -156,7 +139,6 @@ func (p *Process) OnExit(f func()) {
 	}
 	p.onExit = append(p.onExit, f)
 	p.onExitMu.Unlock()
-	p.waiterOnce.Do(func() { go p.waiter() })
 }
 
 // poll observes the leader's exit without reaping it: waitid(P_PIDFD,
@@ -178,10 +160,22 @@ func (p *Process) poll(fd int) bool {
 	return true
 }
 
+// finish records the exit, once: it wakes Wait and Done, forgets the pidfd's
+// token in the exit watcher and starts the OnExit callbacks.
 func (p *Process) finish(st ExitStatus, err error) {
 	p.exitOnce.Do(func() {
 		p.status, p.waitErr = st, err
 		close(p.done)
+		if p.token != 0 {
+			p.starter.exits.forget(p.token)
+		}
+		p.onExitMu.Lock()
+		fs := p.onExit
+		p.onExit, p.exitRan = nil, true
+		p.onExitMu.Unlock()
+		for _, f := range fs {
+			go f()
+		}
 	})
 }
 
@@ -200,10 +194,15 @@ func (p *Process) exited() bool {
 	if p.exitObserved() {
 		return true
 	}
-	if err := p.raw.Control(func(fd uintptr) { p.poll(int(fd)) }); err != nil {
-		return true // released
-	}
-	return p.exitObserved()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.released || p.exitedLocked()
+}
+
+// exitedLocked is exited for a caller that holds p.mu (and so knows the
+// pidfd is open).
+func (p *Process) exitedLocked() bool {
+	return p.exitObserved() || p.poll(p.pidfd)
 }
 
 // Release reaps the leader, unregisters it and closes its pidfd. From then on
@@ -216,13 +215,12 @@ func (p *Process) Release() error {
 	if p.released {
 		return nil
 	}
-	if !p.exited() {
+	if !p.exitedLocked() {
 		return fmt.Errorf("release %s (pid %d): %w", p.name, p.pid, ErrNotExited)
 	}
 	s := p.starter
-	var rerr error
 	s.regMu.Lock()
-	cerr := p.raw.Control(func(fd uintptr) { rerr = waitidReap(int(fd), unix.WNOHANG) })
+	rerr := waitidReap(p.pidfd, unix.WNOHANG)
 	delete(s.leaders, p.pid)
 	s.regMu.Unlock()
 	p.released = true
@@ -230,9 +228,8 @@ func (p *Process) Release() error {
 		// Reaped: the parent-death signal no longer matters to it.
 		s.releaseForkThread(p.thread)
 	}
-	if cerr == nil {
-		cerr = p.pidfd.Close()
-	}
+	// Closing the pidfd also takes it out of the exit watcher's epoll set.
+	cerr := unix.Close(p.pidfd)
 	if rerr != nil && !errors.Is(rerr, unix.ECHILD) {
 		return fmt.Errorf("release %s (pid %d): %w", p.name, p.pid, rerr)
 	}

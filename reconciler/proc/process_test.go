@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,10 +116,7 @@ func TestReleaseRunning(t *testing.T) {
 // when the exit makes the pidfd readable, not in a loop.
 func TestWaitParksOnEpoll(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "0.3"}})
-	var pidfd int
-	if err := p.raw.Control(func(fd uintptr) { pidfd = int(fd) }); err != nil {
-		t.Fatal(err)
-	}
+	pidfd := p.pidfd
 	if !inEpollSet(t, pidfd) {
 		t.Errorf("pidfd %d is in no epoll set of this process", pidfd)
 	}
@@ -731,4 +729,39 @@ func TestOnExit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("late OnExit not called")
 	}
+}
+
+// TestExitWatcherOneGoroutine checks that waiting for many processes takes
+// one goroutine in all, not one per process, that every exit is seen, and
+// that the watcher's goroutine ends once nothing is watched.
+func TestExitWatcherOneGoroutine(t *testing.T) {
+	const n = 40
+	base := runtime.NumGoroutine()
+	ps := make([]*Process, n)
+	for i := range ps {
+		ps[i] = start(t, Spec{Argv: []string{"sleep", "1000"}})
+		ps[i].OnExit(func() {}) // a supervisor's callback, as the reconciler's
+	}
+	if g := runtime.NumGoroutine() - base; g > 3 {
+		t.Errorf("%d more goroutines while %d processes run, want at most 3", g, n)
+	}
+	for _, p := range ps {
+		if err := p.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range ps {
+		st, err := p.Wait(testCtx(t))
+		if err != nil || st.Signal != syscall.SIGKILL {
+			t.Fatalf("Wait = %+v, %v", st, err)
+		}
+		if err := p.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the watcher's goroutine ends", func() bool {
+		testStarter.exits.mu.Lock()
+		defer testStarter.exits.mu.Unlock()
+		return !testStarter.exits.running || len(testStarter.exits.procs) > 0 // another test's process
+	})
 }

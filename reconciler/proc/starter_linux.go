@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -37,6 +36,8 @@ type Starter struct {
 	// around fork+register, the reaper holds the write lock while it lists and
 	// reaps children, so it never sees an unregistered leader.
 	spawnMu sync.RWMutex
+
+	exits exitWatcher // observes the leaders' exits
 
 	regMu     sync.Mutex
 	leaders   map[int]*Process // registered leaders, not yet released
@@ -196,8 +197,8 @@ func (s *Starter) registerChild(pid int, name string, started time.Time) (*Proce
 	return s.register(pid, pidfd, nonblocking, name, started)
 }
 
-// register wraps the pidfd and records pid as a leader. Called with spawnMu
-// read-locked.
+// register records pid as a leader, its exit watched through pidfd. Called
+// with spawnMu read-locked.
 func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, started time.Time) (*Process, error) {
 	if pidfd < 0 {
 		// No pidfd (pre-5.3 kernel): the child is ours and unreaped, so its
@@ -214,22 +215,19 @@ func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, starte
 			return nil, fmt.Errorf("pidfd: %w", err)
 		}
 	}
-	f := os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
-	rc, err := f.SyscallConn()
-	if err != nil { // not reached: os.File always has a RawConn
-		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		_ = waitidReap(pidfd, 0)
-		f.Close()
-		return nil, fmt.Errorf("pidfd: %w", err)
-	}
 	p := &Process{
 		starter: s,
 		pid:     pid,
 		name:    name,
 		started: started,
-		pidfd:   f,
-		raw:     rc,
+		pidfd:   pidfd,
 		done:    make(chan struct{}),
+	}
+	if err := s.exits.watch(p); err != nil {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = waitidReap(pidfd, 0)
+		unix.Close(pidfd)
+		return nil, err
 	}
 	s.regMu.Lock()
 	s.leaders[pid] = p
