@@ -322,8 +322,10 @@ func (p *Pump) run() {
 				// Idle: look with a small read on the stack first, so that
 				// finding nothing (as every pump does when its process
 				// starts) takes no buffer from the pool.
+				// At most what fits in the buffer after carry (never 0:
+				// carry is shorter than the buffer, see below).
 				var small [idleRead]byte
-				m, rerr = readFd(int(fd), small[:])
+				m, rerr = readFd(int(fd), small[:min(idleRead, p.g.opts.BufferSize-len(carry))])
 				if rerr == unix.EAGAIN {
 					return false
 				}

@@ -470,3 +470,37 @@ func TestPumpENOSPC(t *testing.T) {
 		t.Errorf("reports = %+v, want ENOSPC then resumed", r)
 	}
 }
+
+// TestIdleReadFitsSmallBuffer: a partial line that the pump carries while
+// idle, almost as long as a small buffer, followed by more of the line: the
+// idle read must not read past what the buffer holds (it once panicked), and
+// every byte arrives in order.
+func TestIdleReadFitsSmallBuffer(t *testing.T) {
+	g, _ := newTestGroup(t, Options{BufferSize: 4 << 10})
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	path := filepath.Join(t.TempDir(), "out.log")
+	p := g.Start(r, Source{Program: "p", Instance: "p-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
+	first := strings.Repeat("a", 4000) // no newline: carried while idle
+	if _, err := w.WriteString(first); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the pump has read it all (the pipe is empty), so that the
+	// rest comes to an idle pump that carries the 4000 bytes.
+	eventually(t, "the pump reads the partial line", func() bool {
+		n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ) // FIONREAD
+		return err == nil && n == 0
+	})
+	rest := strings.Repeat("b", 500) + "\n"
+	if _, err := w.WriteString(rest); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitDone(t, p)
+	if got := readFile(t, path); got != first+rest {
+		t.Errorf("file holds %d bytes, want the %d written in order", len(got), len(first+rest))
+	}
+}
