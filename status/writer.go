@@ -25,6 +25,8 @@ const (
 	// writing a large status file (1000 instances) takes at most about 5%
 	// of the time during a storm. It never passes maxInterval.
 	flushCostFactor = 20
+	// staleBudget is DESIGN.md §4's promise: a change is on disk within 1s.
+	staleBudget = time.Second
 )
 
 // WriterOptions configures a Writer. The zero value of each field is a sensible
@@ -32,9 +34,11 @@ const (
 type WriterOptions struct {
 	// Dir is the directory for status and events files (--status-dir).
 	Dir string
-	// Interval is the longest a change waits before it is written; changes
-	// within it are coalesced. Zero means DefaultInterval; values above 500ms
-	// are lowered to 500ms so that status files stay less than 1s stale.
+	// Interval is how long a batch coalesces changes before they are
+	// written; a batch after a slow flush lasts longer (20 times the flush,
+	// at most 500ms, within the 1s staleness budget). Zero means
+	// DefaultInterval; values above 500ms are lowered to 500ms so that
+	// status files stay less than 1s stale.
 	Interval time.Duration
 	// EventsMaxBytes is the size past which an events file is rotated. Zero
 	// means DefaultEventsMaxBytes.
@@ -177,7 +181,8 @@ func (w *Writer) signal() {
 }
 
 // Run writes changes until ctx is done, then flushes once more and returns.
-// A change is written at most Interval after it was made; when nothing changes,
+// A change is written one batch after it was made (Interval, stretched
+// after a slow flush: see batchInterval); when nothing changes,
 // Run sleeps without timers. Failures are logged, never fatal. It first removes
 // temp files that a crashed writer left behind, so only the process holding the
 // directory lock may run it.
@@ -207,9 +212,11 @@ func (w *Writer) Run(ctx context.Context) {
 
 // batchInterval is how long a batch coalesces changes after a flush that
 // took cost: Interval, or flushCostFactor times cost when that is longer,
-// at most maxInterval.
+// at most maxInterval, and short enough that a change still reaches the
+// disk within staleBudget (it may wait for a flush in progress, the batch,
+// then its own flush).
 func (w *Writer) batchInterval(cost time.Duration) time.Duration {
-	return max(w.interval, min(flushCostFactor*cost, maxInterval))
+	return max(w.interval, min(flushCostFactor*cost, maxInterval, staleBudget-2*cost))
 }
 
 // removeStaleTemps removes the temp files of a writer that crashed. It holds

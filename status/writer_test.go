@@ -424,14 +424,14 @@ func TestWriterRemovesStaleTemps(t *testing.T) {
 	}
 }
 
-// TestWriterStretchesAfterSlowFlush: after a flush that took 10ms, the next
-// batch coalesces for 20 times that (200ms) instead of the interval; a
-// flush of 50ms or more stretches it to maxInterval at most.
+// TestWriterStretchesAfterSlowFlush: after a flush that took d, the next
+// batch coalesces for 20 d instead of the interval, at most 500ms, and only
+// as long as a change still reaches the disk within 1s.
 func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 	dir := t.TempDir()
 	tw := startWriter(t, WriterOptions{Dir: dir})
-	slow := 10 * time.Millisecond
 	var slowMu sync.Mutex
+	slow := time.Duration(0)
 	tw.onWrite = func(string) {
 		slowMu.Lock()
 		d := slow
@@ -439,20 +439,29 @@ func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 		tw.clock.Step(d) // the write took d
 		tw.writes.Add(1)
 	}
-	tw.Update(status("w", 1))
-	tw.waitTimer(t)
-	tw.clock.Step(DefaultInterval)
-	eventually(t, 5*time.Second, "the first write", func() bool { return tw.writes.Load() == 1 })
-	for i, want := range []time.Duration{200 * time.Millisecond, maxInterval} {
+	steps := []struct{ flush, next time.Duration }{
+		{10 * time.Millisecond, 200 * time.Millisecond},  // 20 x 10ms
+		{100 * time.Millisecond, maxInterval},            // 2s, capped
+		{300 * time.Millisecond, 400 * time.Millisecond}, // 1s - 2 x 300ms
+		{time.Second, DefaultInterval},                   // no room left: no stretch
+	}
+	next := DefaultInterval
+	for i, st := range steps {
 		slowMu.Lock()
-		slow = time.Second // the next flush: longer than maxInterval allows for
+		slow = st.flush
 		slowMu.Unlock()
-		tw.Update(status("w", 2+i))
+		tw.Update(status("w", i+1))
 		tw.waitTimer(t)
-		if got := tw.clock.pendingIn(); got != want {
-			t.Fatalf("batch %d: timer of %v, want %v", i, got, want)
+		if got := tw.clock.pendingIn(); got != next {
+			t.Fatalf("batch %d: timer of %v, want %v", i, got, next)
 		}
-		tw.clock.Step(want)
-		eventually(t, 5*time.Second, "the write", func() bool { return tw.writes.Load() == int64(2+i) })
+		tw.clock.Step(next)
+		eventually(t, 5*time.Second, "the write", func() bool { return tw.writes.Load() == int64(i+1) })
+		next = st.next
+	}
+	tw.Update(status("w", 99))
+	tw.waitTimer(t)
+	if got := tw.clock.pendingIn(); got != next {
+		t.Fatalf("after a 1s flush: timer of %v, want %v", got, next)
 	}
 }
