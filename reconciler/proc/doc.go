@@ -51,10 +51,10 @@
 // nearly empty fd table so that fork+exec does not cost O(fds the daemon
 // holds); each lives as long as a leader it forked is unreleased. There are
 // up to GOMAXPROCS of them (at most 4), because a vfork parent waits for its
-// child's exec: starts in parallel go to a fork thread that is not forking. Other Go threads
-// live as long as the process, except one whose goroutine called
-// runtime.LockOSThread and returned without unlocking: the runtime then ends
-// that thread. When no fork thread can be set up (Linux before 5.6), Start
+// child's exec: starts in parallel go to a fork thread that is not forking.
+// Other Go threads live as long as the process, except one whose goroutine
+// called runtime.LockOSThread and returned without unlocking: the runtime
+// then ends that thread. When no fork thread can be set up (Linux before 5.6), Start
 // forks on the calling thread: never call [Starter.Start] from such a goroutine,
 // or the instance is SIGKILLed when the goroutine ends.
 //

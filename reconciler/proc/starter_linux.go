@@ -30,7 +30,7 @@ type Starter struct {
 	forks      []*forkThread // the threads Start forks on, none retired
 	forkBroken bool          // setting one up failed: Start forks on its caller's thread
 	forkIdle   time.Duration // 0: forkThreadIdle (tests shorten it)
-	forkMax    int           // 0: maxForkThreads()
+	forkMax    int           // 0: maxForkThreads(); lowered when a thread cannot be set up
 
 	// spawnMu orders spawning against the reaper: Start holds the read lock
 	// around fork+register, the reaper holds the write lock while it lists and
@@ -256,6 +256,9 @@ func (s *Starter) acquireForkThread() *forkThread {
 		limit = maxForkThreads()
 	}
 	if t == nil || (t.busy > 0 && len(s.forks) < limit) {
+		// Under forkMu: setting a thread up takes a few system calls per fd
+		// the daemon holds, once per thread (threads are retired only after
+		// forkThreadIdle without a leader).
 		nt, err := newForkThread(s.nullFd)
 		if err != nil {
 			if t == nil {
@@ -263,6 +266,10 @@ func (s *Starter) acquireForkThread() *forkThread {
 				s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
 				return nil
 			}
+			// Make do with the threads there are (e.g. out of fds), rather
+			// than trying again at every busy start.
+			s.forkMax = len(s.forks)
+			s.log.V(1).Info("No more fork threads", "threads", len(s.forks), "reason", err.Error())
 		} else {
 			s.forks = append(s.forks, nt)
 			t = nt
