@@ -171,13 +171,14 @@ func (s *OSStarter) instanceIdentity(p *spec.Program, idx int) ([]string, *spec.
 	return t.Env(idx), t, &c, nil
 }
 
-// envTemplates remembers the environment template of each program's current
-// spec (at most one per program name), so that starting its instances
-// copies one environment instead of building it from maps each time. The
-// zero value is ready to use; it is safe for concurrent use.
+// envTemplates remembers the environment templates of each program's two
+// latest specs (a rollout starts instances of the new spec while instances
+// of the old one may still restart), so that starting an instance copies one
+// environment instead of building it from maps each time. The zero value is
+// ready to use; it is safe for concurrent use.
 type envTemplates struct {
 	mu sync.Mutex
-	m  map[string]*spec.EnvTemplate
+	m  map[string]*[2]*spec.EnvTemplate // newest first
 }
 
 // get returns the template of p with base, making it if p is a spec it has
@@ -185,14 +186,21 @@ type envTemplates struct {
 func (e *envTemplates) get(p *spec.Program, base []string) *spec.EnvTemplate {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if t := e.m[p.Metadata.Name]; t != nil && t.Program() == p {
-		return t
+	ts := e.m[p.Metadata.Name]
+	if ts == nil {
+		if e.m == nil {
+			e.m = map[string]*[2]*spec.EnvTemplate{}
+		}
+		ts = new([2]*spec.EnvTemplate)
+		e.m[p.Metadata.Name] = ts
 	}
-	if e.m == nil {
-		e.m = map[string]*spec.EnvTemplate{}
+	for _, t := range ts {
+		if t != nil && t.Program() == p {
+			return t
+		}
 	}
 	t := spec.NewEnvTemplate(p, base)
-	e.m[p.Metadata.Name] = t
+	ts[0], ts[1] = t, ts[0]
 	return t
 }
 
