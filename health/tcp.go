@@ -48,8 +48,8 @@ func newTCP(a *spec.TCPSocketAction, lookup func(string) (string, bool), sockets
 
 // Probe connects, then drops the connection at once with a reset (see
 // closeReset). An IP address, the usual case, goes through connect, a lean
-// dial that reuses sockets (see Sockets); a host name through net.Dialer, which resolves it on every probe, as
-// kubelet does.
+// dial that reuses sockets (see Sockets); a host name through net.Dialer,
+// which resolves it on every probe, as kubelet does.
 //
 // net.Dialer is given the address as a string, not as a netip.AddrPort to
 // Dialer.DialTCP: in Go 1.26, DialTCP binds a zero local address to ":0"
