@@ -2,7 +2,6 @@ package health
 
 import (
 	"errors"
-	"net"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -13,27 +12,11 @@ import (
 	"github.com/reconciled/reconciled/spec"
 )
 
-// countingListener accepts and closes connections until the test ends, and
-// counts them.
+// countingListener is listenCounting without the listener.
 func countingListener(t *testing.T) (port int, accepted *atomic.Int64) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	accepted = new(atomic.Int64)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-			accepted.Add(1) // after the close: a test that counts fds waits for it
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port, accepted
+	_, port, accepted = listenCounting(t)
+	return port, accepted
 }
 
 // openFds counts this process's open file descriptors.

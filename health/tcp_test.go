@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,11 +28,20 @@ func newTCPProber(t *testing.T, host, port string, env ...string) Prober {
 // test ends, and its port.
 func listen(t *testing.T) (net.Listener, int) {
 	t.Helper()
+	l, port, _ := listenCounting(t)
+	return l, port
+}
+
+// listenCounting is listen, plus the number of connections accepted and
+// closed so far.
+func listenCounting(t *testing.T) (net.Listener, int, *atomic.Int64) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	accepted := new(atomic.Int64)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -39,9 +49,10 @@ func listen(t *testing.T) (net.Listener, int) {
 				return
 			}
 			c.Close()
+			accepted.Add(1) // after the close: a test that counts fds waits for it
 		}
 	}()
-	return l, l.Addr().(*net.TCPAddr).Port
+	return l, l.Addr().(*net.TCPAddr).Port, accepted
 }
 
 func TestTCPSuccess(t *testing.T) {
