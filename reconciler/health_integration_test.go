@@ -233,7 +233,11 @@ func TestITDependsOn(t *testing.T) {
 func TestITDependencyCycle(t *testing.T) {
 	d := itStart(t, itOpts{})
 	a, b := d.name("a"), d.name("b")
+	// a is valid on its own (b is waited for); b then closes the cycle.
 	itWrite(t, d.dir, a, itSpec(`["sleep", "1000"]`, "dependsOn: [{program: "+b+"}]"))
+	itWaitStatus(t, d.dir, a, "a waiting for b", func(st status.ProgramStatus) bool {
+		return len(st.Status.Instances) == 1 && strings.Contains(st.Status.Instances[0].Message, "waiting for "+b)
+	})
 	itWrite(t, d.dir, b, itSpec(`["sleep", "1000"]`, "dependsOn: [{program: "+a+"}]"))
 	for _, n := range [][2]string{{a, b}, {b, a}} {
 		st := itWaitStatus(t, d.dir, n[0], "SpecValid False", func(st status.ProgramStatus) bool {
@@ -243,8 +247,12 @@ func TestITDependencyCycle(t *testing.T) {
 		if c := itCondition(st, status.ConditionSpecValid); !strings.Contains(c.Message, want) {
 			t.Errorf("%s: SpecValid %+v, want %q", n[0], c, want)
 		}
-		if len(st.Status.Instances) != 0 {
-			t.Errorf("%s: instances of an invalid program: %+v", n[0], st.Status.Instances)
+		// Nothing runs: b was never valid, so it has no instance; a keeps
+		// its last valid spec, whose instance waits for b.
+		for _, in := range st.Status.Instances {
+			if n[0] == b || in.Pid != 0 || in.State != "STOPPED" {
+				t.Errorf("%s: instance %+v, want none running", n[0], in)
+			}
 		}
 	}
 	// Breaking the cycle makes both valid; b starts once a runs.
