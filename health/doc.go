@@ -52,9 +52,10 @@
 //     the sockets that tcpSocket probes reuse belong to the caller, who
 //     passes a [Sockets] in the [Target] (the daemon has one).
 //
-// Measured cost (2-vCPU Firecracker VM, see TestTCPWorkersCPU): 1000 tcpSocket
-// workers at period 1s against a local listener take about 4.5% of one core,
-// close to the 3.7-4.4% that the bare socket/connect/close system calls cost
-// there in the same batches; without the grid it was about 20%, since each
-// wake-up of an idle process costs more than the connect.
+// Measured cost (2-vCPU Firecracker VM, hack/bench/probes.sh): 1000
+// tcpSocket probes at period 1s against a local listener take 3.7-4.0% of
+// one core in the daemon, 0.86-0.99x what a bare loop making the same
+// connects with a fresh socket each costs there in the same batches (4.0-4.3%);
+// without the grid it was about 20%, since each wake-up of an idle process
+// costs more than the connect (see TestTCPWorkersCPU).
 package health
