@@ -32,50 +32,55 @@ const exitBatch = 128
 // set when it is closed, so Release only closes it; a token is forgotten
 // when the exit is observed, so a late event for it is ignored.
 //
-// Lifetime. The goroutine runs while at least one process is watched, and
-// ends when none is left; the next watch starts a new one.
+// Safety net. The reaper (Starter.Run) also drains the set on every SIGCHLD,
+// which the kernel sends with every leader's exit: on a kernel that loses a
+// wake-up of a nested epoll set, an exit still waits no longer than the next
+// SIGCHLD, and no timer runs while nothing happens.
+//
+// Lifetime. The goroutine runs while processes are watched; it ends when a
+// wake-up finds none left (the next watch starts a new one).
 type exitWatcher struct {
-	initOnce sync.Once
-	initErr  error
-	ep       int             // the epoll fd; owned by file
-	file     *os.File        // ep, non-blocking, registered with the netpoller
-	raw      syscall.RawConn // of file
-
 	mu      sync.Mutex
+	ep      int                 // the epoll fd, owned by file; valid once file is set
+	file    *os.File            // ep, non-blocking, registered with the netpoller
+	raw     syscall.RawConn     // of file
 	procs   map[uint64]*Process // by token
 	next    uint64              // the last token given
 	running bool                // a goroutine runs loop
 }
 
+// init makes the epoll set, unless it exists. A failure (e.g. out of fds) is
+// not remembered: the next watch tries again. Called with w.mu held.
 func (w *exitWatcher) init() error {
-	w.initOnce.Do(func() {
-		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			w.initErr = fmt.Errorf("epoll_create1: %w", err)
-			return
-		}
-		if err := unix.SetNonblock(ep, true); err != nil {
-			unix.Close(ep)
-			w.initErr = fmt.Errorf("epoll fd: %w", err)
-			return
-		}
-		w.ep, w.file = ep, os.NewFile(uintptr(ep), "exits")
-		if w.raw, err = w.file.SyscallConn(); err != nil {
-			w.initErr = fmt.Errorf("epoll fd: %w", err)
-			return
-		}
-		w.procs = make(map[uint64]*Process)
-	})
-	return w.initErr
+	if w.file != nil {
+		return nil
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return fmt.Errorf("epoll fd: %w", err)
+	}
+	file := os.NewFile(uintptr(ep), "exits")
+	raw, err := file.SyscallConn()
+	if err != nil { // not reached: an os.File always has one
+		file.Close()
+		return fmt.Errorf("epoll fd: %w", err)
+	}
+	w.ep, w.file, w.raw = ep, file, raw
+	w.procs = make(map[uint64]*Process)
+	return nil
 }
 
 // watch adds p's pidfd to the set. From then on p.finish runs once p exits.
 func (w *exitWatcher) watch(p *Process) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.init(); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.next++
 	tok := w.next
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
@@ -113,38 +118,54 @@ func (w *exitWatcher) rearm(p *Process) {
 func (w *exitWatcher) loop() {
 	events := make([]unix.EpollEvent, exitBatch)
 	err := w.raw.Read(func(uintptr) bool {
-		for {
-			n, err := unix.EpollWait(w.ep, events, 0)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				n = 0 // not expected on a valid epoll fd: wait for the next wake-up
-			}
-			for i := range n {
-				w.mu.Lock()
-				p := w.procs[token(&events[i])]
-				w.mu.Unlock()
-				if p != nil {
-					p.check(w)
-				}
-			}
-			if n == len(events) {
-				continue // perhaps more ready
-			}
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if len(w.procs) == 0 {
-				w.running = false
-				return true // done: the next watch starts a new loop
-			}
-			return false // wait in the netpoller for the next exit
+		w.drainInto(events)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(w.procs) == 0 {
+			w.running = false
+			return true // done: the next watch starts a new loop
 		}
+		return false // wait in the netpoller for the next exit
 	})
 	if err != nil { // not reached: the epoll fd is never closed
 		w.mu.Lock()
 		w.running = false
 		w.mu.Unlock()
+	}
+}
+
+// drain checks the processes whose pidfds are ready, if any, without
+// waiting. Safe to call alongside loop: an event goes to one caller.
+func (w *exitWatcher) drain() {
+	w.mu.Lock()
+	ready := w.file != nil
+	w.mu.Unlock()
+	if ready {
+		w.drainInto(make([]unix.EpollEvent, exitBatch))
+	}
+}
+
+// drainInto takes ready events with epoll_wait(0) until none is left.
+func (w *exitWatcher) drainInto(events []unix.EpollEvent) {
+	for {
+		n, err := unix.EpollWait(w.ep, events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // not expected on a valid epoll fd: wait for the next wake-up
+		}
+		for i := range n {
+			w.mu.Lock()
+			p := w.procs[token(&events[i])]
+			w.mu.Unlock()
+			if p != nil {
+				p.check(w)
+			}
+		}
+		if n < len(events) {
+			return
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ func (s *Starter) Run(ctx context.Context) {
 		case <-s.kick:
 			s.reap(false)
 		case <-ch:
+			s.exits.drain() // the exit watcher's safety net (see exitWatcher)
 			full := time.Since(lastFull) >= fullReapInterval
 			if full {
 				lastFull = time.Now()
