@@ -427,3 +427,40 @@ func TestStopAllIsSettled(t *testing.T) {
 		t.Errorf("%d Stopped events, want %d", got, n)
 	}
 }
+
+// TestStopSignalsAllFirst: a stop of all sends every process its stop signal
+// before the bookkeeping of any (the first Stopping event), and only once.
+func TestStopSignalsAllFirst(t *testing.T) {
+	const n = 20
+	h := newHarness(t)
+	h.apply("  command: sleep 1000\n  replicas: 20\n  startSeconds: 0s\n")
+	h.phase("Running", n)
+	procs := h.starter.all()
+	signalledAtFirstStopping := -1
+	h.sink.mu.Lock()
+	h.sink.onEvent = func(ev status.Event) {
+		if ev.Reason != "Stopping" || signalledAtFirstStopping >= 0 {
+			return
+		}
+		signalledAtFirstStopping = 0
+		for _, p := range procs {
+			if len(p.sent()) > 0 {
+				signalledAtFirstStopping++
+			}
+		}
+	}
+	h.sink.mu.Unlock()
+	h.apply("  command: sleep 1000\n  replicas: 20\n  startSeconds: 0s\n  desired: stopped\n")
+	h.waitFor("all stopped", func(st status.Status) bool { return len(st.Instances) == 0 && st.Phase == "Stopped" })
+	h.sink.mu.Lock()
+	got := signalledAtFirstStopping
+	h.sink.mu.Unlock()
+	if got != n {
+		t.Errorf("%d of %d processes signalled at the first Stopping event, want all", got, n)
+	}
+	for _, p := range procs {
+		if s := p.sent(); len(s) != 1 || s[0] != syscall.SIGTERM {
+			t.Errorf("process %d got %v, want one SIGTERM", p.index, s)
+		}
+	}
+}
