@@ -211,7 +211,6 @@ type fakeSink struct {
 	updates int
 	events  []status.Event
 	deleted bool
-	onEvent func(status.Event) // called (under mu) for each event, when set
 }
 
 func (s *fakeSink) Update(st status.ProgramStatus) {
@@ -225,9 +224,6 @@ func (s *fakeSink) Event(ev status.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, ev)
-	if s.onEvent != nil {
-		s.onEvent(ev)
-	}
 }
 
 func (s *fakeSink) Delete(string) {

@@ -50,20 +50,9 @@ type instance struct {
 	everReady        bool   // the current process has been ready (rollout progress)
 	restartAfterStop bool   // the liveness probe failed: the restart policy decides once stopped
 	unhealthyRunning bool   // ... and it was RUNNING then (else a failed start)
-	// stopSent: this pass has sent the stop signal already (see
-	// program.signalStops); stopInstance does the rest without sending it
-	// twice.
-	stopSent bool
 }
 
 func (in *instance) name(program string) string { return program + "-" + strconv.Itoa(in.idx) }
-
-// stopsNow reports whether drive will stop in's process: it runs (and is
-// not being spawned) with no target, or a target of another spec.
-func (in *instance) stopsNow() bool {
-	return (in.state == Starting || in.state == Running) && !in.spawning &&
-		(in.target == nil || in.targetHash != in.hash)
-}
 
 // live reports whether the instance has, or is getting, a process.
 func (in *instance) live() bool { return in.spawning || in.state.hasProcess() }

@@ -298,7 +298,6 @@ func (p *program) reconcile() {
 	}
 	// Highest index first, so that scaling down stops the newest first.
 	order := p.sorted()
-	p.signalStops(order)
 	for i := len(order) - 1; i >= 0; i-- {
 		p.drive(order[i])
 	}
@@ -447,7 +446,7 @@ func (p *program) spawn(in *instance, fresh bool) {
 	in.spawning = true
 	in.proc, in.pid, in.message = nil, 0, ""
 	in.nextRetry = time.Time{}
-	in.restartAfterStop, in.stopSent = false, false
+	in.restartAfterStop = false
 	p.stopProbes(in)
 	p.setState(in, Starting)
 	idx, gen, prog := in.idx, in.gen, in.spec
@@ -637,41 +636,15 @@ func (p *program) afterExit(in *instance, facts exitFacts, why string, now time.
 	}
 }
 
-// signalStops sends the stop signal to every instance in order that this
-// pass stops, before drive does the rest of stopInstance for each: the
-// processes of a scale-down, a stop of all or a shutdown then all begin to
-// exit at once, while the daemon writes the events and arms the timers,
-// instead of one after the other as the pass gets to them (on a busy
-// machine the pass over 1000 instances took over 100 ms, most of it waiting
-// for the CPU that the first ones' exits took).
-func (p *program) signalStops(order []*instance) {
-	for i := len(order) - 1; i >= 0; i-- {
-		if in := order[i]; in.stopsNow() {
-			p.sendStop(in)
-		}
-	}
-}
-
-// sendStop sends in's stop signal to its process group, once per stop.
-func (p *program) sendStop(in *instance) {
-	in.stopSent = true
-	sig := in.spec.Spec.StopSignal
-	if err := in.proc.SignalGroup(sig.Number); err != nil {
-		p.log.V(1).Info("Signal failed", "instance", in.name(p.name), "pid", in.pid, "signal", sig.Name, "error", err.Error())
-	}
-}
-
-// stopInstance sends the stop signal to the group (unless signalStops did)
-// and arms the SIGKILL timer.
+// stopInstance sends the stop signal to the group and arms the SIGKILL timer.
 func (p *program) stopInstance(in *instance) {
 	in.cancelTimer()
 	p.setState(in, Stopping)
 	sig := in.spec.Spec.StopSignal
 	p.event(in.name(p.name), in.pid, status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group")
-	if !in.stopSent {
-		p.sendStop(in)
+	if err := in.proc.SignalGroup(sig.Number); err != nil {
+		p.log.V(1).Info("Signal failed", "instance", in.name(p.name), "pid", in.pid, "signal", sig.Name, "error", err.Error())
 	}
-	in.stopSent = false
 	if in.leaderExited { // it exited on its own just before
 		p.awaitGroup(in)
 	}
