@@ -1,0 +1,32 @@
+// Package epoll watches many file descriptors for readability with one
+// epoll instance and at most one goroutine, which waits in Go's netpoller
+// without holding a thread while nothing happens.
+//
+// Why. Parking a goroutine per fd on an *os.File costs, per fd, an os.File
+// (a finalizer, and a registration with the runtime's netpoller that closing
+// removes again with epoll_ctl) and a goroutine whose stack every garbage
+// collection scans. The daemon watches a pidfd and two output pipes per
+// instance: at 1000 instances that was 3000 goroutines, and a good part of
+// the CPU of starting and stopping them.
+//
+// How. Set.Add puts an fd in the set with EPOLLIN and EPOLLONESHOT and a
+// token that names its Handler. The epoll fd is itself pollable; the set's
+// goroutine waits for it in the netpoller and, when it wakes, takes the
+// ready tokens with epoll_wait(0) and calls each Handler's Ready. One-shot
+// means an fd that fired is disarmed: no second Ready comes until its owner
+// calls Rearm, so a Handler never runs twice at once and may hand its fd to
+// another goroutine in between.
+//
+// Invariants:
+//
+//   - Ready runs on the set's goroutine (or on a goroutine calling Drain) and
+//     must not block: it reads what is there, or hands the work on.
+//   - Closing an fd removes it from the set (the kernel does it when the
+//     fd's file is closed, and an fd in the set is never dup'ed). Forget the
+//     token first, so that a late event for a reused number finds no
+//     Handler. An fd is closed only by its owner, never while a Ready of it
+//     may run (see the Handlers for how each makes sure).
+//   - The goroutine runs while tokens are registered: it ends at the first
+//     wake-up after which none is left (usually the one whose Ready finished
+//     the last fd), and the next Add starts another. No timer runs.
+package epoll

@@ -1,0 +1,172 @@
+package epoll
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// batch is how many ready fds one epoll_wait takes at most.
+const batch = 128
+
+// Handler is told that its fd turned readable (or hung up).
+type Handler interface {
+	// Ready runs on the set's goroutine and must not block. The fd stays
+	// disarmed until Rearm.
+	Ready()
+}
+
+// Set is an epoll set of fds, each with a Handler. The zero value is ready
+// to use; its methods are safe for concurrent use. The epoll fd is made at
+// the first Add and lives as long as the Set.
+type Set struct {
+	mu       sync.Mutex
+	ep       int             // the epoll fd, owned by file; valid once file is set
+	file     *os.File        // ep, non-blocking, registered with the netpoller
+	raw      syscall.RawConn // of file
+	handlers map[uint64]Handler
+	next     uint64 // the last token given (0 is never one)
+	running  bool   // a goroutine runs loop
+}
+
+// init makes the epoll set, unless it exists. A failure (e.g. out of fds) is
+// not remembered: the next Add tries again. Called with s.mu held.
+func (s *Set) init() error {
+	if s.file != nil {
+		return nil
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return fmt.Errorf("epoll fd: %w", err)
+	}
+	file := os.NewFile(uintptr(ep), "epoll")
+	raw, err := file.SyscallConn()
+	if err != nil { // not reached: an os.File always has one
+		file.Close()
+		return fmt.Errorf("epoll fd: %w", err)
+	}
+	s.ep, s.file, s.raw = ep, file, raw
+	s.handlers = make(map[uint64]Handler)
+	return nil
+}
+
+// Add arms fd in the set and returns its token. From then on h.Ready is
+// called once fd is readable, once per arming.
+func (s *Set) Add(fd int, h Handler) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.init(); err != nil {
+		return 0, err
+	}
+	s.next++
+	tok := s.next
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
+	setToken(&ev, tok)
+	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return 0, fmt.Errorf("epoll_ctl add: %w", err)
+	}
+	s.handlers[tok] = h
+	if !s.running {
+		s.running = true
+		go s.loop()
+	}
+	return tok, nil
+}
+
+// Rearm arms fd again after its Ready. The caller owns fd (it is open).
+func (s *Set) Rearm(fd int, tok uint64) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
+	setToken(&ev, tok)
+	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl mod: %w", err)
+	}
+	return nil
+}
+
+// Forget drops a token: its Handler is not called again. Forget before
+// closing the fd.
+func (s *Set) Forget(tok uint64) {
+	s.mu.Lock()
+	delete(s.handlers, tok)
+	s.mu.Unlock()
+}
+
+// Len returns the number of tokens registered.
+func (s *Set) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.handlers)
+}
+
+// loop takes readiness until no token is registered.
+func (s *Set) loop() {
+	events := make([]unix.EpollEvent, batch)
+	err := s.raw.Read(func(uintptr) bool {
+		s.drainInto(events)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.handlers) == 0 {
+			s.running = false
+			return true // done: the next Add starts a new loop
+		}
+		return false // wait in the netpoller for the next event
+	})
+	if err != nil { // not reached: the epoll fd is never closed
+		s.mu.Lock()
+		s.running = false
+		s.mu.Unlock()
+	}
+}
+
+// Drain calls the Handlers of the fds that are ready, if any, without
+// waiting. Safe to call alongside the set's goroutine: an event goes to one
+// caller.
+func (s *Set) Drain() {
+	s.mu.Lock()
+	ready := s.file != nil
+	s.mu.Unlock()
+	if ready {
+		s.drainInto(make([]unix.EpollEvent, batch))
+	}
+}
+
+// drainInto takes ready events with epoll_wait(0) until none is left.
+func (s *Set) drainInto(events []unix.EpollEvent) {
+	for {
+		n, err := unix.EpollWait(s.ep, events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // not expected on a valid epoll fd: wait for the next wake-up
+		}
+		for i := range n {
+			s.mu.Lock()
+			h := s.handlers[token(&events[i])]
+			s.mu.Unlock()
+			if h != nil {
+				h.Ready()
+			}
+		}
+		if n < len(events) {
+			return
+		}
+	}
+}
+
+// setToken and token keep a token in the 64 bits of an event's data (the
+// Fd and Pad fields of unix.EpollEvent).
+func setToken(ev *unix.EpollEvent, tok uint64) {
+	ev.Fd, ev.Pad = int32(uint32(tok)), int32(uint32(tok>>32))
+}
+
+func token(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}

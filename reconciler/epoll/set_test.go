@@ -1,0 +1,138 @@
+package epoll
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// chanHandler reports each Ready on a channel.
+type chanHandler chan struct{}
+
+func (h chanHandler) Ready() { h <- struct{}{} }
+
+func pipe(t *testing.T) (r, w int) {
+	t.Helper()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	return fds[0], fds[1]
+}
+
+func waitReady(t *testing.T, h chanHandler) {
+	t.Helper()
+	select {
+	case <-h:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Ready")
+	}
+}
+
+// notReady checks that h gets no Ready for a while: the negative half of a
+// one-shot check, bounded by a short window (a Ready that came would come
+// within microseconds).
+func notReady(t *testing.T, h chanHandler) {
+	t.Helper()
+	select {
+	case <-h:
+		t.Fatal("Ready while disarmed or forgotten")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestOneShotRearmForget(t *testing.T) {
+	var s Set
+	r, w := pipe(t)
+	defer unix.Close(r)
+	defer unix.Close(w)
+	h := make(chanHandler, 4)
+	tok, err := s.Add(r, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(w, []byte("a"))
+	waitReady(t, h)
+	// Still readable, but disarmed: no second Ready.
+	unix.Write(w, []byte("b"))
+	notReady(t, h)
+	if err := s.Rearm(r, tok); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h) // the data still there fires at once
+	s.Forget(tok)
+	if err := s.Rearm(r, tok); err != nil {
+		t.Fatal(err)
+	}
+	notReady(t, h)
+	eventually(t, "the goroutine to end with nothing registered", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.running
+	})
+}
+
+// forgetter forgets its token in Ready, as a handler that is done does.
+type forgetter struct {
+	s     *Set
+	tok   chan uint64 // the token, once Add returned it
+	ready chan struct{}
+}
+
+func (f *forgetter) Ready() {
+	f.s.Forget(<-f.tok)
+	close(f.ready)
+}
+
+// TestHangUpAndRestart: a closed writer makes the read end ready (end of
+// file); the wake-up that leaves no token ends the goroutine, and the next
+// Add starts a new one.
+func TestHangUpAndRestart(t *testing.T) {
+	var s Set
+	for range 3 {
+		r, w := pipe(t)
+		f := &forgetter{s: &s, tok: make(chan uint64, 1), ready: make(chan struct{})}
+		tok, err := s.Add(r, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tok <- tok
+		unix.Close(w)
+		<-f.ready
+		unix.Close(r)
+		eventually(t, "the goroutine to end", func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return !s.running
+		})
+	}
+}
+
+// TestDrain: Drain calls the Handler of a ready fd on the caller's
+// goroutine, and an event goes to one caller only.
+func TestDrain(t *testing.T) {
+	var s Set
+	r, w := pipe(t)
+	defer unix.Close(r)
+	defer unix.Close(w)
+	h := make(chanHandler, 4)
+	if _, err := s.Add(r, h); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(w, []byte("x"))
+	s.Drain()
+	waitReady(t, h)
+	notReady(t, h)
+}
