@@ -110,7 +110,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	// The child has its copies of the write ends: close ours now, so that
 	// the pumps see end of file once every writer is gone.
 	outs.closeChildEnds()
-	pumps := outs.startPumps()
+	pumps := outs.pumps
 	if len(pumps) == 0 {
 		return pr, nil
 	}
@@ -118,7 +118,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	if drain <= 0 {
 		drain = DefaultDrain
 	}
-	return &pumpedProcess{Process: pr, pumps: pumps, drain: drain}, nil
+	return &pumpedProcess{Process: pr, output: s.Output, pumps: pumps, drain: drain}, nil
 }
 
 // startResolved starts ps with its command's path as remembered for p's spec
@@ -279,19 +279,15 @@ type outputs struct {
 	s                 *OSStarter
 	program, instance string
 	env               []string
-	dir               string // the instance's working directory
-	pipes             []*pipe
-}
-
-// pipe is one stream that goes through a pump.
-type pipe struct {
-	stream  string
-	r, w    *os.File
-	targets []output.Target
+	dir               string     // the instance's working directory
+	childEnds         []*os.File // the write ends of the pipes, for the child
+	pumps             []*output.Pump
 }
 
 // stream prepares the target of one stream and returns the child's end of
-// it: nil for /dev/null.
+// it: nil for /dev/null. A stream that goes through a pipe gets its pump
+// now, idle until the child writes, so that a pipe that cannot be watched
+// fails the start rather than the output.
 func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.File, error) {
 	var targets []output.Target
 	switch out.Mode {
@@ -327,38 +323,32 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 		closeTargets(targets)
 		return nil, fmt.Errorf("%s: %w", stream, err)
 	}
-	o.pipes = append(o.pipes, &pipe{stream: stream, r: r, w: w, targets: targets})
+	src := output.Source{Program: o.program, Instance: o.instance, Stream: stream}
+	pump, err := o.s.Output.Start(r, src, targets...) // owns r and targets from here
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", stream, err)
+	}
+	o.childEnds = append(o.childEnds, w)
+	o.pumps = append(o.pumps, pump)
 	return w, nil
 }
 
 // closeChildEnds closes the daemon's copies of the pipes' write ends.
 func (o *outputs) closeChildEnds() {
-	for _, p := range o.pipes {
-		if p.w != nil {
-			p.w.Close()
-			p.w = nil
-		}
+	for _, w := range o.childEnds {
+		w.Close()
 	}
+	o.childEnds = nil
 }
 
 // abandon undoes everything when the process could not be started.
 func (o *outputs) abandon() {
 	o.closeChildEnds()
-	for _, p := range o.pipes {
-		p.r.Close()
-		closeTargets(p.targets)
+	for _, p := range o.pumps {
+		p.Abort()
 	}
-	o.pipes = nil
-}
-
-func (o *outputs) startPumps() []*output.Pump {
-	var pumps []*output.Pump
-	for _, p := range o.pipes {
-		src := output.Source{Program: o.program, Instance: o.instance, Stream: p.stream}
-		pumps = append(pumps, o.s.Output.Start(p.r, src, p.targets...))
-	}
-	o.pipes = nil
-	return pumps
+	o.pumps = nil
 }
 
 func closeTargets(ts []output.Target) {
@@ -375,8 +365,9 @@ func closeTargets(ts []output.Target) {
 // reported stopped and before its next process starts writing.
 type pumpedProcess struct {
 	*proc.Process
-	pumps []*output.Pump
-	drain time.Duration
+	output *output.Group
+	pumps  []*output.Pump
+	drain  time.Duration
 }
 
 func (p *pumpedProcess) Release() error {
@@ -392,6 +383,12 @@ func (p *pumpedProcess) Release() error {
 		default:
 		}
 		if t == nil {
+			p.output.Drain() // an end of file that is there, taken now
+			select {
+			case <-pu.Done():
+				continue
+			default:
+			}
 			t = time.NewTimer(p.drain)
 			defer t.Stop()
 		}

@@ -13,10 +13,14 @@
 //     write under one lock, so lines of different instances never interleave
 //     mid-line.
 //   - Pump reads one child pipe and writes what arrives to its targets; Pipe
-//     makes that pipe at the least cost (only the pump's end is non-blocking
-//     and watched by the netpoller).
-//   - Group owns the pumps of a daemon: it starts them, shares their buffers
-//     and the open log files, and waits for them.
+//     makes that pipe at the least cost (only the pump's end is
+//     non-blocking, and it is a bare fd, not an *os.File).
+//   - Group owns the pumps of a daemon: it starts them, watches their pipes
+//     in one epoll set (package epoll), shares their buffers and the open
+//     log files, and waits for them. An idle pump costs no goroutine: a
+//     wake-up that finds only an end of file (every stop of a quiet
+//     instance) is handled on the set's goroutine, and a goroutine runs
+//     only while there is data to write.
 //
 // Invariants:
 //
@@ -25,7 +29,7 @@
 //     a child that writes faster than the disk blocks in write(2) on the full
 //     pipe: back-pressure, not buffering. A buffer is held only while it has
 //     data in it (an idle pump holds none, or a short partial line), and an
-//     idle pump waits in the netpoller, not on a thread. A pipe that a read
+//     idle pump waits in the epoll set, with no goroutine and no thread. A pipe that a read
 //     finds half full (a fast writer) is grown once to Options.PipeSize.
 //   - Lines are whole. A pump writes up to the last newline it has; the rest
 //     waits for more data. Only a line longer than the buffer is cut, and a

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/reconciler/epoll"
 )
 
 // Defaults of Options.
@@ -86,6 +88,8 @@ type Target struct {
 type Group struct {
 	opts Options
 	bufs sync.Pool // *[]byte of opts.BufferSize
+
+	set epoll.Set // the pipes of the idle pumps
 
 	mu    sync.Mutex
 	pumps map[*Pump]struct{}
@@ -190,19 +194,35 @@ func (r *fileRef) Close() error {
 	return err
 }
 
-// Start starts a pump that reads r until end of file and writes what it
-// reads to targets. The pump owns r and closes it, and closes every target
-// that is an io.Closer, when it ends.
-func (g *Group) Start(r *os.File, src Source, targets ...Target) *Pump {
-	p := &Pump{g: g, r: r, src: src, done: make(chan struct{}), abort: make(chan struct{})}
+// Start starts a pump that reads the pipe r (a non-blocking fd, as Pipe
+// makes it) until end of file and writes what it reads to targets. The pump
+// owns r and closes it, and closes every target that is an io.Closer, when
+// it ends; it does so at once when it cannot start (the error: r cannot be
+// watched, e.g. out of memory or past fs.epoll.max_user_watches).
+//
+// Nothing runs for the pump while its pipe is empty: r waits in the Group's
+// epoll set (see package epoll), and a goroutine runs only while there is
+// data to write.
+func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
+	p := &Pump{g: g, fd: r, src: src, done: make(chan struct{}), abort: make(chan struct{})}
 	for _, t := range targets {
 		p.targets = append(p.targets, target{Target: t})
 	}
 	g.mu.Lock()
 	g.pumps[p] = struct{}{}
 	g.mu.Unlock()
-	go p.run()
-	return p
+	// p.mu is held across Add so that a Ready that comes at once waits for
+	// the token and the idle state.
+	p.mu.Lock()
+	tok, err := g.set.Add(r, p)
+	if err != nil {
+		p.mu.Unlock()
+		p.end()
+		return nil, fmt.Errorf("watch output pipe: %w", err)
+	}
+	p.tok, p.state = tok, pumpIdle
+	p.mu.Unlock()
+	return p, nil
 }
 
 // Wait waits until every pump has ended. When ctx is done first, it aborts
@@ -240,6 +260,11 @@ func (g *Group) Wait(ctx context.Context) {
 	}
 }
 
+// Drain takes the pipes that are ready now on the caller's goroutine,
+// without waiting for the epoll set's: a safety net for a waiter that
+// expects an end of file (see epoll.Set.Drain).
+func (g *Group) Drain() { g.set.Drain() }
+
 // Pumps returns the number of pumps running.
 func (g *Group) Pumps() int {
 	g.mu.Lock()
@@ -252,17 +277,51 @@ func (g *Group) putBuf(b *[]byte) { g.bufs.Put(b) }
 
 // Pump copies one child pipe to its targets, line by line (see the package
 // documentation).
+//
+// Ownership. At any time one party owns the pump's fd and its buffers: the
+// Group's epoll set while the pump is idle (the fd armed, nothing running),
+// or the goroutine that took it busy: the set's own in Ready, which reads
+// what is there with a small read and, when there is something to write,
+// hands the pump to a goroutine of its own (drain) until the pipe is empty
+// again. The owner alone reads, rearms and closes the fd. Abort takes an
+// idle pump and ends it; a busy one it only marks, and its owner ends it at
+// its next step.
+//
+//	idle ──Ready──> busy (Ready, then drain while data comes) ──empty──> idle
+//	  │               └──end of file, error, abort──> ended
+//	  └──Abort──> ended
 type Pump struct {
 	g       *Group
-	r       *os.File
+	fd      int // the pipe's read end, non-blocking; -1 once closed
+	tok     uint64
 	src     Source
 	targets []target
 
 	done      chan struct{}
-	abort     chan struct{}
+	abort     chan struct{} // closed by Abort: wakes a write waiting to retry
 	abortOnce sync.Once
-	dropped   int64 // bytes in hand when aborted
+
+	mu      sync.Mutex
+	state   pumpState
+	pending bool // a Ready came while busy (after a rearm): read again
+	aborted bool
+
+	// The owner's (see above).
+	buf     *[]byte // nil while idle with nothing, or little, in hand
+	n       int     // bytes in hand at the start of *buf
+	carry   []byte  // what is in hand while buf is nil
+	grown   bool    // the pipe has been given PipeSize
+	pipeCap int     // 0: not asked yet (asked only once a read is big enough to matter)
+	dropped int64   // bytes given up
 }
+
+type pumpState int
+
+const (
+	pumpBusy pumpState = iota // owned by a goroutine (also: being started)
+	pumpIdle                  // armed in the epoll set
+	pumpEnded
+)
 
 type target struct {
 	Target
@@ -274,120 +333,212 @@ type target struct {
 func (p *Pump) Done() <-chan struct{} { return p.done }
 
 // Abort ends the pump now: it stops reading (a writer still holding the
-// pipe gets EPIPE) and gives up what it holds, reporting it.
+// pipe gets EPIPE once the pipe is closed) and gives up what it holds,
+// reporting it. A pump busy writing ends as soon as the write returns or
+// its retry wait is cut short.
 func (p *Pump) Abort() {
-	p.abortOnce.Do(func() {
-		close(p.abort)
-		p.r.Close()
-	})
+	p.abortOnce.Do(func() { close(p.abort) })
+	p.mu.Lock()
+	p.aborted = true
+	if p.state != pumpIdle {
+		p.mu.Unlock()
+		return // its owner ends it, or it has ended
+	}
+	p.state = pumpBusy
+	p.mu.Unlock()
+	p.end()
 }
 
-func (p *Pump) run() {
-	defer func() {
-		p.r.Close()
-		for _, t := range p.targets {
-			if c, ok := t.W.(io.Closer); ok {
-				c.Close()
-			}
+func (p *Pump) isAborted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.aborted
+}
+
+// Ready is the epoll set's call: the pipe is readable (data, or every writer
+// has closed it). It runs on the set's goroutine and does not block.
+func (p *Pump) Ready() {
+	p.mu.Lock()
+	if p.state != pumpIdle {
+		if p.state == pumpBusy {
+			p.pending = true // came after the owner's rearm: it reads again
 		}
-		if p.dropped > 0 {
-			p.g.opts.Report(Report{Source: p.src, Target: "", Err: errAborted, Dropped: p.dropped})
-		}
-		p.g.mu.Lock()
-		delete(p.g.pumps, p)
-		p.g.mu.Unlock()
-		close(p.done)
-	}()
-	rc, err := p.r.SyscallConn()
-	if err != nil {
+		p.mu.Unlock()
 		return
 	}
-	var (
-		buf   *[]byte // nil while idle with nothing, or little, in hand
-		n     int     // bytes in hand at the start of *buf
-		carry []byte  // what is in hand while buf is nil
-		grown bool    // the pipe has been given PipeSize
-	)
-	pipeCap := -1 // unknown: asked only once a read is big enough to matter
-	defer func() {
-		if buf != nil {
-			p.g.putBuf(buf)
-		}
-	}()
+	p.state = pumpBusy
+	p.mu.Unlock()
+	if p.buf != nil { // a long partial line in hand: read on into its buffer
+		go p.drain()
+		return
+	}
 	for {
-		var m int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			if buf == nil {
-				// Idle: look with a small read on the stack first, so that
-				// finding nothing (as every pump does when its process
-				// starts) takes no buffer from the pool.
-				// At most what fits in the buffer after carry (never 0:
-				// carry is shorter than the buffer, see below).
-				var small [idleRead]byte
-				m, rerr = readFd(int(fd), small[:min(idleRead, p.g.opts.BufferSize-len(carry))])
-				if rerr == unix.EAGAIN {
-					return false
-				}
-				buf = p.g.getBuf()
-				n = copy(*buf, carry)
-				carry = carry[:0]
-				copy((*buf)[n:], small[:max(m, 0)])
-				return true
-			}
-			m, rerr = readFd(int(fd), (*buf)[n:])
-			if rerr == unix.EAGAIN {
-				// Nothing to read: wait in the netpoller, without a big
-				// buffer unless a long partial line is in hand.
-				if n <= carryMax {
-					carry = append(carry[:0], (*buf)[:n]...)
-					p.g.putBuf(buf)
-					buf = nil
-				}
-				return false
-			}
-			return true
-		})
-		if err != nil || rerr != nil { // aborted (closed), or unreadable
-			if buf != nil {
-				p.dropped += int64(n)
-			} else {
-				p.dropped += int64(len(carry))
-			}
-			return
-		}
-		if m <= 0 { // end of file: every writer has closed the pipe
-			if n > 0 {
-				p.write((*buf)[:n])
-			}
-			return
-		}
-		if !grown && m >= minPipeSize/2 {
-			if pipeCap < 0 {
-				pipeCap = 0
-				_ = rc.Control(func(fd uintptr) { pipeCap, _ = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) })
-			}
-			if pipeCap > 0 && m >= pipeCap/2 {
-				// The pipe was at least half full: a fast writer. Grow it once.
-				grown = true
-				_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, p.g.opts.PipeSize) })
-			}
-		}
-		n += m
-		data := (*buf)[:n]
-		if i := bytes.LastIndexByte(data[n-m:], '\n'); i >= 0 {
-			end := n - m + i + 1
-			if !p.write(data[:end]) {
+		// Look with a small read on the stack first, so that a wake-up
+		// with nothing to write (end of file of a quiet instance, as every
+		// stop brings) takes no buffer and no goroutine. At most what fits
+		// in the buffer after carry (never 0: carry is shorter than it).
+		var small [idleRead]byte
+		m, err := readFd(p.fd, small[:min(idleRead, p.g.opts.BufferSize-len(p.carry))])
+		switch {
+		case err == unix.EAGAIN:
+			if p.idle() {
 				return
 			}
-			n = copy(*buf, data[end:])
-		} else if n == len(*buf) { // a line longer than the buffer
-			if !p.write(data) {
+			continue // a Ready came meanwhile
+		case err != nil: // unreadable: give up what is in hand
+			p.end()
+			return
+		case m == 0 && len(p.carry) == 0: // end of file, nothing in hand
+			p.end()
+			return
+		}
+		p.buf = p.g.getBuf()
+		p.n = copy(*p.buf, p.carry)
+		p.carry = p.carry[:0]
+		copy((*p.buf)[p.n:], small[:m])
+		go func() {
+			if p.take(m) {
+				p.drain()
+			}
+		}()
+		return
+	}
+}
+
+// drain reads into the buffer and writes what it reads until the pipe is
+// empty (the pump goes idle) or the pump ends. It runs on a goroutine of its
+// own, as the pump's owner, holding a buffer.
+func (p *Pump) drain() {
+	for {
+		m, err := readFd(p.fd, (*p.buf)[p.n:])
+		if err == unix.EAGAIN {
+			if p.idle() {
 				return
 			}
-			n = 0
+			continue
+		}
+		if err != nil { // unreadable: give up what is in hand
+			p.end()
+			return
+		}
+		if !p.take(m) {
+			return
 		}
 	}
+}
+
+// take handles m bytes just read into the buffer at p.n (0: end of file):
+// it writes the whole lines in hand. It reports whether the pump goes on;
+// when not, it has ended it.
+func (p *Pump) take(m int) bool {
+	if m == 0 { // end of file: every writer has closed the pipe
+		if p.n > 0 && p.write((*p.buf)[:p.n]) {
+			p.n = 0
+		}
+		p.end()
+		return false
+	}
+	if !p.grown && m >= minPipeSize/2 {
+		if p.pipeCap == 0 {
+			p.pipeCap, _ = unix.FcntlInt(uintptr(p.fd), unix.F_GETPIPE_SZ, 0)
+			if p.pipeCap <= 0 {
+				p.grown = true // cannot tell: leave the pipe as it is
+			}
+		}
+		if p.pipeCap > 0 && m >= p.pipeCap/2 {
+			// The pipe was at least half full: a fast writer. Grow it once.
+			p.grown = true
+			_, _ = unix.FcntlInt(uintptr(p.fd), unix.F_SETPIPE_SZ, p.g.opts.PipeSize)
+		}
+	}
+	p.n += m
+	data := (*p.buf)[:p.n]
+	if i := bytes.LastIndexByte(data[p.n-m:], '\n'); i >= 0 {
+		end := p.n - m + i + 1
+		if !p.write(data[:end]) {
+			p.end()
+			return false
+		}
+		p.n = copy(*p.buf, data[end:])
+	} else if p.n == len(*p.buf) { // a line longer than the buffer
+		if !p.write(data) {
+			p.end()
+			return false
+		}
+		p.n = 0
+	}
+	if p.isAborted() {
+		p.end()
+		return false
+	}
+	return true
+}
+
+// idle hands the pump back to the epoll set once its pipe is empty: it
+// rearms the fd, parks what is in hand (a short partial line) in carry so
+// that the buffer goes back to the pool, and returns true. It returns false,
+// still the owner, when a Ready came after the rearm: read again. An aborted
+// pump, or one whose fd cannot be rearmed, it ends (true).
+func (p *Pump) idle() bool {
+	if p.isAborted() {
+		p.end()
+		return true
+	}
+	if err := p.g.set.Rearm(p.fd, p.tok); err != nil {
+		p.end() // cannot wait for the pipe: as if unreadable
+		return true
+	}
+	p.mu.Lock()
+	if p.pending {
+		p.pending = false
+		p.mu.Unlock()
+		return false
+	}
+	if p.aborted {
+		p.mu.Unlock()
+		p.end()
+		return true
+	}
+	if p.buf != nil && p.n <= carryMax {
+		p.carry = append(p.carry[:0], (*p.buf)[:p.n]...)
+		p.g.putBuf(p.buf)
+		p.buf, p.n = nil, 0
+	}
+	p.state = pumpIdle
+	p.mu.Unlock()
+	return true
+}
+
+// end closes the pipe and the targets, reports what is given up, and closes
+// done. Only the owner calls it.
+func (p *Pump) end() {
+	p.mu.Lock()
+	p.state = pumpEnded
+	p.mu.Unlock()
+	if p.tok != 0 {
+		p.g.set.Forget(p.tok)
+	}
+	unix.Close(p.fd)
+	p.fd = -1
+	if p.buf != nil {
+		p.dropped += int64(p.n)
+		p.g.putBuf(p.buf)
+		p.buf, p.n = nil, 0
+	}
+	p.dropped += int64(len(p.carry))
+	p.carry = nil
+	for _, t := range p.targets {
+		if c, ok := t.W.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	if p.dropped > 0 {
+		p.g.opts.Report(Report{Source: p.src, Target: "", Err: errAborted, Dropped: p.dropped})
+	}
+	p.g.mu.Lock()
+	delete(p.g.pumps, p)
+	p.g.mu.Unlock()
+	close(p.done)
 }
 
 var errAborted = errors.New("output abandoned: the pump was aborted")
@@ -459,8 +610,7 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		case <-timer.C:
 		case <-p.abort:
 			timer.Stop()
-			p.dropped += int64(len(data))
-			return false
+			return false // what is in hand is counted as dropped by end
 		}
 		delay = min(2*delay, p.g.opts.RetryMax)
 	}

@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,7 +78,7 @@ func newTestGroup(t *testing.T, o Options) (*Group, *reports) {
 // new pipe, starts a pump of g on the read end, and returns both.
 func runChild(t *testing.T, g *Group, merge bool, argv []string, targets ...Target) (*exec.Cmd, *Pump) {
 	t.Helper()
-	r, w, err := os.Pipe()
+	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,17 @@ func runChild(t *testing.T, g *Group, merge bool, argv []string, targets ...Targ
 			cmd.Wait()
 		}
 	})
-	return cmd, g.Start(r, Source{Program: "t", Instance: "t-0", Stream: "stdout"}, targets...)
+	return cmd, startPump(t, g, r, Source{Program: "t", Instance: "t-0", Stream: "stdout"}, targets...)
+}
+
+// startPump starts a pump of g on r, or fails the test.
+func startPump(t *testing.T, g *Group, r int, src Source, targets ...Target) *Pump {
+	t.Helper()
+	p, err := g.Start(r, src, targets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func waitDone(t *testing.T, p *Pump) {
@@ -233,12 +245,12 @@ func (g *gate) String() string {
 // is bounded by one buffer, not by what the child writes.
 func TestPumpBackPressure(t *testing.T) {
 	g, _ := newTestGroup(t, Options{BufferSize: 16 << 10})
-	r, w, err := os.Pipe()
+	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	slow := &gate{open: make(chan struct{})}
-	p := g.Start(r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "slow", W: slow})
+	p := startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "slow", W: slow})
 	// Write without blocking until the pipe is full. (Fd puts the file in
 	// blocking mode: take it once.)
 	fd := int(w.Fd())
@@ -280,13 +292,13 @@ func TestPumpBackPressure(t *testing.T) {
 // again when it works; nothing is lost or written twice.
 func TestPumpRetriesFailingWrites(t *testing.T) {
 	g, rep := newTestGroup(t, Options{RetryMin: time.Millisecond, RetryMax: 4 * time.Millisecond})
-	r, w, err := os.Pipe()
+	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	disk := &gate{open: make(chan struct{}), failN: 5, failErr: syscall.ENOSPC}
 	close(disk.open)
-	p := g.Start(r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "/x.log", W: disk})
+	p := startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "/x.log", W: disk})
 	want := numbered(1, 100)
 	if _, err := w.Write([]byte(want)); err != nil {
 		t.Fatal(err)
@@ -306,7 +318,7 @@ func TestPumpRetriesFailingWrites(t *testing.T) {
 // the other targets carry on.
 func TestPumpBestEffortTarget(t *testing.T) {
 	g, rep := newTestGroup(t, Options{})
-	r, w, err := os.Pipe()
+	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +326,7 @@ func TestPumpBestEffortTarget(t *testing.T) {
 	close(broken.open)
 	good := &gate{open: make(chan struct{})}
 	close(good.open)
-	p := g.Start(r, Source{Instance: "t-0", Stream: "stdout"},
+	p := startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"},
 		Target{Name: "terminal", W: broken, BestEffort: true}, Target{Name: "/x.log", W: good})
 	for i := 1; i <= 3; i++ {
 		if _, err := w.Write([]byte(numbered(i, i))); err != nil {
@@ -338,13 +350,13 @@ func TestPumpBestEffortTarget(t *testing.T) {
 // pump alive until Group.Wait's deadline, which aborts it.
 func TestGroupWaitAbortsAtDeadline(t *testing.T) {
 	g, rep := newTestGroup(t, Options{})
-	r, w, err := os.Pipe()
+	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	path := filepath.Join(t.TempDir(), "w.log")
-	p := g.Start(r, Source{Instance: "t-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
+	p := startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
 	if _, err := w.Write([]byte("whole\npartial")); err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +495,7 @@ func TestIdleReadFitsSmallBuffer(t *testing.T) {
 	}
 	defer w.Close()
 	path := filepath.Join(t.TempDir(), "out.log")
-	p := g.Start(r, Source{Program: "p", Instance: "p-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
+	p := startPump(t, g, r, Source{Program: "p", Instance: "p-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
 	first := strings.Repeat("a", 4000) // no newline: carried while idle
 	if _, err := w.WriteString(first); err != nil {
 		t.Fatal(err)
@@ -502,5 +514,86 @@ func TestIdleReadFitsSmallBuffer(t *testing.T) {
 	waitDone(t, p)
 	if got := readFile(t, path); got != first+rest {
 		t.Errorf("file holds %d bytes, want the %d written in order", len(got), len(first+rest))
+	}
+}
+
+// closeCounter counts Close calls.
+type closeCounter struct {
+	bytes.Buffer
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+// Idle pumps cost no goroutine: a pipe nobody writes waits in the epoll set,
+// and a pump that has written its lines goes back to waiting there.
+func TestIdlePumpsHoldNoGoroutine(t *testing.T) {
+	g, _ := newTestGroup(t, Options{})
+	const n = 200
+	before := runtime.NumGoroutine()
+	var ws []*os.File
+	var outs []*closeCounter
+	for range n {
+		r, w, err := Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+		out := &closeCounter{}
+		outs = append(outs, out)
+		startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "buf", W: out})
+	}
+	for _, w := range ws {
+		if _, err := w.Write([]byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every line is written, and the pumps are idle again: at most the
+	// set's goroutine is left (plus a few the runtime starts or ends).
+	eventually(t, "every line written and the pumps idle", func() bool {
+		for _, o := range outs {
+			if o.closed.Load() != 0 {
+				return false
+			}
+		}
+		return runtime.NumGoroutine() <= before+5
+	})
+	if got := g.Pumps(); got != n {
+		t.Fatalf("%d pumps, want %d", got, n)
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	g.Wait(ctx)
+	for i, o := range outs {
+		if o.String() != "line\n" || o.closed.Load() != 1 {
+			t.Fatalf("pump %d: wrote %q, closed %d times", i, o.String(), o.closed.Load())
+		}
+	}
+}
+
+// A pump that cannot watch its fd fails to start, and closes the fd and its
+// targets all the same: the caller owns nothing after Start.
+func TestStartFailureClosesEverything(t *testing.T) {
+	g, _ := newTestGroup(t, Options{})
+	// epoll refuses regular files (EPERM).
+	fd, err := unix.Open(filepath.Join(t.TempDir(), "f"), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &closeCounter{}
+	if _, err := g.Start(fd, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "buf", W: out}); err == nil {
+		t.Fatal("Start on a regular file: no error")
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("fd still open after a failed Start (%v)", err)
+	}
+	if out.closed.Load() != 1 {
+		t.Errorf("target closed %d times, want 1", out.closed.Load())
+	}
+	if n := g.Pumps(); n != 0 {
+		t.Errorf("%d pumps after a failed Start", n)
 	}
 }
