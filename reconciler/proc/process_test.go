@@ -295,6 +295,14 @@ func TestOrphansReaped(t *testing.T) {
 	if err := p.WaitGroupEmpty(ctx); err != nil {
 		t.Fatalf("WaitGroupEmpty: %v", err)
 	}
+	// The leader exits at once; the group is empty only once the five in
+	// it have exited too.
+	for _, s := range pids[:5] {
+		pid, _ := strconv.Atoi(s)
+		if st, err := readStat(pid); err == nil && st.pgid == p.Pid() && !st.dead() {
+			t.Errorf("WaitGroupEmpty returned with %d alive in the group", pid)
+		}
+	}
 	if err := p.Release(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,13 +16,13 @@ import (
 const fullReapInterval = time.Second
 
 // groupRecheck is the safety re-check period of WaitGroupEmpty, for when a
-// reaper broadcast is missed (e.g. Run is not running).
+// reaper verdict is missed (e.g. Run is not running).
 const groupRecheck = time.Second
 
 // Run reaps orphans until ctx is done: on every SIGCHLD it lists this process's
 // direct children and reaps, with wait4(pid, WNOHANG), every zombie that is not
-// a registered leader (nor protected, see the package documentation). After
-// each pass it wakes the goroutines in WaitGroupEmpty.
+// a registered leader (nor protected, see the package documentation). Each
+// pass also gives its verdict to the WaitGroupEmpty calls waiting for one.
 //
 // SIGCHLD coalesces (one pending signal stands for any number of exits), so a
 // pass looks at every child, not at one pid per signal. Passes read only the
@@ -61,10 +61,10 @@ func (s *Starter) Run(ctx context.Context) {
 // A pass lists the children of the main thread only, where Linux puts every
 // orphan, unless full is set.
 func (s *Starter) reap(full bool) {
-	s.changedMu.Lock()
+	s.groupMu.Lock()
 	s.passes++
 	seq := s.passes
-	s.changedMu.Unlock()
+	s.groupMu.Unlock()
 	live := map[int]bool{}
 	list := s.lister.orphans
 	if full {
@@ -118,10 +118,49 @@ func (s *Starter) reap(full bool) {
 		}
 		s.spawnMu.Unlock()
 	}
-	s.changedMu.Lock()
-	s.liveSeq, s.liveGroups = seq, live
-	s.changedMu.Unlock()
-	s.broadcast()
+	// An empty listing of the main thread's children is final at once:
+	// nothing in it could have been skipped (see GroupAlive).
+	s.judgeGroups(seq, live, err == nil && !full && len(kids) == 0)
+}
+
+// groupWaiter is one WaitGroupEmpty waiting for the reaper's verdict on
+// the group pgid, whose leader's exit was observed before pass after+1.
+type groupWaiter struct {
+	pgid    int
+	after   uint64
+	empties int           // passes in a row that found the group empty
+	done    chan struct{} // closed with the verdict "empty"
+}
+
+// judgeGroups gives pass seq's verdict to the waiters: a group with a live
+// orphan is not empty; one without is empty after two such passes in a row
+// (a listing may skip a child, see GroupAlive), or after one whose listing
+// was empty (final). A waiter counts only passes started after it began
+// waiting, which is after its leader's exit was observed, and so after the
+// kernel reparented the leader's children to this process.
+func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
+	s.groupMu.Lock()
+	again := false
+	for w := range s.groupWaiters {
+		switch {
+		case seq <= w.after:
+			again = true // began waiting during this pass: the next one counts
+		case live[w.pgid]:
+			w.empties = 0 // the next SIGCHLD brings the next pass
+		default:
+			w.empties++
+			if final || w.empties == 2 {
+				delete(s.groupWaiters, w)
+				close(w.done)
+			} else {
+				again = true
+			}
+		}
+	}
+	s.groupMu.Unlock()
+	if again {
+		s.requestPass()
+	}
 }
 
 // requestPass asks Run for a reaper pass soon; requests coalesce.
@@ -132,21 +171,6 @@ func (s *Starter) requestPass() {
 	}
 }
 
-// groupView returns the number of the last finished reaper pass and whether
-// the group pgid had a live member in it.
-func (s *Starter) groupView(pgid int) (uint64, bool) {
-	s.changedMu.Lock()
-	defer s.changedMu.Unlock()
-	return s.liveSeq, s.liveGroups[pgid]
-}
-
-// passesStarted returns the number of reaper passes started so far.
-func (s *Starter) passesStarted() uint64 {
-	s.changedMu.Lock()
-	defer s.changedMu.Unlock()
-	return s.passes
-}
-
 // protected reports whether pid is a registered leader or unmanaged child.
 func (s *Starter) protected(pid int) bool {
 	s.regMu.Lock()
@@ -154,21 +178,6 @@ func (s *Starter) protected(pid int) bool {
 	_, unmanaged := s.unmanaged[pid]
 	s.regMu.Unlock()
 	return leader || unmanaged
-}
-
-// broadcast wakes everyone waiting on the current changed channel.
-func (s *Starter) broadcast() {
-	s.changedMu.Lock()
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.changedMu.Unlock()
-}
-
-// childrenChanged returns a channel closed after the next reaper pass.
-func (s *Starter) childrenChanged() <-chan struct{} {
-	s.changedMu.Lock()
-	defer s.changedMu.Unlock()
-	return s.changed
 }
 
 // GroupAlive reports whether the leader's process group still has a live
@@ -234,41 +243,39 @@ func (p *Process) liveMemberListed() (bool, error) {
 //
 // It takes its answer from the reaper's passes, which record the groups of
 // the live orphans they see, so that a thousand instances stopping at once
-// share one listing of the children instead of listing them a thousand times.
-// Only passes started after the leader's exit was seen count (the kernel
-// reparents the leader's children before that), and "empty" takes two such
-// passes in a row, as GroupAlive takes two listings. Without a running reaper
-// it falls back to GroupAlive, checked every second.
+// share one listing of the children instead of listing them a thousand
+// times, and the pass hands each waiter its verdict (judgeGroups): nothing
+// wakes a waiter but its own answer. Only passes started after the leader's
+// exit was seen count (the kernel reparents the leader's children before
+// that). Without a running reaper it falls back to GroupAlive, checked
+// every second.
 func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 	if _, err := p.Wait(ctx); err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
 	s := p.starter
-	after := s.passesStarted() // passes numbered above this started after the exit
-	empties := 0
+	w := &groupWaiter{pgid: p.pid, done: make(chan struct{})}
+	s.groupMu.Lock()
+	w.after = s.passes // passes numbered above this started after the exit
+	if s.groupWaiters == nil {
+		s.groupWaiters = make(map[*groupWaiter]struct{})
+	}
+	s.groupWaiters[w] = struct{}{}
+	s.groupMu.Unlock()
+	defer func() {
+		s.groupMu.Lock()
+		delete(s.groupWaiters, w)
+		s.groupMu.Unlock()
+	}()
+	s.requestPass()
 	tick := time.NewTicker(groupRecheck)
 	defer tick.Stop()
 	for {
-		changed := s.childrenChanged()
-		seq, alive := s.groupView(p.pid)
-		switch {
-		case seq > after && alive:
-			empties = 0
-			after = seq // wait for the next SIGCHLD's pass
-		case seq > after:
-			empties++
-			if empties == 2 {
-				return nil
-			}
-			after = seq
-			s.requestPass()
-		default:
-			s.requestPass()
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-changed:
+		case <-w.done:
+			return nil
 		case <-tick.C:
 			if !p.GroupAlive() {
 				return nil

@@ -43,15 +43,12 @@ type Starter struct {
 	leaders   map[int]*Process // registered leaders, not yet released
 	unmanaged map[int]int      // children started by StartUnmanaged (count per pid)
 
-	changedMu sync.Mutex
-	changed   chan struct{} // closed and replaced after every reaper pass
-	// passes counts reaper passes started; liveGroups holds, for the last
-	// finished pass, the process groups with a live non-leader child, and
-	// liveSeq that pass's number. Guarded by changedMu.
-	passes     uint64
-	liveSeq    uint64
-	liveGroups map[int]bool
-	kick       chan struct{} // cap 1: a WaitGroupEmpty asks for a pass
+	// groupMu guards passes (the reaper passes started so far) and
+	// groupWaiters (the WaitGroupEmpty calls waiting for a pass's verdict).
+	groupMu      sync.Mutex
+	passes       uint64
+	groupWaiters map[*groupWaiter]struct{}
+	kick         chan struct{} // cap 1: a WaitGroupEmpty asks for a pass
 }
 
 // NewStarter returns a Starter. Call Run to reap orphans.
@@ -62,7 +59,6 @@ func NewStarter(log logr.Logger) *Starter {
 		selfPgid:  syscall.Getpgrp(),
 		leaders:   make(map[int]*Process),
 		unmanaged: make(map[int]int),
-		changed:   make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		nullFd:    -1,
 	}
