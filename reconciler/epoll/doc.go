@@ -14,8 +14,9 @@
 // goroutine waits for it in the netpoller and, when it wakes, takes the
 // ready tokens with epoll_wait(0) and calls each Handler's Ready. One-shot
 // means an fd that fired is disarmed: no second Ready comes until its owner
-// calls Rearm, so a Handler never runs twice at once and may hand its fd to
-// another goroutine in between.
+// calls Rearm, so the owner may hand its fd to another goroutine in between.
+// A Ready that rearms from within itself may see a second Ready begin (from
+// Drain on another goroutine) before it returns.
 //
 // Invariants:
 //
@@ -23,9 +24,10 @@
 //     must not block: it reads what is there, or hands the work on.
 //   - Closing an fd removes it from the set (the kernel does it when the
 //     fd's file is closed, and an fd in the set is never dup'ed). Forget the
-//     token first, so that a late event for a reused number finds no
-//     Handler. An fd is closed only by its owner, never while a Ready of it
-//     may run (see the Handlers for how each makes sure).
+//     token first: no event taken after Forget reaches the Handler. One
+//     taken just before may still call Ready once after Forget returned, and
+//     after the fd was closed, so a Handler keeps its own "ended" state and
+//     never touches its fd from a Ready that finds it ended.
 //   - The goroutine runs while tokens are registered: it ends at the first
 //     wake-up after which none is left (usually the one whose Ready finished
 //     the last fd), and the next Add starts another. No timer runs.

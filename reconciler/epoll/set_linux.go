@@ -90,8 +90,9 @@ func (s *Set) Rearm(fd int, tok uint64) error {
 	return nil
 }
 
-// Forget drops a token: its Handler is not called again. Forget before
-// closing the fd.
+// Forget drops a token: no event taken from now on reaches its Handler (one
+// taken just before may still call Ready once: see the package
+// documentation). Forget before closing the fd.
 func (s *Set) Forget(tok uint64) {
 	s.mu.Lock()
 	delete(s.handlers, tok)

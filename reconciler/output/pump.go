@@ -49,7 +49,9 @@ type Options struct {
 	// failing write (defaults 50ms and 2s).
 	RetryMin, RetryMax time.Duration
 	// Report is told when a target fails and when it works again. It is
-	// called from the pump's goroutine and must not block for long.
+	// called from whichever goroutine runs the pump at the time (the epoll
+	// set's, a drain goroutine, or one calling Abort or Drain) and must not
+	// block for long.
 	Report func(Report)
 }
 
@@ -208,12 +210,13 @@ func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
 	for _, t := range targets {
 		p.targets = append(p.targets, target{Target: t})
 	}
+	// p.mu is held from before the pump is known to Group.Wait (whose
+	// Abort then waits for it) until it is idle, and across Add, so that a
+	// Ready that comes at once waits for the token and the idle state.
+	p.mu.Lock()
 	g.mu.Lock()
 	g.pumps[p] = struct{}{}
 	g.mu.Unlock()
-	// p.mu is held across Add so that a Ready that comes at once waits for
-	// the token and the idle state.
-	p.mu.Lock()
 	tok, err := g.set.Add(r, p)
 	if err != nil {
 		p.mu.Unlock()
@@ -432,7 +435,8 @@ func (p *Pump) drain() {
 // when not, it has ended it.
 func (p *Pump) take(m int) bool {
 	if m == 0 { // end of file: every writer has closed the pipe
-		if p.n > 0 && p.write((*p.buf)[:p.n]) {
+		if p.n > 0 {
+			p.write((*p.buf)[:p.n]) // an abort counted what it gave up
 			p.n = 0
 		}
 		p.end()
@@ -455,17 +459,19 @@ func (p *Pump) take(m int) bool {
 	data := (*p.buf)[:p.n]
 	if i := bytes.LastIndexByte(data[p.n-m:], '\n'); i >= 0 {
 		end := p.n - m + i + 1
-		if !p.write(data[:end]) {
-			p.end()
-			return false
-		}
+		ok := p.write(data[:end]) // an abort counted what it gave up
 		p.n = copy(*p.buf, data[end:])
+		if !ok {
+			p.end() // gives up the rest too
+			return false
+		}
 	} else if p.n == len(*p.buf) { // a line longer than the buffer
-		if !p.write(data) {
+		ok := p.write(data)
+		p.n = 0
+		if !ok {
 			p.end()
 			return false
 		}
-		p.n = 0
 	}
 	if p.isAborted() {
 		p.end()
@@ -610,7 +616,8 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		case <-timer.C:
 		case <-p.abort:
 			timer.Stop()
-			return false // what is in hand is counted as dropped by end
+			p.dropped += int64(len(data))
+			return false
 		}
 		delay = min(2*delay, p.g.opts.RetryMax)
 	}

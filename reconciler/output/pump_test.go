@@ -597,3 +597,84 @@ func TestStartFailureClosesEverything(t *testing.T) {
 		t.Errorf("%d pumps after a failed Start", n)
 	}
 }
+
+// Group.Wait past its deadline aborts every pump, including one whose Start
+// is under way: none may be left unowned (idle, aborted and never ended).
+func TestAbortDuringStart(t *testing.T) {
+	g, _ := newTestGroup(t, Options{})
+	done := make(chan struct{})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	go func() {
+		defer close(done)
+		for range 2000 {
+			r, w, err := Pipe()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := g.Start(r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "buf", W: io.Discard}); err != nil {
+				t.Error(err)
+			}
+			defer w.Close() // silent writers that keep their pipes open
+		}
+	}()
+	for {
+		g.Wait(cancelled) // aborts whatever runs, and must return
+		select {
+		case <-done:
+			g.Wait(cancelled)
+			if n := g.Pumps(); n != 0 {
+				t.Fatalf("%d pumps left after Wait", n)
+			}
+			return
+		default:
+		}
+	}
+}
+
+// stingyTarget takes up to n bytes per call, then fails with ENOSPC.
+type stingyTarget struct {
+	mu  sync.Mutex
+	got []byte
+	n   int
+}
+
+func (s *stingyTarget) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == 0 {
+		return 0, syscall.ENOSPC
+	}
+	k := min(len(p), s.n)
+	s.got = append(s.got, p[:k]...)
+	s.n -= k
+	return k, syscall.ENOSPC
+}
+
+// An abort reports as dropped what a target did not get, not what other
+// targets, or this one, already took.
+func TestAbortCountsOnlyWhatWasLost(t *testing.T) {
+	g, rep := newTestGroup(t, Options{RetryMin: time.Hour})
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ok := &closeCounter{}
+	full := &stingyTarget{n: 9}
+	p := startPump(t, g, r, Source{Instance: "t-0", Stream: "stdout"}, Target{Name: "ok", W: ok}, Target{Name: "full", W: full})
+	if _, err := w.Write([]byte("hello world\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failure reported", func() bool { return len(rep.get()) == 1 })
+	p.Abort()
+	waitDone(t, p)
+	r2 := rep.get()
+	if len(r2) != 2 || r2[1].Dropped != 3 {
+		t.Fatalf("reports = %+v, want the abort to drop 3 bytes (ok took 12, full 9)", r2)
+	}
+	if ok.String() != "hello world\n" || string(full.got) != "hello wor" {
+		t.Errorf("ok got %q, full got %q", ok.String(), full.got)
+	}
+}
