@@ -188,6 +188,10 @@ func (p *fakeProcess) OnExit(f func()) {
 	}()
 }
 
+// GroupGone is never known at once: the fake's groups end through
+// WaitGroupEmpty.
+func (p *fakeProcess) GroupGone() bool { return false }
+
 func (p *fakeProcess) WaitGroupEmpty(ctx context.Context) error {
 	select {
 	case <-p.done:

@@ -645,14 +645,19 @@ func (p *program) stopInstance(in *instance) {
 	if err := in.proc.SignalGroup(sig.Number); err != nil {
 		p.log.V(1).Info("Signal failed", "instance", in.name(p.name), "pid", in.pid, "signal", sig.Name, "error", err.Error())
 	}
+	p.armTimer(in, in.spec.Spec.StopTimeout)
 	if in.leaderExited { // it exited on its own just before
 		p.awaitGroup(in)
 	}
-	p.armTimer(in, in.spec.Spec.StopTimeout)
 }
 
-// awaitGroup waits in the background until the rest of the group is gone.
+// awaitGroup finishes the stop once the rest of the group is gone: at once
+// when that is known already, else after waiting in the background.
 func (p *program) awaitGroup(in *instance) {
+	if in.proc.GroupGone() {
+		p.finishStop(in)
+		return
+	}
 	idx, gen, proc := in.idx, in.gen, in.proc
 	p.wg.Add(1)
 	go func() {

@@ -34,8 +34,10 @@ type Process interface {
 	// has exited; then Wait returns at once.
 	OnExit(f func())
 	// WaitGroupEmpty blocks, after the leader exited, until no other member
-	// of the group is left.
+	// of the group is left. GroupGone tells without waiting, when it is
+	// known already (false: not known).
 	WaitGroupEmpty(ctx context.Context) error
+	GroupGone() bool
 	// Release reaps the leader and frees the process handle.
 	Release() error
 }

@@ -21,9 +21,12 @@ type Process struct {
 	pid     int
 	name    string
 	started time.Time
-	pidfd   int         // non-blocking; open until Release, which holds mu to close it
-	token   uint64      // of pidfd in the Starter's exit watcher
-	thread  *forkThread // that forked it (nil: another thread); told at Release
+	pidfd   int    // non-blocking; open until Release, which holds mu to close it
+	token   uint64 // of pidfd in the Starter's exit watcher
+	// exitPass is the number of reaper passes started when the exit was
+	// observed; set before done is closed (see GroupGone).
+	exitPass uint64
+	thread   *forkThread // that forked it (nil: another thread); told at Release
 
 	exitOnce sync.Once
 
@@ -165,6 +168,9 @@ func (p *Process) poll(fd int) bool {
 func (p *Process) finish(st ExitStatus, err error) {
 	p.exitOnce.Do(func() {
 		p.status, p.waitErr = st, err
+		p.starter.groupMu.Lock()
+		p.exitPass = p.starter.passes
+		p.starter.groupMu.Unlock()
 		close(p.done)
 		if p.token != 0 {
 			p.starter.exits.forget(p.token)

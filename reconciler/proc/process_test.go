@@ -767,3 +767,29 @@ func TestExitWatcherOneGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// GroupGone is never true while a member of the group lives, and becomes
+// true, without anyone waiting, once the reaper has seen the group empty.
+func TestGroupGone(t *testing.T) {
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "sleep 0.3 & echo $!"}, Stdout: w})
+	gc, _ := strconv.Atoi(readLines(t, r, 1)[0])
+	ticks := startTicksOf(t, gc)
+	killLater(t, gc)
+	ctx := testCtx(t)
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for alive(gc, ticks) {
+		if p.GroupGone() {
+			if st, err := readStat(gc); err == nil && !st.dead() {
+				t.Fatalf("GroupGone with %d alive in the group", gc)
+			}
+		}
+		time.Sleep(time.Millisecond) // sampling while the grandchild lives
+	}
+	eventually(t, "GroupGone once the grandchild is gone", p.GroupGone)
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -104,6 +104,7 @@ func (s *Starter) reap(full bool) {
 		}
 		zombies = append(zombies, pid)
 	}
+	reaped := false
 	if len(zombies) > 0 {
 		s.spawnMu.Lock()
 		for _, pid := range zombies {
@@ -112,11 +113,20 @@ func (s *Starter) reap(full bool) {
 			}
 			var ws unix.WaitStatus
 			wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-			if err == nil && wpid == pid && s.log.V(1).Enabled() {
+			if err != nil || wpid != pid {
+				continue
+			}
+			reaped = true
+			if s.log.V(1).Enabled() {
 				s.log.V(1).Info("Reaped orphan", "pid", pid, "exitCode", ws.ExitStatus())
 			}
 		}
 		s.spawnMu.Unlock()
+	}
+	if reaped {
+		// The listing had what this pass reaped: the next one may find
+		// none left, and give the final verdict (see judgeGroups).
+		s.requestPass()
 	}
 	// An empty listing of the main thread's children is final at once:
 	// nothing in it could have been skipped (see GroupAlive).
@@ -140,6 +150,9 @@ type groupWaiter struct {
 // kernel reparented the leader's children to this process.
 func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
 	s.groupMu.Lock()
+	if final {
+		s.finalPass = seq
+	}
 	again := false
 	for w := range s.groupWaiters {
 		switch {
@@ -236,6 +249,22 @@ func (p *Process) liveMemberListed() (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// GroupGone reports, without waiting, whether the leader has exited and the
+// reaper already knows its group to be empty: a pass that started after the
+// exit was observed found no child of the main thread at all (final, see
+// judgeGroups). In a burst of exits, passes run back to back and this is
+// usually known by the time the exit is handled. false means only "not
+// known now": WaitGroupEmpty tells.
+func (p *Process) GroupGone() bool {
+	if !p.exitObserved() {
+		return false
+	}
+	s := p.starter
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	return s.finalPass > p.exitPass
 }
 
 // WaitGroupEmpty waits until the leader has exited and its group has no live

@@ -47,6 +47,7 @@ type Starter struct {
 	// groupWaiters (the WaitGroupEmpty calls waiting for a pass's verdict).
 	groupMu      sync.Mutex
 	passes       uint64
+	finalPass    uint64 // the last pass whose listing was empty (final)
 	groupWaiters map[*groupWaiter]struct{}
 	kick         chan struct{} // cap 1: a WaitGroupEmpty asks for a pass
 }
