@@ -352,7 +352,12 @@ func TestLiveSettingsDoNotRestart(t *testing.T) {
 		}
 	}
 	// The new policy applies in place: exit 0 under OnFailure ends the instance.
-	h.starter.alive()[1].exit(proc.ExitStatus{Code: 0})
+	// (Instances start in parallel: find instance 1's process by its index.)
+	for _, p := range h.starter.alive() {
+		if p.index == 1 {
+			p.exit(proc.ExitStatus{Code: 0})
+		}
+	}
 	h.waitFor("EXITED", func(st status.Status) bool { return st.Instances[1].State == string(Exited) })
 }
 
