@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"syscall"
@@ -215,6 +216,12 @@ type fakeSink struct {
 	updates int
 	events  []status.Event
 	deleted bool
+
+	// The StatusSink contract: a status handed over is never changed
+	// afterwards. held are the latest ones as received, copies their deep
+	// copies taken then; changed records the first difference seen.
+	held, copies []status.ProgramStatus
+	changed      string
 }
 
 func (s *fakeSink) Update(st status.ProgramStatus) {
@@ -222,6 +229,22 @@ func (s *fakeSink) Update(st status.ProgramStatus) {
 	defer s.mu.Unlock()
 	s.last = &st
 	s.updates++
+	for i := range s.held {
+		if s.changed == "" && !reflect.DeepEqual(s.held[i], s.copies[i]) {
+			s.changed = fmt.Sprintf("a status was changed after Update: was %+v, now %+v", s.copies[i].Status, s.held[i].Status)
+		}
+	}
+	if len(s.held) == 20 {
+		s.held, s.copies = s.held[1:], s.copies[1:]
+	}
+	s.held, s.copies = append(s.held, st), append(s.copies, st.DeepCopy())
+}
+
+// contractBroken is the first change seen to a status after its Update.
+func (s *fakeSink) contractBroken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 func (s *fakeSink) Event(ev status.Event) {

@@ -30,7 +30,7 @@ type instance struct {
 	proc         Process
 	pid          int
 	leaderExited bool
-	startedAt    time.Time
+	startedAt    *time.Time // nil before the first start; replaced, never changed
 
 	timer    Timer
 	timerGen int
@@ -41,6 +41,7 @@ type instance struct {
 	lastExit  *status.Exit
 	nextRetry time.Time
 	message   string
+	fullName  string // NAME-i, once name has been called
 
 	// Probes of the current process.
 	probeCancel      func() // ends its probe workers; nil: none run
@@ -52,7 +53,13 @@ type instance struct {
 	unhealthyRunning bool   // ... and it was RUNNING then (else a failed start)
 }
 
-func (in *instance) name(program string) string { return program + "-" + strconv.Itoa(in.idx) }
+// name is NAME-i; program is always the same program's name.
+func (in *instance) name(program string) string {
+	if in.fullName == "" {
+		in.fullName = program + "-" + strconv.Itoa(in.idx)
+	}
+	return in.fullName
+}
 
 // live reports whether the instance has, or is getting, a process.
 func (in *instance) live() bool { return in.spawning || in.state.hasProcess() }
@@ -94,8 +101,7 @@ func (in *instance) observed(program string) status.Instance {
 		Message:  in.message,
 	}
 	if in.pid != 0 {
-		at := in.startedAt
-		o.StartedAt = &at
+		o.StartedAt = in.startedAt // shared: a start sets a new one
 	}
 	if in.state == Backoff && !in.nextRetry.IsZero() {
 		at := in.nextRetry

@@ -16,6 +16,8 @@ import (
 
 // StatusSink receives observed state; *status.Writer is the daemon's.
 type StatusSink interface {
+	// Update gets a status built for it: the reconciler never changes it
+	// afterwards, so the sink may keep it without a copy.
 	Update(st status.ProgramStatus)
 	Event(ev status.Event)
 	Delete(name string)

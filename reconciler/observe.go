@@ -42,7 +42,9 @@ func (p *program) observe() status.ProgramStatus {
 		fatal, alive, excess, outdated, fresh, waiting int
 		notReady                                       *instance // the first new instance not ready yet
 	)
-	for _, in := range p.sorted() {
+	sorted := p.sorted()
+	st.Instances = make([]status.Instance, 0, len(sorted))
+	for _, in := range sorted {
 		st.Instances = append(st.Instances, in.observed(p.name))
 		if in.live() {
 			alive++

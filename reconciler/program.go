@@ -522,7 +522,8 @@ func (p *program) onSpawned(m spawned) {
 		p.afterExit(in, exitFacts{code: 127, failures: in.failures}, "start failed: "+m.err.Error(), m.at)
 		return
 	}
-	in.proc, in.pid, in.startedAt = m.proc, m.proc.Pid(), m.at
+	at := m.at
+	in.proc, in.pid, in.startedAt = m.proc, m.proc.Pid(), &at
 	in.leaderExited = false
 	p.event(in.name(p.name), in.pid, status.EventNormal, "Started", "started "+argv0(in.spec))
 	idx, gen, proc := in.idx, in.gen, m.proc
@@ -582,7 +583,7 @@ func (p *program) onExited(m exited) {
 	if m.err != nil {
 		code = -1
 	}
-	ranFor := m.at.Sub(in.startedAt)
+	ranFor := m.at.Sub(*in.startedAt)
 	in.lastExit = &status.Exit{Code: code, Signal: sig, At: m.at, RanFor: status.Duration(ranFor)}
 	if in.state == Stopping {
 		p.awaitGroup(in)

@@ -32,8 +32,14 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-// shutdown stops the program as the daemon does at exit and waits for it.
-func (h *harness) shutdown() { shutdownAll(h.t, h.clock, h) }
+// shutdown stops the program as the daemon does at exit and waits for it,
+// and checks that no status was changed after it was published.
+func (h *harness) shutdown() {
+	shutdownAll(h.t, h.clock, h)
+	if msg := h.sink.contractBroken(); msg != "" {
+		h.t.Error(msg)
+	}
+}
 
 // shutdownAll stops programs together, as the daemon does at exit, and waits
 // for all of them.
@@ -257,7 +263,15 @@ func TestRollingUpdateOneAtATime(t *testing.T) {
 	newHash := h.last.hash
 	for round := 0; round < 3; round++ {
 		st := h.waitFor("one new instance starting", func(st status.Status) bool {
-			return st.UpdatedReplicas == round+1 && st.ReadyReplicas == 2
+			// With a pid, its startSeconds timer is armed: the clock
+			// step below makes it ready.
+			started := 0
+			for _, in := range st.Instances {
+				if in.SpecHash == newHash && in.Pid != 0 {
+					started++
+				}
+			}
+			return st.UpdatedReplicas == round+1 && st.ReadyReplicas == 2 && started == round+1
 		})
 		replaced := 0
 		for _, p := range old {

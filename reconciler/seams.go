@@ -44,7 +44,7 @@ type Process interface {
 
 // statusSink receives observed state: status.Writer in the daemon.
 type statusSink interface {
-	Update(st status.ProgramStatus)
+	Update(st status.ProgramStatus) // st is never changed afterwards (see StatusSink)
 	Event(ev status.Event)
 	Delete(name string)
 }

@@ -361,14 +361,13 @@ func TestWriterInvalidName(t *testing.T) {
 	}
 }
 
-// TestWriterUpdateCopies checks that the caller may change its status after
-// Update without changing what is written.
-func TestWriterUpdateCopies(t *testing.T) {
+// TestWriterUpdateDefaults checks that Update fills in what the caller
+// left empty, in what is written.
+func TestWriterUpdateDefaults(t *testing.T) {
 	dir := t.TempDir()
 	w := NewWriter(WriterOptions{Dir: dir})
 	st := status("w", 1)
 	w.Update(st)
-	st.Status.Instances[0].Restarts = 99
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
