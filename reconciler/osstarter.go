@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -307,9 +308,17 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 			}
 			fo = output.FileOptions{MaxSize: out.MaxSize, MaxBackups: out.MaxBackups}
 		}
-		f, err := o.s.Output.OpenFile(path, fo)
-		if err != nil {
-			return nil, fmt.Errorf("open %s log: %w", stream, err)
+		var f io.WriteCloser
+		if out.Mode == spec.OutputAuto {
+			// In a directory of the daemon's own: created with the
+			// first output, so quiet instances cost no file.
+			f = o.s.Output.LazyFile(path, fo)
+		} else {
+			// The user's path: a bad one fails the start, now.
+			var err error
+			if f, err = o.s.Output.OpenFile(path, fo); err != nil {
+				return nil, fmt.Errorf("open %s log: %w", stream, err)
+			}
 		}
 		targets = append(targets, output.Target{Name: path, W: f})
 	default:

@@ -131,6 +131,7 @@ func TestITOutputTargets(t *testing.T) {
 	rot := filepath.Join(t.TempDir(), "rot.log")
 	r.write("rot", job("seq -w 1 3000", fmt.Sprintf("stdout: {file: %q, maxSize: 1KiB, maxBackups: 2}", rot))) // 5-byte lines
 	r.write("broken", job("echo never", `stdout: {file: /nonexistent/dir/x.log}`))
+	r.write("silent", job("echo err >&2")) // stdout: auto, never written
 
 	itWaitFile(t, r.logPath("merge-0", "stdout"), itEquals("out\nerr\ntail"))
 	if _, err := os.Stat(r.logPath("merge-0", "stderr")); !os.IsNotExist(err) {
@@ -138,6 +139,7 @@ func TestITOutputTargets(t *testing.T) {
 	}
 	itWaitFile(t, r.logPath("split-0", "stdout"), itEquals("out\n"))
 	itWaitFile(t, r.logPath("split-0", "stderr"), itEquals("err\n"))
+	itWaitFile(t, r.logPath("silent-0", "stderr"), itEquals("err\n"))
 	itWaitFile(t, r.out, func(s string) bool { return strings.Contains(s, "inherited-0\n") })
 	itWaitFile(t, filepath.Join(r.dir, "worker-0.log"), itEquals("i=0\n"))
 	itWaitFile(t, filepath.Join(r.dir, "worker-1.log"), itEquals("i=1\n"))
@@ -174,7 +176,13 @@ func TestITOutputTargets(t *testing.T) {
 	if want := "start failed: open stdout log: open /nonexistent/dir/x.log: no such file or directory"; !strings.Contains(in.Message, want) {
 		t.Errorf("message %q does not say %q", in.Message, want)
 	}
-	for _, name := range []string{"quiet-0.stdout.log", "quiet-0.stderr.log", "inh-0.stdout.log"} {
+	// An auto log is created with the first output: silent-0 wrote none
+	// to stdout (its process has ended, so none will come).
+	itWaitStatus(t, r.dir, "silent", "silent-0 to exit", func(st status.ProgramStatus) bool {
+		in, ok := itInstance(st, 0)
+		return ok && in.State == string(Exited)
+	})
+	for _, name := range []string{"quiet-0.stdout.log", "quiet-0.stderr.log", "inh-0.stdout.log", "silent-0.stdout.log"} {
 		if _, err := os.Stat(filepath.Join(r.dir, StateDirName, "logs", name)); !os.IsNotExist(err) {
 			t.Errorf("%s exists: %v", name, err)
 		}

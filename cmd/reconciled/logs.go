@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/status"
 )
 
 // followPoll is how often -f looks for new output.
@@ -41,8 +42,10 @@ interrupted.
 
 The logs are the files the daemon writes for "stdout: auto" and "stderr: auto":
 .reconciled/logs/NAME-i.stdout.log and NAME-i.stderr.log in the status
-directory, rotated at 50MiB (NAME-i.stdout.log.1 is the previous one). With
-"inherit" or "null" there is none; a {file: PATH} target is that file.`,
+directory, rotated at 50MiB (NAME-i.stdout.log.1 is the previous one). A file
+is created with the instance's first output: an instance that has written
+nothing yet prints nothing (and -f waits for it). With "inherit" or "null"
+there is none; a {file: PATH} target is that file.`,
 		Example: `  reconciled logs web
   reconciled logs web-1 -f
   reconciled logs worker --tail 50 --stderr`,
@@ -67,10 +70,13 @@ directory, rotated at 50MiB (NAME-i.stdout.log.1 is the previous one). With
 				}
 			}
 			if len(files) == 0 {
-				return &exitError{code: 1, msg: fmt.Sprintf("no %s log of %s in %s (only stdout/stderr: auto writes one)", stream, args[0], dir)}
-			}
-			if index >= 0 {
-				find = nil // one instance: no new files to look for
+				if !instanceKnown(g, program, index) {
+					return &exitError{code: 1, msg: fmt.Sprintf("no %s log of %s in %s (only stdout/stderr: auto writes one)", stream, args[0], dir)}
+				}
+				// A log file appears with the instance's first output.
+				fmt.Fprintf(cmd.ErrOrStderr(), "reconciled: no %s output from %s yet\n", stream, args[0])
+			} else if index >= 0 {
+				find = nil // one instance, its file found: no new files to look for
 			}
 			return streamLogs(ctx, cmd.OutOrStdout(), files, find, index < 0, o.tail, o.follow)
 		},
@@ -79,6 +85,21 @@ directory, rotated at 50MiB (NAME-i.stdout.log.1 is the previous one). With
 	cmd.Flags().IntVar(&o.tail, "tail", -1, "print only the last N lines of each instance (-1: all)")
 	cmd.Flags().BoolVar(&o.stderr, "stderr", false, "print standard error instead of standard output")
 	return cmd
+}
+
+// instanceKnown reports whether the status file of program lists instance
+// index (any instance when index < 0): one that may not have written yet.
+func instanceKnown(g *globalOptions, program string, index int) bool {
+	st, err := status.ReadFile(status.StatusPath(g.statusDirOf(), program))
+	if err != nil {
+		return false
+	}
+	for _, in := range st.Status.Instances {
+		if index < 0 || in.Index == index {
+			return true
+		}
+	}
+	return false
 }
 
 // logFile is one instance's log.

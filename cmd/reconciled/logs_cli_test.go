@@ -141,3 +141,37 @@ func TestCLICompletion(t *testing.T) {
 		}
 	}
 }
+
+// An instance that has written nothing has no log file yet: logs prints
+// nothing and says so, and -f prints its output once the file appears. One
+// the status does not list is still an error.
+func TestCLILogsQuietInstance(t *testing.T) {
+	dir, logs := cliLogDir(t, map[string]string{"web-0.stdout.log": "zero\n"})
+	cmdWriteStatus(t, dir, "web") // instances web-0 and web-1
+	ctx := context.Background()
+	res := cliExec(ctx, "", "--dir", dir, "logs", "web-1")
+	if res.code != 0 || res.stdout != "" || !strings.Contains(res.stderr, "no stdout output from web-1 yet") {
+		t.Errorf("logs of a quiet instance: %v", res)
+	}
+	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3"); res.code != 1 || !strings.Contains(res.stderr, "no stdout log of web-3") {
+		t.Errorf("logs of a missing instance: %v", res)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	root := newRootCommand()
+	out := &cliBuffer{}
+	root.SetOut(out)
+	root.SetErr(&cliBuffer{})
+	root.SetArgs([]string{"--dir", dir, "logs", "web-1", "-f"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	if err := os.WriteFile(filepath.Join(logs, "web-1.stdout.log"), []byte("first words\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cliEventually(t, "the new file's output", func() bool { return out.String() == "first words\n" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("logs -f after cancel: %v", err)
+	}
+}

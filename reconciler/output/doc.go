@@ -8,6 +8,8 @@
 //     (PATH.1 to PATH.2, and so on; .1 is the newest), keeping MaxBackups
 //     backups. Rotation happens at a line boundary when the chunk written
 //     allows it, so that a line is never split across two files.
+//     Group.LazyFile opens one at the first write (the daemon's `auto`
+//     logs): a quiet instance costs no open and no close.
 //   - Terminal is the attach writer: it prefixes every line "NAME-i | " (in a
 //     colour per program when asked) and writes each batch of lines with one
 //     write under one lock, so lines of different instances never interleave

@@ -161,6 +161,40 @@ func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 	return &fileRef{g: g, sf: sf}, nil
 }
 
+// LazyFile is OpenFile at the first write: a log file is opened, or
+// created, when the pump has something to write to it. An instance that
+// never writes costs no open(2) and no close(2), and leaves no empty file.
+// A failure to open is a failing write (retried, reported: see Pump). Like
+// every target, it is used by one pump, one goroutine at a time.
+func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
+	return &lazyFile{g: g, path: path, opts: o}
+}
+
+type lazyFile struct {
+	g    *Group
+	path string
+	opts FileOptions
+	f    io.WriteCloser // nil until the first write
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		f, err := l.g.OpenFile(l.path, l.opts)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
 // share returns a new reference to the file open at path, or nil.
 func (g *Group) share(path string, o FileOptions) *fileRef {
 	g.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -676,5 +677,56 @@ func TestAbortCountsOnlyWhatWasLost(t *testing.T) {
 	}
 	if ok.String() != "hello world\n" || string(full.got) != "hello wor" {
 		t.Errorf("ok got %q, full got %q", ok.String(), full.got)
+	}
+}
+
+// A lazy log file is created at the first write only: a pump whose child
+// wrote nothing leaves no file, one that writes gets it (through the Group's
+// shared files), and a path that cannot be opened is a failing write,
+// retried until it can.
+func TestLazyFile(t *testing.T) {
+	g, rep := newTestGroup(t, Options{RetryMin: time.Millisecond, RetryMax: 4 * time.Millisecond})
+	dir := t.TempDir()
+	quiet := filepath.Join(dir, "quiet.log")
+	cmd, p := runChild(t, g, false, []string{"true"}, Target{Name: quiet, W: g.LazyFile(quiet, FileOptions{})})
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, p)
+	if exists(quiet) {
+		t.Errorf("%s exists: nothing was written", quiet)
+	}
+
+	// The directory is missing (and not to be created) until after the
+	// first write failed.
+	loud := filepath.Join(dir, "later", "loud.log")
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = startPump(t, g, r, Source{Instance: "t-1", Stream: "stdout"}, Target{Name: loud, W: g.LazyFile(loud, FileOptions{})})
+	if _, err := w.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for len(rep.get()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing open was not reported")
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
+	if r := rep.get()[0]; !errors.Is(r.Err, fs.ErrNotExist) || r.Target != loud {
+		t.Errorf("report %+v, want %s: not exist", r, loud)
+	}
+	if err := os.Mkdir(filepath.Dir(loud), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitDone(t, p)
+	if got := readFile(t, loud); got != "hello\n" {
+		t.Errorf("%s holds %q, want the line", loud, got)
+	}
+	if n := len(g.files); n != 0 {
+		t.Errorf("%d shared files still open after the pumps ended", n)
 	}
 }
