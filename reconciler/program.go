@@ -589,6 +589,11 @@ func (p *program) onExited(m exited) {
 		p.awaitGroup(in)
 		return
 	}
+	// Supervision settings of a newer spec of the same hash apply to this
+	// exit even if no pass has retargeted the instance since it was read.
+	if p.cur.prog != nil && p.cur.hash == in.hash {
+		in.spec = p.cur.prog
+	}
 	// Nobody asked for this exit. Whatever the leader left in its group is
 	// stopped in the background; the instance moves on at once.
 	p.retire(in.proc, in.spec.Spec.StopSignal.Number, in.spec.Spec.StopTimeout)

@@ -350,29 +350,29 @@ func TestLiveSettingsDoNotRestart(t *testing.T) {
 	h := newHarness(t)
 	h.apply("  command: sleep 1000\n  startSeconds: 0s\n  replicas: 2\n")
 	h.phase("Running", 2)
-	updates := func() int { h.sink.mu.Lock(); defer h.sink.mu.Unlock(); return h.sink.updates }
-	before := updates()
 	for range 3 { // the same desired state again: nothing to do
 		h.p.set(h.last)
 	}
 	h.apply("  command: sleep 1000\n  startSeconds: 0s\n  replicas: 2\n  startRetries: 9\n  stopTimeout: 1s\n  restartPolicy: OnFailure\n")
-	h.waitFor("applied", func(status.Status) bool { return updates() > before })
-	if n := len(h.starter.all()); n != 2 {
-		t.Fatalf("supervision settings restarted instances: %d starts", n)
-	}
-	for _, p := range h.starter.all() {
-		if len(p.sent()) != 0 {
-			t.Fatalf("pid %d was signalled", p.pid)
-		}
-	}
-	// The new policy applies in place: exit 0 under OnFailure ends the instance.
-	// (Instances start in parallel: find instance 1's process by its index.)
+	eventually(t, "the new spec taken", func() bool { h.p.mu.Lock(); defer h.p.mu.Unlock(); return h.p.next == nil })
+	// The new policy applies in place, to the next exit handled: exit 0 under
+	// OnFailure ends the instance. (Instances start in parallel: find
+	// instance 1's process by its index.)
 	for _, p := range h.starter.alive() {
 		if p.index == 1 {
 			p.exit(proc.ExitStatus{Code: 0})
 		}
 	}
 	h.waitFor("EXITED", func(st status.Status) bool { return st.Instances[1].State == string(Exited) })
+	// That status was published after a pass with the new spec.
+	if n := len(h.starter.all()); n != 2 {
+		t.Fatalf("supervision settings restarted instances: %d starts", n)
+	}
+	for _, p := range h.starter.alive() {
+		if len(p.sent()) != 0 {
+			t.Fatalf("pid %d (instance %d) was signalled", p.pid, p.index)
+		}
+	}
 }
 
 func TestSpawnFailureBacksOff(t *testing.T) {
