@@ -11,17 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/spec"
-	"github.com/reconciled/reconciled/status"
 )
-
-// StatusSink receives observed state; *status.Writer is the daemon's.
-type StatusSink interface {
-	// Update gets a status built for it: the reconciler never changes it
-	// afterwards, so the sink may keep it without a copy.
-	Update(st status.ProgramStatus)
-	Event(ev status.Event)
-	Delete(name string)
-}
 
 // Options configure a Reconciler. The zero value of each optional field is a
 // sensible default.

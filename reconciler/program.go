@@ -35,7 +35,7 @@ type programOptions struct {
 	// probes builds readiness and liveness probes; nil: a spec with probes
 	// fails to start.
 	probes ProbeBuilder
-	sink   statusSink
+	sink   StatusSink
 	// deps is shared by all programs of the daemon (dependsOn); nil: none.
 	deps *depGraph
 	// spawnSlots bounds the Start calls in flight across the daemon.

@@ -42,9 +42,11 @@ type Process interface {
 	Release() error
 }
 
-// statusSink receives observed state: status.Writer in the daemon.
-type statusSink interface {
-	Update(st status.ProgramStatus) // st is never changed afterwards (see StatusSink)
+// StatusSink receives observed state; *status.Writer is the daemon's.
+type StatusSink interface {
+	// Update gets a status built for it: the reconciler never changes it
+	// afterwards, so the sink may keep it without a copy.
+	Update(st status.ProgramStatus)
 	Event(ev status.Event)
 	Delete(name string)
 }

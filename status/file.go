@@ -102,11 +102,29 @@ func comparableFile(path string) []byte {
 	return sansUpdatedAt(data)
 }
 
-// writeAtomic replaces dir/base with data so that no reader ever sees a partial
-// file: temp file ".BASE.tmp-RANDOM" in the same directory (same file system,
-// ignored by the spec watcher), fsync, rename, fsync of the directory so that
-// the rename itself survives a crash.
-func writeAtomic(dir, base string, data []byte) (err error) {
+// writeAtomic replaces dir/base with data (see WriteFileAtomic), mode 0644.
+func writeAtomic(dir, base string, data []byte) error {
+	return WriteFileAtomic(filepath.Join(dir, base), data, AtomicOptions{Mode: fileMode})
+}
+
+// AtomicOptions tune WriteFileAtomic.
+type AtomicOptions struct {
+	// Mode is the file's mode (permission and set-id bits), set as it is:
+	// the zero value makes a file no one but root can read.
+	Mode os.FileMode
+	// Owner, when not nil, is the uid and gid to give the file.
+	Owner *[2]int
+	// BeforeRename, when not nil, is a last check once the data is on disk:
+	// an error aborts the write (the temp file is removed) and is returned.
+	BeforeRename func() error
+}
+
+// WriteFileAtomic replaces path with data so that no reader ever sees a
+// partial file: temp file ".BASE.tmp-RANDOM" in the same directory (same file
+// system, ignored by the spec watcher), fsync, rename, fsync of the directory
+// so that the rename itself survives a crash.
+func WriteFileAtomic(path string, data []byte, o AtomicOptions) (err error) {
+	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
 	if err != nil {
 		return err
@@ -118,8 +136,14 @@ func writeAtomic(dir, base string, data []byte) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
-	// CreateTemp makes the file 0600; status files are for everyone to read.
-	if err = f.Chmod(fileMode); err != nil {
+	if o.Owner != nil {
+		// Before Chmod: chown clears the set-id bits.
+		if err = f.Chown(o.Owner[0], o.Owner[1]); err != nil {
+			return err
+		}
+	}
+	// CreateTemp makes the file 0600.
+	if err = f.Chmod(o.Mode); err != nil {
 		return err
 	}
 	if _, err = f.Write(data); err != nil {
@@ -131,13 +155,20 @@ func writeAtomic(dir, base string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, base)); err != nil {
+	if o.BeforeRename != nil {
+		if err = o.BeforeRename(); err != nil {
+			return err
+		}
+	}
+	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs directory dir, so that a rename or removal in it survives a
+// crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/reconciled/reconciled/status"
 )
 
 func newDeleteCommand(g *globalOptions) *cobra.Command {
@@ -71,5 +73,5 @@ func deleteManifest(dir, name string) error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return status.SyncDir(filepath.Dir(path))
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
 )
 
 // changeOptions are the flags every changing verb shares.
@@ -180,65 +181,28 @@ func sameFile(a, b os.FileInfo) bool {
 		a.ModTime().Equal(b.ModTime()) && sa.Ctim == sb.Ctim
 }
 
-// writeManifest replaces path with data atomically: a temp file whose name
-// starts with "." in the same directory (ignored by the daemon), with the
-// old file's mode and, when running as root, its owner; fsync; a last check
-// that the old file is unchanged (unchanged() false aborts with errChanged);
-// rename; fsync of the directory. old is nil for a new file (mode 0644).
-func writeManifest(path string, data []byte, old os.FileInfo, unchanged func() bool) (err error) {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	mode := os.FileMode(0o644)
+// writeManifest replaces path with data atomically (status.WriteFileAtomic:
+// the temp file's name starts with "." and the daemon ignores it), with the
+// old file's mode and, when running as root, its owner; a last check before
+// the rename that the old file is unchanged (unchanged() false aborts with
+// errChanged). old is nil for a new file (mode 0644).
+func writeManifest(path string, data []byte, old os.FileInfo, unchanged func() bool) error {
+	o := status.AtomicOptions{Mode: 0o644}
 	if old != nil {
-		mode = old.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		o.Mode = old.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 		if st, ok := old.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			// Before Chmod: chown clears the set-id bits.
-			if err = f.Chown(int(st.Uid), int(st.Gid)); err != nil {
-				return err
-			}
+			o.Owner = &[2]int{int(st.Uid), int(st.Gid)}
 		}
 	}
-	if err = f.Chmod(mode); err != nil {
-		return err
+	if unchanged != nil {
+		o.BeforeRename = func() error {
+			if !unchanged() {
+				return errChanged
+			}
+			return nil
+		}
 	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if unchanged != nil && !unchanged() {
-		return errChanged
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return status.WriteFileAtomic(path, data, o)
 }
 
 // allManifests returns the program names of the manifests in dir, sorted.
