@@ -242,8 +242,10 @@ func TestWriteFileAtomicOptions(t *testing.T) {
 	if err := WriteFileAtomic(path, []byte("one\n"), AtomicOptions{Mode: 0o640}); err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
-		t.Fatalf("mode: %v %v", fi.Mode(), err)
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want 0640", fi.Mode())
 	}
 	// A failing last check leaves the old file and no temp file.
 	stop := errors.New("changed meanwhile")
