@@ -15,3 +15,9 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 10m "$@" ./...
+
+# Without cgo, Start forks on Go fork threads instead of the C fork server
+# (reconciler/proc): test that build of the package too (-race needs cgo).
+echo "== go test reconciler/proc (CGO_ENABLED=0)"
+CGO_ENABLED=0 go vet ./reconciler/proc
+CGO_ENABLED=0 go test -count=1 -timeout 5m "$@" ./reconciler/proc

@@ -46,19 +46,21 @@
 // and TestMain of every test binary that does, must call [MaybeRunShim] first.
 //
 // Threads and PR_SET_PDEATHSIG. The parent-death signal fires when the *thread*
-// that forked the child exits, not the process. Start forks on a fork thread
-// (see forkThread), a thread locked to its goroutine and given a private,
-// nearly empty fd table so that fork+exec does not cost O(fds the daemon
-// holds); each lives as long as a leader it forked is unreleased. There are
-// up to GOMAXPROCS of them (at most 4), because a vfork parent waits for its
-// child's exec: starts in parallel go to a fork thread that is not forking.
-// Other Go threads live as long as the process, except one whose goroutine
-// called runtime.LockOSThread and returned without unlocking: the runtime
-// then ends that thread. When no fork thread can be set up (Linux before 5.6), Start
-// forks on the calling thread: never call [Starter.Start] from such a goroutine,
-// or the instance is SIGKILLed when the goroutine ends.
+// that forked the child exits, not the process. In cgo builds Start forks on
+// the fork server (see forkServer): C threads outside the Go scheduler, one
+// per CPU the runtime uses (at most 4), each with a private, nearly empty fd
+// table so that fork+exec does not cost O(fds the daemon holds), living as
+// long as the process. Without cgo, or when the server cannot be set up,
+// Start forks on fork threads (see forkThread): Go threads locked to their
+// goroutine with the same kind of table, each living as long as a leader it
+// forked is unreleased. Other Go threads live as long as the process, except
+// one whose goroutine called runtime.LockOSThread and returned without
+// unlocking: the runtime then ends that thread. When neither can be set up
+// (Linux before 5.6), Start forks on the calling thread: never call
+// [Starter.Start] from such a goroutine, or the instance is SIGKILLed when
+// the goroutine ends.
 //
 // The package is Linux only (pidfd, P_PIDFD, /proc, PR_SET_CHILD_SUBREAPER);
 // Linux 5.4 or later (waitid P_PIDFD, pollable pidfd, clone(CLONE_PIDFD)), 5.6
-// for the fork thread (pidfd_getfd).
+// for fork threads (pidfd_getfd), 5.9 for the fork server (close_range).
 package proc

@@ -20,7 +20,8 @@ const forkThreadIdle = 5 * time.Second
 var errForkThread = errors.New("fork thread")
 
 // forkThread is an OS thread, locked to one goroutine, that forks instances
-// from a file descriptor table of its own.
+// from a file descriptor table of its own. Start uses fork threads when it
+// has no fork server (built without cgo, or the server failed).
 //
 // Why. fork copies the forking thread's fd table (dup_fd takes a reference to
 // every open file), and exec then closes, one at a time, every fd marked

@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+// useForkThreads makes testStarter fork on fork threads, not on the fork
+// server, until the test ends.
+func useForkThreads(t *testing.T) {
+	t.Helper()
+	testStarter.forkMu.Lock()
+	testStarter.serverOff = true
+	testStarter.forkMu.Unlock()
+	t.Cleanup(func() {
+		testStarter.forkMu.Lock()
+		testStarter.serverOff = false
+		testStarter.forkMu.Unlock()
+	})
+}
+
 // forkThreadOf returns testStarter's first fork thread and its live count.
 func forkThreadOf(t *testing.T) (*forkThread, int) {
 	t.Helper()
@@ -45,6 +59,7 @@ func countFds(t *testing.T, tid int) int {
 // fd table stays small however many fds the daemon holds: that is what
 // keeps fork+exec from costing O(open fds).
 func TestForkThreadTable(t *testing.T) {
+	useForkThreads(t)
 	for range 100 {
 		pipe(t) // 200 fds in the shared table
 	}
@@ -72,13 +87,21 @@ func TestForkThreadTable(t *testing.T) {
 // TestForkThreadClosedFile checks that a closed stdio file means a closed
 // fd in the child, as with ForkExec on the calling thread.
 func TestForkThreadClosedFile(t *testing.T) {
+	useForkThreads(t)
+	if p := startClosedStdout(t); p.thread == nil {
+		t.Error("not started by the fork thread")
+	}
+	forkThreadOf(t) // not given up
+}
+
+// startClosedStdout starts a child whose stdout is a closed file and checks
+// that the child finds its fd 1 closed.
+func startClosedStdout(t *testing.T) *Process {
+	t.Helper()
 	r, w := pipe(t)
 	r2, w2 := pipe(t)
 	w.Close()
 	p := start(t, Spec{Argv: []string{"sh", "-c", "echo out || echo no-stdout >&2"}, Stdout: w, Stderr: w2})
-	if p.thread == nil {
-		t.Error("not started by the fork thread")
-	}
 	if got := readAllOutput(t, r2, w2); !strings.Contains(got, "no-stdout") {
 		t.Errorf("stderr %q, want no-stdout", got)
 	}
@@ -86,13 +109,14 @@ func TestForkThreadClosedFile(t *testing.T) {
 		t.Errorf("Wait = %v, %v", st, err)
 	}
 	r.Close()
-	forkThreadOf(t) // not given up
+	return p
 }
 
 // TestForkThreadLifetime checks that the fork thread is retired, and its OS
 // thread ended, only once every leader it forked has been released and it
 // has been idle; and that the next start makes a new one.
 func TestForkThreadLifetime(t *testing.T) {
+	useForkThreads(t)
 	testStarter.forkMu.Lock()
 	testStarter.forkIdle = time.Millisecond
 	testStarter.forkMu.Unlock()
@@ -137,6 +161,7 @@ func TestForkThreadLifetime(t *testing.T) {
 // every leader keeps its thread until it is released, and that the threads
 // then retire.
 func TestForkThreadsParallel(t *testing.T) {
+	useForkThreads(t)
 	const max = 3
 	testStarter.forkMu.Lock()
 	testStarter.forkIdle, testStarter.forkMax = time.Millisecond, max
@@ -149,28 +174,12 @@ func TestForkThreadsParallel(t *testing.T) {
 	for range 100 {
 		pipe(t) // a shared table that the fork threads must not copy
 	}
-	const n = 48
-	ps := make([]*Process, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range ps {
-		wg.Go(func() {
-			ps[i], errs[i] = testStarter.Start(Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
-		})
-	}
-	wg.Wait()
-	for i, p := range ps {
-		if p != nil {
-			t.Cleanup(func() { cleanup(t, p) }) // Release twice is a no-op
-		} else {
-			t.Fatalf("Start %d: %v", i, errs[i])
-		}
-	}
+	ps := startParallel(t, 48)
 	threads := forkThreads()
 	if len(threads) < 1 || len(threads) > max {
 		t.Fatalf("%d fork threads, want 1..%d", len(threads), max)
 	}
-	t.Logf("%d starts in parallel used %d fork threads", n, len(threads))
+	t.Logf("%d starts in parallel used %d fork threads", len(ps), len(threads))
 	used := map[*forkThread]int{}
 	for _, p := range ps {
 		if p.thread == nil {
@@ -207,4 +216,31 @@ func TestForkThreadsParallel(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// startParallel starts n `sleep 1000` at once and checks that each is a
+// leader of its own; they are cleaned up at the end of the test.
+func startParallel(t *testing.T, n int) []*Process {
+	t.Helper()
+	ps := make([]*Process, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Go(func() {
+			ps[i], errs[i] = testStarter.Start(Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
+		})
+	}
+	wg.Wait()
+	pids := map[int]bool{}
+	for i, p := range ps {
+		if p == nil {
+			t.Fatalf("Start %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { cleanup(t, p) }) // Release twice is a no-op
+		if pids[p.Pid()] {
+			t.Errorf("pid %d twice", p.Pid())
+		}
+		pids[p.Pid()] = true
+	}
+	return ps
 }

@@ -24,13 +24,14 @@ type Starter struct {
 	devNull  *os.File // nil if /dev/null could not be opened at construction
 	nullFd   int      // devNull's fd, or -1
 
-	// forkMu guards forks, forkBroken, forkIdle, forkMax and the forkThread
-	// fields it names.
+	// forkMu guards forks, forkBroken, forkIdle, forkMax, serverOff and the
+	// forkThread fields it names.
 	forkMu     sync.Mutex
 	forks      []*forkThread // the threads Start forks on, none retired
 	forkBroken bool          // setting one up failed: Start forks on its caller's thread
 	forkIdle   time.Duration // 0: forkThreadIdle (tests shorten it)
 	forkMax    int           // 0: maxForkThreads(); lowered when a thread cannot be set up
+	serverOff  bool          // fork threads instead of the fork server (its machinery failed; tests)
 
 	// spawnMu orders spawning against the reaper: Start holds the read lock
 	// around fork+register, the reaper holds the write lock while it lists and
@@ -86,8 +87,9 @@ func BecomeSubreaper() error {
 //
 // Start reads nothing from /proc. Its cost over a bare syscall.ForkExec is a
 // PATH lookup (none for an absolute Argv[0] or a set Path), handing the fork
-// to the fork thread (see forkThread) with pidfd_getfd for the child's stdio,
-// a pidfd_open, registering the pidfd with the netpoller, and a map insert;
+// to the fork server (see forkServer) or a fork thread (see forkThread), which
+// take copies of the child's stdio with pidfd_getfd, a pidfd_open,
+// registering the pidfd with the netpoller, and a map insert;
 // plus one exec of the daemon's binary when the shim is needed (Umask or Nice
 // set).
 //
@@ -149,9 +151,19 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 }
 
 // spawn forks and execs argv0, and registers the child as a leader: on the
-// fork thread when there is one, else on the calling thread. Called with
-// spawnMu read-locked.
+// fork server when there is one (cgo builds), else on a fork thread, else on
+// the calling thread. Called with spawnMu read-locked.
 func (s *Starter) spawn(argv0 string, argv []string, attr *syscall.ProcAttr, name string, started time.Time) (*Process, error) {
+	if fs := s.forkServer(); fs != nil {
+		pid, err := fs.forkExec(argv0, argv, attr, s.nullFd)
+		if err == nil {
+			return s.registerChild(pid, name, started)
+		}
+		if !errors.Is(err, errForkThread) {
+			return nil, err
+		}
+		s.forkServerFailed(err)
+	}
 	if t := s.acquireForkThread(); t != nil {
 		r := &forkReq{argv0: argv0, argv: argv, attr: attr, null: s.nullFd, done: make(chan struct{})}
 		t.reqs <- r
@@ -230,6 +242,35 @@ func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, starte
 	s.leaders[pid] = p
 	s.regMu.Unlock()
 	return p, nil
+}
+
+// forkServer returns the process's fork server, or nil when Start is to
+// use fork threads: built without cgo, the server could not be set up, or
+// it failed.
+func (s *Starter) forkServer() *forkServer {
+	s.forkMu.Lock()
+	off := s.serverOff
+	s.forkMu.Unlock()
+	if off {
+		return nil
+	}
+	fs, err := sharedForkServer()
+	if err != nil {
+		s.forkServerFailed(err)
+		return nil
+	}
+	return fs
+}
+
+// forkServerFailed makes Start use fork threads from now on.
+func (s *Starter) forkServerFailed(err error) {
+	s.forkMu.Lock()
+	was := s.serverOff
+	s.serverOff = true
+	s.forkMu.Unlock()
+	if !was {
+		s.log.V(1).Info("Forking on fork threads", "reason", err.Error())
+	}
 }
 
 // acquireForkThread returns a fork thread with one more start counted in

@@ -1,0 +1,331 @@
+/*
+ * The fork server (see forkserver_cgo.go for why).
+ *
+ * Each server thread blocks every signal for its whole life, unshares its fd
+ * table and empties it, then serves requests from one queue: it takes copies
+ * of the child's stdio into its table with pidfd_getfd(2), forks with
+ * clone(CLONE_VM|CLONE_VFORK) on a stack of its own (the child shares its
+ * memory until the exec, as with posix_spawn), waits for the exec, closes
+ * the copies and hands the request back.
+ *
+ * The child runs on memory it shares with the daemon, so it calls no libc
+ * function that takes a lock or touches shared state: raw system calls only.
+ */
+#define _GNU_SOURCE
+#include "forkserver_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#define CHILD_STACK (64 * 1024)
+#define KERNEL_NSIG 64
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
+static rcd_req *pending_head, *pending_tail; /* guarded by mu */
+static rcd_req *finished;                    /* guarded by mu */
+static pid_t tids[16];                       /* of the threads set up; guarded by mu */
+static int ntids;
+
+struct server {
+	pid_t tid;
+	int notify_shared, null_shared; /* fds of the shared table */
+	int self;                       /* a pidfd of this process */
+	int null;                       /* /dev/null, or -1 */
+	int notify;                     /* the eventfd */
+	char *stack;
+	pthread_mutex_t ready_mu;
+	pthread_cond_t ready_cv;
+	int ready; /* 1: set up; -errno: failed */
+};
+
+/* The kernel's struct sigaction on x86-64 and arm64. */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+struct child_ctx {
+	const rcd_req *r;
+	int fds[3];
+	pid_t parent;
+	int err; /* set by the child when a step before the exec fails */
+};
+
+static long raw(long nr, long a, long b, long c, long d) {
+	return syscall(nr, a, b, c, d);
+}
+
+static int child_main(void *arg) {
+	struct child_ctx *c = arg;
+	const rcd_req *r = c->r;
+	struct ksigaction sa;
+	uint64_t none = 0;
+	int i;
+
+	/* No handler of the daemon may run here: reset every handled signal to
+	 * its default before the mask is lifted (ignored ones stay ignored, as
+	 * exec keeps them). */
+	for (i = 1; i <= KERNEL_NSIG; i++) {
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		if (raw(SYS_rt_sigaction, i, 0, (long)&sa, 8) != 0)
+			continue;
+		if (sa.handler == (void *)SIG_DFL || sa.handler == (void *)SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.handler = (void *)SIG_DFL;
+		raw(SYS_rt_sigaction, i, (long)&sa, 0, 8);
+	}
+	if (raw(SYS_setpgid, 0, 0, 0, 0) != 0)
+		goto fail;
+	if (raw(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0) != 0)
+		goto fail;
+	if (raw(SYS_getppid, 0, 0, 0, 0) != c->parent) /* the daemon died already */
+		raw(SYS_kill, raw(SYS_getpid, 0, 0, 0, 0), SIGKILL, 0, 0);
+	if (r->setcred) {
+		if (raw(SYS_setgroups, r->ngroups, (long)r->groups, 0, 0) != 0)
+			goto fail;
+		if (raw(SYS_setgid, r->gid, 0, 0, 0) != 0)
+			goto fail;
+		if (raw(SYS_setuid, r->uid, 0, 0, 0) != 0)
+			goto fail;
+	}
+	if (r->dir && raw(SYS_chdir, (long)r->dir, 0, 0, 0) != 0)
+		goto fail;
+	/* The copies are above 2 (the server keeps 0-2 open), so no dup3
+	 * overwrites a copy still to be used. */
+	for (i = 0; i < 3; i++) {
+		if (c->fds[i] < 0)
+			raw(SYS_close, i, 0, 0, 0);
+		else if (raw(SYS_dup3, c->fds[i], i, 0, 0) < 0)
+			goto fail;
+	}
+	raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, 8);
+	raw(SYS_execve, (long)r->path, (long)r->argv, (long)r->envp, 0);
+fail:
+	c->err = errno;
+	if (c->err == 0)
+		c->err = EINVAL;
+	raw(SYS_exit_group, 127, 0, 0, 0);
+	return 127;
+}
+
+static int getfd(struct server *s, int fd) {
+	int nfd;
+	do {
+		nfd = raw(SYS_pidfd_getfd, s->self, fd, 0, 0);
+	} while (nfd < 0 && errno == EINTR);
+	return nfd;
+}
+
+static void serve(struct server *s, rcd_req *r) {
+	struct child_ctx c;
+	int taken[3], ntaken = 0, i, st;
+	pid_t pid;
+
+	memset(&c, 0, sizeof c);
+	c.r = r;
+	c.parent = getpid();
+	for (i = 0; i < 3; i++) {
+		int fd = r->fds[i];
+		if (fd < 0) {
+			c.fds[i] = -1;
+		} else if (fd == r->null_fd && s->null >= 0) {
+			c.fds[i] = s->null;
+		} else if (i > 0 && fd == r->fds[i - 1]) {
+			c.fds[i] = c.fds[i - 1];
+		} else {
+			int nfd = getfd(s, fd);
+			if (nfd < 0) {
+				r->err = errno;
+				r->machinery = errno != EBADF; /* EBADF: the caller's fd */
+				goto out;
+			}
+			taken[ntaken++] = nfd;
+			c.fds[i] = nfd;
+		}
+	}
+	pid = clone(child_main, s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+	if (pid < 0) {
+		r->err = errno;
+	} else if (c.err != 0) {
+		/* It failed before the exec and exited: reap it here. The Go side
+		 * holds the reaper off until the request is back. */
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		r->err = c.err;
+	} else {
+		r->pid = pid;
+	}
+out:
+	for (i = 0; i < ntaken; i++)
+		close(taken[i]);
+}
+
+static void set_ready(struct server *s, int v) {
+	pthread_mutex_lock(&s->ready_mu);
+	s->ready = v;
+	pthread_cond_signal(&s->ready_cv);
+	pthread_mutex_unlock(&s->ready_mu);
+}
+
+/* setup gives the calling thread a private fd table with only stdio, a pidfd
+ * of this process, /dev/null and the eventfd in it. */
+static int setup(struct server *s) {
+	int fd;
+	s->tid = raw(SYS_gettid, 0, 0, 0, 0);
+	if (unshare(CLONE_FILES) != 0)
+		return errno;
+	if (raw(SYS_close_range, 3, ~0U, 0, 0) != 0)
+		return errno;
+	/* Copies taken later must land above 2. */
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return errno;
+	s->self = raw(SYS_pidfd_open, getpid(), 0, 0, 0);
+	if (s->self < 0)
+		return errno;
+	if (s->null_shared >= 0)
+		s->null = getfd(s, s->null_shared);
+	else
+		s->null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (s->null < 0)
+		return errno;
+	s->notify = getfd(s, s->notify_shared);
+	if (s->notify < 0)
+		return errno;
+	s->stack = malloc(CHILD_STACK);
+	if (s->stack == NULL)
+		return ENOMEM;
+	return 0;
+}
+
+static void *server_main(void *arg) {
+	struct server *s = arg;
+	uint64_t one = 1;
+	int err = setup(s);
+	if (err != 0) {
+		set_ready(s, -err);
+		return NULL; /* s belongs to rcd_fs_start now */
+	}
+	pthread_mutex_lock(&mu);
+	if (ntids < (int)(sizeof tids / sizeof tids[0]))
+		tids[ntids++] = s->tid;
+	pthread_mutex_unlock(&mu);
+	set_ready(s, 1);
+	for (;;) {
+		rcd_req *r;
+		pthread_mutex_lock(&mu);
+		while (pending_head == NULL)
+			pthread_cond_wait(&more, &mu);
+		r = pending_head;
+		pending_head = r->next;
+		if (pending_head == NULL)
+			pending_tail = NULL;
+		pthread_mutex_unlock(&mu);
+
+		serve(s, r);
+
+		pthread_mutex_lock(&mu);
+		r->next = finished;
+		finished = r;
+		pthread_mutex_unlock(&mu);
+		while (write(s->notify, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+	return NULL;
+}
+
+int rcd_fs_start(int nthreads, int notify_fd, int null_fd) {
+	sigset_t all, old;
+	int i, err = 0;
+
+	/* Threads inherit the creator's mask: they never take a signal. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < nthreads && err == 0; i++) {
+		pthread_t th;
+		pthread_attr_t attr;
+		struct server *s = calloc(1, sizeof *s);
+		if (s == NULL) {
+			err = ENOMEM;
+			break;
+		}
+		s->notify_shared = notify_fd;
+		s->null_shared = null_fd;
+		s->self = s->null = s->notify = -1;
+		pthread_mutex_init(&s->ready_mu, NULL);
+		pthread_cond_init(&s->ready_cv, NULL);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 128 * 1024);
+		err = pthread_create(&th, &attr, server_main, s);
+		pthread_attr_destroy(&attr);
+		if (err != 0) {
+			free(s);
+			break;
+		}
+		pthread_mutex_lock(&s->ready_mu);
+		while (s->ready == 0)
+			pthread_cond_wait(&s->ready_cv, &s->ready_mu);
+		pthread_mutex_unlock(&s->ready_mu);
+		if (s->ready < 0)
+			err = -s->ready; /* the thread ended; its table goes with it */
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+void rcd_fs_submit(rcd_req *r) {
+	r->next = NULL;
+	pthread_mutex_lock(&mu);
+	if (pending_tail != NULL)
+		pending_tail->next = r;
+	else
+		pending_head = r;
+	pending_tail = r;
+	pthread_cond_signal(&more);
+	pthread_mutex_unlock(&mu);
+}
+
+int rcd_fs_take(rcd_req **out, int max) {
+	int n = 0;
+	pthread_mutex_lock(&mu);
+	while (finished != NULL && n < max) {
+		out[n++] = finished;
+		finished = finished->next;
+	}
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+int rcd_fs_tids(int *out, int max) {
+	int n = 0;
+	pthread_mutex_lock(&mu);
+	for (; n < ntids && n < max; n++)
+		out[n] = tids[n];
+	pthread_mutex_unlock(&mu);
+	return n;
+}

@@ -1,0 +1,155 @@
+//go:build cgo
+
+package proc
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// serverThreads returns the fork server's threads, failing the test when
+// testStarter does not use the server.
+func serverThreads(t *testing.T) []int {
+	t.Helper()
+	testStarter.forkMu.Lock()
+	off := testStarter.serverOff
+	testStarter.forkMu.Unlock()
+	fs, err := sharedForkServer()
+	if off || err != nil {
+		t.Fatalf("testStarter does not use the fork server (off %v, %v)", off, err)
+	}
+	return fs.threads()
+}
+
+// checkServerTables checks that every server thread's fd table is small:
+// stdio, a pidfd, /dev/null and the eventfd, plus the copies of a start in
+// flight.
+func checkServerTables(t *testing.T) {
+	t.Helper()
+	tids := serverThreads(t)
+	if len(tids) != maxForkThreads() {
+		t.Errorf("%d server threads, want %d", len(tids), maxForkThreads())
+	}
+	for _, tid := range tids {
+		if n := countFds(t, tid); n > 9 {
+			t.Errorf("server thread %d holds %d fds", tid, n)
+		}
+	}
+}
+
+// TestForkServerTable checks that instances are forked by the fork server,
+// whose threads' fd tables stay small however many fds the daemon holds,
+// with the stdio asked for, and that the pidfd is in the shared table.
+func TestForkServerTable(t *testing.T) {
+	for range 100 {
+		pipe(t) // 200 fds in the shared table
+	}
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "echo out; echo err >&2"}, Stdout: w, Stderr: w})
+	if p.thread != nil {
+		t.Error("forked by a fork thread, not by the server")
+	}
+	checkServerTables(t)
+	if shared := countFds(t, os.Getpid()); shared < 200 {
+		t.Errorf("the shared table holds %d fds", shared)
+	}
+	if got := readAllOutput(t, r, w); got != "out\nerr\n" {
+		t.Errorf("output %q", got)
+	}
+	if !inEpollSet(t, p.pidfd) {
+		t.Errorf("pidfd %d is in no epoll set of this process", p.pidfd)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || !st.Success() {
+		t.Errorf("Wait = %v, %v", st, err)
+	}
+}
+
+// TestForkServerClosedFile checks that a closed stdio file means a closed fd
+// in the child, as with ForkExec.
+func TestForkServerClosedFile(t *testing.T) {
+	if p := startClosedStdout(t); p.thread != nil {
+		t.Error("forked by a fork thread, not by the server")
+	}
+	serverThreads(t) // not given up
+}
+
+// TestForkServerSignals checks that the child starts with no signal blocked
+// and none caught, although the server threads block them all and the
+// daemon catches most.
+func TestForkServerSignals(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
+	defer cleanup(t, p)
+	eventually(t, "the child runs sleep", func() bool {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid()) + "/comm")
+		return string(b) == "sleep\n"
+	})
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid()) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && (f[0] == "SigBlk:" || f[0] == "SigCgt:") && f[1] != "0000000000000000" {
+			t.Errorf("%s %s, want none", f[0], f[1])
+		}
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(testCtx(t)); err != nil || st.Signal != syscall.SIGTERM {
+		t.Errorf("Wait = %+v, %v; want killed by SIGTERM", st, err)
+	}
+}
+
+// TestForkServerExecFails checks that a start that fails before or at the
+// exec reports what ForkExec would, leaves no child behind (the server reaps
+// it) and keeps the server in use.
+func TestForkServerExecFails(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want error
+	}{
+		{Spec{Argv: []string{"x"}, Path: "/nonexistent/x"}, syscall.ENOENT},
+		{Spec{Argv: []string{"x"}, Path: "/etc/passwd"}, syscall.EACCES},
+		{Spec{Argv: []string{"sleep", "1"}, Path: "/bin/sleep", Dir: "/nonexistent"}, fs.ErrNotExist},
+		{Spec{Argv: []string{"sleep", "1"}, Path: "/bin/sleep", Env: []string{"A=\x00"}}, syscall.EINVAL},
+	} {
+		_, err := testStarter.Start(tc.spec)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("Start(%s in %q) = %v, want %v", tc.spec.Path, tc.spec.Dir, err, tc.want)
+		}
+	}
+	for _, tid := range serverThreads(t) {
+		b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/children")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kids := strings.TrimSpace(string(b)); kids != "" {
+			t.Errorf("server thread %d has children %s after failed starts", tid, kids)
+		}
+	}
+}
+
+// TestForkServerParallel checks that many starts in parallel all succeed,
+// each a distinct live leader, and that no fd is left behind in either table
+// once they are released.
+func TestForkServerParallel(t *testing.T) {
+	serverThreads(t)
+	before := countFds(t, os.Getpid())
+	ps := startParallel(t, 48)
+	checkServerTables(t)
+	for _, p := range ps {
+		if !alive(p.Pid(), startTicksOf(t, p.Pid())) {
+			t.Fatalf("leader %d died", p.Pid())
+		}
+		cleanup(t, p)
+	}
+	if after := countFds(t, os.Getpid()); after != before {
+		t.Errorf("%d fds in the shared table after, %d before", after, before)
+	}
+	checkServerTables(t)
+}
