@@ -81,6 +81,18 @@ func (f *fakeProbes) last(index int, liveness bool) *fakeProber {
 	return nil
 }
 
+// newest returns the last prober built of the given kind.
+func (f *fakeProbes) newest(liveness bool) *fakeProber {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.built) - 1; i >= 0; i-- {
+		if f.built[i].liveness == liveness {
+			return f.built[i].pr
+		}
+	}
+	return nil
+}
+
 func (f *fakeProbes) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -229,7 +241,20 @@ func TestRolloutWaitsForReadinessAndDeadline(t *testing.T) {
 	st := h.waitFor("one new instance, not ready", func(st status.Status) bool {
 		return st.UpdatedReplicas == 1 && st.ReadyReplicas == 1 && st.Phase == "Progressing"
 	})
-	h.clock.Step(29 * time.Second)
+	// Let the new instance's probe fail failureThreshold (2) times, so the
+	// deadline's message can say why it is not ready.
+	var pr *fakeProber
+	eventually(t, "the new instance's readiness probe", func() bool { pr = probes.newest(false); return pr != nil && pr.count() >= 1 })
+	h.probeOnce(pr, time.Second, 2)
+	h.waitFor("the new instance's probe failed", func(st status.Status) bool {
+		for _, in := range st.Instances {
+			if strings.HasPrefix(in.Message, "readiness probe failed") {
+				return true
+			}
+		}
+		return false
+	})
+	h.clock.Step(28 * time.Second)
 	if old[1].hasExited() && old[0].hasExited() {
 		t.Fatal("both old instances stopped while the new one is not ready")
 	}
