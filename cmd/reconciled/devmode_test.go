@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -31,9 +32,11 @@ func TestRunAttachExitOnFailure(t *testing.T) {
 	if res.code != 3 {
 		t.Fatalf("exit code %d, want 3\n%v", res.code, res)
 	}
-	for _, want := range []string{"web-0    | serving\n", "worker-0 | working\n", "worker-0 | oops\n"} {
-		if !strings.Contains(res.stdout, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+	// Names are padded to the longest seen so far: web's line may come
+	// before worker-0 has a writer, unpadded.
+	for _, want := range []string{`(?m)^web-0 {1,4}\| serving$`, `(?m)^worker-0 \| working$`, `(?m)^worker-0 \| oops$`} {
+		if !regexp.MustCompile(want).MatchString(res.stdout) {
+			t.Errorf("stdout lacks %s:\n%s", want, res.stdout)
 		}
 	}
 	if strings.Contains(res.stdout, "\x1b[") {
