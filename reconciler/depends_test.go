@@ -82,6 +82,11 @@ func TestDependsOnStartedAndCompleted(t *testing.T) {
 	app.waitFor("cache starting, migrate running", func(st status.Status) bool {
 		return len(st.Instances) == 1 && st.Instances[0].Message == "waiting for cache: 0/1 started, migrate: 0/1 completed"
 	})
+	// cache reports 0/1 started as soon as it decides to spawn, before its
+	// process exists: wait for the pids, so that the startSeconds timers are
+	// armed before the clock steps over them.
+	cache.started(1)
+	migrate.started(1)
 	clock.Step(time.Second) // cache is RUNNING: Started is met
 	app.waitFor("migrate still running", func(st status.Status) bool {
 		return st.Instances[0].Message == "waiting for migrate: 0/1 completed"

@@ -135,13 +135,9 @@ func (r *Reconciler) forward(req signalRequest) {
 		return
 	}
 	// The program answers on req.reply itself; the loop does not wait.
-	go func() {
-		select {
-		case p.inbox <- signalReq{index: req.index, sig: req.sig, reply: req.reply}:
-		case <-p.done:
-			req.reply <- fmt.Errorf("%s: no such program", req.program)
-		}
-	}()
+	if !p.post(signalReq{index: req.index, sig: req.sig, reply: req.reply}) {
+		req.reply <- fmt.Errorf("%s: no such program", req.program)
+	}
 }
 
 // pass is one level-triggered reconciliation of the whole directory.

@@ -81,9 +81,8 @@ func (p *program) startProbes(in *instance, prs probers) {
 		go func() {
 			defer p.wg.Done()
 			health.Run(ctx, probe, pr, healthClock{p.clock}, func(v health.Verdict) {
-				select {
-				case p.inbox <- probeVerdict{idx: idx, gen: gen, liveness: liveness, verdict: v}:
-				case <-ctx.Done():
+				if ctx.Err() == nil { // else the verdict is about a process the program let go
+					p.post(probeVerdict{idx: idx, gen: gen, liveness: liveness, verdict: v})
 				}
 			})
 		}()

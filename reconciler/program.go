@@ -47,23 +47,34 @@ type programOptions struct {
 
 // program owns the instances of one program. Its goroutine (run) is the only
 // one that touches their state; process exits, timers and finished spawns
-// come to it as messages in inbox, and the loop's desired state through a
+// come to it as messages in a mailbox, and the loop's desired state through a
 // latest-wins slot. Each pass applies every queued message, then reconciles
 // once and publishes the status once, so a storm costs one status build.
+//
+// The mailbox is a slice under mu, not a channel: posting never blocks, so
+// the exit watcher can post from its own goroutine while run is busy (a
+// pass that stops 1000 instances), and a burst of exits costs no parked
+// senders to wake one by one. It is bounded by what is in flight: at most a
+// few messages per instance.
 type program struct {
 	programOptions
 	name string
 
 	mu     sync.Mutex
 	next   *desired      // guarded by mu: not yet taken
+	mbox   []any         // guarded by mu: messages not yet taken
 	closed bool          // guarded by mu: run has returned; make a new program
-	wake   chan struct{} // cap 1: next was set
+	wake   chan struct{} // cap 1: next was set or mbox was empty
 
-	inbox chan any
+	batch []any           // run's: the messages being handled
 	ctx   context.Context // the program's own life: waiters, timers, spawns
 	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines that post to inbox
+	wg    sync.WaitGroup // goroutines that post, releaseLoop
 	done  chan struct{}
+
+	relMu      sync.Mutex
+	relQ       []released // guarded by relMu: stopped leaders to reap
+	relRunning bool       // guarded by relMu: releaseLoop runs
 
 	cur          desired
 	instances    map[int]*instance
@@ -107,7 +118,6 @@ func newProgram(parent context.Context, name string, opts programOptions) *progr
 		programOptions: opts,
 		name:           name,
 		wake:           make(chan struct{}, 1),
-		inbox:          make(chan any, 256),
 		ctx:            ctx,
 		stop:           cancel,
 		done:           make(chan struct{}),
@@ -125,19 +135,32 @@ func (p *program) set(d desired) bool {
 		return false
 	}
 	p.next = &d
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	p.nudge()
+	return true
+}
+
+// post queues a message for run without blocking. It returns false, and
+// drops m, when the program has ended.
+func (p *program) post(m any) bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	p.mbox = append(p.mbox, m)
+	first := len(p.mbox) == 1
+	p.mu.Unlock()
+	if first { // else a wake-up is pending or run is about to take the box
+		p.nudge()
 	}
 	return true
 }
 
-// post delivers a message from a helper goroutine; it gives up only when the
-// program has ended.
-func (p *program) post(m any) {
+// nudge wakes run; wake-ups coalesce.
+func (p *program) nudge() {
 	select {
-	case p.inbox <- m:
-	case <-p.ctx.Done():
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -175,23 +198,9 @@ func (p *program) run() {
 	defer p.wg.Wait()
 	defer p.stop()
 	for {
-		select {
-		case <-p.wake:
-			p.take()
-		case m := <-p.inbox:
-			p.handle(m)
-		}
+		<-p.wake
 		// Apply everything already queued before acting once.
-	drain:
-		for {
-			select {
-			case <-p.wake:
-				p.take()
-			case m := <-p.inbox:
-				p.handle(m)
-			default:
-				break drain
-			}
+		for p.take() {
 		}
 		p.reconcile()
 		if p.finished() {
@@ -201,15 +210,22 @@ func (p *program) run() {
 	}
 }
 
-func (p *program) take() {
+// take applies the queued messages, then new desired state if any. It
+// reports whether there was anything.
+func (p *program) take() bool {
 	p.mu.Lock()
 	d := p.next
 	p.next = nil
+	p.batch, p.mbox = p.mbox, p.batch[:0]
 	p.mu.Unlock()
-	if d == nil {
-		return
+	for i, m := range p.batch {
+		p.handle(m)
+		p.batch[i] = nil // the box's next use must not pin what m held
 	}
-	p.apply(*d)
+	if d != nil {
+		p.apply(*d)
+	}
+	return d != nil || len(p.batch) > 0
 }
 
 // apply records new desired state and reports what changed.
@@ -676,9 +692,7 @@ func (p *program) awaitGroup(in *instance) {
 
 func (p *program) finishStop(in *instance) {
 	in.cancelTimer()
-	if err := in.proc.Release(); err != nil {
-		p.log.Error(err, "Release failed", "instance", in.name(p.name), "pid", in.pid)
-	}
+	p.release(in.proc, in.name(p.name))
 	if e := in.lastExit; in.restartAfterStop && e != nil && in.target != nil && in.targetHash == in.hash && !p.cur.shutdown {
 		// Stopped because the liveness probe failed: the restart policy
 		// decides what comes next, as after any exit (a failed start before
@@ -697,6 +711,50 @@ func (p *program) finishStop(in *instance) {
 		msg = "stopped: " + describeExit(e.Code, e.Signal)
 	}
 	p.event(name, pid, status.EventNormal, "Stopped", msg)
+}
+
+// released is a leader handed to releaseLoop.
+type released struct {
+	proc Process
+	name string
+}
+
+// release reaps a stopped leader, whose group is gone, off the program's
+// goroutine: the reap and the closes cost as much as everything else a stop
+// does, and after a stop of 1000 the exits are handled back to back, so one
+// goroutine reaps while run goes on with the next exits. The instance no
+// longer refers to it; run ends only after every release (p.wg).
+func (p *program) release(pr Process, name string) {
+	p.relMu.Lock()
+	p.relQ = append(p.relQ, released{pr, name})
+	start := !p.relRunning
+	p.relRunning = true
+	p.relMu.Unlock()
+	if start {
+		p.wg.Add(1)
+		go p.releaseLoop()
+	}
+}
+
+func (p *program) releaseLoop() {
+	defer p.wg.Done()
+	var q []released
+	for {
+		p.relMu.Lock()
+		q, p.relQ = p.relQ, q[:0]
+		if len(q) == 0 {
+			p.relRunning = false
+			p.relMu.Unlock()
+			return
+		}
+		p.relMu.Unlock()
+		for i, r := range q {
+			if err := r.proc.Release(); err != nil {
+				p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
+			}
+			q[i] = released{}
+		}
+	}
 }
 
 // retire ends what is left of a process group nobody supervises any more:
@@ -772,8 +830,8 @@ func (p *program) finished() bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.next != nil {
-		return false // new desired state arrived meanwhile
+	if p.next != nil || len(p.mbox) > 0 {
+		return false // new desired state or a message arrived meanwhile
 	}
 	if p.deps != nil {
 		p.deps.leave(p.name)

@@ -407,13 +407,59 @@ func TestDeleteStopsAndRemoves(t *testing.T) {
 	}
 }
 
+// post never blocks, however long run is busy: the exit watcher posts from
+// its own goroutine, which every other exit waits for. Every message posted
+// is handled, and once the program has ended post refuses.
+func TestPostNeverBlocks(t *testing.T) {
+	p := newProgram(t.Context(), "web", programOptions{log: testr.New(t), clock: newFakeClock(), starter: &fakeStarter{},
+		sink: &fakeSink{}, spawnSlots: make(chan struct{}, 4)})
+	const n = 3000 // far more than any channel buffer would hold
+	replies := make([]chan error, n)
+	posted := make(chan struct{})
+	go func() { // run has not started: nothing takes the messages yet
+		defer close(posted)
+		for i := range replies {
+			replies[i] = make(chan error, 1)
+			if !p.post(signalReq{index: 0, sig: syscall.SIGHUP, reply: replies[i]}) {
+				t.Error("post refused before the program ended")
+				return
+			}
+		}
+	}()
+	select {
+	case <-posted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("post blocked while run was not taking messages")
+	}
+	go p.run()
+	for i, r := range replies {
+		select {
+		case err := <-r:
+			if err == nil || !strings.Contains(err.Error(), "no running instance") {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d was not handled", i)
+		}
+	}
+	p.set(desired{shutdown: true})
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the program did not end at shutdown")
+	}
+	if p.post(signalReq{index: 0, sig: syscall.SIGHUP, reply: make(chan error, 1)}) {
+		t.Error("post accepted a message after the program ended")
+	}
+}
+
 func TestSignalInstances(t *testing.T) {
 	h := newHarness(t)
 	h.starter.onStart = func(p *fakeProcess) { p.diesOn[syscall.SIGHUP] = false }
 	h.apply("  command: sleep 1000\n  replicas: 2\n  startSeconds: 0s\n")
 	h.phase("Running", 2)
 	reply := make(chan error, 1)
-	h.p.inbox <- signalReq{index: 1, sig: syscall.SIGHUP, reply: reply}
+	h.p.post(signalReq{index: 1, sig: syscall.SIGHUP, reply: reply})
 	if err := <-reply; err != nil {
 		t.Fatal(err)
 	}

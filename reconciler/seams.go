@@ -30,8 +30,8 @@ type Process interface {
 	SignalGroup(sig syscall.Signal) error
 	// Wait blocks until the leader exits, without reaping it.
 	Wait(ctx context.Context) (proc.ExitStatus, error)
-	// OnExit calls f (on a goroutine of its own choosing) once the leader
-	// has exited; then Wait returns at once.
+	// OnExit calls f (on a goroutine of its own choosing, which f must not
+	// block) once the leader has exited; then Wait returns at once.
 	OnExit(f func())
 	// WaitGroupEmpty blocks, after the leader exited, until no other member
 	// of the group is left. GroupGone tells without waiting, when it is

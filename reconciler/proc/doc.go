@@ -17,7 +17,8 @@
 //     process: every leader's pidfd (which turns readable when its process
 //     exits) is in one epoll set, whose fd Go's netpoller watches; one
 //     goroutine, parked while nothing happens, takes the exits (see
-//     exitWatcher). Only OnExit callbacks get a goroutine each, when they run.
+//     exitWatcher). OnExit callbacks run on that goroutine, so they must not
+//     block.
 //   - The daemon is a child subreaper ([BecomeSubreaper]). Orphans of instances are
 //     reparented to it and [Starter.Run] reaps them, never a registered leader. A
 //     leader is registered before the reaper can look: Start holds a read lock

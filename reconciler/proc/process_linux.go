@@ -131,8 +131,11 @@ func (p *Process) check(w *exitWatcher) {
 }
 
 // OnExit calls f once the leader's exit has been observed (Wait then returns
-// at once), on a goroutine of its own, so a supervisor needs no goroutine per
-// process while it runs. f may block.
+// at once), so a supervisor needs no goroutine per process while it runs.
+// f runs on the goroutine that observed the exit, the exit watcher's, which
+// every other exit waits for: it must not block (hand the exit on, as the
+// reconciler posts it to a mailbox). Registered after the exit, f runs on a
+// goroutine of its own.
 func (p *Process) OnExit(f func()) {
 	p.onExitMu.Lock()
 	if p.exitRan {
@@ -180,7 +183,7 @@ func (p *Process) finish(st ExitStatus, err error) {
 		p.onExit, p.exitRan = nil, true
 		p.onExitMu.Unlock()
 		for _, f := range fs {
-			go f()
+			f()
 		}
 	})
 }
