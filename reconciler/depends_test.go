@@ -142,6 +142,11 @@ func TestShutdownHoldStartsNothing(t *testing.T) {
 		h.p.set(d)
 	}
 	web.waitFor("web STOPPING", func(st status.Status) bool { return st.Instances[0].State == "STOPPING" })
+	// The crash must come after db has taken the shutdown, else it is an
+	// exit before it (and restarted).
+	db.waitFor("db held at shutdown", func(st status.Status) bool {
+		return st.Desired == "stopped" && len(st.Instances) == 1 && st.Instances[0].State == "RUNNING"
+	})
 	db.starter.all()[0].exit(proc.ExitStatus{Code: 1})
 	db.waitFor("db EXITED", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "EXITED" })
 	if n := len(db.starter.all()); n != 1 {

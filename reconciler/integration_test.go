@@ -45,10 +45,26 @@ const (
 	itPoll    = 10 * time.Millisecond
 )
 
+// itOwnerEnv marks the processes of this test binary's daemons: a daemon
+// hands its own environment down to its instances (and they to theirs), so
+// every instance carries it, also those of a child daemon and their orphans.
+// The leftover check (itKillPrograms) takes only processes with our mark:
+// go test runs packages in parallel, and another test binary (cmd/reconciled,
+// or a second run of this package) runs instances named web or worker too.
+const itOwnerEnv = "RECONCILED_IT_OWNER"
+
+// itOwner is the value of itOwnerEnv in this test binary's processes.
+var itOwner string
+
 func TestMain(m *testing.M) {
 	proc.MaybeRunShim()
 	if dir := os.Getenv(itDaemonDirEnv); dir != "" {
-		os.Exit(itDaemonMain(dir))
+		os.Exit(itDaemonMain(dir)) // keeps the mark of the test that started it
+	}
+	itOwner = strconv.Itoa(os.Getpid())
+	if err := os.Setenv(itOwnerEnv, itOwner); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
@@ -529,8 +545,9 @@ func itEnvValue(pid int, key string) (string, bool) {
 }
 
 // itKillPrograms SIGKILLs every live process whose environment marks it as an
-// instance (or descendant of one) of one of names, reaps those that are our
-// children, and returns what it found as "pid(program)".
+// instance (or descendant of one) of one of names, started by a daemon of
+// this test binary (itOwnerEnv), reaps those that are our children, and
+// returns what it found as "pid(program)".
 func itKillPrograms(names ...string) []string {
 	if len(names) == 0 {
 		return nil
@@ -544,6 +561,9 @@ func itKillPrograms(names ...string) []string {
 		prog, ok := itEnvValue(pid, "RECONCILED_PROGRAM")
 		if !ok || !slices.Contains(names, prog) {
 			continue
+		}
+		if owner, _ := itEnvValue(pid, itOwnerEnv); owner != itOwner {
+			continue // another test binary's: not ours to report or kill
 		}
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {

@@ -238,8 +238,18 @@ func TestRolloutWaitsForReadinessAndDeadline(t *testing.T) {
 	probes.initial["sleep 2000"] = false // the new version never becomes ready
 	h.last = withAnnotation(t, body("sleep 2000"), "30s")
 	h.p.set(h.last)
-	st := h.waitFor("one new instance, not ready", func(st status.Status) bool {
-		return st.UpdatedReplicas == 1 && st.ReadyReplicas == 1 && st.Phase == "Progressing"
+	newHash := h.last.hash
+	st := h.waitFor("one new instance started, not ready", func(st status.Status) bool {
+		// UpdatedReplicas counts the new instance while it spawns, before
+		// its probe is built; with a pid, it has been (newest below is
+		// then not an old instance's probe).
+		started := 0
+		for _, in := range st.Instances {
+			if in.SpecHash == newHash && in.Pid != 0 {
+				started++
+			}
+		}
+		return st.UpdatedReplicas == 1 && st.ReadyReplicas == 1 && st.Phase == "Progressing" && started == 1
 	})
 	// Let the new instance's probe fail failureThreshold (2) times, so the
 	// deadline's message can say why it is not ready.
