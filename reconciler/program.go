@@ -210,20 +210,22 @@ func (p *program) run() {
 	}
 }
 
-// take applies the queued messages, then new desired state if any. It
-// reports whether there was anything.
+// take applies new desired state if any, then the queued messages. It
+// reports whether there was anything. Desired state goes first, so that an
+// exit taken together with the shutdown is judged under it: nothing is
+// restarted once the shutdown is known.
 func (p *program) take() bool {
 	p.mu.Lock()
 	d := p.next
 	p.next = nil
 	p.batch, p.mbox = p.mbox, p.batch[:0]
 	p.mu.Unlock()
+	if d != nil {
+		p.apply(*d)
+	}
 	for i, m := range p.batch {
 		p.handle(m)
 		p.batch[i] = nil // the box's next use must not pin what m held
-	}
-	if d != nil {
-		p.apply(*d)
 	}
 	return d != nil || len(p.batch) > 0
 }
