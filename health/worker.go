@@ -162,7 +162,7 @@ func (a *alarm) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	case <-a.due:
-		return true
+		return ctx.Err() == nil // both ready: the owner's word wins, no probe more
 	}
 }
 
