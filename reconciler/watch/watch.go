@@ -15,7 +15,7 @@ import (
 
 // Defaults for the zero values of Options.
 const (
-	DefaultDebounce = 10 * time.Millisecond
+	DefaultDebounce = 5 * time.Millisecond
 	DefaultMaxDelay = 100 * time.Millisecond
 	DefaultResync   = 30 * time.Second
 )
