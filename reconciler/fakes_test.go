@@ -193,6 +193,8 @@ func (p *fakeProcess) OnExit(f func()) {
 // WaitGroupEmpty.
 func (p *fakeProcess) GroupGone() bool { return false }
 
+func (p *fakeProcess) OnGroupEmpty(f func()) { p.OnExit(f) }
+
 func (p *fakeProcess) WaitGroupEmpty(ctx context.Context) error {
 	select {
 	case <-p.done:

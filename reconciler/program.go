@@ -682,14 +682,10 @@ func (p *program) awaitGroup(in *instance) {
 		p.finishStop(in)
 		return
 	}
-	idx, gen, proc := in.idx, in.gen, in.proc
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if err := proc.WaitGroupEmpty(p.ctx); err == nil {
-			p.post(groupGone{idx: idx, gen: gen})
-		}
-	}()
+	idx, gen := in.idx, in.gen
+	// No goroutine per instance: a stop of 1000 waits on the reaper's passes.
+	// The program cannot end first: the instance is not gone until then.
+	in.proc.OnGroupEmpty(func() { p.post(groupGone{idx: idx, gen: gen}) })
 }
 
 func (p *program) finishStop(in *instance) {

@@ -34,9 +34,11 @@ type Process interface {
 	// block) once the leader has exited; then Wait returns at once.
 	OnExit(f func())
 	// WaitGroupEmpty blocks, after the leader exited, until no other member
-	// of the group is left. GroupGone tells without waiting, when it is
-	// known already (false: not known).
+	// of the group is left; OnGroupEmpty calls f (which must not block)
+	// then, without a goroutine of the caller's. GroupGone tells without
+	// waiting, when it is known already (false: not known).
 	WaitGroupEmpty(ctx context.Context) error
+	OnGroupEmpty(f func())
 	GroupGone() bool
 	// Release reaps the leader and frees the process handle.
 	Release() error

@@ -37,7 +37,7 @@
 //
 //	Start ──> running ──exit──> exited (zombie, pgid pinned) ──Release──> released
 //	            │ Signal (pidfd)      │ Wait returns the status
-//	            │ SignalGroup         │ SignalGroup still safe; GroupAlive/WaitGroupEmpty
+//	            │ SignalGroup         │ SignalGroup still safe; GroupAlive/WaitGroupEmpty/OnGroupEmpty
 //	            └─────────────────────┴─ Terminate = sig, wait, SIGKILL, wait, Release
 //
 // umask and nice are not in syscall.SysProcAttr, so a Spec that sets them is started

@@ -768,6 +768,48 @@ func TestExitWatcherOneGoroutine(t *testing.T) {
 	}
 }
 
+// OnGroupEmpty calls back once, after the leader's exit and its group's
+// last member are gone, whether registered before the exit or after it.
+func TestOnGroupEmpty(t *testing.T) {
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "sleep 0.3 & echo $!; exec sleep 0.1"}, Stdout: w})
+	gc, _ := strconv.Atoi(readLines(t, r, 1)[0])
+	killLater(t, gc)
+	calls := make(chan string, 4)
+	onEmpty := func(who string) func() {
+		return func() {
+			if st, err := readStat(gc); err == nil && !st.dead() {
+				who += fmt.Sprintf(" with %d alive in the group", gc)
+			}
+			calls <- who
+		}
+	}
+	p.OnGroupEmpty(onEmpty("before the exit"))
+	ctx := testCtx(t)
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.OnGroupEmpty(onEmpty("after the exit"))
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case who := <-calls:
+			if got[who] {
+				t.Fatalf("called twice: %s", who)
+			}
+			got[who] = true
+		case <-ctx.Done():
+			t.Fatalf("called back: %v; want both", got)
+		}
+	}
+	if !got["before the exit"] || !got["after the exit"] {
+		t.Fatalf("called back: %v; want each once, with the group gone", got)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // GroupGone is never true while a member of the group lives, and becomes
 // true, without anyone waiting, once the reaper has seen the group empty.
 func TestGroupGone(t *testing.T) {

@@ -133,13 +133,16 @@ func (s *Starter) reap(full bool) {
 	s.judgeGroups(seq, live, err == nil && !full && len(kids) == 0)
 }
 
-// groupWaiter is one WaitGroupEmpty waiting for the reaper's verdict on
-// the group pgid, whose leader's exit was observed before pass after+1.
+// groupWaiter is one WaitGroupEmpty or OnGroupEmpty waiting for the
+// reaper's verdict on the group pgid, whose leader's exit was observed before
+// pass after+1. The verdict "empty" closes done (WaitGroupEmpty) or calls f
+// (OnGroupEmpty).
 type groupWaiter struct {
 	pgid    int
 	after   uint64
-	empties int           // passes in a row that found the group empty
-	done    chan struct{} // closed with the verdict "empty"
+	empties int // passes in a row that found the group empty
+	done    chan struct{}
+	f       func()
 }
 
 // judgeGroups gives pass seq's verdict to the waiters: a group with a live
@@ -149,6 +152,7 @@ type groupWaiter struct {
 // waiting, which is after its leader's exit was observed, and so after the
 // kernel reparented the leader's children to this process.
 func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
+	var calls []func() // OnGroupEmpty's, called once the lock is let go
 	s.groupMu.Lock()
 	if final {
 		s.finalPass = seq
@@ -164,7 +168,11 @@ func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
 			w.empties++
 			if final || w.empties == 2 {
 				delete(s.groupWaiters, w)
-				close(w.done)
+				if w.f != nil {
+					calls = append(calls, w.f)
+				} else {
+					close(w.done)
+				}
 			} else {
 				again = true
 			}
@@ -174,6 +182,22 @@ func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
 	if again {
 		s.requestPass()
 	}
+	for _, f := range calls {
+		f()
+	}
+}
+
+// addGroupWaiter registers w for the verdicts of the passes that start from
+// now on, which are after its leader's exit was observed, and asks for one.
+func (s *Starter) addGroupWaiter(w *groupWaiter) {
+	s.groupMu.Lock()
+	w.after = s.passes // passes numbered above this started after the exit
+	if s.groupWaiters == nil {
+		s.groupWaiters = make(map[*groupWaiter]struct{})
+	}
+	s.groupWaiters[w] = struct{}{}
+	s.groupMu.Unlock()
+	s.requestPass()
 }
 
 // requestPass asks Run for a reaper pass soon; requests coalesce.
@@ -284,19 +308,12 @@ func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 	}
 	s := p.starter
 	w := &groupWaiter{pgid: p.pid, done: make(chan struct{})}
-	s.groupMu.Lock()
-	w.after = s.passes // passes numbered above this started after the exit
-	if s.groupWaiters == nil {
-		s.groupWaiters = make(map[*groupWaiter]struct{})
-	}
-	s.groupWaiters[w] = struct{}{}
-	s.groupMu.Unlock()
+	s.addGroupWaiter(w)
 	defer func() {
 		s.groupMu.Lock()
 		delete(s.groupWaiters, w)
 		s.groupMu.Unlock()
 	}()
-	s.requestPass()
 	tick := time.NewTicker(groupRecheck)
 	defer tick.Stop()
 	for {
@@ -311,4 +328,20 @@ func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// OnGroupEmpty calls f once the leader has exited and its group has no live
+// member left, as WaitGroupEmpty tells, but with no goroutine and no timer
+// per waiter: a stop of a thousand instances waits on the reaper's passes
+// alone. f runs on the reaper's goroutine and must not block. It needs Run
+// (the daemon's reaper), which is what gives the verdicts; a group that never
+// empties never calls f, and its waiter stays until the Starter is dropped.
+// Registered before the leader's exit was observed, it waits for that first.
+func (p *Process) OnGroupEmpty(f func()) {
+	wait := func() { p.starter.addGroupWaiter(&groupWaiter{pgid: p.pid, f: f}) }
+	if p.exitObserved() {
+		wait() // the usual case, and OnExit would take a goroutine for it
+		return
+	}
+	p.OnExit(wait)
 }
