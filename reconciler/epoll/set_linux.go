@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/reconciler/rawsys"
 )
 
 // batch is how many ready fds one epoll_wait takes at most.
@@ -141,7 +143,7 @@ func (s *Set) Drain() {
 // drainInto takes ready events with epoll_wait(0) until none is left.
 func (s *Set) drainInto(events []unix.EpollEvent) {
 	for {
-		n, err := unix.EpollWait(s.ep, events, 0)
+		n, err := rawsys.EpollPoll(s.ep, events)
 		if err == unix.EINTR {
 			continue
 		}

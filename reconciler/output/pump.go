@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/reconciler/epoll"
+	"github.com/reconciled/reconciled/reconciler/rawsys"
 )
 
 // Defaults of Options.
@@ -558,7 +559,7 @@ func (p *Pump) end() {
 	if p.tok != 0 {
 		p.g.set.Forget(p.tok)
 	}
-	unix.Close(p.fd)
+	rawsys.Close(p.fd)
 	p.fd = -1
 	if p.buf != nil {
 		p.dropped += int64(p.n)
@@ -587,15 +588,8 @@ var errAborted = errors.New("output abandoned: the pump was aborted")
 // buffer: most wake-ups of a quiet instance's pump bring a line or two.
 const idleRead = 512
 
-// readFd is read(2), retried on EINTR.
-func readFd(fd int, b []byte) (int, error) {
-	for {
-		m, err := unix.Read(fd, b)
-		if err != unix.EINTR {
-			return m, err
-		}
-	}
-}
+// readFd is read(2) of the pipe (non-blocking), retried on EINTR.
+func readFd(fd int, b []byte) (int, error) { return rawsys.Read(fd, b) }
 
 // write hands data to every target. It returns false when the pump was
 // aborted meanwhile.

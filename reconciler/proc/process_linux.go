@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/reconciler/rawsys"
 )
 
 // Process is a started process group leader. Its methods are safe for
@@ -238,7 +240,7 @@ func (p *Process) Release() error {
 		s.releaseForkThread(p.thread)
 	}
 	// Closing the pidfd also takes it out of the exit watcher's epoll set.
-	cerr := unix.Close(p.pidfd)
+	cerr := rawsys.Close(p.pidfd)
 	if rerr != nil && !errors.Is(rerr, unix.ECHILD) {
 		return fmt.Errorf("release %s (pid %d): %w", p.name, p.pid, rerr)
 	}
@@ -285,12 +287,7 @@ func (si *siginfo) exitStatus() ExitStatus {
 // waitid calls waitid(P_PIDFD, fd, info, options), retrying on EINTR.
 func waitid(fd int, info *siginfo, options int) error {
 	*info = siginfo{}
-	for {
-		err := unix.Waitid(unix.P_PIDFD, fd, (*unix.Siginfo)(unsafe.Pointer(info)), options, nil)
-		if err != unix.EINTR {
-			return err
-		}
-	}
+	return rawsys.Waitid(fd, unsafe.Pointer(info), options)
 }
 
 // waitidReap reaps the exited process of pidfd fd.

@@ -1,0 +1,18 @@
+// Package rawsys makes the few system calls of the daemon's busy paths that
+// never block (read of a non-blocking pipe, close of a pipe or pidfd,
+// waitid with WNOHANG, epoll_wait with a zero timeout) without telling Go's
+// scheduler.
+//
+// Why. A call through syscall.Syscall marks its thread as in a system call;
+// if the call takes longer than the scheduler monitor's tick (20 µs when the
+// process is busy), the monitor hands the thread's P to another thread, and
+// the caller must take one back when it returns. Reaping a leader, or
+// closing a pipe that was in an epoll set, takes about that long. During a
+// stop of 1000 instances that hand-off churn, and the monitor waking every
+// 20 µs to do it, cost about a tenth of the daemon's CPU (measured with
+// hack/bench). syscall.RawSyscall skips both.
+//
+// Invariant: only calls that cannot block go through here. A call that
+// could wait (a blocking fd, waitid without WNOHANG, a timeout) would hold
+// its P for as long, and must use golang.org/x/sys/unix instead.
+package rawsys

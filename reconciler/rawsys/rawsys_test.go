@@ -1,0 +1,97 @@
+package rawsys
+
+import (
+	"errors"
+	"os/exec"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestReadAndClose(t *testing.T) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	b := make([]byte, 16)
+	if _, err := Read(fds[0], b); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("Read of an empty pipe: %v; want EAGAIN", err)
+	}
+	if _, err := unix.Write(fds[1], []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Read(fds[0], b); err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("Read = %q, %v; want hello", b[:n], err)
+	}
+	if err := Close(fds[0]); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := Close(fds[0]); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("second Close: %v; want EBADF", err)
+	}
+}
+
+func TestEpollPoll(t *testing.T) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fds[0])}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fds[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	events := make([]unix.EpollEvent, 4)
+	if n, err := EpollPoll(ep, events); n != 0 || err != nil {
+		t.Fatalf("EpollPoll with nothing ready = %d, %v", n, err)
+	}
+	if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := EpollPoll(ep, events); n != 1 || err != nil || events[0].Fd != int32(fds[0]) {
+		t.Fatalf("EpollPoll = %d, %v (%+v); want the pipe", n, err, events[0])
+	}
+}
+
+// Waitid observes an exit without reaping (WNOWAIT), then reaps; with
+// nothing exited yet and WNOHANG it returns at once.
+func TestWaitid(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "read x; exit 7")
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Skipf("pidfd_open: %v", err)
+	}
+	defer unix.Close(pidfd)
+	var info unix.Siginfo
+	if err := Waitid(pidfd, unsafe.Pointer(&info), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT); err != nil {
+		t.Fatalf("Waitid while running: %v", err)
+	}
+	w.Close() // sh exits 7
+	// Without WNOHANG it waits (through the scheduler-aware call).
+	if err := Waitid(pidfd, unsafe.Pointer(&info), unix.WEXITED|unix.WNOWAIT); err != nil {
+		t.Fatalf("Waitid waiting: %v", err)
+	}
+	if err := Waitid(pidfd, unsafe.Pointer(&info), unix.WEXITED|unix.WNOHANG); err != nil {
+		t.Fatalf("Waitid reaping: %v", err)
+	}
+	if err := Waitid(pidfd, unsafe.Pointer(&info), unix.WEXITED|unix.WNOHANG); !errors.Is(err, unix.ECHILD) {
+		t.Fatalf("Waitid after the reap: %v; want ECHILD", err)
+	}
+}
