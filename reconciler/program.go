@@ -72,9 +72,8 @@ type program struct {
 	wg    sync.WaitGroup // goroutines that post, releaseLoop
 	done  chan struct{}
 
-	relMu      sync.Mutex
-	relQ       []released // guarded by relMu: stopped leaders to reap
-	relRunning bool       // guarded by relMu: releaseLoop runs
+	releases backlog[released]    // stopped leaders to reap
+	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
 
 	cur          desired
 	instances    map[int]*instance
@@ -582,7 +581,7 @@ func (p *program) onTimer(in *instance) {
 		}
 	case Stopping:
 		if in.proc != nil {
-			_ = in.proc.SignalGroup(syscall.SIGKILL)
+			p.signalGroup(in.proc, syscall.SIGKILL, in.name(p.name))
 			p.event(in.name(p.name), in.pid, status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", in.spec.Spec.StopTimeout, in.spec.Spec.StopSignal.Name))
 		}
 	}
@@ -666,9 +665,7 @@ func (p *program) stopInstance(in *instance) {
 	p.setState(in, Stopping)
 	sig := in.spec.Spec.StopSignal
 	p.event(in.name(p.name), in.pid, status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group")
-	if err := in.proc.SignalGroup(sig.Number); err != nil {
-		p.log.V(1).Info("Signal failed", "instance", in.name(p.name), "pid", in.pid, "signal", sig.Name, "error", err.Error())
-	}
+	p.signalGroup(in.proc, sig.Number, in.name(p.name))
 	p.armTimer(in, in.spec.Spec.StopTimeout)
 	if in.leaderExited { // it exited on its own just before
 		p.awaitGroup(in)
@@ -711,7 +708,7 @@ func (p *program) finishStop(in *instance) {
 	p.event(name, pid, status.EventNormal, "Stopped", msg)
 }
 
-// released is a leader handed to releaseLoop.
+// released is a stopped leader to reap.
 type released struct {
 	proc Process
 	name string
@@ -723,35 +720,37 @@ type released struct {
 // goroutine reaps while run goes on with the next exits. The instance no
 // longer refers to it; run ends only after every release (p.wg).
 func (p *program) release(pr Process, name string) {
-	p.relMu.Lock()
-	p.relQ = append(p.relQ, released{pr, name})
-	start := !p.relRunning
-	p.relRunning = true
-	p.relMu.Unlock()
-	if start {
-		p.wg.Add(1)
-		go p.releaseLoop()
+	p.releases.add(&p.wg, released{pr, name}, p.reap)
+}
+
+func (p *program) reap(r released) {
+	if err := r.proc.Release(); err != nil {
+		p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
 	}
 }
 
-func (p *program) releaseLoop() {
-	defer p.wg.Done()
-	var q []released
-	for {
-		p.relMu.Lock()
-		q, p.relQ = p.relQ, q[:0]
-		if len(q) == 0 {
-			p.relRunning = false
-			p.relMu.Unlock()
-			return
-		}
-		p.relMu.Unlock()
-		for i, r := range q {
-			if err := r.proc.Release(); err != nil {
-				p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
-			}
-			q[i] = released{}
-		}
+// groupSignal is a signal for the process group of a supervised instance.
+type groupSignal struct {
+	proc Process
+	sig  syscall.Signal
+	name string // the instance, for the log
+}
+
+// signalGroup sends sig to pr's process group off the program's goroutine.
+// The signals go out in the order they were asked for (a SIGKILL after the
+// stop signal it escalates), on one goroutine: stopping 1000 instances is
+// 1000 kill(2) calls, each of which wakes a process that may take the CPU
+// there and then to exit. Queued, they no longer hold up the program, which
+// handles the first exits, and hands their leaders to release, while the
+// later signals still go out. A signal that finds the process already
+// released is dropped (proc never signals a reaped pid).
+func (p *program) signalGroup(pr Process, sig syscall.Signal, name string) {
+	p.signals.add(&p.wg, groupSignal{pr, sig, name}, p.sendSignal)
+}
+
+func (p *program) sendSignal(s groupSignal) {
+	if err := s.proc.SignalGroup(s.sig); err != nil {
+		p.log.V(1).Info("Signal failed", "instance", s.name, "pid", s.proc.Pid(), "signal", proc.SignalName(s.sig), "error", err.Error())
 	}
 }
 

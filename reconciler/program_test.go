@@ -238,6 +238,8 @@ func TestStopEscalatesToKill(t *testing.T) {
 	p := h.starter.alive()[0]
 	h.apply("  command: sleep 1000\n  stopTimeout: 2s\n  startSeconds: 0s\n  desired: stopped\n")
 	h.waitFor("STOPPING", func(st status.Status) bool { return st.Instances[0].State == string(Stopping) })
+	// The stop signal goes out off the program's goroutine (signalGroup).
+	eventually(t, "SIGTERM sent", func() bool { return len(p.sent()) == 1 })
 	h.clock.Step(2*time.Second - time.Millisecond)
 	if sent := p.sent(); len(sent) != 1 || sent[0] != syscall.SIGTERM {
 		t.Fatalf("before stopTimeout: %v", sent)
