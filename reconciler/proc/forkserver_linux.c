@@ -48,6 +48,7 @@ static int ntids;
 
 struct server {
 	pid_t tid;
+	pid_t pid;                      /* the daemon's: a child compares its parent's */
 	int notify_shared, null_shared; /* fds of the shared table */
 	int self;                       /* a pidfd of this process */
 	int null;                       /* /dev/null, or -1 */
@@ -147,7 +148,7 @@ static void serve(struct server *s, rcd_req *r) {
 
 	memset(&c, 0, sizeof c);
 	c.r = r;
-	c.parent = getpid();
+	c.parent = s->pid;
 	for (i = 0; i < 3; i++) {
 		int fd = r->fds[i];
 		if (fd < 0) {
@@ -204,7 +205,8 @@ static int setup(struct server *s) {
 	for (fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
 			return errno;
-	s->self = raw(SYS_pidfd_open, getpid(), 0, 0, 0);
+	s->pid = getpid();
+	s->self = raw(SYS_pidfd_open, s->pid, 0, 0, 0);
 	if (s->self < 0)
 		return errno;
 	if (s->null_shared >= 0)
