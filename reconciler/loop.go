@@ -73,7 +73,7 @@ type signalRequest struct {
 // goroutines preparing the next starts wait for a CPU that the children's
 // execs also want. With 4 per CPU, the fork server's threads sat idle for a
 // quarter of a start of 1000 on 2 CPUs (115-175 ms of 540-580 ms); with 64
-// per thread, for under 3%. An in-flight start holds two pipes until its fork
+// per thread, for at most about 3%. An in-flight start holds two pipes until its fork
 // is done, so the bound also caps the descriptors a scale-up holds at once.
 func defaultParallelStarts() int {
 	return 64 * min(runtime.GOMAXPROCS(0), 4)

@@ -69,7 +69,7 @@ type program struct {
 	batch []any           // run's: the messages being handled
 	ctx   context.Context // the program's own life: waiters, timers, spawns
 	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines that post, releaseLoop
+	wg    sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
 	done  chan struct{}
 
 	releases backlog[released]    // stopped leaders to reap
