@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark reconciled against the C and Go spawn baselines in one run.
 #
-#   hack/bench/run.sh            # full: N=1000, 5 rounds, 20 kills, 20 edits, 60 s idle (~4 min)
-#   hack/bench/run.sh --quick    # quick: N=200, 2 rounds, 8 kills, 8 edits, 15 s idle (~1 min)
+#   hack/bench/run.sh            # full: N=1000, 5 rounds, 20 kills, 20 edits, 60 s idle, 5 SIGTERMs (~5 min)
+#   hack/bench/run.sh --quick    # quick: N=200, 2 rounds, 8 kills, 8 edits, 15 s idle, 2 SIGTERMs (~1 min)
 #   hack/bench/run.sh --full -- -setpgid -v     # extra flags go to hack/bench/daemon
 #
 # Builds the daemon, the C baseline (gcc) and the Go programs into a temporary
@@ -21,8 +21,8 @@ bench_build spawn-go ./hack/bench/baseline-go bench ./hack/bench/daemon
 gcc -O2 -Wall -pthread -o "$work/spawn-c" hack/bench/baseline/spawn.c
 
 case "$mode" in
-  quick) args=(-n 200 -rounds 2 -kills 8 -edits 8 -status-runs 5 -idle 15s); limit=300 ;;
-  full)  args=(-n 1000 -rounds 5 -kills 20 -edits 20 -status-runs 10 -idle 60s); limit=1200 ;;
+  quick) args=(-n 200 -rounds 2 -kills 8 -edits 8 -status-runs 5 -shutdowns 2 -idle 15s); limit=300 ;;
+  full)  args=(-n 1000 -rounds 5 -kills 20 -edits 20 -status-runs 10 -shutdowns 5 -idle 60s); limit=1200 ;;
 esac
 
 echo "== run ($mode)" >&2
