@@ -118,6 +118,10 @@ type harness struct {
 	dlog      string
 	sleepArgv string
 	daemon    *benchkit.Proc
+	// reapEvents: the kernel reports reaps on pidfds (see reapEventsWork),
+	// so d's "all reaped" comes from those events, not from listing the
+	// parent's children
+	reapEvents bool
 }
 
 func main() {
@@ -199,6 +203,9 @@ func (h *harness) run() error {
 	}
 	if err := checkSleep(); err != nil {
 		return err
+	}
+	if h.reapEvents, err = reapEventsWork(h.procs.Env()); err != nil {
+		return fmt.Errorf("probing pidfd reap events: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "bench: N=%d rounds=%d kills=%d edits=%d status-runs=%d idle=%v, work dir %s\n",
 		cfg.n, cfg.rounds, cfg.kills, cfg.edits, cfg.statusRuns, cfg.idle, ws.Root)
@@ -435,7 +442,7 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 		return rr, err
 	}
 	rr.cpuKids = time.Duration(benchkit.ChildrenNanos(pids))
-	w, err := newDeathWatch(pids)
+	w, err := newDeathWatch(pids, h.reapEvents)
 	if err != nil {
 		return rr, err
 	}
@@ -474,7 +481,7 @@ func (h *harness) daemonRound() (roundResult, error) {
 		return rr, err
 	}
 	rr.cpuKids = time.Duration(benchkit.ChildrenNanos(pids))
-	w, err := newDeathWatch(pids)
+	w, err := newDeathWatch(pids, h.reapEvents)
 	if err != nil {
 		return rr, err
 	}
@@ -732,7 +739,7 @@ func (h *harness) shutdownOnce(r *results) error {
 	if err != nil {
 		return err
 	}
-	w, err := newDeathWatch(pids)
+	w, err := newDeathWatch(pids, false)
 	if err != nil {
 		return err
 	}
@@ -775,6 +782,11 @@ func (h *harness) report(r *results) {
 		N, cfg.rounds, cfg.kills, cfg.edits, cfg.statusRuns, r.idleDur.Round(time.Second))
 	fmt.Printf("baselines: C posix_spawn from %d threads, Go syscall.ForkExec from %d goroutines (setpgid: %v); spec stdout/stderr: %s\n",
 		cfg.cThreads, cfg.goWorkers, cfg.setpgid, orDefault(cfg.output, "auto (default)"))
+	if h.reapEvents {
+		fmt.Println("d \"all reaped\": from the pidfds' hang-ups at the reap (EPOLLHUP), no /proc polling")
+	} else {
+		fmt.Printf("d \"all reaped\": listing the parent's children every %v once all exited (this kernel reports no reap on a pidfd)\n", cfg.poll)
+	}
 	fmt.Printf("medians; ratio = daemon median / baseline median (best = the faster baseline); paired = median of per-round ratios to the baseline run just before\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\truns\tdaemon\tmin..max\tC\tGo\tratio C\tratio Go\tpaired C/Go\ttarget\tverdict")

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,21 +52,28 @@ func waitRunning(o *benchkit.Observer, parent int, want string, n int, t0 time.T
 }
 
 // deathWatch tells when a set of processes (not necessarily our children)
-// have all exited, through pidfds in an epoll set: no polling of /proc.
+// have all exited, and all been reaped, through pidfds in an epoll set: no
+// polling of /proc. A pidfd turns readable (EPOLLIN) when its process exits
+// and, on kernels that wake pidfd pollers at the reap too (see
+// reapEventsWork), reports EPOLLHUP once the process has been reaped: after
+// the exit the watch re-arms the fd for EPOLLHUP alone.
 type deathWatch struct {
-	ep    int
-	fds   map[int32]int // pidfd -> pid
-	pids  []int
-	alive int
+	ep       int
+	fds      map[int32]bool // pidfd -> exited already
+	pids     []int
+	alive    int // not yet exited
+	unreaped int // not yet reaped (counted only with reapEvents)
+	reap     bool
 }
 
 // newDeathWatch opens a pidfd for each pid; call it before the stop starts.
-func newDeathWatch(pids []int) (*deathWatch, error) {
+// With reap set, it also follows the reaps (reapEventsWork must be true).
+func newDeathWatch(pids []int, reap bool) (*deathWatch, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	w := &deathWatch{ep: ep, fds: make(map[int32]int, len(pids)), pids: pids}
+	w := &deathWatch{ep: ep, fds: make(map[int32]bool, len(pids)), pids: pids, reap: reap}
 	for _, pid := range pids {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err == unix.ESRCH {
@@ -79,16 +89,21 @@ func newDeathWatch(pids []int) (*deathWatch, error) {
 			w.close()
 			return nil, fmt.Errorf("epoll_ctl: %w", err)
 		}
-		w.fds[int32(fd)] = pid
+		w.fds[int32(fd)] = false
 		w.alive++
+		if reap {
+			w.unreaped++
+		}
 	}
 	return w, nil
 }
 
-// wait waits up to d for exits and returns how many are still alive.
-func (w *deathWatch) wait(d time.Duration) int {
-	if w.alive == 0 {
-		return 0
+// wait waits up to d for exits (and reaps) and returns how many of the
+// processes are still alive and, when reaps are followed, how many are
+// still unreaped.
+func (w *deathWatch) wait(d time.Duration) (alive, unreaped int) {
+	if len(w.fds) == 0 {
+		return w.alive, w.unreaped
 	}
 	var evs [256]unix.EpollEvent
 	ms := int(d / time.Millisecond)
@@ -97,17 +112,30 @@ func (w *deathWatch) wait(d time.Duration) int {
 	}
 	n, err := unix.EpollWait(w.ep, evs[:], ms)
 	if err != nil {
-		return w.alive // EINTR: try again
+		return w.alive, w.unreaped // EINTR: try again
 	}
 	for _, ev := range evs[:n] {
-		if _, ok := w.fds[ev.Fd]; ok {
+		exited, ok := w.fds[ev.Fd]
+		if !ok {
+			continue
+		}
+		if !exited {
+			w.fds[ev.Fd] = true
+			w.alive--
+		}
+		if !w.reap || ev.Events&unix.EPOLLHUP != 0 {
+			if w.reap {
+				w.unreaped--
+			}
 			_ = unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
 			unix.Close(int(ev.Fd))
 			delete(w.fds, ev.Fd)
-			w.alive--
+			continue
 		}
+		// Exited, not reaped yet: wait for the hang-up alone.
+		_ = unix.EpollCtl(w.ep, unix.EPOLL_CTL_MOD, int(ev.Fd), &unix.EpollEvent{Fd: ev.Fd})
 	}
-	return w.alive
+	return w.alive, w.unreaped
 }
 
 func (w *deathWatch) close() {
@@ -116,6 +144,42 @@ func (w *deathWatch) close() {
 	}
 	w.fds = nil
 	unix.Close(w.ep)
+}
+
+// reapEventsWork reports whether this kernel wakes a pidfd's pollers when
+// its process is reaped (EPOLLHUP), which recent kernels do: it starts a
+// child, SIGTERMs it, re-arms its pidfd for EPOLLHUP alone after the exit,
+// reaps it and waits up to a second for the hang-up. env is the child's
+// environment.
+func reapEventsWork(env []string) (bool, error) {
+	cmd := exec.Command("/usr/bin/sleep", "1000")
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	w, err := newDeathWatch([]int{cmd.Process.Pid}, true)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return false, err
+	}
+	defer w.close()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(time.Second)
+	for alive, _ := w.wait(time.Second); alive > 0; alive, _ = w.wait(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return false, errors.New("the probe child did not exit")
+		}
+	}
+	_ = cmd.Wait() // the reap
+	for deadline = time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if _, unreaped := w.wait(100 * time.Millisecond); unreaped == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // stopTimes are what a stop-all observation yields, each since the stop began.
@@ -141,7 +205,9 @@ func left(o *benchkit.Observer, parent int, tracked map[int]bool) int {
 }
 
 // waitStopped waits until every process of w has exited and, when parent > 0,
-// none of them is left among parent's children (all reaped).
+// none of them is left among parent's children (all reaped). When w follows
+// reaps, their hang-ups tell it; otherwise it lists parent's children every
+// interval once all have exited.
 func waitStopped(o *benchkit.Observer, w *deathWatch, parent int, t0 time.Time, interval, timeout time.Duration) (stopTimes, error) {
 	var st stopTimes
 	tracked := make(map[int]bool, len(w.pids))
@@ -149,14 +215,24 @@ func waitStopped(o *benchkit.Observer, w *deathWatch, parent int, t0 time.Time, 
 		tracked[p] = true
 	}
 	for {
-		if st.dead == 0 && w.wait(interval) == 0 {
+		alive, unreaped := w.wait(interval)
+		if st.dead == 0 && alive == 0 {
 			st.dead = time.Since(t0)
 		}
-		// The children files are not a snapshot: a listing taken while
-		// another child is reaped can skip an entry, so "none left" needs
-		// two listings in a row that agree.
-		if parent > 0 && st.reaped == 0 && left(o, parent, tracked) == 0 && left(o, parent, tracked) == 0 {
-			st.reaped = time.Since(t0)
+		if parent > 0 && st.reaped == 0 {
+			switch {
+			case w.reap:
+				if unreaped == 0 {
+					st.reaped = time.Since(t0)
+				}
+			case st.dead > 0:
+				// The children files are not a snapshot: a listing taken
+				// while another child is reaped can skip an entry, so
+				// "none left" needs two listings in a row that agree.
+				if left(o, parent, tracked) == 0 && left(o, parent, tracked) == 0 {
+					st.reaped = time.Since(t0)
+				}
+			}
 		}
 		if st.dead > 0 && (parent <= 0 || st.reaped > 0) {
 			if st.reaped > 0 && st.reaped < st.dead {
@@ -165,9 +241,9 @@ func waitStopped(o *benchkit.Observer, w *deathWatch, parent int, t0 time.Time, 
 			return st, nil
 		}
 		if time.Since(t0) > timeout {
-			return st, fmt.Errorf("timed out after %v: %d of %d still alive", timeout, w.alive, len(w.pids))
+			return st, fmt.Errorf("timed out after %v: %d of %d still alive, %d unreaped", timeout, alive, len(w.pids), unreaped)
 		}
-		if st.dead > 0 {
+		if st.dead > 0 && !w.reap {
 			time.Sleep(interval)
 		}
 	}
