@@ -11,84 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/spec"
 )
 
-// fakeClock is stepped by hand; due timers fire inside Step.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
+// fakeClock is a fakeclock.Clock whose AfterFunc returns this package's Timer.
+type fakeClock struct{ *fakeclock.Clock }
 
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	f       func()
-	stopped bool
-}
+func newFakeClock() *fakeClock { return &fakeClock{fakeclock.New()} }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-// pending returns the number of armed timers.
-func (c *fakeClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if !t.stopped {
-			n++
-		}
-	}
-	return n
-}
-
-// Step moves time forward by d and fires the timers that became due.
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.stopped:
-		case !t.at.After(c.now):
-			t.stopped = true
-			due = append(due, t)
-		default:
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer { return c.Clock.AfterFunc(d, f) }
 
 // scripted is a Prober whose results the test hands over one by one: a send
 // on results completes when a probe call takes it, so once the test's send
@@ -283,7 +215,7 @@ func TestWorkerSchedule(t *testing.T) {
 	p.InitialDelay = 5 * time.Second
 	startWorker(t, p, pr, clk)
 
-	eventually(t, "the initial delay timer is armed", func() bool { return clk.pending() == 1 })
+	eventually(t, "the initial delay timer is armed", func() bool { return clk.Pending() == 1 })
 	clk.Step(5*time.Second - time.Millisecond)
 	select {
 	case pr.results <- ok:
@@ -321,7 +253,7 @@ func TestWorkerGrid(t *testing.T) {
 	p := probeSpec(1, 1) // period 10s: grid 100ms
 	startWorker(t, p, pr, clk)
 
-	eventually(t, "the first probe is scheduled", func() bool { return clk.pending() == 1 })
+	eventually(t, "the first probe is scheduled", func() bool { return clk.Pending() == 1 })
 	clk.Step(63 * time.Millisecond) // to the next grid point
 	pr.give(t, ok)
 	for range 2 {
@@ -452,7 +384,7 @@ func TestWorkerStops(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	noVerdict(t, reported, "after cancel")
-	if n := clk.pending(); n != 0 {
+	if n := clk.Pending(); n != 0 {
 		t.Errorf("%d timers left armed", n)
 	}
 }
