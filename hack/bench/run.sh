@@ -2,7 +2,7 @@
 # Benchmark reconciled against the C and Go spawn baselines in one run.
 #
 #   hack/bench/run.sh            # full: N=1000, 5 rounds, 20 kills, 20 edits, 60 s idle, 5 SIGTERMs (~2 min)
-#   hack/bench/run.sh --quick    # quick: N=200, 2 rounds, 8 kills, 8 edits, 15 s idle, 2 SIGTERMs (~1 min)
+#   hack/bench/run.sh --quick    # quick: N=200, 2 rounds, 8 kills, 8 edits, 15 s idle, 2 SIGTERMs (~40 s)
 #   hack/bench/run.sh --full -- -setpgid -v     # extra flags go to hack/bench/daemon
 #
 # Builds the daemon, the C baseline (gcc) and the Go programs into a temporary
