@@ -10,6 +10,9 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+echo "== go mod tidy -diff (go.mod and go.sum as tidy leaves them)"
+go mod tidy -diff
+
 echo "== go vet"
 go vet ./...
 
@@ -17,7 +20,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 10m "$@" ./...
 
 # Without cgo, Start forks on Go fork threads instead of the C fork server
-# (reconciler/proc): test that build of the package too (-race needs cgo).
-echo "== go test reconciler/proc (CGO_ENABLED=0)"
-CGO_ENABLED=0 go vet ./reconciler/proc
-CGO_ENABLED=0 go test -count=1 -timeout 5m "$@" ./reconciler/proc
+# (proc): test that build of the package too (-race needs cgo).
+echo "== go test proc (CGO_ENABLED=0)"
+CGO_ENABLED=0 go vet ./proc
+CGO_ENABLED=0 go test -count=1 -timeout 5m "$@" ./proc

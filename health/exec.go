@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 )
 

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
-	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/reconciler/watch"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )

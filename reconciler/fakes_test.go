@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/fakeclock"
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )

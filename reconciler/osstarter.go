@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
-	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/spec"
 )
 

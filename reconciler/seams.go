@@ -5,7 +5,7 @@ import (
 	"syscall"
 
 	"github.com/reconciled/reconciled/health"
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )

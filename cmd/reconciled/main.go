@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/reconciled/reconciled/reconciler/proc"
+	"github.com/reconciled/reconciled/proc"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler"
-	"github.com/reconciled/reconciled/reconciler/proc"
 	"github.com/reconciled/reconciled/status"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reconciled/reconciled/reconciler/epoll"
-	"github.com/reconciled/reconciled/reconciler/rawsys"
+	"github.com/reconciled/reconciled/internal/epoll"
+	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
 // Defaults of Options.

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reconciled/reconciled/reconciler/rawsys"
+	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
 // Process is a started process group leader. Its methods are safe for

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reconciled/reconciled/reconciler/rawsys"
+	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
 // batch is how many ready fds one epoll_wait takes at most.

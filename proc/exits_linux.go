@@ -3,7 +3,7 @@ package proc
 import (
 	"fmt"
 
-	"github.com/reconciled/reconciled/reconciler/epoll"
+	"github.com/reconciled/reconciled/internal/epoll"
 )
 
 // exitWatcher observes the exits of a Starter's leaders through their
