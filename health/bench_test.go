@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -86,103 +87,123 @@ func BenchmarkExecProbe(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
-// TestTCPWorkersCPU runs 1000 tcpSocket workers against one listener in
-// another process and reports the CPU time of this process (getrusage) per
-// probe, and what that makes at 1000 probes a second (issue 6's load):
+// TestTCPWorkersAtScale runs 1000 tcpSocket workers against one listener
+// in another process, as issue 6's load (a probe a second each): every
+// worker reaches passing, and no probe fails over two more rounds. The
+// probe timeout is far above what a connect takes, so that a slow machine
+// only slows the test down. What the workers cost, and whether they keep
+// their schedule, is BenchmarkTCPWorkers's figure, not this test's.
+func TestTCPWorkersAtScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 workers")
+	}
+	const workers = 1000
+	w := startTCPWorkers(t, workers, time.Second, 10*time.Second)
+	waitfor.Condition(t, waitTimeout, func() bool { return w.passing.Load() == workers }, "every worker passing")
+	n0 := w.probes.Load()
+	waitfor.Condition(t, waitTimeout, func() bool { return w.probes.Load() >= n0+2*workers }, "two more rounds of probes")
+	if f := w.failed.Load(); f > 0 {
+		t.Errorf("%d probes failed, the first with %v", f, w.firstErr.Load())
+	}
+}
+
+// BenchmarkTCPWorkers runs 1000 tcpSocket workers against one listener in
+// another process; an op is one probe. It reports the CPU time of this
+// process (getrusage) per probe (cpu-ns/op), what that makes at 1000
+// probes a second in % of one core (%core@1000/s: issue 6's load, whose
+// target is under 5%), the probes a second made and the schedule's
+// (probes/s, sched-probes/s: fewer made means the workers fell behind),
+// failed probes, and the sockets in TIME_WAIT at the end:
 //
-//   - period=100ms: 10000 probes a second for 2s. Busy, the process never
-//     idles, so this is the marginal cost of a probe; it underestimates the
-//     cost at a lower rate.
-//   - period=1s: issue 6's load itself, 1000 probes a second for 5s. Here
-//     waking the idle process is a large part of the cost, which is why Run
-//     rounds probe times to a shared grid (probes come in batches).
+//   - period=100ms: 10000 probes a second. Busy, the process never idles, so
+//     this is the marginal cost of a probe; it underestimates the cost at a
+//     lower rate.
+//   - period=1s: issue 6's load itself. Here waking the idle process is a
+//     large part of the cost, which is why Run rounds probe times to a
+//     shared grid (probes come in batches).
 //
 // Workers start spread over one period, as instances started one after the
-// other are. Under -race the figures mean nothing and are not checked.
-func TestTCPWorkersCPU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 10s")
+// other are. Run it without -race (the figures mean nothing under it), with
+// a few seconds' worth of probes:
+//
+//	go test -run '^$' -bench TCPWorkers -benchtime 5s ./health
+func BenchmarkTCPWorkers(b *testing.B) {
+	if raceEnabled {
+		b.Skip("a CPU figure under -race means nothing")
 	}
-	for _, tc := range []struct {
-		period, run time.Duration
-	}{
-		{100 * time.Millisecond, 2 * time.Second},
-		{time.Second, 5 * time.Second},
-	} {
-		t.Run("period="+tc.period.String(), func(t *testing.T) {
-			if raceEnabled && tc.period == time.Second {
-				t.Skip("a CPU figure under -race means nothing")
+	for _, period := range []time.Duration{100 * time.Millisecond, time.Second} {
+		b.Run("period="+period.String(), func(b *testing.B) {
+			const workers = 1000
+			w := startTCPWorkers(b, workers, period, time.Second)
+			waitfor.Condition(b, waitTimeout, func() bool { return w.passing.Load() == workers }, "every worker passing")
+			sched := float64(workers) * float64(time.Second) / float64(period)
+			n0, cpu0, t0 := w.probes.Load(), cpuTime(), time.Now()
+			b.ResetTimer()
+			// The wait is bounded well above what b.N probes take on schedule.
+			bound := waitTimeout + 10*time.Duration(float64(b.N)/sched*float64(time.Second))
+			if !waitfor.UntilEvery(bound, 10*time.Millisecond, func() bool { return w.probes.Load()-n0 >= int64(b.N) }) {
+				b.Fatalf("%d probes of %d within %v", w.probes.Load()-n0, b.N, bound)
 			}
-			share := tcpWorkersCPU(t, 1000, tc.period, tc.run)
-			// Issue 6 asks for under 5% at 1000 probes/s; the check has
-			// room for a noisy machine but catches the loss of batching
-			// (about 20% on the 2-vCPU VM this was written on).
-			if !raceEnabled && tc.period == time.Second && share > 0.08 {
-				t.Errorf("%.2f%% of one core at 1000 probes/s, want under 5%%", share*100)
+			b.StopTimer()
+			n, cpu, wall := w.probes.Load()-n0, cpuTime()-cpu0, time.Since(t0)
+			perProbe := float64(cpu) / float64(max(n, 1))
+			b.ReportMetric(perProbe, "cpu-ns/op")
+			// At 1000 probes a second, the share of one core is perProbe * 1000 / 1s.
+			b.ReportMetric(perProbe*1000/float64(time.Second)*100, "%core@1000/s")
+			b.ReportMetric(float64(n)/wall.Seconds(), "probes/s")
+			b.ReportMetric(sched, "sched-probes/s")
+			b.ReportMetric(float64(w.failed.Load()), "failed")
+			b.ReportMetric(float64(timeWaitSockets()), "time-wait")
+			if f := w.failed.Load(); f > 0 {
+				b.Errorf("%d probes failed, the first with %v", f, w.firstErr.Load())
 			}
 		})
 	}
 }
 
-// tcpWorkersCPU runs the workers and returns the share of one core that
-// 1000 probes a second cost at the measured CPU time per probe.
-func tcpWorkersCPU(t *testing.T, workers int, period, run time.Duration) float64 {
-	tcpPort, _ := startListener(t)
+// tcpWorkers counts what a set of tcpSocket workers did.
+type tcpWorkers struct {
+	probes, failed atomic.Int64
+	firstErr       atomic.Value
+	passing        atomic.Int32
+}
+
+// startTCPWorkers runs n tcpSocket workers with period and timeout against
+// a listener in another process until the test ends. Their first probes are
+// spread over one period.
+func startTCPWorkers(tb testing.TB, n int, period, timeout time.Duration) *tcpWorkers {
+	tb.Helper()
+	tcpPort, _ := startListener(tb)
 	p := &spec.Probe{
 		TCPSocket: &spec.TCPSocketAction{Host: "127.0.0.1", Port: strconv.Itoa(tcpPort)},
-		Period:    period, Timeout: time.Second, FailureThreshold: 3, SuccessThreshold: 1,
+		Period:    period, Timeout: timeout, FailureThreshold: 3, SuccessThreshold: 1,
 	}
-	var probes, failed atomic.Int64
-	var firstErr atomic.Value
-	var passing atomic.Int32
-	ctx, cancel := context.WithCancel(testCtx(t))
+	w := &tcpWorkers{}
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	defer func() {
+	tb.Cleanup(func() {
 		cancel()
 		wg.Wait()
-	}()
-	for i := range workers {
+	})
+	for i := range n {
 		pr, err := New(p, Target{})
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
-		c := &counting{Prober: pr, probes: &probes, failed: &failed, firstErr: &firstErr}
+		c := &counting{Prober: pr, probes: &w.probes, failed: &w.failed, firstErr: &w.firstErr}
 		wp := *p
-		wp.InitialDelay = time.Duration(i) * period / time.Duration(workers)
+		wp.InitialDelay = time.Duration(i) * period / time.Duration(n)
 		wg.Go(func() {
 			Run(ctx, &wp, c, nil, func(v Verdict) {
 				if v.Passing {
-					passing.Add(1)
+					w.passing.Add(1)
 				} else {
-					passing.Add(-1)
+					w.passing.Add(-1)
 				}
 			})
 		})
 	}
-	eventually(t, "every worker passing", func() bool { return passing.Load() == int32(workers) })
-	n0, cpu0, t0 := probes.Load(), cpuTime(), time.Now()
-	time.Sleep(run) // the measurement window, not a synchronisation
-	n1, cpu1, t1 := probes.Load(), cpuTime(), time.Now()
-	tw := timeWaitSockets()
-
-	n := n1 - n0
-	perProbe := time.Duration((cpu1 - cpu0) / max(n, 1))
-	wall := t1.Sub(t0)
-	rate := float64(n) / wall.Seconds()
-	want := float64(workers) * float64(time.Second) / float64(period)
-	// At 1000 probes a second, the share of one core is perProbe * 1000 / 1s.
-	share := float64(perProbe) * 1000 / float64(time.Second)
-	t.Logf("%d probes in %s (%.0f/s, want %.0f/s), %d failed; CPU %s (%.1f%% of one core); %s CPU per probe -> %.2f%% of one core at 1000 probes/s; TIME_WAIT sockets: %d",
-		n, wall.Round(time.Millisecond), rate, want, failed.Load(),
-		time.Duration(cpu1-cpu0).Round(time.Millisecond), float64(cpu1-cpu0)/float64(wall)*100,
-		perProbe.Round(100*time.Nanosecond), share*100, tw)
-	if f := failed.Load(); f > 0 {
-		t.Errorf("%d probes failed, the first with %v", f, firstErr.Load())
-	}
-	if rate < 0.8*want {
-		t.Errorf("%.0f probes/s: workers fell behind their schedule", rate)
-	}
-	return share
+	return w
 }
 
 // counting counts probes and failures.

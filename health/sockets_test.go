@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -50,14 +51,14 @@ func TestSocketsReused(t *testing.T) {
 	before := openFds(t)
 	const n = 200
 	for i := range n {
-		if r, _ := probeWithin(t, pr, 5*time.Second); !r.OK {
+		if r := probeWithin(t, pr, 5*time.Second); !r.OK {
 			t.Fatalf("probe %d: got %+v, want OK", i, r)
 		}
 	}
 	if got := sockets.idleCount(); got != 1 {
 		t.Errorf("%d idle sockets after probes one at a time, want 1", got)
 	}
-	eventually(t, "the listener accepts every probe's connection", func() bool { return accepted.Load() == n })
+	waitfor.Condition(t, waitTimeout, func() bool { return accepted.Load() == n }, "the listener accepts every probe's connection")
 	if got := openFds(t); got != before+1 {
 		t.Errorf("%d open fds after %d probes, want %d (one pooled socket)", got, n, before+1)
 	}
@@ -71,13 +72,13 @@ func TestSocketsReused(t *testing.T) {
 		t.Errorf("%d open fds after Close, want %d", got, before)
 	}
 	// A Sockets that is closed lends nothing and keeps nothing.
-	if r, _ := probeWithin(t, pr, 5*time.Second); !r.OK {
+	if r := probeWithin(t, pr, 5*time.Second); !r.OK {
 		t.Fatalf("probe after Close: got %+v, want OK", r)
 	}
 	if got := sockets.idleCount(); got != 0 {
 		t.Errorf("%d idle sockets after Close, want 0", got)
 	}
-	eventually(t, "the listener accepts the last connection", func() bool { return accepted.Load() == n+1 })
+	waitfor.Condition(t, waitTimeout, func() bool { return accepted.Load() == n+1 }, "the listener accepts the last connection")
 	if got := openFds(t); got != before {
 		t.Errorf("%d open fds after a probe past Close, want %d", got, before)
 	}
@@ -92,13 +93,13 @@ func TestSocketsAfterFailure(t *testing.T) {
 	ok := newPooledProber(t, sockets, port)
 	refused := newPooledProber(t, sockets, freePort(t))
 	for round := range 3 {
-		if r, _ := probeWithin(t, ok, 5*time.Second); !r.OK {
+		if r := probeWithin(t, ok, 5*time.Second); !r.OK {
 			t.Fatalf("round %d: got %+v, want OK", round, r)
 		}
 		if got := sockets.idleCount(); got != 1 {
 			t.Fatalf("round %d: %d idle sockets after a success, want 1", round, got)
 		}
-		r, _ := probeWithin(t, refused, 5*time.Second)
+		r := probeWithin(t, refused, 5*time.Second)
 		if r.OK || !errors.Is(r.Err, syscall.ECONNREFUSED) {
 			t.Fatalf("round %d: got %+v, want connection refused", round, r)
 		}
@@ -137,5 +138,5 @@ func TestSocketsConcurrent(t *testing.T) {
 	if got := sockets.idleCount(); got < 1 || got > maxIdleSockets {
 		t.Errorf("%d idle sockets, want 1..%d", got, maxIdleSockets)
 	}
-	eventually(t, "the listener accepts every connection", func() bool { return accepted.Load() == workers*each })
+	waitfor.Condition(t, waitTimeout, func() bool { return accepted.Load() == workers*each }, "the listener accepts every connection")
 }

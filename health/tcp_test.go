@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -59,7 +60,7 @@ func TestTCPSuccess(t *testing.T) {
 	_, port := listen(t)
 	for _, host := range []string{"127.0.0.1", "localhost", ""} {
 		pr := newTCPProber(t, host, strconv.Itoa(port))
-		if r, _ := probeWithin(t, pr, 5*time.Second); !r.OK || r.Err != nil || r.Output != "" {
+		if r := probeWithin(t, pr, 5*time.Second); !r.OK || r.Err != nil || r.Output != "" {
 			t.Errorf("host %q: got %+v, want OK", host, r)
 		}
 	}
@@ -68,7 +69,7 @@ func TestTCPSuccess(t *testing.T) {
 func TestTCPRefused(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	pr := newTCPProber(t, "127.0.0.1", port)
-	r, _ := probeWithin(t, pr, 5*time.Second)
+	r := probeWithin(t, pr, 5*time.Second)
 	if r.OK || !errors.Is(r.Err, syscall.ECONNREFUSED) || errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("got %+v, want connection refused", r)
 	}
@@ -82,12 +83,9 @@ func TestTCPRefused(t *testing.T) {
 func TestTCPTimeout(t *testing.T) {
 	port, _ := fullListener(t)
 	pr := newTCPProber(t, "127.0.0.1", strconv.Itoa(port))
-	r, took := probeWithin(t, pr, 200*time.Millisecond)
+	r := probeWithin(t, pr, 200*time.Millisecond) // the SYN is dropped: it returns at the timeout
 	if r.OK || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("got %+v, want a timeout", r)
-	}
-	if took < 200*time.Millisecond || took > 700*time.Millisecond {
-		t.Errorf("probe took %s with a timeout of 200ms", took)
 	}
 	if want := "tcp 127.0.0.1:" + strconv.Itoa(port) + ": probe timed out after 200ms"; r.Err.Error() != want {
 		t.Errorf("Err = %q, want %q", r.Err, want)
@@ -139,11 +137,11 @@ func TestTCPSlowHandshake(t *testing.T) {
 	pr := newTCPProber(t, "127.0.0.1", strconv.Itoa(port))
 	res := make(chan Result, 1)
 	go func() {
-		r, _ := probeWithin(t, pr, 5*time.Second)
+		r := probeWithin(t, pr, 5*time.Second)
 		res <- r
 	}()
 	// Once the probe's socket is in SYN_SENT, its SYN was dropped: make room.
-	eventually(t, "the probe's SYN is dropped", func() bool { return synSent(port) })
+	waitfor.Condition(t, waitTimeout, func() bool { return synSent(port) }, "the probe's SYN is dropped")
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +184,7 @@ func TestTCPPortExpansion(t *testing.T) {
 	p := strconv.Itoa(port)
 	env := []string{"HOST=127.0.0.1", "SUFFIX=" + p[1:]}
 	pr := newTCPProber(t, "$(HOST)", p[:1]+"$(SUFFIX)", env...)
-	if r, _ := probeWithin(t, pr, 5*time.Second); !r.OK {
+	if r := probeWithin(t, pr, 5*time.Second); !r.OK {
 		t.Errorf("got %+v, want OK", r)
 	}
 }
