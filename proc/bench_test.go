@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -179,4 +180,57 @@ func BenchmarkBaselineForkExec1000(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// BenchmarkParkedWaiters parks 100 waiters on 100 processes that exit after
+// half a second; an op is one such round. It reports the CPU time of this
+// process (getrusage) from the moment the waiters park until the last one
+// returns, per op (cpu-ns/op) and as a share of that wall time (%cpu):
+// waiters that spun instead of parking would burn about the wall time times
+// GOMAXPROCS; exit handling costs a few milliseconds.
+func BenchmarkParkedWaiters(b *testing.B) {
+	const n = 100
+	sleep := sleepPath(b)
+	ctx := context.Background()
+	var cpu, wall time.Duration
+	for range b.N {
+		b.StopTimer()
+		ps := make([]*Process, n)
+		for i := range ps {
+			p, err := testStarter.Start(Spec{Argv: []string{sleep, "0.5"}, Env: []string{testPath}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps[i] = p
+		}
+		b.StartTimer()
+		cpu0, t0 := rusageSelf(b), time.Now()
+		var wg sync.WaitGroup
+		for _, p := range ps {
+			wg.Go(func() {
+				if _, err := p.Wait(ctx); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		cpu += rusageSelf(b) - cpu0
+		wall += time.Since(t0)
+		for _, p := range ps {
+			if err := p.Release(); err != nil {
+				b.Error(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cpu)/float64(wall)*100, "%cpu")
+}
+
+// rusageSelf returns this process's user+system CPU time.
+func rusageSelf(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

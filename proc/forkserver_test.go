@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // serverThreads returns the fork server's threads, failing the test when
@@ -84,10 +86,10 @@ func TestForkServerClosedFile(t *testing.T) {
 func TestForkServerSignals(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
 	defer cleanup(t, p)
-	eventually(t, "the child runs sleep", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid()) + "/comm")
 		return string(b) == "sleep\n"
-	})
+	}, "the child runs sleep")
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid()) + "/status")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // useForkThreads makes testStarter fork on fork threads, not on the fork
@@ -142,11 +144,11 @@ func TestForkThreadLifetime(t *testing.T) {
 	}
 	cleanup(t, second)
 	task := "/proc/self/task/" + strconv.Itoa(ft.tid)
-	eventually(t, "the idle fork thread ends", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		cur, _ := forkThreadOf(t)
 		_, err := os.Stat(task)
 		return cur == nil && errors.Is(err, os.ErrNotExist)
-	})
+	}, "the idle fork thread ends")
 	p := start(t, Spec{Argv: []string{"/bin/true"}})
 	if p.thread == nil || p.thread == ft {
 		t.Errorf("thread %p after retirement, want a new one", p.thread)
@@ -205,7 +207,7 @@ func TestForkThreadsParallel(t *testing.T) {
 		}
 		cleanup(t, p)
 	}
-	eventually(t, "every idle fork thread ends", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		if len(forkThreads()) > 0 {
 			return false
 		}
@@ -215,7 +217,7 @@ func TestForkThreadsParallel(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "every idle fork thread ends")
 }
 
 // startParallel starts n `sleep 1000` at once and checks that each is a

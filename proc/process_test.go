@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 func TestExitStatus(t *testing.T) {
@@ -120,13 +122,9 @@ func TestWaitParksOnEpoll(t *testing.T) {
 	if !inEpollSet(t, pidfd) {
 		t.Errorf("pidfd %d is in no epoll set of this process", pidfd)
 	}
-	t0 := time.Now()
-	st, err := p.Wait(testCtx(t))
+	st, err := p.Wait(testCtx(t)) // a status is proof that the process exited
 	if err != nil || !st.Success() {
 		t.Fatalf("Wait = %v, %v", st, err)
-	}
-	if d := time.Since(t0); d < 200*time.Millisecond {
-		t.Errorf("Wait returned after %v, before the process could exit", d)
 	}
 	if n := p.wakeups.Load(); n < 1 || n > 3 {
 		t.Errorf("waitid callback ran %d times, want 2 (one check, one wake-up)", n)
@@ -134,8 +132,10 @@ func TestWaitParksOnEpoll(t *testing.T) {
 	t.Logf("waitid callback ran %d times", p.wakeups.Load())
 }
 
-// TestWaitersDoNotSpin parks many waiters and checks that the process burns
-// next to no CPU until their processes exit.
+// TestWaitersDoNotSpin parks many waiters and checks that none of them
+// spins: each one's waitid callback runs once before parking and once when
+// its process exits, not in a loop. (What parked waiters cost in CPU is
+// BenchmarkParkedWaiters's figure.)
 func TestWaitersDoNotSpin(t *testing.T) {
 	const n = 100
 	ps := make([]*Process, n)
@@ -143,11 +143,6 @@ func TestWaitersDoNotSpin(t *testing.T) {
 		ps[i] = start(t, Spec{Argv: []string{"sleep", "0.5"}})
 	}
 	ctx := testCtx(t)
-	var r0, r1 syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r0); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Go(func() {
@@ -157,15 +152,10 @@ func TestWaitersDoNotSpin(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	wall := time.Since(t0)
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r1); err != nil {
-		t.Fatal(err)
-	}
-	cpu := time.Duration(r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
-	t.Logf("%d waiters: %v CPU in %v", n, cpu, wall)
-	// Spinning would burn about wall x GOMAXPROCS; exit handling costs a few ms.
-	if cpu > wall/3 {
-		t.Errorf("%d waiters used %v of CPU in %v", n, cpu, wall)
+	for _, p := range ps {
+		if w := p.wakeups.Load(); w < 1 || w > 3 {
+			t.Errorf("pid %d: waitid callback ran %d times, want 2 (one check, one wake-up)", p.Pid(), w)
+		}
 	}
 }
 
@@ -226,6 +216,8 @@ func TestTerminateKillsTermIgnorer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Terminate: %v", err)
 	}
+	// A lower bound, not a speed: the process had its grace period before
+	// the KILL. A slow machine only makes the call take longer.
 	if d := time.Since(t0); d < timeout {
 		t.Errorf("Terminate took %v, less than the %v timeout", d, timeout)
 	}
@@ -237,15 +229,15 @@ func TestTerminateKillsTermIgnorer(t *testing.T) {
 	}
 }
 
+// TestTerminateGraceful: Terminate returns when a process that dies on TERM
+// has died, not at the timeout: the timeout is an hour, and the test's
+// context, far shorter, would end a Terminate that waited for it (with an
+// error).
 func TestTerminateGraceful(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
-	t0 := time.Now()
-	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, 10*time.Second)
+	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, time.Hour)
 	if err != nil || st.Signal != syscall.SIGTERM {
 		t.Fatalf("Terminate = %v, %v; want signal TERM", st, err)
-	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("Terminate took %v for a process that dies on TERM", d)
 	}
 }
 
@@ -262,10 +254,10 @@ func TestTerminateKillsLeftovers(t *testing.T) {
 		t.Fatalf("leader: %v, %v; want exit code 0", st, err)
 	}
 	// Once it is sleep, the trap is set (ignored signals survive exec).
-	eventually(t, "grandchild execs sleep", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", gc))
 		return err == nil && string(b) == "sleep\n"
-	})
+	}, "grandchild execs sleep")
 	ticks := startTicksOf(t, gc)
 	if s, _ := readStat(gc); s.ppid != os.Getpid() || s.pgid != p.Pid() {
 		t.Fatalf("grandchild ppid %d pgid %d; want reparented to us (%d) in group %d", s.ppid, s.pgid, os.Getpid(), p.Pid())
@@ -306,13 +298,13 @@ func TestOrphansReaped(t *testing.T) {
 	if err := p.Release(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "no zombie children", func() bool { return len(zombieChildren(t)) == 0 })
+	waitfor.Condition(t, waitTimeout, func() bool { return len(zombieChildren(t)) == 0 }, "no zombie children")
 	for _, s := range pids {
 		pid, _ := strconv.Atoi(s)
-		eventually(t, "orphan "+s+" reaped", func() bool {
+		waitfor.Condition(t, waitTimeout, func() bool {
 			st, err := readStat(pid)
 			return err != nil || st.ppid != os.Getpid()
-		})
+		}, "orphan %s reaped", s)
 	}
 }
 
@@ -360,10 +352,10 @@ func TestNice(t *testing.T) {
 				spec.Credential = &cred
 			}
 			p := start(t, spec)
-			eventually(t, "shim execs sleep", func() bool {
+			waitfor.Condition(t, waitTimeout, func() bool {
 				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.Pid()))
 				return err == nil && string(b) == "sleep\n"
-			})
+			}, "shim execs sleep")
 			s, err := readStat(p.Pid())
 			if err != nil {
 				t.Fatal(err)
@@ -594,7 +586,7 @@ func TestConcurrentStarts(t *testing.T) {
 			t.Errorf("Release %d: %v", p.Pid(), err)
 		}
 	}
-	eventually(t, "no zombie children", func() bool { return len(zombieChildren(t)) == 0 })
+	waitfor.Condition(t, waitTimeout, func() bool { return len(zombieChildren(t)) == 0 }, "no zombie children")
 }
 
 // TestStartUnmanaged shows why other code must start children in new process
@@ -623,10 +615,10 @@ func TestStartUnmanaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, "child exits", func() bool {
+		waitfor.Condition(t, waitTimeout, func() bool {
 			st, err := readStat(pid)
 			return err != nil || st.state == 'Z'
-		})
+		}, "child exits")
 		testStarter.reap(true)
 		return cmd.Wait()
 	}
@@ -652,10 +644,10 @@ func TestStartUnmanaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		pid := cmd.Process.Pid
-		eventually(t, "child exits", func() bool {
+		waitfor.Condition(t, waitTimeout, func() bool {
 			st, err := readStat(pid)
 			return err != nil || st.state == 'Z'
-		})
+		}, "child exits")
 		testStarter.reap(true)
 		var ee *exec.ExitError
 		if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 4 {
@@ -681,10 +673,10 @@ func TestParentDeathSignal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "helper's child execs sleep", func() bool {
+			waitfor.Condition(t, waitTimeout, func() bool {
 				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 				return err == nil && string(b) == "sleep\n"
-			})
+			}, "helper's child execs sleep")
 			ticks := startTicksOf(t, pid)
 			killLater(t, pid)
 			if err := helper.Signal(syscall.SIGKILL); err != nil {
@@ -693,7 +685,7 @@ func TestParentDeathSignal(t *testing.T) {
 			if st, err := helper.Wait(testCtx(t)); err != nil || st.Signal != syscall.SIGKILL {
 				t.Fatalf("helper: %v, %v", st, err)
 			}
-			eventually(t, "the helper's sleep dies with it", func() bool { return !alive(pid, ticks) })
+			waitfor.Condition(t, waitTimeout, func() bool { return !alive(pid, ticks) }, "the helper's sleep dies with it")
 		})
 	}
 }
@@ -828,9 +820,9 @@ func TestGroupGone(t *testing.T) {
 				t.Fatalf("GroupGone with %d alive in the group", gc)
 			}
 		}
-		time.Sleep(time.Millisecond) // sampling while the grandchild lives
+		time.Sleep(time.Millisecond) // makes time pass: GroupGone is sampled for as long as the grandchild lives (a negative check)
 	}
-	eventually(t, "GroupGone once the grandchild is gone", p.GroupGone)
+	waitfor.Condition(t, waitTimeout, p.GroupGone, "GroupGone once the grandchild is gone")
 	if err := p.Release(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 func TestFindStale(t *testing.T) {
@@ -25,10 +27,10 @@ func TestFindStale(t *testing.T) {
 		t.Fatalf("leader: %v, %v", st, err)
 	}
 	// env -i must have exec'd sleep, or its environ is still sh's.
-	eventually(t, "env -i execs sleep", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		got, err := FindStale("web", 2, p.Pid(), p.StartedAt())
 		return err == nil && slices.Equal(got, []int{marked})
-	})
+	}, "env -i execs sleep")
 	ticks := startTicksOf(t, marked)
 
 	for _, tt := range []struct {
@@ -85,7 +87,7 @@ func TestFindStale(t *testing.T) {
 	if err := KillStaleProcesses(found); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "stale process killed", func() bool { return !alive(marked, ticks) })
+	waitfor.Condition(t, waitTimeout, func() bool { return !alive(marked, ticks) }, "stale process killed")
 	if err := KillStale([]int{marked}); err != nil {
 		t.Errorf("KillStale of a dead process: %v", err)
 	}
