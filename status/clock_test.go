@@ -2,7 +2,6 @@ package status
 
 import (
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -73,19 +72,6 @@ func (t *fakeTimer) Stop() bool {
 	was := t.pending
 	t.pending = false
 	return was
-}
-
-// eventually polls cond until it holds or timeout passes. Polling with a short
-// pause is not sleeping as synchronisation: the deadline only bounds a failure.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // pendingIn returns how long from now the earliest pending timer fires.
