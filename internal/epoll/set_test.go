@@ -5,7 +5,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
+
+// waitTimeout bounds every wait of these tests for an outcome. It is
+// generous, for a loaded machine under -race: a passing test never waits
+// that long.
+const waitTimeout = 20 * time.Second
 
 // chanHandler reports each Ready on a channel.
 type chanHandler chan struct{}
@@ -25,7 +32,7 @@ func waitReady(t *testing.T, h chanHandler) {
 	t.Helper()
 	select {
 	case <-h:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("no Ready")
 	}
 }
@@ -39,17 +46,6 @@ func notReady(t *testing.T, h chanHandler) {
 	case <-h:
 		t.Fatal("Ready while disarmed or forgotten")
 	case <-time.After(50 * time.Millisecond):
-	}
-}
-
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -77,11 +73,11 @@ func TestOneShotRearmForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	notReady(t, h)
-	eventually(t, "the goroutine to end with nothing registered", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return !s.running
-	})
+	}, "the goroutine to end with nothing registered")
 }
 
 // forgetter forgets its token in Ready, as a handler that is done does.
@@ -112,11 +108,11 @@ func TestHangUpAndRestart(t *testing.T) {
 		unix.Close(w)
 		<-f.ready
 		unix.Close(r)
-		eventually(t, "the goroutine to end", func() bool {
+		waitfor.Condition(t, waitTimeout, func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return !s.running
-		})
+		}, "the goroutine to end")
 	}
 }
 
