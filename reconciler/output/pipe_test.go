@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 func TestPipe(t *testing.T) {
@@ -82,11 +84,11 @@ func TestPumpGrowsPipeOfFastWriter(t *testing.T) {
 			if _, err := w.Write(append(bytes.Repeat([]byte("x"), c.size-1), '\n')); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the pump wrote the line", func() bool {
+			waitfor.Condition(t, testTimeout, func() bool {
 				out.mu.Lock()
 				defer out.mu.Unlock()
 				return buf.Len() == c.size
-			})
+			}, "the pump wrote the line")
 			if got := pipeSize(t, w); (got == grown) != c.grow {
 				t.Errorf("pipe size %d after a %d-byte write, grown to %d: %v", got, c.size, grown, c.grow)
 			}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // Deadlines generous for a noisy 2-core machine under -race; a passing test
@@ -29,17 +31,6 @@ const (
 	testTimeout = 30 * time.Second
 	testPoll    = 5 * time.Millisecond
 )
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(testPoll)
-	}
-}
 
 // reports collects a Group's reports.
 type reports struct {
@@ -266,7 +257,7 @@ func TestPumpBackPressure(t *testing.T) {
 		n, err := unix.Write(fd, line)
 		if errors.Is(err, unix.EAGAIN) {
 			quiet++
-			time.Sleep(testPoll)
+			time.Sleep(testPoll) // makes time pass: the pump may still drain the pipe into its buffer; 20 full polls in a row mean it stopped
 			continue
 		}
 		if err != nil {
@@ -361,7 +352,7 @@ func TestGroupWaitAbortsAtDeadline(t *testing.T) {
 	if _, err := w.Write([]byte("whole\npartial")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the whole line", func() bool { return readFile(t, path) == "whole\n" })
+	waitfor.Condition(t, testTimeout, func() bool { return readFile(t, path) == "whole\n" }, "the whole line")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	g.Wait(ctx)
@@ -462,14 +453,14 @@ func TestPumpENOSPC(t *testing.T) {
 	path := filepath.Join(dir, "w.log")
 	const n = 100000 // 589 KB: far more than the free space, the pipe and the buffer
 	cmd, p := runChild(t, g, false, []string{"seq", "1", strconv.Itoa(n)}, fileTarget(t, g, path, FileOptions{}))
-	eventually(t, "the ENOSPC report", func() bool {
+	waitfor.Condition(t, testTimeout, func() bool {
 		r := rep.get()
 		return len(r) > 0 && errors.Is(r[0].Err, syscall.ENOSPC)
-	})
-	eventually(t, "the child blocked writing to its pipe", func() bool {
+	}, "the ENOSPC report")
+	waitfor.Condition(t, testTimeout, func() bool {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/wchan")
 		return err == nil && strings.Contains(string(b), "pipe_write")
-	})
+	}, "the child blocked writing to its pipe")
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -503,10 +494,10 @@ func TestIdleReadFitsSmallBuffer(t *testing.T) {
 	}
 	// Wait until the pump has read it all (the pipe is empty), so that the
 	// rest comes to an idle pump that carries the 4000 bytes.
-	eventually(t, "the pump reads the partial line", func() bool {
+	waitfor.Condition(t, testTimeout, func() bool {
 		n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ) // FIONREAD
 		return err == nil && n == 0
-	})
+	}, "the pump reads the partial line")
 	rest := strings.Repeat("b", 500) + "\n"
 	if _, err := w.WriteString(rest); err != nil {
 		t.Fatal(err)
@@ -551,14 +542,14 @@ func TestIdlePumpsHoldNoGoroutine(t *testing.T) {
 	}
 	// Every line is written, and the pumps are idle again: at most the
 	// set's goroutine is left (plus a few the runtime starts or ends).
-	eventually(t, "every line written and the pumps idle", func() bool {
+	waitfor.Condition(t, testTimeout, func() bool {
 		for _, o := range outs {
 			if o.closed.Load() != 0 {
 				return false
 			}
 		}
 		return runtime.NumGoroutine() <= before+5
-	})
+	}, "every line written and the pumps idle")
 	if got := g.Pumps(); got != n {
 		t.Fatalf("%d pumps, want %d", got, n)
 	}
@@ -668,7 +659,7 @@ func TestAbortCountsOnlyWhatWasLost(t *testing.T) {
 	if _, err := w.Write([]byte("hello world\n")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the failure reported", func() bool { return len(rep.get()) == 1 })
+	waitfor.Condition(t, testTimeout, func() bool { return len(rep.get()) == 1 }, "the failure reported")
 	p.Abort()
 	waitDone(t, p)
 	r2 := rep.get()
@@ -708,13 +699,7 @@ func TestLazyFile(t *testing.T) {
 	if _, err := w.Write([]byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(testTimeout)
-	for len(rep.get()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the failing open was not reported")
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
+	waitfor.Condition(t, testTimeout, func() bool { return len(rep.get()) > 0 }, "the failing open to be reported")
 	if r := rep.get()[0]; !errors.Is(r.Err, fs.ErrNotExist) || r.Target != loud {
 		t.Errorf("report %+v, want %s: not exist", r, loud)
 	}
