@@ -342,7 +342,9 @@ func TestStormIsCoalesced(t *testing.T) {
 	if n == 0 {
 		t.Fatal("storm: no notification")
 	}
-	// The hard bound: deliveries are at least Debounce apart.
+	// The hard bound: deliveries are at least Debounce apart. A cap the
+	// watcher enforces, not a speed: a slow machine only makes the elapsed
+	// time, and so the cap, larger.
 	if most := int(last.Sub(began)/DefaultDebounce) + 1; n > most {
 		t.Fatalf("storm: %d notifications in %v, want at most %d", n, last.Sub(began), most)
 	}
@@ -469,7 +471,7 @@ func TestTrigger(t *testing.T) {
 	}
 	took := time.Since(began)
 	// Deliveries are at least Debounce apart; one more may follow the last
-	// Trigger.
+	// Trigger. (A cap, as in TestStormIsCoalesced: load only loosens it.)
 	if n, most := h.drain(), int(took/DefaultDebounce)+2; n < 1 || n > most {
 		t.Fatalf("100 Triggers in %v gave %d notifications, want 1 to %d", took, n, most)
 	}
