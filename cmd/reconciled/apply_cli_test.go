@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -109,13 +109,11 @@ func TestCLIWaitFatal(t *testing.T) {
 	d := cliStart(t)
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	start := time.Now()
+	// FATAL is noticed when it happens: at the timeout, --wait would say
+	// "timed out" instead.
 	res := cliExec(ctx, cliManifest("[/bin/false]", "startRetries: 1"), "--dir", d.dir, "apply", "-f", "-", "--name", "doomed", "--wait", "--timeout", "20s")
 	if res.code != 1 || !strings.Contains(res.stderr, "doomed: doomed-0 is FATAL: ") {
 		t.Fatalf("apply --wait of a failing program: %v", res)
-	}
-	if time.Since(start) > 15*time.Second {
-		t.Errorf("FATAL was noticed only at the timeout")
 	}
 	// wait --for ready says the same.
 	res = d.cli(t, "wait", "doomed", "--for", "ready")
@@ -133,17 +131,13 @@ func TestCLIWaitTimeout(t *testing.T) {
 	d := cliStart(t)
 	// Never ready: startSeconds far away.
 	d.write(t, "slow", "spec:\n  command: [sleep, \"1000\"]\n  startSeconds: 1h\n  stopTimeout: 1s\n")
-	cliEventually(t, "slow to be STARTING", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		st, ok := d.status("slow")
 		return ok && len(st.Status.Instances) == 1 && st.Status.Instances[0].State == "STARTING"
-	})
-	start := time.Now()
+	}, "slow to be STARTING")
 	res := d.cli(t, "wait", "slow", "--for", "ready", "--timeout", "300ms")
 	if res.code != 1 || !strings.Contains(res.stderr, "timed out after 300ms waiting for slow (0/1 ready)") {
 		t.Errorf("wait --for ready: %v", res)
-	}
-	if el := time.Since(start); el < 300*time.Millisecond || el > 10*time.Second {
-		t.Errorf("returned after %v", el)
 	}
 	if res := d.cli(t, "wait", "slow", "--for", "deleted", "--timeout", "100ms"); res.code != 1 {
 		t.Errorf("wait --for deleted of a live program: %v", res)

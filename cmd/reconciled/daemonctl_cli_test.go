@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
 )
 
@@ -72,7 +73,7 @@ func TestCLIReloadShutdown(t *testing.T) {
 	if want := fmt.Sprintf("sent HUP to the daemon (pid %d): rescanning %s\n", cmd.Process.Pid, dir); res.code != 0 || res.stdout != want {
 		t.Errorf("reload: %v\nwant %q", res, want)
 	}
-	cliEventually(t, "the daemon to log the reload", func() bool { return strings.Contains(log.String(), "Reload requested") })
+	waitfor.Condition(t, cliTimeout, func() bool { return strings.Contains(log.String(), "Reload requested") }, "the daemon to log the reload")
 
 	res = d.cli(t, "shutdown", "--timeout", "20s")
 	if res.code != 0 || !strings.HasSuffix(res.stdout, "the daemon has exited\n") {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
 )
@@ -85,24 +86,12 @@ func cliStart(t *testing.T) *cliDaemon {
 			t.Logf("daemon log:\n%s", d.log.String())
 		}
 	})
-	cliEventually(t, "the daemon to take the lock and open its socket", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		held, _ := reconciler.Held(filepath.Join(d.dir, reconciler.StateDirName))
 		_, err := os.Stat(filepath.Join(d.dir, reconciler.StateDirName, reconciler.ControlSocketName))
 		return held && err == nil
-	})
+	}, "the daemon to take the lock and open its socket")
 	return d
-}
-
-// cliEventually polls cond until it holds, failing the test at cliTimeout.
-func cliEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(cliTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // cliResult is one in-process run of the command line.
@@ -187,11 +176,11 @@ func (d *cliDaemon) status(name string) (status.ProgramStatus, bool) {
 func (d *cliDaemon) waitReady(t *testing.T, name string, n int) status.ProgramStatus {
 	t.Helper()
 	var st status.ProgramStatus
-	cliEventually(t, fmt.Sprintf("%s: %d ready", name, n), func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		var ok bool
 		st, ok = d.status(name)
 		return ok && st.Status.ReadyReplicas == n && len(st.Status.Instances) == n && st.Status.Phase == "Running"
-	})
+	}, "%s: %d ready", name, n)
 	return st
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
 )
 
@@ -99,7 +100,7 @@ func TestCLILogsFollow(t *testing.T) {
 	}
 	expect := func(s string) {
 		t.Helper()
-		cliEventually(t, fmt.Sprintf("output %q", s), func() bool { return out.String() == s })
+		waitfor.Condition(t, cliTimeout, func() bool { return out.String() == s }, "output %q", s)
 	}
 	expect("web-0 | old\n")
 	appendTo("web-0.stdout.log", "new\npart")
@@ -169,7 +170,7 @@ func TestCLILogsQuietInstance(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(logs, "web-1.stdout.log"), []byte("first words\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cliEventually(t, "the new file's output", func() bool { return out.String() == "first words\n" })
+	waitfor.Condition(t, cliTimeout, func() bool { return out.String() == "first words\n" }, "the new file's output")
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("logs -f after cancel: %v", err)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
@@ -286,17 +287,16 @@ func TestRunLocked(t *testing.T) {
 // cmdWaitStatus polls NAME.status.yaml until cond holds.
 func cmdWaitStatus(t *testing.T, dir, name string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := status.ReadFile(status.StatusPath(dir, name))
-		if err == nil && cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: timed out; last status %+v, %v", name, st.Status, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	const timeout = 20 * time.Second
+	var st status.ProgramStatus
+	var err error
+	if !waitfor.Until(timeout, func() bool {
+		st, err = status.ReadFile(status.StatusPath(dir, name))
+		return err == nil && cond(st)
+	}) {
+		t.Fatalf("%s: timed out after %v; last status %+v, %v", name, timeout, st.Status, err)
 	}
+	return st
 }
 
 func cmdRunning(cmdline string) func(status.ProgramStatus) bool {

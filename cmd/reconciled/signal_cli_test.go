@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
 )
@@ -19,25 +20,25 @@ func TestCLISignalHUP(t *testing.T) {
 	st := d.waitReady(t, "trap", 2)
 	pids := cliPids(st)
 	logs := filepath.Join(d.dir, reconciler.StateDirName, "logs")
-	cliEventually(t, "both instances to print", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		for _, n := range []string{"trap-0", "trap-1"} {
 			if b, _ := os.ReadFile(filepath.Join(logs, n+".stdout.log")); !strings.Contains(string(b), "up ") {
 				return false
 			}
 		}
 		return true
-	})
+	}, "both instances to print")
 
 	res := d.cli(t, "signal", "trap-1", "SIGHUP")
 	if res.code != 0 || res.stdout != "sent HUP to trap-1\n" {
 		t.Fatalf("signal: %v", res)
 	}
-	cliEventually(t, "trap-1 to print got HUP", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		b, _ := os.ReadFile(filepath.Join(logs, "trap-1.stdout.log"))
 		return strings.Contains(string(b), "got HUP")
-	})
+	}, "trap-1 to print got HUP")
 	var signalled []string
-	cliEventually(t, "a Signalled event", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		evs, err := status.ReadEvents(d.dir, "trap")
 		if err != nil {
 			t.Fatal(err)
@@ -49,7 +50,7 @@ func TestCLISignalHUP(t *testing.T) {
 			}
 		}
 		return len(signalled) > 0
-	})
+	}, "a Signalled event")
 	if len(signalled) != 1 || signalled[0] != "trap-1: sent HUP" {
 		t.Errorf("Signalled events: %q", signalled)
 	}
@@ -71,10 +72,10 @@ func TestCLISignalHUP(t *testing.T) {
 	if res := d.cli(t, "signal", "trap", "1"); res.code != 0 || res.stdout != "sent HUP to every instance of trap\n" {
 		t.Errorf("signal all: %v", res)
 	}
-	cliEventually(t, "trap-0 to print got HUP", func() bool {
+	waitfor.Condition(t, cliTimeout, func() bool {
 		b, _ := os.ReadFile(filepath.Join(logs, "trap-0.stdout.log"))
 		return strings.Contains(string(b), "got HUP")
-	})
+	}, "trap-0 to print got HUP")
 	if st, _ := d.status("trap"); cliPids(st)[0] != pids[0] || cliPids(st)[1] != pids[1] {
 		t.Errorf("instances restarted: %v -> %v", pids, cliPids(st))
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -216,7 +217,7 @@ func TestCLIEventsFollow(t *testing.T) {
 	go func() { done <- followEvents(ctx, out, dir, nil, time.Time{}, true, true, time.UTC) }()
 	waitFor := func(s string) {
 		t.Helper()
-		cliEventually(t, "events -f to print "+s, func() bool { return strings.Contains(out.String(), s) })
+		waitfor.Condition(t, cliTimeout, func() bool { return strings.Contains(out.String(), s) }, "events -f to print %s", s)
 	}
 	waitFor(`"message":"one"`)
 	if err := status.AppendEvents(dir, "web", []status.Event{{Time: cliNow, Type: "Normal", Reason: "Ready", Program: "web", Message: "two"}}); err != nil {
@@ -259,7 +260,7 @@ func TestCLIStatusWatch(t *testing.T) {
 	go func() {
 		done <- watchStatus(ctx, out, out, &globalOptions{dir: dir}, []string{"web"}, false)
 	}()
-	cliEventually(t, "the first table", func() bool { return strings.Contains(out.String(), "web-1") })
+	waitfor.Condition(t, cliTimeout, func() bool { return strings.Contains(out.String(), "web-1") }, "the first table")
 	if strings.Count(out.String(), "NAME ") != 1 {
 		t.Errorf("redrawn with nothing changed:\n%s", out.String())
 	}
@@ -268,7 +269,7 @@ func TestCLIStatusWatch(t *testing.T) {
 	if _, err := status.WriteFile(dir, st); err != nil {
 		t.Fatal(err)
 	}
-	cliEventually(t, "the second table", func() bool { return strings.Contains(out.String(), "STOPPING") })
+	waitfor.Condition(t, cliTimeout, func() bool { return strings.Contains(out.String(), "STOPPING") }, "the second table")
 	cancel()
 	if err := <-done; err != nil {
 		t.Error(err)
