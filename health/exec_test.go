@@ -74,9 +74,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 	if r.OK || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("got %+v, want a timeout", r)
 	}
-	if r.Err.Error() != "probe timed out after 100ms" {
-		t.Errorf("Err = %q", r.Err)
-	}
+	checkTimeoutErr(t, r.Err, "", 100*time.Millisecond)
 	pids := pidsOf(t, r.Output, 2)
 	leader, grandchild := pids[0], pids[1]
 	killGroupLater(t, grandchild, leader)

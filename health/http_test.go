@@ -113,9 +113,7 @@ func TestHTTPTimeout(t *testing.T) {
 	if r.OK || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("got %+v, want a timeout", r)
 	}
-	if want := "GET http://127.0.0.1:" + port + "/slow: probe timed out after 200ms"; r.Err.Error() != want {
-		t.Errorf("Err = %q, want %q", r.Err, want)
-	}
+	checkTimeoutErr(t, r.Err, "GET http://127.0.0.1:"+port+"/slow: ", 200*time.Millisecond)
 }
 
 func TestHTTPRefused(t *testing.T) {

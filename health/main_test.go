@@ -3,6 +3,7 @@ package health
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -129,19 +130,41 @@ const waitTimeout = 20 * time.Second
 // probeWithin runs pr once with timeout and returns its result. The call
 // must return once its context ends: the test fails if it has not within
 // waitTimeout after the timeout (a probe that ignored its context would
-// otherwise hang the test).
+// otherwise hang the test). The context is made right before the call, as
+// Run makes it.
 func probeWithin(t *testing.T, pr Prober, timeout time.Duration) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(testCtx(t), timeout)
-	defer cancel()
+	parent := testCtx(t)
 	done := make(chan Result, 1)
-	go func() { done <- pr.Probe(ctx) }()
+	go func() {
+		ctx, cancel := context.WithTimeout(parent, timeout)
+		defer cancel()
+		done <- pr.Probe(ctx)
+	}()
 	select {
 	case r := <-done:
 		return r
 	case <-time.After(timeout + waitTimeout):
 		t.Fatalf("probe did not return within %v of its %v timeout", waitTimeout, timeout)
 		return Result{}
+	}
+}
+
+// checkTimeoutErr checks that err is ErrTimeout and reads
+// prefix+"probe timed out after D". D is the time from the probe's start to
+// its context's deadline: the timeout, or, on a loaded machine where the
+// probe starts a moment after its context was made, a little less. It is
+// checked to be positive and at most the timeout.
+func checkTimeoutErr(t *testing.T, err error, prefix string, timeout time.Duration) {
+	t.Helper()
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Err = %v, want a timeout", err)
+	}
+	msg := err.Error()
+	figure, ok := strings.CutPrefix(msg, prefix+"probe timed out after ")
+	d, perr := time.ParseDuration(figure)
+	if !ok || perr != nil || d <= 0 || d > timeout {
+		t.Errorf("Err = %q, want %q", msg, prefix+"probe timed out after "+timeout.String())
 	}
 }
 

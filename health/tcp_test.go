@@ -87,9 +87,7 @@ func TestTCPTimeout(t *testing.T) {
 	if r.OK || !errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("got %+v, want a timeout", r)
 	}
-	if want := "tcp 127.0.0.1:" + strconv.Itoa(port) + ": probe timed out after 200ms"; r.Err.Error() != want {
-		t.Errorf("Err = %q, want %q", r.Err, want)
-	}
+	checkTimeoutErr(t, r.Err, "tcp 127.0.0.1:"+strconv.Itoa(port)+": ", 200*time.Millisecond)
 }
 
 // fullListener returns the port and socket of a listener with a backlog of
