@@ -98,8 +98,16 @@ func TestKillStale(t *testing.T) {
 		Argv: []string{"sleep", "1000"},
 		Env:  []string{testPath, "RECONCILED_PROGRAM=web", "RECONCILED_INSTANCE=0"},
 	})
-	pids, err := FindStale("web", 0, p.Pid(), p.StartedAt())
-	if err != nil || !slices.Equal(pids, []int{p.Pid()}) {
+	// The marks show in /proc/PID/environ a moment after Start returns: the
+	// vfork parent wakes when the child's new memory replaces the old, before
+	// the kernel has put the environment in it (on a loaded machine the
+	// child can be descheduled in between, and environ reads empty).
+	var pids []int
+	var err error
+	if !waitfor.Until(waitTimeout, func() bool {
+		pids, err = FindStale("web", 0, p.Pid(), p.StartedAt())
+		return err == nil && slices.Equal(pids, []int{p.Pid()})
+	}) {
 		t.Fatalf("FindStale = %v, %v; want the leader %d", pids, err, p.Pid())
 	}
 	if err := KillStale(pids); err != nil {
