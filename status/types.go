@@ -106,6 +106,10 @@ type Event struct {
 	Instance string    `json:"instance,omitempty"`
 	Pid      int       `json:"pid,omitempty"`
 	Message  string    `json:"message"`
+	// Exit is the exit an Exited event reports, as typed data for the
+	// daemon's own consumers (the exit policy); it is not written: the
+	// message says the same for people.
+	Exit *Exit `json:"-"`
 }
 
 // Duration is a time.Duration that is written as a Go duration string ("2.5s"),
