@@ -27,8 +27,10 @@ type Options struct {
 	Probes ProbeBuilder
 	// Sink receives status and events; required.
 	Sink StatusSink
-	// Check adds the daemon's own checks of a valid spec (a user needs root).
-	Check func(*spec.Program) error
+	// Admit takes a valid spec into the daemon: it returns the spec to run
+	// (the same, or an adjusted copy; never p changed), or an error when
+	// the daemon cannot run it (a user needs root).
+	Admit func(p *spec.Program) (*spec.Program, error)
 	// Filter, when set, keeps only the programs whose names it accepts
 	// (reconciled run --only/--exclude); other manifests are ignored.
 	Filter func(name string) bool
@@ -89,7 +91,7 @@ func New(opts Options) *Reconciler {
 	}
 	return &Reconciler{
 		opts:        opts,
-		scanner:     scanner{dir: opts.Dir, check: opts.Check, cache: map[string]cacheEntry{}},
+		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, cache: map[string]cacheEntry{}},
 		programs:    map[string]*program{},
 		sent:        map[string]desired{},
 		lastValid:   map[string]scanned{},

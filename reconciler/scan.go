@@ -35,7 +35,7 @@ type cacheEntry struct {
 // scanner reads the directory; it remembers decoded files by fileKey.
 type scanner struct {
 	dir   string
-	check func(*spec.Program) error // the daemon's own checks (user needs root)
+	admit func(*spec.Program) (*spec.Program, error) // see Options.Admit
 	cache map[string]cacheEntry     // by file name
 }
 
@@ -106,12 +106,13 @@ func (s *scanner) read(file string) (scanned, bool) {
 	switch {
 	case errs != nil:
 		res.err = errs
-	case s.check != nil:
-		if err := s.check(prog); err != nil {
+	case s.admit != nil:
+		admitted, err := s.admit(prog)
+		if err != nil {
 			res.err = fmt.Errorf("%s: %w", file, err)
 			break
 		}
-		fallthrough
+		res.prog, res.hash = admitted, spec.Hash(admitted)
 	default:
 		res.prog, res.hash = prog, spec.Hash(prog)
 	}
