@@ -36,7 +36,7 @@ type cacheEntry struct {
 type scanner struct {
 	dir   string
 	admit func(*spec.Program) (*spec.Program, error) // see Options.Admit
-	cache map[string]cacheEntry     // by file name
+	cache map[string]cacheEntry                      // by file name
 }
 
 // scan reads every manifest of the directory. A missing directory is empty.
