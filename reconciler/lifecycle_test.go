@@ -81,7 +81,9 @@ func TestTransition(t *testing.T) {
 	}{
 		{name: "stopped with a target spawns", from: life{target: prog, targetHash: hash}, ev: evDrive{}, w: cur,
 			phase: phSpawning, effects: "probes-, spawn#1",
-			check: func(l life) error { return expect(l.spec == prog && l.hash == hash && l.gen == 1, "spec and gen taken") }},
+			check: func(l life) error {
+				return expect(l.spec == prog && l.hash == hash && l.gen == 1, "spec and gen taken")
+			}},
 		{name: "stopped waits for dependencies", from: life{target: prog, targetHash: hash}, ev: evDrive{},
 			w: world{waiting: "waiting for db: 0/1 ready"}, phase: phStopped,
 			check: func(l life) error { return expect(l.message == "waiting for db: 0/1 ready", "message %q", l.message) }},
@@ -98,7 +100,9 @@ func TestTransition(t *testing.T) {
 			ev: evProbe{passing: true}, w: cur, phase: phRunning, effects: "progress, Ready"},
 		{name: "readiness fails after ready", from: life{phase: phRunning, spec: ready, hasReadiness: true, probeReady: true, wasReady: true, pid: 7},
 			ev: evProbe{why: "exit 1"}, phase: phRunning, effects: "NotReady",
-			check: func(l life) error { return expect(l.message == "readiness probe failed: exit 1", "message %q", l.message) }},
+			check: func(l life) error {
+				return expect(l.message == "readiness probe failed: exit 1", "message %q", l.message)
+			}},
 		{name: "failed spawn backs off", from: life{phase: phSpawning, spec: prog, gen: 1},
 			ev: evSpawned{err: errors.New("no such file"), at: now}, phase: phBackoff, effects: "Exited, timer 100ms, BackOff",
 			check: func(l life) error {
@@ -126,7 +130,12 @@ func TestTransition(t *testing.T) {
 		{name: "the leader exits while stopping", from: on(phStopping), ev: evExited{code: -1, signal: "TERM", at: now},
 			phase: phDraining, effects: "await"},
 		{name: "stopTimeout kills the group", from: on(phDraining), ev: evTimer{}, phase: phDraining, effects: "signal KILL, Killed"},
-		{name: "the group is gone", from: func() life { l := on(phDraining); l.stop = stopWanted; l.lastExit = &status.Exit{Code: -1, Signal: "TERM"}; return l }(),
+		{name: "the group is gone", from: func() life {
+			l := on(phDraining)
+			l.stop = stopWanted
+			l.lastExit = &status.Exit{Code: -1, Signal: "TERM"}
+			return l
+		}(),
 			ev: evGroupGone{}, phase: phStopped, effects: "timer-, release, Stopped",
 			check: func(l life) error { return expect(l.pid == 0 && l.stop == stopNone, "%+v", l) }},
 		{name: "liveness fails", from: on(phRunning), ev: evProbe{liveness: true, why: "timeout"},
