@@ -50,23 +50,11 @@ type programOptions struct {
 // come to it as messages in a mailbox, and the loop's desired state through a
 // latest-wins slot. Each pass applies every queued message, then reconciles
 // once and publishes the status once, so a storm costs one status build.
-//
-// The mailbox is a slice under mu, not a channel: posting never blocks, so
-// the exit watcher can post from its own goroutine while run is busy (a
-// pass that stops 1000 instances), and a burst of exits costs no parked
-// senders to wake one by one. It is bounded by what is in flight: at most a
-// few messages per instance.
 type program struct {
 	programOptions
+	mailbox
 	name string
 
-	mu     sync.Mutex
-	next   *desired      // guarded by mu: not yet taken
-	mbox   []any         // guarded by mu: messages not yet taken
-	closed bool          // guarded by mu: run has returned; make a new program
-	wake   chan struct{} // cap 1: next was set or mbox was empty
-
-	batch []any           // run's: the messages being handled
 	ctx   context.Context // the program's own life: waiters, timers, spawns
 	stop  context.CancelFunc
 	wg    sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
@@ -116,50 +104,12 @@ func newProgram(parent context.Context, name string, opts programOptions) *progr
 	return &program{
 		programOptions: opts,
 		name:           name,
-		wake:           make(chan struct{}, 1),
+		mailbox:        newMailbox(),
 		ctx:            ctx,
 		stop:           cancel,
 		done:           make(chan struct{}),
 		instances:      map[int]*instance{},
 		lastReplicas:   -1,
-	}
-}
-
-// set hands the program new desired state. It returns false when the program
-// has ended; the caller then starts a new one.
-func (p *program) set(d desired) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return false
-	}
-	p.next = &d
-	p.nudge()
-	return true
-}
-
-// post queues a message for run without blocking. It returns false, and
-// drops m, when the program has ended.
-func (p *program) post(m any) bool {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return false
-	}
-	p.mbox = append(p.mbox, m)
-	first := len(p.mbox) == 1
-	p.mu.Unlock()
-	if first { // else a wake-up is pending or run is about to take the box
-		p.nudge()
-	}
-	return true
-}
-
-// nudge wakes run; wake-ups coalesce.
-func (p *program) nudge() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -214,19 +164,15 @@ func (p *program) run() {
 // exit taken together with the shutdown is judged under it: nothing is
 // restarted once the shutdown is known.
 func (p *program) take() bool {
-	p.mu.Lock()
-	d := p.next
-	p.next = nil
-	p.batch, p.mbox = p.mbox, p.batch[:0]
-	p.mu.Unlock()
+	d, batch := p.mailbox.take()
 	if d != nil {
 		p.apply(*d)
 	}
-	for i, m := range p.batch {
+	for i, m := range batch {
 		p.handle(m)
-		p.batch[i] = nil // the box's next use must not pin what m held
+		p.handled(i)
 	}
-	return d != nil || len(p.batch) > 0
+	return d != nil || len(batch) > 0
 }
 
 // apply records new desired state and reports what changed.
@@ -422,25 +368,21 @@ func (p *program) finished() bool {
 	if !(p.cur.deleted || p.cur.shutdown) || len(p.instances) > 0 {
 		return false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.next != nil || len(p.mbox) > 0 {
-		return false // new desired state or a message arrived meanwhile
-	}
-	if p.deps != nil {
-		p.deps.leave(p.name)
-	}
-	if p.deadlineTimer != nil {
-		p.deadlineTimer.Stop()
-	}
-	p.closed = true
-	if p.cur.deleted {
-		p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
-		p.sink.Delete(p.name)
-	} else {
-		p.publishNow()
-	}
-	return true
+	// Unless new desired state or a message arrived meanwhile.
+	return p.closeIfIdle(func() {
+		if p.deps != nil {
+			p.deps.leave(p.name)
+		}
+		if p.deadlineTimer != nil {
+			p.deadlineTimer.Stop()
+		}
+		if p.cur.deleted {
+			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
+			p.sink.Delete(p.name)
+		} else {
+			p.publishNow()
+		}
+	})
 }
 
 func (p *program) event(instance string, pid int, kind, reason, msg string) {

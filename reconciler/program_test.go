@@ -356,7 +356,7 @@ func TestLiveSettingsDoNotRestart(t *testing.T) {
 		h.p.set(h.last)
 	}
 	h.apply("  command: sleep 1000\n  startSeconds: 0s\n  replicas: 2\n  startRetries: 9\n  stopTimeout: 1s\n  restartPolicy: OnFailure\n")
-	eventually(t, "the new spec taken", func() bool { h.p.mu.Lock(); defer h.p.mu.Unlock(); return h.p.next == nil })
+	eventually(t, "the new spec taken", func() bool { return !h.p.pending() })
 	// The new policy applies in place, to the next exit handled: exit 0 under
 	// OnFailure ends the instance. (Instances start in parallel: find
 	// instance 1's process by its index.)
