@@ -68,9 +68,9 @@ type Verdict struct {
 // a tenth of the period, at most 100ms (so the first probe comes up to that
 // much after initialDelay). Probes that are due in the same grid slot then
 // run in one wake-up of the process instead of one each. Waking an idle
-// process costs far more CPU than a loopback connect: 1000 probes a second
-// spread evenly cost about five times as much as the same probes in ten
-// batches (see TestTCPWorkersCPU).
+// process costs far more CPU than a loopback connect, so probes spread evenly
+// cost several times as much as the same probes in a few batches (see
+// hack/bench/README.md).
 //
 // p's zero fields take the Kubernetes defaults: period 10s, timeout 1s,
 // thresholds 1. clk nil means the wall clock. The timeout is always real

@@ -22,8 +22,8 @@ const (
 	maxQueuedEvents = 10000
 	// flushCostFactor stretches the batch interval under load: a batch lasts
 	// at least this many times as long as the last flush took, so that
-	// writing a large status file (1000 instances) takes at most about 5%
-	// of the time during a storm. It never passes maxInterval.
+	// writing a large status file takes at most 1/flushCostFactor of the
+	// time during a storm. It never passes maxInterval.
 	flushCostFactor = 20
 	// staleBudget is DESIGN.md §4's promise: a change is on disk within 1s.
 	staleBudget = time.Second
