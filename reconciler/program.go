@@ -55,10 +55,10 @@ type program struct {
 	mailbox
 	name string
 
-	ctx   context.Context // the program's own life: waiters, timers, spawns
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
-	done  chan struct{}
+	ctx  context.Context // the program's own life: waiters, timers, spawns
+	stop context.CancelFunc
+	wg   sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
+	done chan struct{}
 
 	releases backlog[released]    // stopped leaders to reap
 	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
