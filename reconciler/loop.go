@@ -73,10 +73,10 @@ type signalRequest struct {
 // CPU the runtime uses, at most 4: see proc.Starter). A start prepares its
 // pipes, then queues for the fork server; the queue must not run dry while the
 // goroutines preparing the next starts wait for a CPU that the children's
-// execs also want. With 4 per CPU, the fork server's threads sat idle for a
-// quarter of a start of 1000 on 2 CPUs (115-175 ms of 540-580 ms); with 64
-// per thread, for at most about 3%. An in-flight start holds two pipes until its fork
-// is done, so the bound also caps the descriptors a scale-up holds at once.
+// execs also want: with a few per CPU the fork server's threads sat idle for
+// a good part of a large start (see docs/internals.md, "Parallel starts").
+// An in-flight start holds two pipes until its fork is done, so the bound
+// also caps the descriptors a scale-up holds at once.
 func defaultParallelStarts() int {
 	return 64 * min(runtime.GOMAXPROCS(0), 4)
 }
