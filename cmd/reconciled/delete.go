@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/reconciled/reconciled/status"
+	"github.com/reconciled/reconciled/internal/atomicfile"
 )
 
 func newDeleteCommand(g *globalOptions) *cobra.Command {
@@ -73,5 +73,5 @@ func deleteManifest(dir, name string) error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	return status.SyncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }

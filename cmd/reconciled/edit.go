@@ -21,8 +21,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/spec"
-	"github.com/reconciled/reconciled/status"
 )
 
 // changeOptions are the flags every changing verb shares.
@@ -181,13 +181,13 @@ func sameFile(a, b os.FileInfo) bool {
 		a.ModTime().Equal(b.ModTime()) && sa.Ctim == sb.Ctim
 }
 
-// writeManifest replaces path with data atomically (status.WriteFileAtomic:
+// writeManifest replaces path with data atomically (atomicfile.Write:
 // the temp file's name starts with "." and the daemon ignores it), with the
 // old file's mode and, when running as root, its owner; a last check before
 // the rename that the old file is unchanged (unchanged() false aborts with
 // errChanged). old is nil for a new file (mode 0644).
 func writeManifest(path string, data []byte, old os.FileInfo, unchanged func() bool) error {
-	o := status.AtomicOptions{Mode: 0o644}
+	o := atomicfile.Options{Mode: 0o644}
 	if old != nil {
 		o.Mode = old.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 		if st, ok := old.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
@@ -202,7 +202,7 @@ func writeManifest(path string, data []byte, old os.FileInfo, unchanged func() b
 			return nil
 		}
 	}
-	return status.WriteFileAtomic(path, data, o)
+	return atomicfile.Write(path, data, o)
 }
 
 // allManifests returns the program names of the manifests in dir, sorted.
