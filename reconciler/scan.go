@@ -32,8 +32,7 @@ type cacheEntry struct {
 	res scanned
 }
 
-// scanner reads the directory through the manifest store; it remembers
-// decoded files by fileKey.
+// scanner reads the directory; it remembers decoded files by fileKey.
 type scanner struct {
 	dir   string
 	check func(*spec.Program) error // the daemon's own checks (user needs root)
@@ -68,10 +67,12 @@ func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
 	return found, l.BadNames, nil
 }
 
-// read decodes one manifest, from the cache when its key is unchanged.
+// read decodes one manifest the store listed, from the cache when its key
+// is unchanged.
 func (s *scanner) read(f manifest.File) (scanned, bool) {
-	key := keyOf(f.Info)
-	if c, ok := s.cache[f.Base]; ok && c.key == key {
+	file := f.Base
+	key := keyOf(f.Info) // symlinks followed
+	if c, ok := s.cache[file]; ok && c.key == key {
 		return c.res, true
 	}
 	data, err := manifest.ReadFile(f.Path)
@@ -79,16 +80,16 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 		return scanned{}, false
 	}
 	if err != nil {
-		return scanned{err: fmt.Errorf("%s: %w", f.Base, err)}, true
+		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
 	var res scanned
-	prog, errs := spec.Parse(f.Base, data)
+	prog, errs := spec.Parse(file, data)
 	switch {
 	case errs != nil:
 		res.err = errs
 	case s.check != nil:
 		if err := s.check(prog); err != nil {
-			res.err = fmt.Errorf("%s: %w", f.Base, err)
+			res.err = fmt.Errorf("%s: %w", file, err)
 			break
 		}
 		fallthrough
@@ -97,7 +98,7 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 	}
 	// A file still being written may be caught half-way; its key changes
 	// when the writer finishes, so the next pass reads it again.
-	s.cache[f.Base] = cacheEntry{key: key, res: res}
+	s.cache[file] = cacheEntry{key: key, res: res}
 	return res, true
 }
 
