@@ -3,13 +3,13 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -253,15 +253,16 @@ func programFilter(only, exclude []string) (func(string) bool, error) {
 }
 
 // listPrograms returns the programs of the manifests in dir that filter
-// keeps.
+// keeps: every name the manifest store lists, duplicates included (the
+// scanner reports those as invalid).
 func listPrograms(dir string, filter func(string) bool) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+	l, err := manifest.NewDir(dir).List()
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, e := range entries {
-		if kind, name := spec.Classify(e.Name()); kind == spec.Manifest && (filter == nil || filter(name)) {
+	for _, name := range l.Names() {
+		if filter == nil || filter(name) {
 			names = append(names, name)
 		}
 	}

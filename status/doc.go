@@ -7,7 +7,8 @@
 //
 // Invariants:
 //
-//   - A status file is replaced atomically: the content goes to a temp file whose
+//   - A status file is replaced atomically, by the project's one atomic writer
+//     (internal/atomicfile): the content goes to a temp file whose
 //     name starts with "." in the same directory, is fsynced, renamed over the
 //     target, and the directory is fsynced. A reader sees the old or the new
 //     content, never a mix, and a directory watcher that ignores dot files never
