@@ -208,10 +208,7 @@ func reportOutput(sink StatusSink, log logr.Logger, rep output.Report) {
 
 // ownFile tells the watcher which names are the daemon's own writes.
 func ownFile(name string) bool {
-	return name == StateDirName ||
-		strings.HasSuffix(name, ".status.yaml") ||
-		strings.HasSuffix(name, ".events.jsonl") || strings.HasSuffix(name, ".events.jsonl.1") ||
-		strings.HasPrefix(name, ".") && strings.Contains(name, ".status.yaml.tmp")
+	return name == StateDirName || spec.DaemonFile(name)
 }
 
 // admitRuntime refuses what this daemon cannot do whatever the file says.
