@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -123,6 +124,6 @@ func probeFailure(r health.Result) string {
 type healthClock struct{ c Clock }
 
 func (h healthClock) Now() time.Time { return h.c.Now() }
-func (h healthClock) AfterFunc(d time.Duration, f func()) health.Timer {
+func (h healthClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	return h.c.AfterFunc(d, f)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/internal/clock"
 )
 
 const (
@@ -46,7 +48,7 @@ type WriterOptions struct {
 	// Log receives write failures. The zero Logger discards them.
 	Log logr.Logger
 	// Clock is the source of time and timers. Nil means the real clock.
-	Clock Clock
+	Clock clock.Clock
 }
 
 // Writer is the daemon's status and events writer. The reconciler hands it the
@@ -69,7 +71,7 @@ type Writer struct {
 	dir      string
 	interval time.Duration
 	log      logr.Logger
-	clock    Clock
+	clock    clock.Clock
 	events   EventLog
 
 	// wake holds a token when there is a change Run has not seen yet.
@@ -101,7 +103,7 @@ func NewWriter(opts WriterOptions) *Writer {
 		opts.Interval = maxInterval
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	return &Writer{
 		dir:      opts.Dir,
@@ -198,13 +200,14 @@ func (w *Writer) Run(ctx context.Context) {
 			return
 		case <-w.wake:
 		}
-		t := w.clock.NewTimer(w.batchInterval(cost))
+		due := make(chan struct{})
+		t := w.clock.AfterFunc(w.batchInterval(cost), func() { close(due) })
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			w.logFailures(w.flush())
 			return
-		case <-t.C():
+		case <-due:
 		}
 		start := w.clock.Now()
 		w.logFailures(w.flush())

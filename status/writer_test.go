@@ -15,12 +15,15 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/reconciled/reconciled/internal/clock"
+	"github.com/reconciled/reconciled/internal/fakeclock"
 )
 
 // testWriter is a Writer with a fake clock, a write counter and a running Run.
 type testWriter struct {
 	*Writer
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	writes atomic.Int64
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -30,7 +33,7 @@ func startWriter(t *testing.T, opts WriterOptions) *testWriter {
 	t.Helper()
 	tw := &testWriter{done: make(chan struct{})}
 	if opts.Clock == nil {
-		tw.clock = newFakeClock()
+		tw.clock = fakeclock.New()
 		opts.Clock = tw.clock
 	}
 	tw.Writer = NewWriter(opts)
@@ -54,8 +57,7 @@ func (tw *testWriter) stop() {
 func (tw *testWriter) waitTimer(t *testing.T) {
 	t.Helper()
 	eventually(t, 5*time.Second, "the writer to start its timer", func() bool {
-		pending, _ := tw.clock.waiting()
-		return pending == 1
+		return tw.clock.Pending() == 1
 	})
 }
 
@@ -114,7 +116,7 @@ func TestWriterCoalesces(t *testing.T) {
 			if got, _ := restartsOnDisk(dir, "w"); got != 1_000_000 {
 				t.Errorf("restarts on disk = %d, want the latest, 1000000", got)
 			}
-			if pending, created := tw.clock.waiting(); pending != 0 || created != 1 {
+			if pending, created := tw.clock.Pending(), tw.clock.Armed(); pending != 0 || created != 1 {
 				t.Errorf("after the flush: %d pending timers, %d made; want 0 and 1", pending, created)
 			}
 			tw.stop()
@@ -159,7 +161,7 @@ func TestWriterSkipsUnchanged(t *testing.T) {
 func TestWriterStaleness(t *testing.T) {
 	dir := t.TempDir()
 	const interval = 50 * time.Millisecond
-	tw := startWriter(t, WriterOptions{Dir: dir, Interval: interval, Clock: realClock{}})
+	tw := startWriter(t, WriterOptions{Dir: dir, Interval: interval, Clock: clock.Real{}})
 	for i := range 5 {
 		start := time.Now()
 		tw.Update(status("w", i))
@@ -177,7 +179,7 @@ func TestWriterStaleness(t *testing.T) {
 // that writes stay bounded by the elapsed intervals.
 func TestWriterStormRealClock(t *testing.T) {
 	dir := t.TempDir()
-	tw := startWriter(t, WriterOptions{Dir: dir, Clock: realClock{}})
+	tw := startWriter(t, WriterOptions{Dir: dir, Clock: clock.Real{}})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -328,7 +330,7 @@ func TestWriterRetriesFailures(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, all)
 		}
 	}
-	if _, created := tw.clock.waiting(); created != 1 {
+	if created := tw.clock.Armed(); created != 1 {
 		t.Errorf("%d timers made: a failure must not retry on its own", created)
 	}
 
@@ -397,7 +399,7 @@ func TestNewWriterDefaults(t *testing.T) {
 			t.Errorf("Interval %v became %v, want %v", tt.in, got, tt.want)
 		}
 	}
-	if c := NewWriter(WriterOptions{}).clock; !reflect.DeepEqual(c, Clock(realClock{})) {
+	if c := NewWriter(WriterOptions{}).clock; !reflect.DeepEqual(c, clock.Clock(clock.Real{})) {
 		t.Errorf("default clock = %T", c)
 	}
 }
@@ -451,7 +453,7 @@ func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 		slowMu.Unlock()
 		tw.Update(status("w", i+1))
 		tw.waitTimer(t)
-		if got := tw.clock.pendingIn(); got != next {
+		if got, _ := tw.clock.Next(); got != next {
 			t.Fatalf("batch %d: timer of %v, want %v", i, got, next)
 		}
 		tw.clock.Step(next)
@@ -460,7 +462,20 @@ func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 	}
 	tw.Update(status("w", 99))
 	tw.waitTimer(t)
-	if got := tw.clock.pendingIn(); got != next {
+	if got, _ := tw.clock.Next(); got != next {
 		t.Fatalf("after a 1s flush: timer of %v, want %v", got, next)
+	}
+}
+
+// eventually polls cond until it holds or timeout passes. Polling with a short
+// pause is not sleeping as synchronisation: the deadline only bounds a failure.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
