@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -17,7 +18,7 @@ type instance struct {
 	life
 
 	proc        Process // the current process; nil: none
-	timer       Timer
+	timer       clock.Timer
 	timerGen    int
 	probers     probers // built with the spawn, until its probes start
 	probeCancel func()  // ends its probe workers; nil: none run

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -40,7 +41,7 @@ type Options struct {
 	// PublishEvery is the least time between two status builds of a
 	// program; 0 builds after every change.
 	PublishEvery time.Duration
-	Clock        Clock
+	Clock        clock.Clock
 	Log          logr.Logger
 }
 
@@ -84,7 +85,7 @@ func defaultParallelStarts() int {
 // New returns a Reconciler; Run starts it.
 func New(opts Options) *Reconciler {
 	if opts.Clock == nil {
-		opts.Clock = RealClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.MaxParallelStarts <= 0 {
 		opts.MaxParallelStarts = defaultParallelStarts()

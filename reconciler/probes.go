@@ -3,10 +3,8 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/reconciled/reconciled/health"
-	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -78,7 +76,7 @@ func (p *program) startProbes(in *instance, prs probers) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			health.Run(ctx, probe, pr, healthClock{p.clock}, func(v health.Verdict) {
+			health.Run(ctx, probe, pr, p.clock, func(v health.Verdict) {
 				if ctx.Err() == nil { // else the verdict is about a process the program let go
 					p.post(probeVerdict{idx: idx, gen: gen, liveness: liveness, verdict: v})
 				}
@@ -118,12 +116,4 @@ func probeFailure(r health.Result) string {
 		why += ": " + r.Output
 	}
 	return why
-}
-
-// healthClock lends the program's clock to the probe workers.
-type healthClock struct{ c Clock }
-
-func (h healthClock) Now() time.Time { return h.c.Now() }
-func (h healthClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	return h.c.AfterFunc(d, f)
 }

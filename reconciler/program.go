@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -30,7 +31,7 @@ type desired struct {
 // programOptions are what every program shares with the daemon.
 type programOptions struct {
 	log     logr.Logger
-	clock   Clock
+	clock   clock.Clock
 	starter ProcessStarter
 	// probes builds readiness and liveness probes; nil: a spec with probes
 	// fails to start.
@@ -80,7 +81,7 @@ type program struct {
 	// replica count, an instance becoming ready, dependencies met); the
 	// progress deadline counts from it.
 	progressAt    time.Time
-	deadlineTimer Timer
+	deadlineTimer clock.Timer
 	deadlineAt    time.Time
 
 	// A pass drives every instance only when something that decides their
