@@ -13,7 +13,7 @@ import (
 )
 
 // Environment variables that mark an instance's processes; the reconciler sets
-// them (see DESIGN.md §2).
+// them (see docs/reference.md §2).
 const (
 	envProgram  = "RECONCILED_PROGRAM"
 	envInstance = "RECONCILED_INSTANCE"

@@ -37,7 +37,7 @@ func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 		}
 		d.keys[p] = k
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			// An empty value means "not set", but DESIGN.md lists null as
+			// An empty value means "not set", but docs/reference.md lists null as
 			// an output target: stdout: null discards.
 			if !isOutput(p) || !strings.EqualFold(v.Value, "null") {
 				continue

@@ -15,7 +15,7 @@ import (
 const (
 	// DefaultInterval is the longest a change waits before it is written.
 	DefaultInterval = 100 * time.Millisecond
-	// maxInterval caps WriterOptions.Interval: DESIGN.md §4 promises a change is
+	// maxInterval caps WriterOptions.Interval: docs/reference.md §4 promises a change is
 	// on disk within 1s, and a flush itself takes some time.
 	maxInterval = 500 * time.Millisecond
 	// maxQueuedEvents bounds the events kept per program while they cannot be
@@ -27,7 +27,7 @@ const (
 	// writing a large status file takes at most 1/flushCostFactor of the
 	// time during a storm. It never passes maxInterval.
 	flushCostFactor = 20
-	// staleBudget is DESIGN.md §4's promise: a change is on disk within 1s.
+	// staleBudget is docs/reference.md §4's promise: a change is on disk within 1s.
 	staleBudget = time.Second
 )
 

@@ -40,7 +40,7 @@
 //     fsnotify's reader, which it closes and waits for before returning. When
 //     nothing changes it does no work but the resync ticker.
 //
-// The watcher reads the real clock rather than a Clock (STYLE.md 9): it is
+// The watcher reads the real clock rather than the project's clock (internal/clock): it is
 // driven by real inotify and tested against it, and the debounce rule itself
 // (burst) is a pure function of the times passed to it, tested as a table.
 //
