@@ -55,4 +55,6 @@
 // Cost: the grid and the reused sockets are what keep many tcpSocket probes
 // cheap, since each wake-up of an idle process costs more than the connect;
 // hack/bench/probes.sh measures it, and hack/bench/README.md keeps the figures.
+//
+// docs/internals.md tells how it fits in: see "Probes".
 package health

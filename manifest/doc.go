@@ -35,4 +35,6 @@
 //     whatever manages its target (ErrSymlink). An invalid manifest is never
 //     edited (InvalidError), and no change ever writes an invalid one.
 //   - There is no package state; a Dir is a path and may be copied.
+//
+// docs/internals.md tells how it fits in: see "Layout".
 package manifest

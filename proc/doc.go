@@ -91,4 +91,6 @@
 // The package is Linux only (pidfd, P_PIDFD, /proc, PR_SET_CHILD_SUBREAPER);
 // Linux 5.4 or later (waitid P_PIDFD, pollable pidfd, clone(CLONE_PIDFD)), 5.6
 // for fork threads (pidfd_getfd), 5.9 for the fork server (close_range).
+//
+// docs/internals.md tells how it fits in: see "Starting processes" and "Exits, stops and reaping".
 package proc

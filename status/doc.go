@@ -29,4 +29,6 @@
 //   - Nothing here holds environment values: the types have no field for them.
 //   - There is no package state: every dependency (directory, logger, clock) is
 //     passed in by the caller.
+//
+// docs/internals.md tells how it fits in: see "Status and events".
 package status

@@ -15,4 +15,6 @@
 // Invariant: only calls that cannot block go through here. A call that
 // could wait (a blocking fd, waitid without WNOHANG, a timeout) would hold
 // its P for as long, and must use golang.org/x/sys/unix instead.
+//
+// docs/internals.md tells how it fits in: see "Scheduler notes".
 package rawsys

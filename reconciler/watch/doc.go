@@ -47,4 +47,6 @@
 // Not followed: symlinks above DIR's parent being re-pointed, and the parent
 // itself being a re-pointed symlink; the resync (and SIGHUP) re-resolve DIR
 // and catch those.
+//
+// docs/internals.md tells how it fits in: see "Watching the directory".
 package watch
