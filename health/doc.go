@@ -52,10 +52,9 @@
 //     the sockets that tcpSocket probes reuse belong to the caller, who
 //     passes a [Sockets] in the [Target] (the daemon has one).
 //
-// Measured cost (2-vCPU Firecracker VM, hack/bench/probes.sh): 1000
-// tcpSocket probes at period 1s against a local listener take 3.7-4.0% of
-// one core in the daemon, 0.86-0.99x what a bare loop making the same
-// connects with a fresh socket each costs there in the same batches (4.0-4.3%);
-// without the grid it was about 20%, since each wake-up of an idle process
-// costs more than the connect (see TestTCPWorkersCPU).
+// Cost: the grid and the reused sockets are what keep many tcpSocket probes
+// cheap, since each wake-up of an idle process costs more than the connect;
+// hack/bench/probes.sh measures it, and hack/bench/README.md keeps the figures.
+//
+// docs/internals.md tells how it fits in: see "Probes".
 package health

@@ -22,8 +22,8 @@ const maxIdleSockets = 32
 // to the closed state, unbound, and a later connect(2) starts afresh from a
 // new local port. Only sockets whose connect succeeded and whose disconnect
 // succeeded come back; any other is closed with a reset. On loopback this
-// costs about three quarters of a fresh socket per probe (see
-// hack/bench/probes.sh).
+// costs the kernel less than a fresh socket per probe (see
+// hack/bench/README.md).
 //
 // The zero value is not usable; make one with NewSockets. A nil *Sockets
 // lends nothing: every probe opens and closes a socket of its own. Sockets is

@@ -4,24 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/spec"
 )
-
-// Clock is the daemon's source of time as a worker needs it; it has the shape
-// of reconciler.Clock (modelled on k8s.io/utils/clock), so that one fake clock
-// can step both.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine after d, unless stopped first.
-	// A fake clock may also call f synchronously: the worker's f never blocks.
-	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop prevents the call if it has not started; it reports whether it did.
-	Stop() bool
-}
 
 // maxGrid is the coarsest grid that probe times are rounded up to (see Run).
 const maxGrid = 100 * time.Millisecond
@@ -68,14 +53,14 @@ type Verdict struct {
 // a tenth of the period, at most 100ms (so the first probe comes up to that
 // much after initialDelay). Probes that are due in the same grid slot then
 // run in one wake-up of the process instead of one each. Waking an idle
-// process costs far more CPU than a loopback connect: 1000 probes a second
-// spread evenly cost about five times as much as the same probes in ten
-// batches (see TestTCPWorkersCPU).
+// process costs far more CPU than a loopback connect, so probes spread evenly
+// cost several times as much as the same probes in a few batches (see
+// hack/bench/README.md).
 //
 // p's zero fields take the Kubernetes defaults: period 10s, timeout 1s,
 // thresholds 1. clk nil means the wall clock. The timeout is always real
 // time (it goes into the probe's context), also with a fake clock.
-func Run(ctx context.Context, p *spec.Probe, pr Prober, clk Clock, report func(Verdict)) {
+func Run(ctx context.Context, p *spec.Probe, pr Prober, clk clock.Clock, report func(Verdict)) {
 	period, timeout := p.Period, p.Timeout
 	if period <= 0 {
 		period = spec.DefaultProbePeriod
@@ -126,14 +111,14 @@ func Run(ctx context.Context, p *spec.Probe, pr Prober, clk Clock, report func(V
 // worker is busy stays due until the next wait (one slot: they never pile
 // up).
 type alarm struct {
-	clk Clock
-	t   Timer
+	clk clock.Clock
+	t   clock.Timer
 	due chan struct{}
 }
 
-func newAlarm(clk Clock) *alarm {
+func newAlarm(clk clock.Clock) *alarm {
 	if clk == nil {
-		clk = realClock{}
+		clk = clock.Real{}
 	}
 	return &alarm{clk: clk, due: make(chan struct{}, 1)}
 }
@@ -148,7 +133,8 @@ func (a *alarm) set(at time.Time) {
 	a.t = a.clk.AfterFunc(max(at.Sub(a.clk.Now()), 0), a.fire)
 }
 
-// fire marks the alarm due; it never blocks.
+// fire marks the alarm due; it never blocks (a fake clock calls it on the
+// goroutine that steps time).
 func (a *alarm) fire() {
 	select {
 	case a.due <- struct{}{}:
@@ -171,13 +157,6 @@ func (a *alarm) stop() {
 		a.t.Stop()
 	}
 }
-
-// realClock is the wall clock. (A reusable time.Timer instead of AfterFunc
-// saves a goroutine per wake-up, but measured no CPU difference.)
-type realClock struct{}
-
-func (realClock) Now() time.Time                            { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // thresholds turns a sequence of probe results into a verdict: Kubernetes's
 // failureThreshold and successThreshold, counting consecutive results.

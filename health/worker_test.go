@@ -11,29 +11,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 )
 
-// fakeClock is a fakeclock.Clock whose AfterFunc returns this package's Timer.
-type fakeClock struct{ *fakeclock.Clock }
-
-func newFakeClock() *fakeClock { return &fakeClock{fakeclock.New()} }
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer { return c.Clock.AfterFunc(d, f) }
-
 // scripted is a Prober whose results the test hands over one by one: a send
 // on results completes when a probe call takes it, so once the test's send
 // of result n is done, the worker has handled results 1..n-1 completely.
 type scripted struct {
-	clk     *fakeClock
+	clk     *fakeclock.Clock
 	results chan Result
 	mu      sync.Mutex
 	at      []time.Time // fake time of each call
 }
 
-func newScripted(clk *fakeClock) *scripted {
+func newScripted(clk *fakeclock.Clock) *scripted {
 	return &scripted{clk: clk, results: make(chan Result)}
 }
 
@@ -72,7 +66,7 @@ var (
 
 // startWorker runs Run in a goroutine that the test's cleanup stops and
 // waits for; verdicts go to the returned channel.
-func startWorker(t *testing.T, p *spec.Probe, pr Prober, clk Clock) <-chan Verdict {
+func startWorker(t *testing.T, p *spec.Probe, pr Prober, clk clock.Clock) <-chan Verdict {
 	t.Helper()
 	verdicts := make(chan Verdict, 100)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,7 +119,7 @@ func probeSpec(failure, success int) *spec.Probe {
 // row, once per change, and a different result resets the count. Each
 // result is numbered (in Output), so a verdict tells which result tipped it.
 func TestWorkerThresholds(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	pr := newScripted(clk)
 	verdicts := startWorker(t, probeSpec(3, 2), pr, clk)
 
@@ -166,7 +160,7 @@ func TestWorkerThresholds(t *testing.T) {
 // TestWorkerFirstVerdict: the first verdict comes as soon as a threshold is
 // first met, on either side.
 func TestWorkerFirstVerdict(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	pr := newScripted(clk)
 	verdicts := startWorker(t, probeSpec(3, 1), pr, clk)
 	pr.give(t, ok)
@@ -209,7 +203,7 @@ func TestThresholdsTable(t *testing.T) {
 // TestWorkerSchedule: the first probe comes at initialDelay, then one every
 // period, on the fake clock.
 func TestWorkerSchedule(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	start := clk.Now()
 	pr := newScripted(clk)
 	p := probeSpec(1, 1)
@@ -247,7 +241,7 @@ func TestWorkerSchedule(t *testing.T) {
 // TestWorkerGrid: probe times are rounded up to the shared grid (a tenth of
 // the period, at most 100ms) and stay on it.
 func TestWorkerGrid(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	clk.Step(37 * time.Millisecond) // start off the grid
 	start := clk.Now()
 	pr := newScripted(clk)
@@ -300,14 +294,14 @@ func TestGrid(t *testing.T) {
 // blocking is a Prober that blocks until released (or its context ends),
 // and records the fake time of its calls.
 type blocking struct {
-	clk     *fakeClock
+	clk     *fakeclock.Clock
 	release chan struct{}
 	calls   atomic.Int32
 	mu      sync.Mutex
 	at      []time.Time
 }
 
-func newBlocking(clk *fakeClock) *blocking {
+func newBlocking(clk *fakeclock.Clock) *blocking {
 	return &blocking{clk: clk, release: make(chan struct{})}
 }
 
@@ -329,7 +323,7 @@ func (b *blocking) Probe(ctx context.Context) Result {
 // ticks do not pile up: when it is freed, it probes once at once, then
 // keeps its schedule.
 func TestWorkerSlowProbeIsolated(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	start := clk.Now()
 	slow := newBlocking(clk)
 	startWorker(t, probeSpec(3, 1), slow, clk)
@@ -368,7 +362,7 @@ func TestWorkerSlowProbeIsolated(t *testing.T) {
 // TestWorkerStops: Run returns soon after its context ends, also during a
 // probe, and reports nothing for the probe it cut short.
 func TestWorkerStops(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	slow := newBlocking(clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -392,7 +386,7 @@ func TestWorkerStops(t *testing.T) {
 
 // TestWorkerTimeout: the probe's context carries the timeout, in real time.
 func TestWorkerTimeout(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	slow := newBlocking(clk)
 	p := probeSpec(1, 1)
 	p.Timeout = 50 * time.Millisecond

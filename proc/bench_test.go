@@ -76,7 +76,7 @@ func BenchmarkBaselineForkExec(b *testing.B) {
 // BenchmarkBaselineForkExecSameAttr is the baseline with Start's SysProcAttr
 // (Setpgid, Pdeathsig, PidFD), to tell the kernel's share of the cost from the
 // package's. The child is in its own group, so it is protected from the reaper
-// with StartUnmanaged.
+// with startUnmanaged.
 func BenchmarkBaselineForkExecSameAttr(b *testing.B) {
 	sleep := sleepPath(b)
 	b.RunParallel(func(pb *testing.PB) {
@@ -87,7 +87,7 @@ func BenchmarkBaselineForkExecSameAttr(b *testing.B) {
 				Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd,
 			}}
 			var pid int
-			done, err := testStarter.StartUnmanaged(func() (int, error) {
+			done, err := testStarter.startUnmanaged(func() (int, error) {
 				var err error
 				pid, err = syscall.ForkExec(sleep, argv, attr)
 				return pid, err

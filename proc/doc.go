@@ -1,6 +1,30 @@
-// Package proc is the OS process layer of the reconciler: it starts instance
-// processes, tells when they exit, signals them and their process groups, reaps
-// orphans, and finds processes left behind by an earlier daemon.
+// Package proc is the daemon's process layer: it starts instance processes,
+// each the leader of its own process group, tells when they exit without
+// reaping them, signals them and their groups, reaps orphans, and finds the
+// processes an earlier daemon left behind. It sits below both the reconciler
+// and health (whose exec probes start through it).
+//
+// The face:
+//
+//	start      NewStarter, Starter.Start(Spec) -> *Process; Spec, Credential,
+//	           LookupUser, LookPath; MaybeRunShim (first thing in every main
+//	           and TestMain that uses the package)
+//	signal     Process.Signal (the leader, through its pidfd),
+//	           Process.SignalGroup (kill(-pgid)), SignalName
+//	wait       Process.Wait, Done, OnExit: the leader's ExitStatus, observed
+//	           without reaping; Process.WaitGroupEmpty, OnGroupEmpty,
+//	           GroupGone: the rest of the group is gone too
+//	release    Process.Release: reap the leader; the pid may be reused after
+//	reaper     BecomeSubreaper, Starter.Run: reap orphans, judge groups empty
+//	leftovers  FindStaleAll, KillStaleProcesses: an earlier daemon's processes
+//
+// Process lifecycle, as the reconciler sees it:
+//
+//	Start ──> running ──exit──> exited (zombie, pgid pinned) ──Release──> released
+//	            │ Signal (pidfd)      │ Wait returns the status
+//	            │ SignalGroup         │ SignalGroup still safe; WaitGroupEmpty/OnGroupEmpty/GroupGone
+//	            └─────────────────────┴─ to stop: SignalGroup, WaitGroupEmpty (bounded),
+//	                                     SIGKILL to the group, WaitGroupEmpty, Release
 //
 // Invariants:
 //
@@ -23,22 +47,20 @@
 //     reparented to it and [Starter.Run] reaps them, never a registered leader. A
 //     leader is registered before the reaper can look: Start holds a read lock
 //     around fork+register, and the reaper holds the write lock while it decides.
-//   - One Starter per process. Two reapers would reap each other's leaders.
+//   - One Starter per process, living as long as the process: two reapers
+//     would reap each other's leaders, and a Starter's fork server threads
+//     live as long as the process (see below).
+//   - No package state: everything (the fork server and fork threads
+//     included) belongs to a Starter; nothing panics or exits but the exec
+//     shim, which is a main of its own.
 //
 // Other children of the daemon. The reaper reaps every child that is not a
-// registered leader, except (a) children registered with [Starter.StartUnmanaged]
-// and (b) zombies in the daemon's own process group, which are children started
-// by other code (os/exec without Setpgid, e.g. exec probes) that will reap them
-// themselves. Code that starts a child in a new process group by any other means
-// than [Starter.Start] must do it through [Starter.StartUnmanaged], or the reaper
-// may take its exit status (exec.Cmd.Wait then fails with "no child processes").
-//
-// Process lifecycle, as the reconciler sees it:
-//
-//	Start ──> running ──exit──> exited (zombie, pgid pinned) ──Release──> released
-//	            │ Signal (pidfd)      │ Wait returns the status
-//	            │ SignalGroup         │ SignalGroup still safe; GroupAlive/WaitGroupEmpty/OnGroupEmpty
-//	            └─────────────────────┴─ Terminate = sig, wait, SIGKILL, wait, Release
+// registered leader, except zombies in the daemon's own process group: children
+// started by other code (os/exec without Setpgid) that will reap them
+// themselves. Code that starts a child in a new process group must do it
+// through [Starter.Start], or the reaper may take its exit status (exec.Cmd.Wait
+// then fails with "no child processes"); the Starter can protect such a child
+// (startUnmanaged), but no package needs that yet.
 //
 // umask and nice are not in syscall.SysProcAttr, so a Spec that sets them is started
 // through a tiny exec shim: the daemon's own binary, re-executed under a marker
@@ -47,21 +69,28 @@
 // and TestMain of every test binary that does, must call [MaybeRunShim] first.
 //
 // Threads and PR_SET_PDEATHSIG. The parent-death signal fires when the *thread*
-// that forked the child exits, not the process. In cgo builds Start forks on
-// the fork server (see forkServer): C threads outside the Go scheduler, one
-// per CPU the runtime uses (at most 4), each with a private, nearly empty fd
-// table so that fork+exec does not cost O(fds the daemon holds), living as
-// long as the process. Without cgo, or when the server cannot be set up,
-// Start forks on fork threads (see forkThread): Go threads locked to their
-// goroutine with the same kind of table, each living as long as a leader it
-// forked is unreleased. Other Go threads live as long as the process, except
-// one whose goroutine called runtime.LockOSThread and returned without
-// unlocking: the runtime then ends that thread. When neither can be set up
-// (Linux before 5.6), Start forks on the calling thread: never call
-// [Starter.Start] from such a goroutine, or the instance is SIGKILLed when
-// the goroutine ends.
+// that forked the child exits, not the process. Start hands the fork to a
+// forker (one internal interface, three strategies, tried in this order; one
+// whose machinery fails is dropped for good):
+//
+//   - forkServer (cgo builds): C threads outside the Go scheduler, one per
+//     CPU the runtime uses (at most 4), each with a private, nearly empty fd
+//     table so that fork+exec does not cost O(fds the daemon holds). A
+//     Starter sets its server up at its first Start; the threads live as long
+//     as the process.
+//   - forkThreadPool (without cgo, or when the server cannot be set up): Go
+//     threads locked to their goroutine with the same kind of table, each
+//     living as long as a leader it forked is unreleased. Other Go threads
+//     live as long as the process, except one whose goroutine called
+//     runtime.LockOSThread and returned without unlocking: the runtime then
+//     ends that thread.
+//   - callerThread (Linux before 5.6): the calling goroutine's thread. Never
+//     call [Starter.Start] from a goroutine locked to its thread, or the
+//     instance is SIGKILLed when the goroutine ends.
 //
 // The package is Linux only (pidfd, P_PIDFD, /proc, PR_SET_CHILD_SUBREAPER);
 // Linux 5.4 or later (waitid P_PIDFD, pollable pidfd, clone(CLONE_PIDFD)), 5.6
 // for fork threads (pidfd_getfd), 5.9 for the fork server (close_range).
+//
+// docs/internals.md tells how it fits in: see "Starting processes" and "Exits, stops and reaping".
 package proc

@@ -1,5 +1,5 @@
 /*
- * The fork server (see forkserver_cgo.go for why).
+ * The fork server (see forkserver_linux.go for why).
  *
  * Each server thread blocks every signal for its whole life, unshares its fd
  * table and empties it, then serves requests from one queue: it takes copies
@@ -39,14 +39,18 @@
 #define CHILD_STACK (64 * 1024)
 #define KERNEL_NSIG 64
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
-static rcd_req *pending_head, *pending_tail; /* guarded by mu */
-static rcd_req *finished;                    /* guarded by mu */
-static pid_t tids[16];                       /* of the threads set up; guarded by mu */
-static int ntids;
+struct rcd_fs {
+	pthread_mutex_t mu;
+	pthread_cond_t more;
+	rcd_req *pending_head, *pending_tail; /* guarded by mu */
+	rcd_req *finished;                    /* guarded by mu */
+	pid_t tids[16];                       /* of the threads set up; guarded by mu */
+	int ntids;
+};
 
+/* server is one thread of a fork server. */
 struct server {
+	rcd_fs *fs;
 	pid_t tid;
 	pid_t pid;                      /* the daemon's: a child compares its parent's */
 	int notify_shared, null_shared; /* fds of the shared table */
@@ -226,43 +230,52 @@ static int setup(struct server *s) {
 
 static void *server_main(void *arg) {
 	struct server *s = arg;
+	rcd_fs *fs = s->fs;
 	uint64_t one = 1;
 	int err = setup(s);
 	if (err != 0) {
 		set_ready(s, -err);
 		return NULL; /* s belongs to rcd_fs_start now */
 	}
-	pthread_mutex_lock(&mu);
-	if (ntids < (int)(sizeof tids / sizeof tids[0]))
-		tids[ntids++] = s->tid;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_lock(&fs->mu);
+	if (fs->ntids < (int)(sizeof fs->tids / sizeof fs->tids[0]))
+		fs->tids[fs->ntids++] = s->tid;
+	pthread_mutex_unlock(&fs->mu);
 	set_ready(s, 1);
 	for (;;) {
 		rcd_req *r;
-		pthread_mutex_lock(&mu);
-		while (pending_head == NULL)
-			pthread_cond_wait(&more, &mu);
-		r = pending_head;
-		pending_head = r->next;
-		if (pending_head == NULL)
-			pending_tail = NULL;
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_lock(&fs->mu);
+		while (fs->pending_head == NULL)
+			pthread_cond_wait(&fs->more, &fs->mu);
+		r = fs->pending_head;
+		fs->pending_head = r->next;
+		if (fs->pending_head == NULL)
+			fs->pending_tail = NULL;
+		pthread_mutex_unlock(&fs->mu);
 
 		serve(s, r);
 
-		pthread_mutex_lock(&mu);
-		r->next = finished;
-		finished = r;
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_lock(&fs->mu);
+		r->next = fs->finished;
+		fs->finished = r;
+		pthread_mutex_unlock(&fs->mu);
 		while (write(s->notify, &one, sizeof one) < 0 && errno == EINTR)
 			;
 	}
 	return NULL;
 }
 
-int rcd_fs_start(int nthreads, int notify_fd, int null_fd) {
+int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out) {
 	sigset_t all, old;
-	int i, err = 0;
+	int i, up = 0, err = 0;
+	rcd_fs *fs;
+
+	*out = NULL;
+	fs = calloc(1, sizeof *fs);
+	if (fs == NULL)
+		return ENOMEM;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_cond_init(&fs->more, NULL);
 
 	/* Threads inherit the creator's mask: they never take a signal. */
 	sigfillset(&all);
@@ -275,6 +288,7 @@ int rcd_fs_start(int nthreads, int notify_fd, int null_fd) {
 			err = ENOMEM;
 			break;
 		}
+		s->fs = fs;
 		s->notify_shared = notify_fd;
 		s->null_shared = null_fd;
 		s->self = s->null = s->notify = -1;
@@ -295,39 +309,50 @@ int rcd_fs_start(int nthreads, int notify_fd, int null_fd) {
 		pthread_mutex_unlock(&s->ready_mu);
 		if (s->ready < 0)
 			err = -s->ready; /* the thread ended; its table goes with it */
+		else
+			up++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return err;
-}
-
-void rcd_fs_submit(rcd_req *r) {
-	r->next = NULL;
-	pthread_mutex_lock(&mu);
-	if (pending_tail != NULL)
-		pending_tail->next = r;
-	else
-		pending_head = r;
-	pending_tail = r;
-	pthread_cond_signal(&more);
-	pthread_mutex_unlock(&mu);
-}
-
-int rcd_fs_take(rcd_req **out, int max) {
-	int n = 0;
-	pthread_mutex_lock(&mu);
-	while (finished != NULL && n < max) {
-		out[n++] = finished;
-		finished = finished->next;
+	if (err != 0) {
+		/* The threads set up so far keep fs: they wait on its empty queue
+		 * for as long as the process lives, like the threads of a server
+		 * in use. With none, nothing refers to it. */
+		if (up == 0)
+			free(fs);
+		return err;
 	}
-	pthread_mutex_unlock(&mu);
+	*out = fs;
+	return 0;
+}
+
+void rcd_fs_submit(rcd_fs *fs, rcd_req *r) {
+	r->next = NULL;
+	pthread_mutex_lock(&fs->mu);
+	if (fs->pending_tail != NULL)
+		fs->pending_tail->next = r;
+	else
+		fs->pending_head = r;
+	fs->pending_tail = r;
+	pthread_cond_signal(&fs->more);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+int rcd_fs_take(rcd_fs *fs, rcd_req **out, int max) {
+	int n = 0;
+	pthread_mutex_lock(&fs->mu);
+	while (fs->finished != NULL && n < max) {
+		out[n++] = fs->finished;
+		fs->finished = fs->finished->next;
+	}
+	pthread_mutex_unlock(&fs->mu);
 	return n;
 }
 
-int rcd_fs_tids(int *out, int max) {
+int rcd_fs_tids(rcd_fs *fs, int *out, int max) {
 	int n = 0;
-	pthread_mutex_lock(&mu);
-	for (; n < ntids && n < max; n++)
-		out[n] = tids[n];
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_lock(&fs->mu);
+	for (; n < fs->ntids && n < max; n++)
+		out[n] = fs->tids[n];
+	pthread_mutex_unlock(&fs->mu);
 	return n;
 }

@@ -15,95 +15,106 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 )
 
-// forkServer forks instances on C threads (forkserver_linux.c) that have fd
-// tables of their own, like forkThread, but outside the Go scheduler.
+// forkServer is the forker of cgo builds (see forker): it forks instances
+// on C threads (forkserver_linux.c) that have fd tables of their own, like
+// fork threads, but outside the Go scheduler.
 //
 // Why not a Go thread. A Go fork thread is locked to its goroutine: every
 // start hands the P to it and back (two context switches and a futex wake
 // each way), and while it waits in vfork for the child's exec it holds the P,
 // so with GOMAXPROCS fork threads busy nothing else of the daemon runs. A C
 // thread takes requests from a queue and sleeps in the kernel between them;
-// the callers park on a channel, and one goroutine hands finished requests
-// back when the server writes its eventfd (Go's netpoller watches it).
+// the callers park on a channel, and one goroutine (collect) hands finished
+// requests back when the server writes its eventfd (Go's netpoller watches
+// it).
 //
-// The threads live as long as the process, so PR_SET_PDEATHSIG (which fires
-// when the forking thread ends) fires only when the daemon dies.
+// Lifetime. A Starter sets its server up at its first Start. The threads,
+// and collect, live as long as the process, so PR_SET_PDEATHSIG (which fires
+// when the forking thread ends) fires only when the daemon dies; a Starter
+// is meant to live as long as the process too.
 type forkServer struct {
+	c      *C.rcd_fs
 	notify *os.File // eventfd: the server wrote it when requests finished
+	log    logr.Logger
 
 	mu      sync.Mutex
 	waiting map[*C.rcd_req]chan struct{}
+	broken  bool // the eventfd failed: no more requests (see collect)
 }
 
-// theForkServer is the process's fork server: its threads share one queue,
-// so there is one per process whichever Starters use it.
-var theForkServer struct {
-	once sync.Once
-	fs   *forkServer
-	err  error
-}
-
-// sharedForkServer returns the process's fork server, starting it with
-// maxForkThreads() threads at the first call.
-func sharedForkServer() (*forkServer, error) {
-	theForkServer.once.Do(func() {
-		theForkServer.fs, theForkServer.err = newForkServer(maxForkThreads())
-	})
-	return theForkServer.fs, theForkServer.err
-}
-
-// newForkServer starts n server threads.
-func newForkServer(n int) (*forkServer, error) {
+// newForkServer starts a fork server of n threads.
+func newForkServer(n int, log logr.Logger) (forker, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("%w: eventfd: %v", errForkThread, err)
+		return nil, fmt.Errorf("%w: fork server: eventfd: %v", errForker, err)
 	}
-	if errno := C.rcd_fs_start(C.int(n), C.int(efd), -1); errno != 0 {
+	var c *C.rcd_fs
+	if errno := C.rcd_fs_start(C.int(n), C.int(efd), -1, &c); errno != 0 {
 		unix.Close(efd)
-		return nil, fmt.Errorf("%w: %v", errForkThread, syscall.Errno(errno))
+		return nil, fmt.Errorf("%w: fork server: %v", errForker, syscall.Errno(errno))
 	}
-	fs := &forkServer{notify: os.NewFile(uintptr(efd), "forkserver"), waiting: map[*C.rcd_req]chan struct{}{}}
+	fs := &forkServer{c: c, notify: os.NewFile(uintptr(efd), "forkserver"), log: log, waiting: map[*C.rcd_req]chan struct{}{}}
 	go fs.collect()
 	return fs, nil
 }
 
-// collect hands finished requests back to their callers.
+// collect hands finished requests back to their callers. The eventfd is
+// never closed, so reading it should not fail; if it does, collect says
+// so, makes the server refuse new requests (Start then forks elsewhere) and
+// polls for the ones in flight until none is left.
 func (fs *forkServer) collect() {
 	var buf [8]byte
-	var done [64]*C.rcd_req
 	for {
 		if _, err := fs.notify.Read(buf[:]); err != nil {
-			panic(fmt.Sprintf("proc: fork server eventfd: %v", err)) // never closed
-		}
-		for {
-			n := int(C.rcd_fs_take(&done[0], C.int(len(done))))
+			fs.log.Error(err, "Fork server notification failed: forking elsewhere")
 			fs.mu.Lock()
-			for _, r := range done[:n] {
-				close(fs.waiting[r])
-				delete(fs.waiting, r)
-			}
+			fs.broken = true
 			fs.mu.Unlock()
-			if n < len(done) {
-				break
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for fs.handBack() > 0 {
+				<-tick.C
 			}
+			return
+		}
+		fs.handBack()
+	}
+}
+
+// handBack wakes the callers of the finished requests and returns how many
+// are still waiting.
+func (fs *forkServer) handBack() (waiting int) {
+	var done [64]*C.rcd_req
+	for {
+		n := int(C.rcd_fs_take(fs.c, &done[0], C.int(len(done))))
+		fs.mu.Lock()
+		for _, r := range done[:n] {
+			close(fs.waiting[r])
+			delete(fs.waiting, r)
+		}
+		waiting = len(fs.waiting)
+		fs.mu.Unlock()
+		if n < len(done) {
+			return waiting
 		}
 	}
 }
 
-// forkExec forks and execs argv0 as syscall.ForkExec would with attr, with
-// Setpgid, Pdeathsig SIGKILL and attr.Sys.Credential (the rest of attr.Sys is
-// ignored). null is the caller's /dev/null fd (or -1): the server passes its
-// own copy instead. A failure of the server's own machinery wraps
-// errForkThread.
-func (fs *forkServer) forkExec(argv0 string, argv []string, attr *syscall.ProcAttr, null int) (int, error) {
-	b, err := newCBlock(argv0, argv, attr.Env, attr.Dir)
+// forkExec forks and execs r as syscall.ForkExec would, with Setpgid,
+// Pdeathsig SIGKILL and r.attr.Sys.Credential (the rest of r.attr.Sys is
+// ignored). For r.null the server passes its own /dev/null.
+func (fs *forkServer) forkExec(req *forkReq) (forked, error) {
+	attr := req.attr
+	b, err := newCBlock(req.argv0, req.argv, attr.Env, attr.Dir)
 	if err != nil {
-		return 0, err
+		return forked{}, err
 	}
 	defer b.free()
 	r := (*C.rcd_req)(C.calloc(1, C.sizeof_rcd_req))
@@ -115,7 +126,7 @@ func (fs *forkServer) forkExec(argv0 string, argv []string, attr *syscall.ProcAt
 			r.fds[i] = C.int(attr.Files[i])
 		}
 	}
-	r.null_fd = C.int(null)
+	r.null_fd = C.int(req.null)
 	if c := attr.Sys.Credential; c != nil {
 		r.setcred, r.uid, r.gid = 1, C.uint32_t(c.Uid), C.uint32_t(c.Gid)
 		if len(c.Groups) > 0 {
@@ -127,17 +138,21 @@ func (fs *forkServer) forkExec(argv0 string, argv []string, attr *syscall.ProcAt
 	}
 	done := make(chan struct{})
 	fs.mu.Lock()
+	if fs.broken {
+		fs.mu.Unlock()
+		return forked{}, fmt.Errorf("%w: fork server: notification failed", errForker)
+	}
 	fs.waiting[r] = done
 	fs.mu.Unlock()
-	C.rcd_fs_submit(r)
+	C.rcd_fs_submit(fs.c, r)
 	<-done
 	switch errno := syscall.Errno(r.err); {
 	case errno == 0:
-		return int(r.pid), nil
+		return forked{pid: int(r.pid), pidfd: -1}, nil
 	case r.machinery != 0:
-		return 0, fmt.Errorf("%w: pidfd_getfd: %v", errForkThread, errno)
+		return forked{}, fmt.Errorf("%w: fork server: pidfd_getfd: %v", errForker, errno)
 	default:
-		return 0, errno
+		return forked{}, errno
 	}
 }
 
@@ -193,7 +208,7 @@ func (b cBlock) free() { C.free(b.mem) }
 // threads returns the server threads' ids.
 func (fs *forkServer) threads() []int {
 	var tids [16]C.int
-	n := int(C.rcd_fs_tids(&tids[0], C.int(len(tids))))
+	n := int(C.rcd_fs_tids(fs.c, &tids[0], C.int(len(tids))))
 	out := make([]int, n)
 	for i := range out {
 		out[i] = int(tids[i])

@@ -1,6 +1,6 @@
 /*
  * The fork server: C threads that fork and exec instances from fd tables of
- * their own, outside the Go scheduler. See forkserver_cgo.go.
+ * their own, outside the Go scheduler. See forkserver_linux.go.
  */
 #ifndef RCD_FORKSERVER_H
 #define RCD_FORKSERVER_H
@@ -28,20 +28,26 @@ typedef struct rcd_req {
 	struct rcd_req *next; /* the server's queues */
 } rcd_req;
 
-/* rcd_fs_start starts nthreads server threads. notify_fd is an eventfd of
- * the shared table, written to whenever requests are done; null_fd is the
- * shared table's /dev/null fd, or -1. It returns 0 or an errno. */
-int rcd_fs_start(int nthreads, int notify_fd, int null_fd);
+/* rcd_fs is one fork server: its threads and their queues. It lives as long
+ * as the process, as its threads do. */
+typedef struct rcd_fs rcd_fs;
 
-/* rcd_fs_submit queues r for a server thread. */
-void rcd_fs_submit(rcd_req *r);
+/* rcd_fs_start starts a server of nthreads threads and stores it in *out.
+ * notify_fd is an eventfd of the shared table, written to whenever requests
+ * are done; null_fd is the shared table's /dev/null fd, or -1. It returns 0,
+ * or an errno and stores NULL (threads set up before the failure stay,
+ * idle). */
+int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out);
 
-/* rcd_fs_take moves up to max finished requests into out and returns how
- * many. */
-int rcd_fs_take(rcd_req **out, int max);
+/* rcd_fs_submit queues r for a thread of fs. */
+void rcd_fs_submit(rcd_fs *fs, rcd_req *r);
 
-/* rcd_fs_tids stores the thread ids of up to max server threads in out and
+/* rcd_fs_take moves up to max requests that fs finished into out and
  * returns how many. */
-int rcd_fs_tids(int *out, int max);
+int rcd_fs_take(rcd_fs *fs, rcd_req **out, int max);
+
+/* rcd_fs_tids stores the thread ids of up to max threads of fs in out and
+ * returns how many. */
+int rcd_fs_tids(rcd_fs *fs, int *out, int max);
 
 #endif

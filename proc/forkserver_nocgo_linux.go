@@ -4,19 +4,12 @@ package proc
 
 import (
 	"fmt"
-	"syscall"
+
+	"github.com/go-logr/logr"
 )
 
-// forkServer needs cgo (see forkserver_linux.go); without it Start forks on
-// Go fork threads (see forkThread).
-type forkServer struct{}
-
-func sharedForkServer() (*forkServer, error) {
-	return nil, fmt.Errorf("%w: built without cgo, no fork server", errForkThread)
+// newForkServer fails without cgo: the fork server is C code (see
+// forkserver_linux.go). Start then forks on fork threads.
+func newForkServer(int, logr.Logger) (forker, error) {
+	return nil, fmt.Errorf("%w: fork server: built without cgo", errForker)
 }
-
-func (*forkServer) forkExec(string, []string, *syscall.ProcAttr, int) (int, error) {
-	panic("proc: no fork server without cgo")
-}
-
-func (*forkServer) threads() []int { return nil }

@@ -18,12 +18,10 @@ import (
 // testStarter does not use the server.
 func serverThreads(t *testing.T) []int {
 	t.Helper()
-	testStarter.forkMu.Lock()
-	off := testStarter.serverOff
-	testStarter.forkMu.Unlock()
-	fs, err := sharedForkServer()
-	if off || err != nil {
-		t.Fatalf("testStarter does not use the fork server (off %v, %v)", off, err)
+	cur := testStarter.forker()
+	fs, ok := cur.(*forkServer)
+	if !ok {
+		t.Fatalf("testStarter forks on %s, not on the fork server", forkerName(cur))
 	}
 	return fs.threads()
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,13 +17,154 @@ import (
 // next start before it ends.
 const forkThreadIdle = 5 * time.Second
 
-// errForkThread marks a failure of the fork thread's own machinery (not of
-// the program being started): Start then forks on the caller's thread.
-var errForkThread = errors.New("fork thread")
+// forkThreadPool is the forker (see forker) of builds without cgo, and of
+// cgo builds whose fork server could not be set up: it forks on fork
+// threads, up to max of them, each picked while it is not forking.
+type forkThreadPool struct {
+	null int // the shared table's /dev/null fd, or -1
+	log  logr.Logger
+
+	// mu guards the fields below and each thread's live, busy, idle and
+	// retired.
+	mu      sync.Mutex
+	threads []*forkThread // the threads a start may pick, none retired
+	broken  bool          // setting up the first one failed: the Starter moved on
+	idle    time.Duration // 0: forkThreadIdle (tests shorten it)
+	max     int           // 0: maxForkThreads(); lowered when a thread cannot be set up
+}
+
+// forkExec forks r on a fork thread. The child depends on the thread until
+// it is reaped: the caller hands the thread back with release then (Process
+// does it in Release).
+func (ft *forkThreadPool) forkExec(r *forkReq) (forked, error) {
+	t, err := ft.acquire()
+	if err != nil {
+		return forked{}, err
+	}
+	req := &threadReq{forkReq: r, done: make(chan struct{})}
+	t.reqs <- req
+	<-req.done
+	ft.forkDone(t)
+	if req.err != nil {
+		if errors.Is(req.err, errForker) {
+			ft.failed(t)
+		} else {
+			ft.release(t)
+		}
+		return forked{}, req.err
+	}
+	return forked{pid: req.pid, pidfd: -1, thread: t}, nil
+}
+
+// acquire returns a fork thread with one more start counted in its live
+// and busy: the first one that is not forking, else a new one while there
+// are fewer than max, else the least busy. It fails (errForker) when none
+// can be set up. Call forkDone once the fork returned.
+func (ft *forkThreadPool) acquire() (*forkThread, error) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.broken {
+		return nil, fmt.Errorf("%w: fork threads: given up", errForker)
+	}
+	var t *forkThread
+	for _, c := range ft.threads {
+		if t == nil || c.busy < t.busy {
+			t = c
+		}
+	}
+	limit := ft.max
+	if limit <= 0 {
+		limit = maxForkThreads()
+	}
+	if t == nil || (t.busy > 0 && len(ft.threads) < limit) {
+		// Under mu: setting a thread up takes a few system calls per fd
+		// the daemon holds, once per thread (threads are retired only after
+		// forkThreadIdle without a leader).
+		nt, err := newForkThread(ft)
+		if err != nil {
+			if t == nil {
+				ft.broken = true
+				return nil, err
+			}
+			// Make do with the threads there are (e.g. out of fds), rather
+			// than trying again at every busy start.
+			ft.max = len(ft.threads)
+			ft.log.V(1).Info("No more fork threads", "threads", len(ft.threads), "reason", err.Error())
+		} else {
+			ft.threads = append(ft.threads, nt)
+			t = nt
+		}
+	}
+	t.live++
+	t.busy++
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+	return t, nil
+}
+
+// forkDone counts the start on t that acquire counted as busy as done
+// forking (it stays counted in live).
+func (ft *forkThreadPool) forkDone(t *forkThread) {
+	ft.mu.Lock()
+	t.busy--
+	ft.mu.Unlock()
+}
+
+// drop removes t from the threads a start picks from. Called with mu held.
+func (ft *forkThreadPool) drop(t *forkThread) {
+	for i, c := range ft.threads {
+		if c == t {
+			ft.threads = append(ft.threads[:i], ft.threads[i+1:]...)
+			return
+		}
+	}
+}
+
+// release counts one leader (or failed start) of t less; once none is
+// left, t is retired after the idle time unless it is used again.
+func (ft *forkThreadPool) release(t *forkThread) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if t.live--; t.live > 0 || t.retired {
+		return
+	}
+	idle := ft.idle
+	if idle <= 0 {
+		idle = forkThreadIdle
+	}
+	if t.idle == nil {
+		t.idle = time.AfterFunc(idle, func() { ft.retire(t) })
+	} else {
+		t.idle.Reset(idle)
+	}
+}
+
+// retire ends t if it still has no leader.
+func (ft *forkThreadPool) retire(t *forkThread) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if t.live > 0 || t.retired {
+		return
+	}
+	t.retired = true
+	ft.drop(t)
+	close(t.reqs)
+}
+
+// failed gives up on fork threads after t's machinery failed: the Starter
+// moves on to the next forker. The other threads stay while they have
+// leaders.
+func (ft *forkThreadPool) failed(t *forkThread) {
+	ft.mu.Lock()
+	ft.broken = true
+	ft.drop(t)
+	ft.mu.Unlock()
+	ft.release(t)
+}
 
 // forkThread is an OS thread, locked to one goroutine, that forks instances
-// from a file descriptor table of its own. Start uses fork threads when it
-// has no fork server (built without cgo, or the server failed).
+// from a file descriptor table of its own (see forkThreadPool).
 //
 // Why. fork copies the forking thread's fd table (dup_fd takes a reference to
 // every open file), and exec then closes, one at a time, every fd marked
@@ -46,52 +189,49 @@ var errForkThread = errors.New("fork thread")
 //
 // Lifetime. PR_SET_PDEATHSIG fires when the thread that forked the child
 // ends, so the thread must outlive every leader it forked: it counts them
-// (live, from the fork to Release), and the Starter retires it only once none
+// (live, from the fork to Release), and its pool retires it only once none
 // is left and it has been idle for forkThreadIdle. Its goroutine then returns
 // still locked to the thread, which makes the runtime end the thread, private
 // table and all: a thread with a private table must never run any other
 // goroutine, so it is never unlocked.
 //
-// Needs Linux 5.6 (pidfd_getfd). When setting the thread up fails, Start
-// forks on the caller's thread as before.
+// Needs Linux 5.6 (pidfd_getfd). When setting the first thread up fails,
+// the Starter forks on the caller's thread (see callerThread).
 type forkThread struct {
-	reqs chan *forkReq // closed to end the thread
-	tid  int           // set before newForkThread returns
+	pool *forkThreadPool
+	reqs chan *threadReq // closed to end the thread
+	tid  int             // set before newForkThread returns
 	// live counts the leaders forked here and not yet released, plus the
 	// starts in flight; busy counts only the starts in flight. Guarded by
-	// Starter.forkMu, as are idle and retired.
+	// pool.mu, as are idle and retired.
 	live    int
 	busy    int
 	idle    *time.Timer
 	retired bool
 }
 
-// forkReq is one fork+exec, served by the fork thread.
-type forkReq struct {
-	argv0 string
-	argv  []string
-	attr  *syscall.ProcAttr // Files are fds of the shared table
-	null  int               // the shared table's /dev/null fd, or -1
-
+// threadReq is one fork+exec, served by a fork thread.
+type threadReq struct {
+	*forkReq
 	pid  int
 	err  error
 	done chan struct{}
 }
 
-// newForkThread starts a fork thread and waits until it is set up. null is
-// a /dev/null fd of the shared table (or -1): the thread takes its own copy
-// of it, which also checks that pidfd_getfd works.
-func newForkThread(null int) (*forkThread, error) {
+// newForkThread starts a fork thread of pool and waits until it is set up.
+// The thread takes its own copy of the pool's /dev/null, which also checks
+// that pidfd_getfd works.
+func newForkThread(pool *forkThreadPool) (*forkThread, error) {
 	// The runtime's netpoller must exist before the table is copied, so that
 	// its fds are in the copy at the same numbers (see forkThread).
 	if err := initNetpoller(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errForkThread, err)
+		return nil, fmt.Errorf("%w: fork thread: %v", errForker, err)
 	}
-	t := &forkThread{reqs: make(chan *forkReq)}
+	t := &forkThread{pool: pool, reqs: make(chan *threadReq)}
 	ready := make(chan error, 1)
-	go t.run(null, ready, nil)
+	go t.run(pool.null, ready, nil)
 	if err := <-ready; err != nil {
-		return nil, fmt.Errorf("%w: %v", errForkThread, err)
+		return nil, fmt.Errorf("%w: fork thread: %v", errForker, err)
 	}
 	return t, nil
 }
@@ -122,7 +262,7 @@ func (t *forkThread) run(null int, ready chan<- error, moved chan<- struct{}) {
 	}
 	ready <- nil
 	for r := range t.reqs {
-		r.pid, r.err = forkInTable(self, null, r)
+		r.pid, r.err = forkInTable(self, null, r.forkReq)
 		close(r.done)
 	}
 }
@@ -207,7 +347,7 @@ func forkInTable(self, null int, r *forkReq) (int, error) {
 			return 0, unix.EBADF // the caller's fd is not open: as ForkExec says it
 		}
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", errForkThread, err)
+			return 0, fmt.Errorf("%w: fork thread: %v", errForker, err)
 		}
 		taken = append(taken, nfd)
 		files[i] = uintptr(nfd)
@@ -242,24 +382,4 @@ func initNetpoller() error {
 	r.Close()
 	w.Close()
 	return nil
-}
-
-// pidfdOpen opens a non-blocking pidfd of pid, which must be an unreaped
-// child. It reports whether the pidfd is non-blocking already (Linux 5.10).
-func pidfdOpen(pid int) (fd int, nonblocking bool, err error) {
-	for _, flags := range []int{unix.PIDFD_NONBLOCK, 0} {
-		for {
-			fd, err = unix.PidfdOpen(pid, flags)
-			if err != unix.EINTR {
-				break
-			}
-		}
-		if err == nil {
-			return fd, flags != 0, nil
-		}
-		if err != unix.EINVAL {
-			break
-		}
-	}
-	return -1, false, fmt.Errorf("pidfd_open: %w", err)
 }

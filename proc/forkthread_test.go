@@ -16,35 +16,45 @@ import (
 // server, until the test ends.
 func useForkThreads(t *testing.T) {
 	t.Helper()
-	testStarter.forkMu.Lock()
-	testStarter.serverOff = true
-	testStarter.forkMu.Unlock()
+	useForkers(t, testStarter.threads, callerThread{})
+}
+
+// setForkThreads sets the idle time and the maximum of testStarter's fork
+// threads until the test ends.
+func setForkThreads(t *testing.T, idle time.Duration, max int) {
+	t.Helper()
+	pool := testStarter.threads
+	pool.mu.Lock()
+	pool.idle, pool.max = idle, max
+	pool.mu.Unlock()
 	t.Cleanup(func() {
-		testStarter.forkMu.Lock()
-		testStarter.serverOff = false
-		testStarter.forkMu.Unlock()
+		pool.mu.Lock()
+		pool.idle, pool.max = 0, 0
+		pool.mu.Unlock()
 	})
 }
 
 // forkThreadOf returns testStarter's first fork thread and its live count.
 func forkThreadOf(t *testing.T) (*forkThread, int) {
 	t.Helper()
-	testStarter.forkMu.Lock()
-	defer testStarter.forkMu.Unlock()
-	if testStarter.forkBroken {
+	pool := testStarter.threads
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.broken {
 		t.Fatal("the Starter gave up on fork threads")
 	}
-	if len(testStarter.forks) == 0 {
+	if len(pool.threads) == 0 {
 		return nil, 0
 	}
-	return testStarter.forks[0], testStarter.forks[0].live
+	return pool.threads[0], pool.threads[0].live
 }
 
 // forkThreads returns testStarter's fork threads.
 func forkThreads() []*forkThread {
-	testStarter.forkMu.Lock()
-	defer testStarter.forkMu.Unlock()
-	return append([]*forkThread(nil), testStarter.forks...)
+	pool := testStarter.threads
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	return append([]*forkThread(nil), pool.threads...)
 }
 
 // countFds returns the number of open fds in the table of thread tid.
@@ -119,14 +129,7 @@ func startClosedStdout(t *testing.T) *Process {
 // has been idle; and that the next start makes a new one.
 func TestForkThreadLifetime(t *testing.T) {
 	useForkThreads(t)
-	testStarter.forkMu.Lock()
-	testStarter.forkIdle = time.Millisecond
-	testStarter.forkMu.Unlock()
-	t.Cleanup(func() {
-		testStarter.forkMu.Lock()
-		testStarter.forkIdle = 0
-		testStarter.forkMu.Unlock()
-	})
+	setForkThreads(t, time.Millisecond, 0)
 	first := start(t, Spec{Argv: []string{"sleep", "1000"}})
 	second := start(t, Spec{Argv: []string{"sleep", "1000"}})
 	ft := first.thread
@@ -135,7 +138,7 @@ func TestForkThreadLifetime(t *testing.T) {
 	}
 	cleanup(t, first)
 	// second still depends on the thread for its parent-death signal.
-	testStarter.retireForkThread(ft)
+	testStarter.threads.retire(ft)
 	if cur, live := forkThreadOf(t); cur != ft || live != 1 || ft.retired {
 		t.Fatalf("thread %p (live %d, retired %v), want %p with 1 leader", cur, live, ft.retired, ft)
 	}
@@ -165,14 +168,7 @@ func TestForkThreadLifetime(t *testing.T) {
 func TestForkThreadsParallel(t *testing.T) {
 	useForkThreads(t)
 	const max = 3
-	testStarter.forkMu.Lock()
-	testStarter.forkIdle, testStarter.forkMax = time.Millisecond, max
-	testStarter.forkMu.Unlock()
-	t.Cleanup(func() {
-		testStarter.forkMu.Lock()
-		testStarter.forkIdle, testStarter.forkMax = 0, 0
-		testStarter.forkMu.Unlock()
-	})
+	setForkThreads(t, time.Millisecond, max)
 	for range 100 {
 		pipe(t) // a shared table that the fork threads must not copy
 	}
@@ -189,13 +185,13 @@ func TestForkThreadsParallel(t *testing.T) {
 		}
 		used[p.thread]++
 	}
-	testStarter.forkMu.Lock()
+	testStarter.threads.mu.Lock()
 	for th, k := range used {
 		if th.live != k || th.busy != 0 || th.retired {
 			t.Errorf("thread %d: live %d busy %d retired %v, want live %d", th.tid, th.live, th.busy, th.retired, k)
 		}
 	}
-	testStarter.forkMu.Unlock()
+	testStarter.threads.mu.Unlock()
 	for th := range used {
 		if fds := countFds(t, th.tid); fds > 16 {
 			t.Errorf("fork thread %d holds %d fds", th.tid, fds)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,13 +21,12 @@ type Process struct {
 	starter *Starter
 	pid     int
 	name    string
-	started time.Time
 	pidfd   int    // non-blocking; open until Release, which holds mu to close it
 	token   uint64 // of pidfd in the Starter's exit watcher
 	// exitPass is the number of reaper passes started when the exit was
 	// observed; set before done is closed (see GroupGone).
 	exitPass uint64
-	thread   *forkThread // that forked it (nil: another thread); told at Release
+	thread   *forkThread // that forked it (nil: a thread that lives as long as the process); told at Release
 
 	exitOnce sync.Once
 
@@ -52,9 +50,6 @@ type Process struct {
 
 // Pid returns the leader's pid, which is also the process group id.
 func (p *Process) Pid() int { return p.pid }
-
-// StartedAt returns the wall-clock time just before the fork.
-func (p *Process) StartedAt() time.Time { return p.started }
 
 // Signal sends sig to the leader only, through its pidfd. It returns
 // os.ErrProcessDone if the leader has exited and ErrReleased after Release.
@@ -237,7 +232,7 @@ func (p *Process) Release() error {
 	p.released = true
 	if p.thread != nil {
 		// Reaped: the parent-death signal no longer matters to it.
-		s.releaseForkThread(p.thread)
+		p.thread.pool.release(p.thread)
 	}
 	// Closing the pidfd also takes it out of the exit watcher's epoll set.
 	cerr := rawsys.Close(p.pidfd)

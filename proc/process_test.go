@@ -103,8 +103,8 @@ func TestReleaseRunning(t *testing.T) {
 	if err := p.Release(); !errors.Is(err, ErrNotExited) {
 		t.Fatalf("Release of a running process = %v, want ErrNotExited", err)
 	}
-	if !p.GroupAlive() {
-		t.Errorf("GroupAlive = false for a running leader")
+	if !p.groupAlive() {
+		t.Errorf("groupAlive = false for a running leader")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -202,7 +202,7 @@ func TestSignalGroupReachesGrandchild(t *testing.T) {
 	if alive(gc, ticks) {
 		st, _ := readStat(gc)
 		kids, _ := testStarter.lister.children()
-		t.Errorf("grandchild %d survived SignalGroup: %+v, listed %v, GroupAlive now %v", gc, st, slices.Contains(kids, gc), p.GroupAlive())
+		t.Errorf("grandchild %d survived SignalGroup: %+v, listed %v, groupAlive now %v", gc, st, slices.Contains(kids, gc), p.groupAlive())
 	}
 }
 
@@ -212,7 +212,7 @@ func TestTerminateKillsTermIgnorer(t *testing.T) {
 	readLines(t, r, 1)
 	const timeout = 300 * time.Millisecond
 	t0 := time.Now()
-	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, timeout)
+	st, err := terminate(testCtx(t), p, syscall.SIGTERM, timeout)
 	if err != nil {
 		t.Fatalf("Terminate: %v", err)
 	}
@@ -229,13 +229,13 @@ func TestTerminateKillsTermIgnorer(t *testing.T) {
 	}
 }
 
-// TestTerminateGraceful: Terminate returns when a process that dies on TERM
+// TestTerminateGraceful: terminate returns when a process that dies on TERM
 // has died, not at the timeout: the timeout is an hour, and the test's
-// context, far shorter, would end a Terminate that waited for it (with an
+// context, far shorter, would end a terminate that waited for it (with an
 // error).
 func TestTerminateGraceful(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
-	st, err := Terminate(testCtx(t), p, syscall.SIGTERM, time.Hour)
+	st, err := terminate(testCtx(t), p, syscall.SIGTERM, time.Hour)
 	if err != nil || st.Signal != syscall.SIGTERM {
 		t.Fatalf("Terminate = %v, %v; want signal TERM", st, err)
 	}
@@ -262,18 +262,18 @@ func TestTerminateKillsLeftovers(t *testing.T) {
 	if s, _ := readStat(gc); s.ppid != os.Getpid() || s.pgid != p.Pid() {
 		t.Fatalf("grandchild ppid %d pgid %d; want reparented to us (%d) in group %d", s.ppid, s.pgid, os.Getpid(), p.Pid())
 	}
-	if !p.GroupAlive() {
-		t.Fatal("GroupAlive = false with a live grandchild in the group")
+	if !p.groupAlive() {
+		t.Fatal("groupAlive = false with a live grandchild in the group")
 	}
-	st, err := Terminate(ctx, p, syscall.SIGTERM, 200*time.Millisecond)
+	st, err := terminate(ctx, p, syscall.SIGTERM, 200*time.Millisecond)
 	if err != nil || !st.Success() {
 		t.Fatalf("Terminate = %v, %v; want the leader's exit code 0", st, err)
 	}
 	if alive(gc, ticks) {
 		t.Errorf("grandchild %d survived Terminate", gc)
 	}
-	if p.GroupAlive() {
-		t.Errorf("GroupAlive = true after Terminate")
+	if p.groupAlive() {
+		t.Errorf("groupAlive = true after Terminate")
 	}
 }
 
@@ -590,7 +590,7 @@ func TestConcurrentStarts(t *testing.T) {
 }
 
 // TestStartUnmanaged shows why other code must start children in new process
-// groups through StartUnmanaged: without it the reaper takes their exit.
+// groups through startUnmanaged: without it the reaper takes their exit.
 func TestStartUnmanaged(t *testing.T) {
 	run := func(t *testing.T, managed bool) error {
 		cmd := exec.Command("sh", "-c", "exit 3")
@@ -603,7 +603,7 @@ func TestStartUnmanaged(t *testing.T) {
 		}
 		var pid int
 		if managed {
-			done, err := testStarter.StartUnmanaged(startFn)
+			done, err := testStarter.startUnmanaged(startFn)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -129,7 +129,7 @@ func (s *Starter) reap(full bool) {
 		s.requestPass()
 	}
 	// An empty listing of the main thread's children is final at once:
-	// nothing in it could have been skipped (see GroupAlive).
+	// nothing in it could have been skipped (see groupAlive).
 	s.judgeGroups(seq, live, err == nil && !full && len(kids) == 0)
 }
 
@@ -147,7 +147,7 @@ type groupWaiter struct {
 
 // judgeGroups gives pass seq's verdict to the waiters: a group with a live
 // orphan is not empty; one without is empty after two such passes in a row
-// (a listing may skip a child, see GroupAlive), or after one whose listing
+// (a listing may skip a child, see groupAlive), or after one whose listing
 // was empty (final). A waiter counts only passes started after it began
 // waiting, which is after its leader's exit was observed, and so after the
 // kernel reparented the leader's children to this process.
@@ -217,13 +217,13 @@ func (s *Starter) protected(pid int) bool {
 	return leader || unmanaged
 }
 
-// GroupAlive reports whether the leader's process group still has a live
+// groupAlive reports whether the leader's process group still has a live
 // member. While the leader runs it is true.
 //
 // After the leader exited, the answer relies on reparenting: the kernel hands
 // the leader's surviving children to the nearest subreaper, this daemon, before
 // the leader's exit becomes visible (exit_notify reparents before the pidfd is
-// notified). So GroupAlive scans only this process's direct children, skips
+// notified). So groupAlive scans only this process's direct children, skips
 // registered leaders, and looks for a live (non-zombie) one whose pgid is the
 // leader's pid: one such child is enough, as each group member is either one
 // or a descendant of one.
@@ -234,7 +234,7 @@ func (s *Starter) protected(pid int) bool {
 // subreaper below the daemon. Both need a program that changes groups on
 // purpose. It requires BecomeSubreaper; without it orphans go to init and are
 // not seen.
-func (p *Process) GroupAlive() bool {
+func (p *Process) groupAlive() bool {
 	if !p.exited() {
 		return true
 	}
@@ -300,7 +300,7 @@ func (p *Process) GroupGone() bool {
 // times, and the pass hands each waiter its verdict (judgeGroups): nothing
 // wakes a waiter but its own answer. Only passes started after the leader's
 // exit was seen count (the kernel reparents the leader's children before
-// that). Without a running reaper it falls back to GroupAlive, checked
+// that). Without a running reaper it falls back to groupAlive, checked
 // every second.
 func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 	if _, err := p.Wait(ctx); err != nil && ctx.Err() != nil {
@@ -323,7 +323,7 @@ func (p *Process) WaitGroupEmpty(ctx context.Context) error {
 		case <-w.done:
 			return nil
 		case <-tick.C:
-			if !p.GroupAlive() {
+			if !p.groupAlive() {
 				return nil
 			}
 		}

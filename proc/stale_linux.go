@@ -13,7 +13,7 @@ import (
 )
 
 // Environment variables that mark an instance's processes; the reconciler sets
-// them (see DESIGN.md §2).
+// them (see docs/reference.md §2).
 const (
 	envProgram  = "RECONCILED_PROGRAM"
 	envInstance = "RECONCILED_INSTANCE"
@@ -43,11 +43,8 @@ type StaleProcess struct {
 	Query      int    // index of the matching StaleQuery
 }
 
-// FindStale returns the pids of live processes left from one instance of an
-// earlier daemon: in process group leaderPid, with RECONCILED_PROGRAM=program
-// and RECONCILED_INSTANCE=index in their environment, started no earlier than
-// startedAt (less 2s of slack). It scans /proc once.
-func FindStale(program string, index int, leaderPid int, startedAt time.Time) ([]int, error) {
+// findStale is FindStaleAll for one instance; it returns the pids found.
+func findStale(program string, index int, leaderPid int, startedAt time.Time) ([]int, error) {
 	found, err := FindStaleAll([]StaleQuery{{Program: program, Index: index, LeaderPid: leaderPid, StartedAt: startedAt}})
 	if err != nil {
 		return nil, err
@@ -59,9 +56,13 @@ func FindStale(program string, index int, leaderPid int, startedAt time.Time) ([
 	return pids, nil
 }
 
-// FindStaleAll is FindStale for many instances at once, with one scan of /proc:
-// the daemon calls it at start for every instance its status files record. Only
-// processes whose pgid is a queried LeaderPid have their environment read.
+// FindStaleAll returns the live processes left from instances of an earlier
+// daemon. A process matches a query when it is in process group LeaderPid,
+// has RECONCILED_PROGRAM=Program, RECONCILED_INSTANCE=Index and every mark
+// in its environment, and started no earlier than StartedAt (less 2s of
+// slack). The daemon calls it at start for every instance its status files
+// record; it scans /proc once, and reads the environment only of processes
+// whose pgid is a queried LeaderPid.
 func FindStaleAll(queries []StaleQuery) ([]StaleProcess, error) {
 	byPgid := make(map[int][]int, len(queries))
 	for i, q := range queries {
@@ -159,10 +160,11 @@ func KillStaleProcesses(procs []StaleProcess) error {
 	return errors.Join(errs...)
 }
 
-// KillStale SIGKILLs the given pids, each through a pidfd, and only if the
+// killStale SIGKILLs the given pids, each through a pidfd, and only if the
 // process still carries the RECONCILED_PROGRAM and RECONCILED_INSTANCE marks.
-// Prefer FindStaleAll with KillStaleProcesses, which also check the start time.
-func KillStale(pids []int) error {
+// The daemon uses FindStaleAll with KillStaleProcesses, which also check
+// the start time.
+func killStale(pids []int) error {
 	var errs []error
 	for _, pid := range pids {
 		err := killVerified(pid, func(procStat) bool {

@@ -9,14 +9,13 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 )
 
 // Starter starts processes and reaps the orphans they leave. Use one Starter per
-// daemon process (see the package documentation).
+// process, for as long as the process lives (see the package documentation).
 type Starter struct {
 	log      logr.Logger
 	lister   childLister
@@ -24,14 +23,14 @@ type Starter struct {
 	devNull  *os.File // nil if /dev/null could not be opened at construction
 	nullFd   int      // devNull's fd, or -1
 
-	// forkMu guards forks, forkBroken, forkIdle, forkMax, serverOff and the
-	// forkThread fields it names.
-	forkMu     sync.Mutex
-	forks      []*forkThread // the threads Start forks on, none retired
-	forkBroken bool          // setting one up failed: Start forks on its caller's thread
-	forkIdle   time.Duration // 0: forkThreadIdle (tests shorten it)
-	forkMax    int           // 0: maxForkThreads(); lowered when a thread cannot be set up
-	serverOff  bool          // fork threads instead of the fork server (its machinery failed; tests)
+	// forkMu guards forkers.
+	forkMu sync.Mutex
+	// forkers are the ways to fork left, in order of preference: Start
+	// uses the first (see forker). nil until the first Start sets them up.
+	forkers []forker
+	// threads is the fork thread pool, whether or not still in forkers:
+	// the leaders it forked count on it until they are released.
+	threads *forkThreadPool
 
 	// spawnMu orders spawning against the reaper: Start holds the read lock
 	// around fork+register, the reaper holds the write lock while it lists and
@@ -42,7 +41,7 @@ type Starter struct {
 
 	regMu     sync.Mutex
 	leaders   map[int]*Process // registered leaders, not yet released
-	unmanaged map[int]int      // children started by StartUnmanaged (count per pid)
+	unmanaged map[int]int      // children started by startUnmanaged (count per pid)
 
 	// groupMu guards passes (the reaper passes started so far) and
 	// groupWaiters (the WaitGroupEmpty calls waiting for a pass's verdict).
@@ -69,6 +68,7 @@ func NewStarter(log logr.Logger) *Starter {
 	if f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
 		s.devNull, s.nullFd = f, int(f.Fd())
 	}
+	s.threads = &forkThreadPool{null: s.nullFd, log: log}
 	return s
 }
 
@@ -87,8 +87,8 @@ func BecomeSubreaper() error {
 //
 // Start reads nothing from /proc. Its cost over a bare syscall.ForkExec is a
 // PATH lookup (none for an absolute Argv[0] or a set Path), handing the fork
-// to the fork server (see forkServer) or a fork thread (see forkThread), which
-// take copies of the child's stdio with pidfd_getfd, a pidfd_open,
+// to the fork server or a fork thread (see forker), which take copies of
+// the child's stdio with pidfd_getfd, a pidfd_open,
 // registering the pidfd with the netpoller, and a map insert;
 // plus one exec of the daemon's binary when the shim is needed (Umask or Nice
 // set).
@@ -132,11 +132,15 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	if env == nil {
 		env = []string{}
 	}
-	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: stdio[:], Sys: sys}
+	req := &forkReq{
+		argv0: argv0,
+		argv:  argv,
+		attr:  &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: stdio[:], Sys: sys},
+		null:  s.nullFd,
+	}
 
-	started := time.Now()
 	s.spawnMu.RLock()
-	p, err := s.spawn(argv0, argv, attr, name, started)
+	p, err := s.spawn(req, name)
 	s.spawnMu.RUnlock()
 	runtime.KeepAlive(spec.Stdin)
 	runtime.KeepAlive(spec.Stdout)
@@ -150,71 +154,82 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	return p, nil
 }
 
-// spawn forks and execs argv0, and registers the child as a leader: on the
-// fork server when there is one (cgo builds), else on a fork thread, else on
-// the calling thread. Called with spawnMu read-locked.
-func (s *Starter) spawn(argv0 string, argv []string, attr *syscall.ProcAttr, name string, started time.Time) (*Process, error) {
-	if fs := s.forkServer(); fs != nil {
-		pid, err := fs.forkExec(argv0, argv, attr, s.nullFd)
-		if err == nil {
-			return s.registerChild(pid, name, started)
+// spawn forks and execs r with the preferred forker left, and registers the
+// child as a leader. Called with spawnMu read-locked.
+func (s *Starter) spawn(r *forkReq, name string) (*Process, error) {
+	for {
+		f := s.forker()
+		c, err := f.forkExec(r)
+		if errors.Is(err, errForker) && s.dropForker(f, err) {
+			continue
 		}
-		if !errors.Is(err, errForkThread) {
+		if err != nil {
 			return nil, err
 		}
-		s.forkServerFailed(err)
-	}
-	if t := s.acquireForkThread(); t != nil {
-		r := &forkReq{argv0: argv0, argv: argv, attr: attr, null: s.nullFd, done: make(chan struct{})}
-		t.reqs <- r
-		<-r.done
-		s.forkDone(t)
-		if r.err == nil {
-			p, err := s.registerChild(r.pid, name, started)
-			if err != nil {
-				s.releaseForkThread(t)
-				return nil, err
+		p, err := s.register(c, name)
+		if err != nil {
+			if c.thread != nil {
+				c.thread.pool.release(c.thread)
 			}
-			p.thread = t
-			return p, nil
+			return nil, err
 		}
-		if !errors.Is(r.err, errForkThread) {
-			s.releaseForkThread(t)
-			return nil, r.err
-		}
-		s.forkThreadFailed(t, r.err)
+		return p, nil
 	}
-	pidfd := -1
-	attr.Sys.PidFD = &pidfd
-	pid, err := syscall.ForkExec(argv0, argv, attr)
-	if err != nil {
-		return nil, err
-	}
-	return s.register(pid, pidfd, false, name, started)
 }
 
-// registerChild opens the pidfd of pid, an unreaped child forked without one,
-// and registers it.
-func (s *Starter) registerChild(pid int, name string, started time.Time) (*Process, error) {
-	pidfd, nonblocking, err := pidfdOpen(pid)
-	if err != nil {
-		// Ours and unreaped: the pid is pinned, so a bare kill is safe here.
-		_ = unix.Kill(pid, unix.SIGKILL)
-		_, _ = unix.Wait4(pid, nil, 0, nil)
-		return nil, err
+// forker returns the forker Start uses now. At the first call it sets the
+// forkers up: the fork server first, when it can be started.
+func (s *Starter) forker() forker {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	if s.forkers == nil {
+		s.forkers = []forker{s.threads, callerThread{}}
+		if fs, err := newForkServer(maxForkThreads(), s.log); err != nil {
+			s.log.V(1).Info("No fork server: forking on fork threads", "reason", err.Error())
+		} else {
+			s.forkers = append([]forker{fs}, s.forkers...)
+		}
 	}
-	return s.register(pid, pidfd, nonblocking, name, started)
+	return s.forkers[0]
 }
 
-// register records pid as a leader, its exit watched through pidfd. Called
-// with spawnMu read-locked.
-func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, started time.Time) (*Process, error) {
+// dropForker gives up on f, whose machinery failed with err, unless it is
+// the last forker left. It reports whether Start should try again: f is no
+// longer the one in use.
+func (s *Starter) dropForker(f forker, err error) bool {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	if s.forkers[0] == f && len(s.forkers) > 1 {
+		s.forkers = s.forkers[1:]
+		s.log.V(1).Info("Forking elsewhere", "reason", err.Error(), "next", forkerName(s.forkers[0]))
+	}
+	return s.forkers[0] != f
+}
+
+// forkerName names f in logs.
+func forkerName(f forker) string {
+	switch f.(type) {
+	case *forkThreadPool:
+		return "fork threads"
+	case callerThread:
+		return "the callers' threads"
+	default:
+		return "fork server"
+	}
+}
+
+// register records c as a leader, its exit watched through its pidfd
+// (opened here when the forker did not). Called with spawnMu read-locked.
+func (s *Starter) register(c forked, name string) (*Process, error) {
+	pidfd, nonblocking := c.pidfd, false
 	if pidfd < 0 {
-		// No pidfd (pre-5.3 kernel): the child is ours and unreaped, so its
-		// pid is pinned and a bare kill is safe here.
-		_ = unix.Kill(pid, unix.SIGKILL)
-		_, _ = unix.Wait4(pid, nil, 0, nil)
-		return nil, errors.New("clone did not return a pidfd (Linux 5.4 or later is needed)")
+		var err error
+		if pidfd, nonblocking, err = pidfdOpen(c.pid); err != nil {
+			// Ours and unreaped: the pid is pinned, so a bare kill is safe here.
+			_ = unix.Kill(c.pid, unix.SIGKILL)
+			_, _ = unix.Wait4(c.pid, nil, 0, nil)
+			return nil, err
+		}
 	}
 	if !nonblocking {
 		if err := unix.SetNonblock(pidfd, true); err != nil {
@@ -226,10 +241,10 @@ func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, starte
 	}
 	p := &Process{
 		starter: s,
-		pid:     pid,
+		pid:     c.pid,
 		name:    name,
-		started: started,
 		pidfd:   pidfd,
+		thread:  c.thread,
 		done:    make(chan struct{}),
 	}
 	if err := s.exits.watch(p); err != nil {
@@ -239,153 +254,9 @@ func (s *Starter) register(pid, pidfd int, nonblocking bool, name string, starte
 		return nil, err
 	}
 	s.regMu.Lock()
-	s.leaders[pid] = p
+	s.leaders[c.pid] = p
 	s.regMu.Unlock()
 	return p, nil
-}
-
-// forkServer returns the process's fork server, or nil when Start is to
-// use fork threads: built without cgo, the server could not be set up, or
-// it failed.
-func (s *Starter) forkServer() *forkServer {
-	s.forkMu.Lock()
-	off := s.serverOff
-	s.forkMu.Unlock()
-	if off {
-		return nil
-	}
-	fs, err := sharedForkServer()
-	if err != nil {
-		s.forkServerFailed(err)
-		return nil
-	}
-	return fs
-}
-
-// forkServerFailed makes Start use fork threads from now on.
-func (s *Starter) forkServerFailed(err error) {
-	s.forkMu.Lock()
-	was := s.serverOff
-	s.serverOff = true
-	s.forkMu.Unlock()
-	if !was {
-		s.log.V(1).Info("Forking on fork threads", "reason", err.Error())
-	}
-}
-
-// acquireForkThread returns a fork thread with one more start counted in
-// its live and busy: the first one that is not forking, else a new one while
-// there are fewer than forkMax, else the least busy. nil when none can be set
-// up. Call forkDone once the fork returned.
-func (s *Starter) acquireForkThread() *forkThread {
-	s.forkMu.Lock()
-	defer s.forkMu.Unlock()
-	if s.forkBroken {
-		return nil
-	}
-	var t *forkThread
-	for _, c := range s.forks {
-		if t == nil || c.busy < t.busy {
-			t = c
-		}
-	}
-	limit := s.forkMax
-	if limit <= 0 {
-		limit = maxForkThreads()
-	}
-	if t == nil || (t.busy > 0 && len(s.forks) < limit) {
-		// Under forkMu: setting a thread up takes a few system calls per fd
-		// the daemon holds, once per thread (threads are retired only after
-		// forkThreadIdle without a leader).
-		nt, err := newForkThread(s.nullFd)
-		if err != nil {
-			if t == nil {
-				s.forkBroken = true
-				s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
-				return nil
-			}
-			// Make do with the threads there are (e.g. out of fds), rather
-			// than trying again at every busy start.
-			s.forkMax = len(s.forks)
-			s.log.V(1).Info("No more fork threads", "threads", len(s.forks), "reason", err.Error())
-		} else {
-			s.forks = append(s.forks, nt)
-			t = nt
-		}
-	}
-	t.live++
-	t.busy++
-	if t.idle != nil {
-		t.idle.Stop()
-	}
-	return t
-}
-
-// forkDone counts the start on t that acquireForkThread counted as busy as
-// done forking (it stays counted in live).
-func (s *Starter) forkDone(t *forkThread) {
-	s.forkMu.Lock()
-	t.busy--
-	s.forkMu.Unlock()
-}
-
-// maxForkThreads is how many threads fork at once: one per CPU the runtime
-// uses, at most 4. A vfork parent waits until its child has exec'd, so one
-// thread starts one process at a time; more threads than CPUs only queue.
-func maxForkThreads() int {
-	return min(runtime.GOMAXPROCS(0), 4)
-}
-
-// dropForkThread removes t from the threads Start picks from. Called with
-// forkMu held.
-func (s *Starter) dropForkThread(t *forkThread) {
-	for i, c := range s.forks {
-		if c == t {
-			s.forks = append(s.forks[:i], s.forks[i+1:]...)
-			return
-		}
-	}
-}
-
-// releaseForkThread counts one leader (or failed start) of t less; once none
-// is left, t is retired after forkThreadIdle unless it is used again.
-func (s *Starter) releaseForkThread(t *forkThread) {
-	s.forkMu.Lock()
-	defer s.forkMu.Unlock()
-	if t.live--; t.live > 0 || t.retired {
-		return
-	}
-	idle := s.forkIdle
-	if idle <= 0 {
-		idle = forkThreadIdle
-	}
-	if t.idle == nil {
-		t.idle = time.AfterFunc(idle, func() { s.retireForkThread(t) })
-	} else {
-		t.idle.Reset(idle)
-	}
-}
-
-// retireForkThread ends t if it still has no leader.
-func (s *Starter) retireForkThread(t *forkThread) {
-	s.forkMu.Lock()
-	defer s.forkMu.Unlock()
-	if t.live > 0 || t.retired {
-		return
-	}
-	t.retired = true
-	s.dropForkThread(t)
-	close(t.reqs)
-}
-
-// forkThreadFailed gives up on fork threads after t's machinery failed.
-func (s *Starter) forkThreadFailed(t *forkThread, err error) {
-	s.forkMu.Lock()
-	s.forkBroken = true
-	s.dropForkThread(t)
-	s.forkMu.Unlock()
-	s.log.V(1).Info("Forking on the callers' threads", "reason", err.Error())
-	s.releaseForkThread(t)
 }
 
 // stdio returns the child's fds 0, 1 and 2.
@@ -423,11 +294,13 @@ func (s *Starter) explain(err error, path, dir string) error {
 	return &fs.PathError{Op: "fork/exec", Path: path, Err: err}
 }
 
-// StartUnmanaged runs start, which starts a child of this process by other means
+// startUnmanaged runs start, which starts a child of this process by other means
 // than Start (e.g. exec.Cmd.Start), so that the reaper never reaps it: start runs
 // under the same lock as Start, and the returned pid is protected until done is
-// called. Call done after the child has been waited for.
-func (s *Starter) StartUnmanaged(start func() (pid int, err error)) (done func(), err error) {
+// called. Call done after the child has been waited for. (No other package
+// needs it today: export it when code outside starts children of its own in
+// new process groups.)
+func (s *Starter) startUnmanaged(start func() (pid int, err error)) (done func(), err error) {
 	s.spawnMu.RLock()
 	pid, err := start()
 	if err == nil && pid > 0 {

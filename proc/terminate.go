@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Terminate stops p the real-process way:
+// terminate stops p the real-process way:
 //
 //	t=0        sig to the group (then SIGCONT, so that a stopped group sees it)
 //	t<timeout  leader exited and group empty -> Release, return the exit
@@ -18,9 +18,9 @@ import (
 //	later      leader exited and group empty -> Release, return the exit
 //
 // The returned status is the leader's. If ctx ends before the group is empty
-// after SIGKILL, Terminate returns ctx's error and p is not released; the caller
-// may call Terminate again or Release.
-func Terminate(ctx context.Context, p *Process, sig syscall.Signal, timeout time.Duration) (ExitStatus, error) {
+// after SIGKILL, terminate returns ctx's error and p is not released; the caller
+// may call terminate again or Release.
+func terminate(ctx context.Context, p *Process, sig syscall.Signal, timeout time.Duration) (ExitStatus, error) {
 	if err := p.SignalGroup(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return ExitStatus{}, err
 	}

@@ -63,17 +63,17 @@ func TestBackoffDelay(t *testing.T) {
 	}
 }
 
-func TestTransitions(t *testing.T) {
-	if err := checkTransition(Stopped, Running); err == nil {
-		t.Error("STOPPED -> RUNNING must be illegal")
+func TestPhaseTable(t *testing.T) {
+	if allowed(phStopped, phRunning) {
+		t.Error("stopped -> running must be illegal")
 	}
-	if err := checkTransition(Running, Stopping); err != nil {
-		t.Error(err)
+	if !allowed(phRunning, phStopping) {
+		t.Error("running -> stopping must be allowed")
 	}
-	for from, tos := range transitions {
+	for from, tos := range moves {
 		for _, to := range tos {
-			if _, ok := transitions[to]; !ok {
-				t.Errorf("%s -> %s: %s has no transitions out", from, to, to)
+			if _, ok := moves[to]; !ok {
+				t.Errorf("%s -> %s: %s has no moves out", from, to, to)
 			}
 		}
 	}

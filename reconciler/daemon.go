@@ -113,17 +113,17 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	runCtx, endRun := context.WithCancelCause(ctx)
 	defer endRun(nil)
 	var sink StatusSink = writer
-	check := checkRuntime
+	admit := admitRuntime
 	if policy != ExitNever {
 		programs := func() ([]string, error) { return listPrograms(o.Dir, filter) }
 		sink = newExitWatcher(writer, policy, programs, endRun, log.WithName("exit"))
-		check = exitPolicyCheck(check)
+		admit = exitPolicyAdmit(admit)
 	}
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
 		Sink:    sink,
-		Check:   check,
+		Admit:   admit,
 		Filter:  filter,
 		// Status files are written at most every 100ms anyway.
 		PublishEvery: 50 * time.Millisecond,
@@ -208,18 +208,15 @@ func reportOutput(sink StatusSink, log logr.Logger, rep output.Report) {
 
 // ownFile tells the watcher which names are the daemon's own writes.
 func ownFile(name string) bool {
-	return name == StateDirName ||
-		strings.HasSuffix(name, ".status.yaml") ||
-		strings.HasSuffix(name, ".events.jsonl") || strings.HasSuffix(name, ".events.jsonl.1") ||
-		strings.HasPrefix(name, ".") && strings.Contains(name, ".status.yaml.tmp")
+	return name == StateDirName || spec.DaemonFile(name)
 }
 
-// checkRuntime refuses what this daemon cannot do whatever the file says.
-func checkRuntime(p *spec.Program) error {
+// admitRuntime refuses what this daemon cannot do whatever the file says.
+func admitRuntime(p *spec.Program) (*spec.Program, error) {
 	if p.Spec.User != "" && os.Geteuid() != 0 {
-		return fmt.Errorf("spec.user: %q needs the daemon to run as root", p.Spec.User)
+		return nil, fmt.Errorf("spec.user: %q needs the daemon to run as root", p.Spec.User)
 	}
-	return nil
+	return p, nil
 }
 
 // Lock takes .reconciled/lock in stateDir (flock), writes .reconciled/pid,

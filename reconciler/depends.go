@@ -235,7 +235,7 @@ func (p *program) reportDependencyState(want int) {
 		if in.idx >= want {
 			continue
 		}
-		if in.state == Running {
+		if in.state() == Running {
 			st.started++
 		}
 		if in.ready() {

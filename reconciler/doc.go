@@ -1,17 +1,33 @@
 // Package reconciler makes the processes on the machine match the manifests
-// in a directory: it holds the loop, the per-program controllers, the
-// restart policy and the daemon that wires them to the watcher (package
-// watch), the process layer (package proc) and the status writer.
+// in a directory: it holds the loop, the per-program controllers and the
+// daemon that wires them to the watcher (package watch), the process layer
+// (package proc), the probes (package health) and the status writer
+// (package status). docs/internals.md tells the whole path.
 //
 // The picture:
 //
-//	watch.Watcher (fsnotify, resync, SIGHUP) --"rescan"--> Reconciler.Run
-//	    pass: scanner reads DIR -> spec.Parse -> desired per program name
-//	    tell: latest-wins slot of each program (a pass with nothing new
-//	          tells nobody anything)
-//	program.run (one goroutine per program): applies its queued messages,
-//	    sets every instance's target (scale, rollout), drives each instance
-//	    one step, then publishes one status to the status sink.
+//	watch.Watcher (fsnotify, resync, SIGHUP) --"rescan"--> Reconciler.Run (loop.go)
+//	    pass: scanner (scan.go) reads DIR -> spec.Parse -> Admit -> desired per name
+//	    tell: the latest-wins slot of each program's mailbox (mailbox.go);
+//	          a pass with nothing new tells nobody anything
+//	program.run (program.go, one goroutine per program): takes its desired
+//	    state and messages, asks the planner (plan.go) for each instance's
+//	    target, feeds each instance's events to the lifecycle (lifecycle.go),
+//	    whose effects the executor (execute.go) carries out, then publishes
+//	    one status (observe.go) to the status sink.
+//
+// The controller's parts:
+//   - plan (plan.go) is pure: (instances, desired) -> targets (scale and
+//     rollout), tested as a table.
+//   - transition (lifecycle.go) is pure: (life, event, world, now) -> (life,
+//     effects). Effects are data: spawn, watch the exit, signal the group,
+//     arm or cancel the timer, await the group, release, retire, start or
+//     stop probes, emit an event. The phase table is in state.go; a move it
+//     does not allow is returned as an error, and the executor logs it and
+//     records an IllegalTransition event, leaving the instance as it was.
+//   - the executor (execute.go) is the only code that holds an instance's
+//     handles (process, timer, probe workers).
+//   - the restart policy (decideExit in backoff.go) is pure too.
 //
 // Invariants:
 //   - Level-triggered: a trigger only says "look again"; a pass re-reads the
@@ -19,9 +35,7 @@
 //   - One goroutine, the program's, owns the state of all its instances.
 //     Process exits, timers and finished spawns come to it as messages
 //     carrying a generation, so news about an earlier process or a cancelled
-//     timer is recognised and dropped. The lifecycle is the transition table
-//     in state.go; an illegal transition is logged as a bug.
-//   - The restart policy is a pure function (decideExit in backoff.go).
+//     timer is recognised and dropped.
 //   - An invalid manifest never replaces the last valid spec, and one
 //     program's change never touches another program's instances.
 //   - A process group is signalled only while its leader is unreaped (see
@@ -43,16 +57,21 @@
 //     holds its instances until no dependent has a live one. The loop rejects
 //     dependency cycles as invalid specs, so the graph of applied specs has
 //     none.
+//   - Facts travel typed: the exit policy (exitpolicy.go) reads the exit an
+//     Exited event carries, never its message.
 //
-// Instance timeline (supervisord's states):
+// Instance timeline (supervisord's states; the lifecycle's phases in
+// brackets where one state has two):
 //
-//	STOPPED --start--> STARTING --startSeconds--> RUNNING
-//	STARTING --exit--> BACKOFF --restartDelay (doubling)--> STARTING
+//	STOPPED --start--> STARTING [spawning] --started--> STARTING [starting]
+//	STARTING --startSeconds--> RUNNING
+//	STARTING --exit, or the start failed--> BACKOFF --restartDelay (doubling)--> STARTING
 //	                   ... startRetries failures in a row --> FATAL
 //	RUNNING --exit--> STARTING | BACKOFF (Always, OnFailure on failure)
 //	                | EXITED (Never, OnFailure on success)
-//	STARTING|RUNNING --stop--> STOPPING --leader gone and group empty--> STOPPED
-//	                           STOPPING --stopTimeout--> SIGKILL to the group
-//	RUNNING --liveness fails--> STOPPING --> STOPPED --> STARTING (restarts+1)
+//	STARTING|RUNNING --stop--> STOPPING [stopping] --leader exits--> STOPPING [draining]
+//	                 --group empty--> STOPPED;  at stopTimeout: SIGKILL to the group
+//	RUNNING --liveness fails--> STOPPING --group empty--> the restart policy decides
+//	FATAL --manifest edited--> FATAL [fatal-retry] --next pass--> STARTING
 //	STOPPED --dependencies not met--> STOPPED ("waiting for db: 1/2 ready")
 package reconciler

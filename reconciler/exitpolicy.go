@@ -3,14 +3,13 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -71,10 +70,11 @@ var errAllSucceeded = errors.New("every instance exited 0")
 //
 //   - an "Exited" event is an instance that ended without being asked to
 //     (a stop, scale-down or rollout ends in "Stopped", never "Exited"); a
-//     failed start is one too, with code 127. Its message is describeExit's.
+//     failed start is one too, with code 127. It carries the exit typed
+//     (status.Event.Exit): the message is for people, never parsed.
 //   - the statuses tell when every instance is EXITED with code 0.
 //
-// Under either policy nothing is restarted (see exitPolicyCheck), so an
+// Under either policy nothing is restarted (see exitPolicyAdmit), so an
 // instance that exited stays EXITED.
 type exitWatcher struct {
 	StatusSink
@@ -98,20 +98,16 @@ func newExitWatcher(inner StatusSink, policy ExitPolicy, programs func() ([]stri
 
 func (w *exitWatcher) Event(ev status.Event) {
 	w.StatusSink.Event(ev)
-	if ev.Reason != "Exited" || ev.Instance == "" {
+	if ev.Reason != "Exited" || ev.Instance == "" || ev.Exit == nil {
 		return
 	}
-	code, sig, ok := parseExit(ev.Message)
-	how := describeExit(code, sig)
-	if !ok {
-		code, how = 1, ev.Message
-	}
-	if w.policy == ExitAllSucceeded && ok && sig == "" && code == 0 {
+	code, sig := ev.Exit.Code, ev.Exit.Signal
+	if w.policy == ExitAllSucceeded && sig == "" && code == 0 {
 		return // stays finished; the status that follows may complete the run
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.end(&ExitCodeError{Code: exitCode(code, sig), Instance: ev.Instance, How: how, Policy: w.policy})
+	w.end(&ExitCodeError{Code: exitCode(code, sig), Instance: ev.Instance, How: describeExit(code, sig), Policy: w.policy})
 }
 
 func (w *exitWatcher) Update(st status.ProgramStatus) {
@@ -189,22 +185,6 @@ func findCondition(cs []status.Condition, typ string) *status.Condition {
 	return nil
 }
 
-// parseExit reads the exit out of the message of an "Exited" event, which
-// starts with describeExit's text: "exited with code N" or "killed by
-// signal NAME".
-func parseExit(msg string) (code int, signal string, ok bool) {
-	if rest, found := strings.CutPrefix(msg, "killed by signal "); found {
-		sig, _, _ := strings.Cut(rest, " ")
-		return -1, sig, sig != ""
-	}
-	if rest, found := strings.CutPrefix(msg, "exited with code "); found {
-		num, _, _ := strings.Cut(rest, " ")
-		n, err := strconv.Atoi(num)
-		return n, "", err == nil
-	}
-	return 0, "", false
-}
-
 // exitCode is the daemon's exit code for an instance's exit, as a shell
 // reports it: the code, or 128+signal; 1 when neither is known.
 func exitCode(code int, signal string) int {
@@ -224,19 +204,22 @@ func exitCode(code int, signal string) int {
 	return code
 }
 
-// exitPolicyCheck is the scanner's check under an exit policy other than
-// never: on top of check, it treats every program as restartPolicy: Never.
-// An instance that ends stays ended, as vagga never restarts either: under
-// ExitOnFailure its end stops everything anyway, and under ExitAllSucceeded
-// an instance that exited 0 must stay finished. The restart policy is not
-// part of the spec hash, so this changes no hash.
-func exitPolicyCheck(check func(*spec.Program) error) func(*spec.Program) error {
-	return func(p *spec.Program) error {
-		if err := check(p); err != nil {
-			return err
+// exitPolicyAdmit is the scanner's admission under an exit policy other
+// than never: on top of admit, it runs every program as restartPolicy:
+// Never (a copy; the parsed spec is not changed). An instance that ends
+// stays ended, as vagga never restarts either: under ExitOnFailure its end
+// stops everything anyway, and under ExitAllSucceeded an instance that
+// exited 0 must stay finished. The restart policy is not part of the spec
+// hash, so this changes no hash.
+func exitPolicyAdmit(admit func(*spec.Program) (*spec.Program, error)) func(*spec.Program) (*spec.Program, error) {
+	return func(p *spec.Program) (*spec.Program, error) {
+		p, err := admit(p)
+		if err != nil {
+			return nil, err
 		}
-		p.Spec.RestartPolicy = spec.RestartNever
-		return nil
+		never := *p
+		never.Spec.RestartPolicy = spec.RestartNever
+		return &never, nil
 	}
 }
 
@@ -270,15 +253,16 @@ func programFilter(only, exclude []string) (func(string) bool, error) {
 }
 
 // listPrograms returns the programs of the manifests in dir that filter
-// keeps.
+// keeps: every name the manifest store lists, duplicates included (the
+// scanner reports those as invalid).
 func listPrograms(dir string, filter func(string) bool) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+	l, err := manifest.NewDir(dir).List()
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, e := range entries {
-		if kind, name := spec.Classify(e.Name()); kind == spec.Manifest && (filter == nil || filter(name)) {
+	for _, name := range l.Names() {
+		if filter == nil || filter(name) {
 			names = append(names, name)
 		}
 	}

@@ -10,18 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
-
-// fakeClock is a fakeclock.Clock whose AfterFunc returns this package's Timer.
-type fakeClock struct{ *fakeclock.Clock }
-
-func newFakeClock() *fakeClock { return &fakeClock{fakeclock.New()} }
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer { return c.Clock.AfterFunc(d, f) }
 
 // fakeStarter hands out fakeProcesses and remembers them.
 type fakeStarter struct {

@@ -3,54 +3,26 @@ package reconciler
 import (
 	"slices"
 	"strconv"
-	"time"
 
-	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/status"
 )
 
-// instance is one replica of a program. Only its program's goroutine touches
-// it. Messages about it carry a generation: gen counts its processes and
-// timerGen its timers, so that news of an earlier process or a cancelled
-// timer is recognised and dropped.
+// instance is one replica of a program: its lifecycle data (life, changed
+// only by transition) and the handles the executor keeps for it. Only its
+// program's goroutine touches it. Messages about it carry a generation:
+// life.gen counts its processes and timerGen its timers, so that news of an
+// earlier process or a cancelled timer is recognised and dropped.
 type instance struct {
-	idx   int
-	state State
+	idx int
+	life
 
-	// target is the spec the program wants this instance to run; nil: none.
-	target     *spec.Program
-	targetHash string
-
-	// spec and hash are those of the current (or last) process.
-	spec *spec.Program
-	hash string
-
-	gen          int
-	spawning     bool // a Start is in flight
-	proc         Process
-	pid          int
-	leaderExited bool
-	startedAt    *time.Time // nil before the first start; replaced, never changed
-
-	timer    Timer
-	timerGen int
-
-	restarts  int
-	failures  int  // consecutive failed starts
-	retry     bool // FATAL, and the manifest was edited since: start again
-	lastExit  *status.Exit
-	nextRetry time.Time
-	message   string
-	fullName  string // NAME-i, once name has been called
-
-	// Probes of the current process.
-	probeCancel      func() // ends its probe workers; nil: none run
-	hasReadiness     bool   // its spec has a readiness probe
-	probeReady       bool   // the readiness probe's verdict is passing
-	wasReady         bool   // ready() as last reported by an event
-	everReady        bool   // the current process has been ready (rollout progress)
-	restartAfterStop bool   // the liveness probe failed: the restart policy decides once stopped
-	unhealthyRunning bool   // ... and it was RUNNING then (else a failed start)
+	proc        Process // the current process; nil: none
+	timer       clock.Timer
+	timerGen    int
+	probers     probers // built with the spawn, until its probes start
+	probeCancel func()  // ends its probe workers; nil: none run
+	fullName    string  // NAME-i, once name has been called
 }
 
 // name is NAME-i; program is always the same program's name.
@@ -61,30 +33,18 @@ func (in *instance) name(program string) string {
 	return in.fullName
 }
 
-// live reports whether the instance has, or is getting, a process.
-func (in *instance) live() bool { return in.spawning || in.state.hasProcess() }
-
-// ready reports whether the instance serves: RUNNING, and its readiness
-// probe (if it has one) passes.
-func (in *instance) ready() bool {
-	return in.state == Running && (!in.hasReadiness || in.probeReady)
-}
-
 // succeeded reports whether the instance is a one-shot job that finished:
 // EXITED with one of its success codes.
 func (in *instance) succeeded() bool {
-	if in.state != Exited || in.lastExit == nil || in.lastExit.Signal != "" {
+	if in.phase != phExited || in.lastExit == nil || in.lastExit.Signal != "" {
 		return false
 	}
 	return slices.Contains(in.spec.Spec.SuccessExitCodes, in.lastExit.Code)
 }
 
-func (in *instance) cancelTimer() {
-	if in.timer != nil {
-		in.timer.Stop()
-		in.timer = nil
-	}
-	in.timerGen++
+// planned is the instance as the planner sees it.
+func (in *instance) planned() planned {
+	return planned{idx: in.idx, hash: in.hash, spec: in.spec, live: in.live(), ready: in.ready()}
 }
 
 // observed is the instance as the status file shows it.
@@ -92,7 +52,7 @@ func (in *instance) observed(program string) status.Instance {
 	o := status.Instance{
 		Name:     in.name(program),
 		Index:    in.idx,
-		State:    string(in.state),
+		State:    string(in.state()),
 		Ready:    in.ready(),
 		Pid:      in.pid,
 		Restarts: in.restarts,
@@ -103,7 +63,7 @@ func (in *instance) observed(program string) status.Instance {
 	if in.pid != 0 {
 		o.StartedAt = in.startedAt // shared: a start sets a new one
 	}
-	if in.state == Backoff && !in.nextRetry.IsZero() {
+	if in.phase == phBackoff && !in.nextRetry.IsZero() {
 		at := in.nextRetry
 		o.NextRetryAt = &at
 	}

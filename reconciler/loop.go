@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -27,8 +28,10 @@ type Options struct {
 	Probes ProbeBuilder
 	// Sink receives status and events; required.
 	Sink StatusSink
-	// Check adds the daemon's own checks of a valid spec (a user needs root).
-	Check func(*spec.Program) error
+	// Admit takes a valid spec into the daemon: it returns the spec to run
+	// (the same, or an adjusted copy; never p changed), or an error when
+	// the daemon cannot run it (a user needs root).
+	Admit func(p *spec.Program) (*spec.Program, error)
 	// Filter, when set, keeps only the programs whose names it accepts
 	// (reconciled run --only/--exclude); other manifests are ignored.
 	Filter func(name string) bool
@@ -38,7 +41,7 @@ type Options struct {
 	// PublishEvery is the least time between two status builds of a
 	// program; 0 builds after every change.
 	PublishEvery time.Duration
-	Clock        Clock
+	Clock        clock.Clock
 	Log          logr.Logger
 }
 
@@ -71,10 +74,10 @@ type signalRequest struct {
 // CPU the runtime uses, at most 4: see proc.Starter). A start prepares its
 // pipes, then queues for the fork server; the queue must not run dry while the
 // goroutines preparing the next starts wait for a CPU that the children's
-// execs also want. With 4 per CPU, the fork server's threads sat idle for a
-// quarter of a start of 1000 on 2 CPUs (115-175 ms of 540-580 ms); with 64
-// per thread, for at most about 3%. An in-flight start holds two pipes until its fork
-// is done, so the bound also caps the descriptors a scale-up holds at once.
+// execs also want: with a few per CPU the fork server's threads sat idle for
+// a good part of a large start (see docs/internals.md, "Parallel starts").
+// An in-flight start holds two pipes until its fork is done, so the bound
+// also caps the descriptors a scale-up holds at once.
 func defaultParallelStarts() int {
 	return 64 * min(runtime.GOMAXPROCS(0), 4)
 }
@@ -82,14 +85,14 @@ func defaultParallelStarts() int {
 // New returns a Reconciler; Run starts it.
 func New(opts Options) *Reconciler {
 	if opts.Clock == nil {
-		opts.Clock = RealClock{}
+		opts.Clock = clock.Real{}
 	}
 	if opts.MaxParallelStarts <= 0 {
 		opts.MaxParallelStarts = defaultParallelStarts()
 	}
 	return &Reconciler{
 		opts:        opts,
-		scanner:     scanner{dir: opts.Dir, check: opts.Check, cache: map[string]cacheEntry{}},
+		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, cache: map[string]cacheEntry{}},
 		programs:    map[string]*program{},
 		sent:        map[string]desired{},
 		lastValid:   map[string]scanned{},

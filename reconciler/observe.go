@@ -60,14 +60,14 @@ func (p *program) observe() status.ProgramStatus {
 			st.UpdatedReplicas++
 		}
 		switch {
-		case in.state == Fatal:
+		case in.state() == Fatal:
 			fatal++
-		case in.state == Stopped && p.waiting != "":
+		case in.state() == Stopped && p.waiting != "":
 			waiting++
-		case in.hash != p.cur.hash && in.state != Exited:
+		case in.hash != p.cur.hash && in.state() != Exited:
 			outdated++
-		case in.state == Stopped || in.state == Starting && in.restarts == 0,
-			in.state == Running && !in.ready() && !in.everReady:
+		case in.state() == Stopped || in.state() == Starting && in.restarts == 0,
+			in.state() == Running && !in.ready() && !in.everReady:
 			fresh++
 		}
 		if notReady == nil && in.hash == p.cur.hash && in.live() && !in.ready() {

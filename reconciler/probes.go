@@ -3,11 +3,9 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/spec"
-	"github.com/reconciled/reconciled/status"
 )
 
 // BuildProbe builds probe for instance index of p: it runs with the
@@ -65,8 +63,6 @@ type probeVerdict struct {
 // startProbes runs the probes of in's new process, each in a worker of its
 // own, until stopProbes. The verdicts come back as messages.
 func (p *program) startProbes(in *instance, prs probers) {
-	in.hasReadiness = prs.readiness != nil
-	in.probeReady = false
 	if prs.readiness == nil && prs.liveness == nil {
 		return
 	}
@@ -80,7 +76,7 @@ func (p *program) startProbes(in *instance, prs probers) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			health.Run(ctx, probe, pr, healthClock{p.clock}, func(v health.Verdict) {
+			health.Run(ctx, probe, pr, p.clock, func(v health.Verdict) {
 				if ctx.Err() == nil { // else the verdict is about a process the program let go
 					p.post(probeVerdict{idx: idx, gen: gen, liveness: liveness, verdict: v})
 				}
@@ -98,61 +94,15 @@ func (p *program) stopProbes(in *instance) {
 		in.probeCancel()
 		in.probeCancel = nil
 	}
-	in.probeReady = false
 }
 
-// onProbe applies a probe's new verdict to the process it is about.
+// onProbe hands a probe's new verdict to the process it is about.
 func (p *program) onProbe(m probeVerdict) {
 	in := p.current(m.idx, m.gen)
-	if in == nil || in.probeCancel == nil || (in.state != Starting && in.state != Running) {
+	if in == nil || in.probeCancel == nil {
 		return
 	}
-	why := probeFailure(m.verdict.Result)
-	if m.liveness {
-		if m.verdict.Passing {
-			return
-		}
-		p.event(in.name(p.name), in.pid, status.EventWarning, "Unhealthy", "liveness probe failed: "+why)
-		in.restartAfterStop = true
-		in.unhealthyRunning = in.state == Running
-		p.stopInstance(in)
-		in.message = "liveness probe failed: " + why
-		return
-	}
-	in.probeReady = m.verdict.Passing
-	if m.verdict.Passing {
-		in.message = ""
-	} else {
-		in.message = "readiness probe failed: " + why
-	}
-	p.noteReady(in)
-}
-
-// noteReady reports a change of in.ready() with a Ready or NotReady event.
-// Losing readiness because the process stops or exits has events of its
-// own; NotReady is for a RUNNING instance whose readiness probe fails.
-func (p *program) noteReady(in *instance) {
-	ready := in.ready()
-	if ready == in.wasReady {
-		return
-	}
-	in.wasReady = ready
-	p.dirty = true
-	if ready {
-		in.everReady = true
-		if in.hash == p.cur.hash {
-			p.progressAt = p.clock.Now() // a new instance is ready: progress
-		}
-		msg := fmt.Sprintf("running for %v", in.spec.Spec.StartSeconds)
-		if in.hasReadiness {
-			msg = "readiness probe passed"
-		}
-		p.event(in.name(p.name), in.pid, status.EventNormal, "Ready", msg)
-		return
-	}
-	if in.state == Running {
-		p.event(in.name(p.name), in.pid, status.EventWarning, "NotReady", in.message)
-	}
+	p.step(in, evProbe{liveness: m.liveness, passing: m.verdict.Passing, why: probeFailure(m.verdict.Result)})
 }
 
 // probeFailure says why a probe failed: its error, then what it printed.
@@ -166,12 +116,4 @@ func probeFailure(r health.Result) string {
 		why += ": " + r.Output
 	}
 	return why
-}
-
-// healthClock lends the program's clock to the probe workers.
-type healthClock struct{ c Clock }
-
-func (h healthClock) Now() time.Time { return h.c.Now() }
-func (h healthClock) AfterFunc(d time.Duration, f func()) health.Timer {
-	return h.c.AfterFunc(d, f)
 }

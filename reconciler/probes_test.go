@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -109,13 +110,13 @@ func newProbeHarness(t *testing.T) (*harness, *fakeProbes) {
 // and shuts them down together, as the daemon does.
 type daemonHarness struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *fakeclock.Clock
 	deps  *depGraph
 	hs    []*harness
 }
 
 func newDaemonHarness(t *testing.T) *daemonHarness {
-	g := &daemonHarness{t: t, clock: newFakeClock(), deps: newDepGraph()}
+	g := &daemonHarness{t: t, clock: fakeclock.New(), deps: newDepGraph()}
 	t.Cleanup(func() { shutdownAll(t, g.clock, g.hs...) })
 	return g
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -30,7 +31,7 @@ type desired struct {
 // programOptions are what every program shares with the daemon.
 type programOptions struct {
 	log     logr.Logger
-	clock   Clock
+	clock   clock.Clock
 	starter ProcessStarter
 	// probes builds readiness and liveness probes; nil: a spec with probes
 	// fails to start.
@@ -50,27 +51,15 @@ type programOptions struct {
 // come to it as messages in a mailbox, and the loop's desired state through a
 // latest-wins slot. Each pass applies every queued message, then reconciles
 // once and publishes the status once, so a storm costs one status build.
-//
-// The mailbox is a slice under mu, not a channel: posting never blocks, so
-// the exit watcher can post from its own goroutine while run is busy (a
-// pass that stops 1000 instances), and a burst of exits costs no parked
-// senders to wake one by one. It is bounded by what is in flight: at most a
-// few messages per instance.
 type program struct {
 	programOptions
+	mailbox
 	name string
 
-	mu     sync.Mutex
-	next   *desired      // guarded by mu: not yet taken
-	mbox   []any         // guarded by mu: messages not yet taken
-	closed bool          // guarded by mu: run has returned; make a new program
-	wake   chan struct{} // cap 1: next was set or mbox was empty
-
-	batch []any           // run's: the messages being handled
-	ctx   context.Context // the program's own life: waiters, timers, spawns
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
-	done  chan struct{}
+	ctx  context.Context // the program's own life: waiters, timers, spawns
+	stop context.CancelFunc
+	wg   sync.WaitGroup // goroutines that post, and the backlogs' (releases, signals)
+	done chan struct{}
 
 	releases backlog[released]    // stopped leaders to reap
 	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
@@ -92,7 +81,7 @@ type program struct {
 	// replica count, an instance becoming ready, dependencies met); the
 	// progress deadline counts from it.
 	progressAt    time.Time
-	deadlineTimer Timer
+	deadlineTimer clock.Timer
 	deadlineAt    time.Time
 
 	// A pass drives every instance only when something that decides their
@@ -116,50 +105,12 @@ func newProgram(parent context.Context, name string, opts programOptions) *progr
 	return &program{
 		programOptions: opts,
 		name:           name,
-		wake:           make(chan struct{}, 1),
+		mailbox:        newMailbox(),
 		ctx:            ctx,
 		stop:           cancel,
 		done:           make(chan struct{}),
 		instances:      map[int]*instance{},
 		lastReplicas:   -1,
-	}
-}
-
-// set hands the program new desired state. It returns false when the program
-// has ended; the caller then starts a new one.
-func (p *program) set(d desired) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return false
-	}
-	p.next = &d
-	p.nudge()
-	return true
-}
-
-// post queues a message for run without blocking. It returns false, and
-// drops m, when the program has ended.
-func (p *program) post(m any) bool {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return false
-	}
-	p.mbox = append(p.mbox, m)
-	first := len(p.mbox) == 1
-	p.mu.Unlock()
-	if first { // else a wake-up is pending or run is about to take the box
-		p.nudge()
-	}
-	return true
-}
-
-// nudge wakes run; wake-ups coalesce.
-func (p *program) nudge() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 }
 
@@ -214,19 +165,15 @@ func (p *program) run() {
 // exit taken together with the shutdown is judged under it: nothing is
 // restarted once the shutdown is known.
 func (p *program) take() bool {
-	p.mu.Lock()
-	d := p.next
-	p.next = nil
-	p.batch, p.mbox = p.mbox, p.batch[:0]
-	p.mu.Unlock()
+	d, batch := p.mailbox.take()
 	if d != nil {
 		p.apply(*d)
 	}
-	for i, m := range p.batch {
+	for i, m := range batch {
 		p.handle(m)
-		p.batch[i] = nil // the box's next use must not pin what m held
+		p.handled(i)
 	}
-	return d != nil || len(p.batch) > 0
+	return d != nil || len(batch) > 0
 }
 
 // apply records new desired state and reports what changed.
@@ -261,7 +208,9 @@ func (p *program) apply(d desired) {
 		// Any edit of the manifest gives FATAL instances another chance,
 		// even one that leaves the spec hash alone (startRetries: 10).
 		for _, in := range p.instances {
-			in.retry = in.state == Fatal
+			if in.phase == phFatal {
+				p.step(in, evEdited{})
+			}
 		}
 	}
 	if old.prog != nil && old.hash != d.hash {
@@ -293,7 +242,7 @@ func (p *program) reconcile() {
 	if !p.full && p.settled && want == p.lastWant {
 		for _, idx := range p.touched {
 			if in := p.instances[idx]; in != nil {
-				p.drive(in)
+				p.step(in, evDrive{})
 				p.dropIfDone(in, want)
 			}
 		}
@@ -305,18 +254,18 @@ func (p *program) reconcile() {
 	p.fullPasses.Add(1)
 	for i := range want {
 		if p.instances[i] == nil {
-			p.instances[i] = &instance{idx: i, state: Stopped}
+			p.instances[i] = &instance{idx: i}
 			p.order = nil
 			p.dirty = true
 		}
 	}
+	order := p.sorted()
 	if !p.cur.shutdown || want == 0 {
-		p.setTargets(want) // held at shutdown: no rollout goes on
+		p.setTargets(order, want) // held at shutdown: no rollout goes on
 	}
 	// Highest index first, so that scaling down stops the newest first.
-	order := p.sorted()
 	for i := len(order) - 1; i >= 0; i-- {
-		p.drive(order[i])
+		p.step(order[i], evDrive{})
 	}
 	p.settled = true
 	for idx, in := range p.instances {
@@ -342,147 +291,13 @@ func (p *program) reconcile() {
 // dropIfDone forgets in when it is in excess of want and has stopped, and
 // reports whether it did.
 func (p *program) dropIfDone(in *instance, want int) bool {
-	if in.idx < want || in.state != Stopped || in.spawning {
+	if in.idx < want || in.phase != phStopped {
 		return false
 	}
 	delete(p.instances, in.idx)
 	p.order = nil
 	p.dirty = true
 	return true
-}
-
-// setTargets decides which spec each instance should run, applying the
-// update strategy to instances that run an older spec hash.
-func (p *program) setTargets(want int) {
-	for idx, in := range p.instances {
-		if idx >= want {
-			in.target, in.targetHash = nil, ""
-		}
-	}
-	if want == 0 {
-		return
-	}
-	newProg, newHash := p.cur.prog, p.cur.hash
-	strategy := newProg.Spec.UpdateStrategy
-	if strategy.Type == spec.Recreate {
-		oldAlive := false
-		for _, in := range p.instances {
-			oldAlive = oldAlive || (in.live() && in.hash != newHash)
-		}
-		for i := range want {
-			in := p.instances[i]
-			switch {
-			case in.live() && in.hash == newHash, !oldAlive:
-				in.target, in.targetHash = newProg, newHash
-			default: // stop the old ones; start nothing until all are gone
-				in.target, in.targetHash = nil, ""
-			}
-		}
-		return
-	}
-	unavailable := 0
-	for i := range want {
-		if !p.instances[i].ready() {
-			unavailable++
-		}
-	}
-	for i := range want {
-		in := p.instances[i]
-		switch {
-		case in.hash == newHash || !in.live() || !in.ready():
-			in.target, in.targetHash = newProg, newHash
-		case unavailable < strategy.MaxUnavailable:
-			in.target, in.targetHash = newProg, newHash
-			unavailable++
-		default: // keep serving the old spec until its turn
-			in.target, in.targetHash = in.spec, in.hash
-		}
-	}
-}
-
-// drive moves one instance one step towards its target.
-func (p *program) drive(in *instance) {
-	t := in.target
-	switch in.state {
-	case Starting, Running:
-		if in.spawning {
-			return // acted on when the spawn reports back
-		}
-		if t == nil || in.targetHash != in.hash {
-			p.stopInstance(in)
-			return
-		}
-		in.spec = t // supervision settings apply in place
-	case Backoff:
-		switch {
-		case t == nil:
-			in.cancelTimer()
-			p.setState(in, Stopped)
-		case in.targetHash != in.hash && !p.cur.shutdown:
-			in.cancelTimer()
-			p.spawn(in, true)
-		default:
-			in.spec = t
-		}
-	case Exited, Fatal:
-		switch {
-		case t == nil:
-			p.setState(in, Stopped)
-		case (in.targetHash != in.hash || in.retry) && !p.cur.shutdown:
-			p.spawn(in, true)
-		default:
-			in.spec = t
-		}
-	case Stopped:
-		switch {
-		case t == nil:
-			if in.message != "" && in.message == p.waiting {
-				in.message = ""
-			}
-		case p.cur.shutdown:
-			// shutting down, held back for dependents: start nothing new
-		case p.waiting != "":
-			if in.message != p.waiting {
-				in.message = p.waiting
-				p.dirty = true
-			}
-		default:
-			p.spawn(in, in.targetHash != in.hash)
-		}
-	}
-}
-
-// spawn starts the target spec of in; fresh resets the counters (a new spec).
-func (p *program) spawn(in *instance, fresh bool) {
-	if fresh {
-		in.restarts, in.failures = 0, 0
-	}
-	in.spec, in.hash = in.target, in.targetHash
-	in.retry = false
-	in.gen++
-	in.spawning = true
-	in.proc, in.pid, in.message = nil, 0, ""
-	in.nextRetry = time.Time{}
-	in.restartAfterStop = false
-	p.stopProbes(in)
-	p.setState(in, Starting)
-	idx, gen, prog := in.idx, in.gen, in.spec
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		select {
-		case p.spawnSlots <- struct{}{}:
-		case <-p.ctx.Done():
-			return
-		}
-		var proc Process
-		prs, err := p.buildProbes(prog, idx)
-		if err == nil {
-			proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
-		}
-		<-p.spawnSlots
-		p.post(spawned{idx: idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})
-	}()
 }
 
 func (p *program) handle(m any) {
@@ -496,13 +311,14 @@ func (p *program) handle(m any) {
 		p.onExited(m)
 	case groupGone:
 		p.touched = append(p.touched, m.idx)
-		if in := p.current(m.idx, m.gen); in != nil && in.state == Stopping {
-			p.finishStop(in)
+		if in := p.current(m.idx, m.gen); in != nil {
+			p.step(in, evGroupGone{at: p.clock.Now()})
 		}
 	case timerFired:
 		p.touched = append(p.touched, m.idx)
 		if in := p.instances[m.idx]; in != nil && in.timerGen == m.gen {
-			p.onTimer(in)
+			in.timer = nil
+			p.step(in, evTimer{})
 		}
 	case signalReq:
 		m.reply <- p.signal(m.index, m.sig)
@@ -526,284 +342,12 @@ func (p *program) current(idx, gen int) *instance {
 	return in
 }
 
-func (p *program) onSpawned(m spawned) {
-	in := p.current(m.idx, m.gen)
-	if in == nil || !in.spawning {
-		if m.proc != nil { // nobody wants it any more
-			p.retire(m.proc, syscall.SIGKILL, 0)
-		}
-		return
-	}
-	in.spawning = false
-	if m.err != nil {
-		p.afterExit(in, exitFacts{code: 127, failures: in.failures}, "start failed: "+m.err.Error(), m.at)
-		return
-	}
-	at := m.at
-	in.proc, in.pid, in.startedAt = m.proc, m.proc.Pid(), &at
-	in.leaderExited = false
-	p.event(in.name(p.name), in.pid, status.EventNormal, "Started", "started "+argv0(in.spec))
-	idx, gen, proc := in.idx, in.gen, m.proc
-	// No goroutine of ours per process: the process layer calls back.
-	proc.OnExit(func() {
-		st, err := proc.Wait(p.ctx)
-		if errors.Is(err, context.Canceled) {
-			return
-		}
-		p.post(exited{idx: idx, gen: gen, status: st, err: err, at: p.clock.Now()})
-	})
-	in.everReady = false
-	p.startProbes(in, m.probers)
-	if in.spec.Spec.StartSeconds <= 0 {
-		p.becomeRunning(in)
-	} else {
-		p.armTimer(in, in.spec.Spec.StartSeconds)
-	}
-}
-
-func (p *program) becomeRunning(in *instance) {
-	in.failures = 0
-	if !in.hasReadiness || in.probeReady {
-		in.message = ""
-	}
-	p.setState(in, Running) // Ready, unless a readiness probe holds it back
-}
-
-func (p *program) onTimer(in *instance) {
-	in.timer = nil
-	switch in.state {
-	case Starting:
-		p.becomeRunning(in)
-	case Backoff:
-		if in.target != nil && !p.cur.shutdown {
-			in.restarts++
-			p.spawn(in, false)
-		}
-	case Stopping:
-		if in.proc != nil {
-			p.signalGroup(in.proc, syscall.SIGKILL, in.name(p.name))
-			p.event(in.name(p.name), in.pid, status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", in.spec.Spec.StopTimeout, in.spec.Spec.StopSignal.Name))
-		}
-	}
-}
-
-func (p *program) onExited(m exited) {
-	in := p.current(m.idx, m.gen)
-	if in == nil || in.proc == nil || in.leaderExited {
-		return
-	}
-	in.leaderExited = true
-	code, sig := m.status.Code, ""
-	if m.status.Signal != 0 {
-		sig = proc.SignalName(m.status.Signal)
-	}
-	if m.err != nil {
-		code = -1
-	}
-	ranFor := m.at.Sub(*in.startedAt)
-	in.lastExit = &status.Exit{Code: code, Signal: sig, At: m.at, RanFor: status.Duration(ranFor)}
-	if in.state == Stopping {
-		p.awaitGroup(in)
-		return
-	}
-	// Supervision settings of a newer spec of the same hash apply to this
-	// exit even if no pass has retargeted the instance since it was read.
-	if p.cur.prog != nil && p.cur.hash == in.hash {
-		in.spec = p.cur.prog
-	}
-	// Nobody asked for this exit. Whatever the leader left in its group is
-	// stopped in the background; the instance moves on at once.
-	p.retire(in.proc, in.spec.Spec.StopSignal.Number, in.spec.Spec.StopTimeout)
-	in.proc = nil
-	in.cancelTimer()
-	facts := exitFacts{code: code, signal: sig, ranFor: ranFor, started: in.state == Running, failures: in.failures}
-	p.afterExit(in, facts, "", m.at)
-}
-
-// afterExit applies the restart policy after an exit or a failed spawn.
-func (p *program) afterExit(in *instance, facts exitFacts, why string, now time.Time) {
-	d := decideExit(&in.spec.Spec, facts)
-	if why != "" {
-		d.message = why + "; " + d.message
-	}
-	in.failures = d.failures
-	kind := status.EventWarning
-	if facts.signal == "" && facts.code == 0 {
-		kind = status.EventNormal
-	}
-	name, pid := in.name(p.name), in.pid
-	in.pid = 0
-	p.event(name, pid, kind, "Exited", describeExit(facts.code, facts.signal)+fmt.Sprintf(" after %v", facts.ranFor.Round(time.Millisecond)))
-	if p.cur.shutdown && d.next != Fatal {
-		d.next = Exited // held at shutdown for dependents: start nothing new
-	}
-	switch d.next {
-	case Starting:
-		in.restarts++
-		p.spawn(in, false)
-	case Backoff:
-		p.setState(in, Backoff)
-		in.message = d.message
-		in.nextRetry = now.Add(d.delay)
-		p.armTimer(in, d.delay)
-		if d.reason == "BackOff" {
-			p.event(name, 0, status.EventWarning, "BackOff", fmt.Sprintf("%s; restarting in %v", d.message, d.delay))
-		}
-	case Fatal:
-		p.setState(in, Fatal)
-		in.message = d.message
-		p.event(name, 0, status.EventWarning, "Fatal", d.message)
-	case Exited:
-		p.setState(in, Exited)
-		in.message = d.message
-	}
-}
-
-// stopInstance sends the stop signal to the group and arms the SIGKILL timer.
-func (p *program) stopInstance(in *instance) {
-	in.cancelTimer()
-	p.setState(in, Stopping)
-	sig := in.spec.Spec.StopSignal
-	p.event(in.name(p.name), in.pid, status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group")
-	p.signalGroup(in.proc, sig.Number, in.name(p.name))
-	p.armTimer(in, in.spec.Spec.StopTimeout)
-	if in.leaderExited { // it exited on its own just before
-		p.awaitGroup(in)
-	}
-}
-
-// awaitGroup finishes the stop once the rest of the group is gone: at once
-// when that is known already, else after waiting in the background.
-func (p *program) awaitGroup(in *instance) {
-	if in.proc.GroupGone() {
-		p.finishStop(in)
-		return
-	}
-	idx, gen := in.idx, in.gen
-	// No goroutine per instance: a stop of 1000 waits on the reaper's passes.
-	// The program cannot end first: the instance is not gone until then.
-	in.proc.OnGroupEmpty(func() { p.post(groupGone{idx: idx, gen: gen}) })
-}
-
-func (p *program) finishStop(in *instance) {
-	in.cancelTimer()
-	p.release(in.proc, in.name(p.name))
-	if e := in.lastExit; in.restartAfterStop && e != nil && in.target != nil && in.targetHash == in.hash && !p.cur.shutdown {
-		// Stopped because the liveness probe failed: the restart policy
-		// decides what comes next, as after any exit (a failed start before
-		// startSeconds, back-off, FATAL, EXITED under Never).
-		in.restartAfterStop = false
-		in.proc = nil
-		facts := exitFacts{code: e.Code, signal: e.Signal, ranFor: time.Duration(e.RanFor), started: in.unhealthyRunning, failures: in.failures}
-		p.afterExit(in, facts, "liveness probe failed", p.clock.Now())
-		return
-	}
-	name, pid := in.name(p.name), in.pid
-	in.proc, in.pid = nil, 0
-	p.setState(in, Stopped)
-	msg := "stopped"
-	if e := in.lastExit; e != nil {
-		msg = "stopped: " + describeExit(e.Code, e.Signal)
-	}
-	p.event(name, pid, status.EventNormal, "Stopped", msg)
-}
-
-// released is a stopped leader to reap.
-type released struct {
-	proc Process
-	name string
-}
-
-// release reaps a stopped leader, whose group is gone, off the program's
-// goroutine: the reap and the closes cost as much as everything else a stop
-// does, and after a stop of 1000 the exits are handled back to back, so one
-// goroutine reaps while run goes on with the next exits. The instance no
-// longer refers to it; run ends only after every release (p.wg).
-func (p *program) release(pr Process, name string) {
-	p.releases.add(&p.wg, released{pr, name}, p.reap)
-}
-
-func (p *program) reap(r released) {
-	if err := r.proc.Release(); err != nil {
-		p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
-	}
-}
-
-// groupSignal is a signal for the process group of a supervised instance.
-type groupSignal struct {
-	proc Process
-	sig  syscall.Signal
-	name string // the instance, for the log
-}
-
-// signalGroup sends sig to pr's process group off the program's goroutine.
-// The signals go out in the order they were asked for (a SIGKILL after the
-// stop signal it escalates), on one goroutine: stopping 1000 instances is
-// 1000 kill(2) calls, each of which wakes a process that may take the CPU
-// there and then to exit. Queued, they no longer hold up the program, which
-// handles the first exits, and hands their leaders to release, while the
-// later signals still go out. A signal that finds the process already
-// released is dropped (proc never signals a reaped pid).
-func (p *program) signalGroup(pr Process, sig syscall.Signal, name string) {
-	p.signals.add(&p.wg, groupSignal{pr, sig, name}, p.sendSignal)
-}
-
-func (p *program) sendSignal(s groupSignal) {
-	if err := s.proc.SignalGroup(s.sig); err != nil {
-		p.log.V(1).Info("Signal failed", "instance", s.name, "pid", s.proc.Pid(), "signal", proc.SignalName(s.sig), "error", err.Error())
-	}
-}
-
-// retire ends what is left of a process group nobody supervises any more:
-// sig to the group, SIGKILL after timeout, then the leader is reaped. It runs
-// in the background on real time: it talks only to the OS.
-func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		// Not p.ctx: the program may end (deleted, shut down) before the
-		// group is gone, and the group must go all the same.
-		bg := context.WithoutCancel(p.ctx)
-		_ = pr.SignalGroup(sig)
-		ctx, cancel := context.WithTimeout(bg, timeout)
-		err := pr.WaitGroupEmpty(ctx)
-		cancel()
-		if err != nil {
-			_ = pr.SignalGroup(syscall.SIGKILL)
-			_ = pr.WaitGroupEmpty(bg)
-		}
-		_ = pr.Release()
-	}()
-}
-
-func (p *program) armTimer(in *instance, d time.Duration) {
-	in.cancelTimer()
-	in.timerGen++
-	idx, gen := in.idx, in.timerGen
-	in.timer = p.clock.AfterFunc(d, func() { p.post(timerFired{idx: idx, gen: gen}) })
-}
-
-func (p *program) setState(in *instance, to State) {
-	if in.state == to {
-		return
-	}
-	if err := checkTransition(in.state, to); err != nil {
-		p.log.Error(err, "Illegal transition: this is a bug", "instance", in.name(p.name))
-	}
-	in.state = to
-	p.dirty = true
-	if to != Starting && to != Running {
-		p.stopProbes(in)
-	}
-	p.noteReady(in)
-}
-
 // signal sends sig to instance index, or to every instance when index < 0.
 func (p *program) signal(index int, sig syscall.Signal) error {
 	var errs []error
 	sent := 0
 	for _, in := range p.sorted() {
-		if index >= 0 && in.idx != index || in.proc == nil || in.leaderExited {
+		if index >= 0 && in.idx != index || in.proc == nil || in.phase == phDraining {
 			continue
 		}
 		if err := in.proc.Signal(sig); err != nil {
@@ -825,30 +369,44 @@ func (p *program) finished() bool {
 	if !(p.cur.deleted || p.cur.shutdown) || len(p.instances) > 0 {
 		return false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.next != nil || len(p.mbox) > 0 {
-		return false // new desired state or a message arrived meanwhile
-	}
-	if p.deps != nil {
-		p.deps.leave(p.name)
-	}
-	if p.deadlineTimer != nil {
-		p.deadlineTimer.Stop()
-	}
-	p.closed = true
-	if p.cur.deleted {
-		p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
-		p.sink.Delete(p.name)
-	} else {
-		p.publishNow()
-	}
-	return true
+	// Unless new desired state or a message arrived meanwhile.
+	return p.closeIfIdle(func() {
+		if p.deps != nil {
+			p.deps.leave(p.name)
+		}
+		if p.deadlineTimer != nil {
+			p.deadlineTimer.Stop()
+		}
+		if p.cur.deleted {
+			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
+			p.sink.Delete(p.name)
+		} else {
+			p.publishNow()
+		}
+	})
 }
 
 func (p *program) event(instance string, pid int, kind, reason, msg string) {
-	p.sink.Event(status.Event{Time: p.clock.Now(), Type: kind, Reason: reason, Program: p.name, Instance: instance, Pid: pid, Message: msg})
-	p.log.V(1).Info("Event", "instance", instance, "pid", pid, "reason", reason, "message", msg)
+	p.emitEvent(status.Event{Type: kind, Reason: reason, Instance: instance, Pid: pid, Message: msg})
+}
+
+// emitEvent records ev, an event of this program, as happening now.
+func (p *program) emitEvent(ev status.Event) {
+	ev.Time, ev.Program = p.clock.Now(), p.name
+	p.sink.Event(ev)
+	p.log.V(1).Info("Event", "instance", ev.Instance, "pid", ev.Pid, "reason", ev.Reason, "message", ev.Message)
+}
+
+// setTargets has the planner decide which spec each instance of order (by
+// index) should run.
+func (p *program) setTargets(order []*instance, want int) {
+	view := make([]planned, len(order))
+	for i, in := range order {
+		view[i] = in.planned()
+	}
+	for i, t := range plan(view, want, p.cur.prog, p.cur.hash) {
+		order[i].target, order[i].targetHash = t.prog, t.hash
+	}
 }
 
 // sorted returns the instances by index. The order is kept until an

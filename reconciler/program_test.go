@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -17,7 +18,7 @@ import (
 type harness struct {
 	t       *testing.T
 	name    string
-	clock   *fakeClock
+	clock   *fakeclock.Clock
 	starter *fakeStarter
 	sink    *fakeSink
 	p       *program
@@ -25,7 +26,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, name: "web", clock: newFakeClock(), starter: &fakeStarter{}, sink: &fakeSink{}}
+	h := &harness{t: t, name: "web", clock: fakeclock.New(), starter: &fakeStarter{}, sink: &fakeSink{}}
 	h.p = newProgram(t.Context(), "web", programOptions{log: testr.New(t), clock: h.clock, starter: h.starter, sink: h.sink, spawnSlots: make(chan struct{}, 4)})
 	go h.p.run()
 	t.Cleanup(h.shutdown)
@@ -43,7 +44,7 @@ func (h *harness) shutdown() {
 
 // shutdownAll stops programs together, as the daemon does at exit, and waits
 // for all of them.
-func shutdownAll(t *testing.T, clock *fakeClock, hs ...*harness) {
+func shutdownAll(t *testing.T, clock *fakeclock.Clock, hs ...*harness) {
 	for _, h := range hs {
 		d := h.last
 		d.shutdown = true
@@ -356,7 +357,7 @@ func TestLiveSettingsDoNotRestart(t *testing.T) {
 		h.p.set(h.last)
 	}
 	h.apply("  command: sleep 1000\n  startSeconds: 0s\n  replicas: 2\n  startRetries: 9\n  stopTimeout: 1s\n  restartPolicy: OnFailure\n")
-	eventually(t, "the new spec taken", func() bool { h.p.mu.Lock(); defer h.p.mu.Unlock(); return h.p.next == nil })
+	eventually(t, "the new spec taken", func() bool { return !h.p.pending() })
 	// The new policy applies in place, to the next exit handled: exit 0 under
 	// OnFailure ends the instance. (Instances start in parallel: find
 	// instance 1's process by its index.)
@@ -413,7 +414,7 @@ func TestDeleteStopsAndRemoves(t *testing.T) {
 // its own goroutine, which every other exit waits for. Every message posted
 // is handled, and once the program has ended post refuses.
 func TestPostNeverBlocks(t *testing.T) {
-	p := newProgram(t.Context(), "web", programOptions{log: testr.New(t), clock: newFakeClock(), starter: &fakeStarter{},
+	p := newProgram(t.Context(), "web", programOptions{log: testr.New(t), clock: fakeclock.New(), starter: &fakeStarter{},
 		sink: &fakeSink{}, spawnSlots: make(chan struct{}, 4)})
 	const n = 3000 // far more than any channel buffer would hold
 	replies := make([]chan error, n)

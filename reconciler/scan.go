@@ -3,12 +3,12 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
+	"strings"
 	"syscall"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -35,69 +35,50 @@ type cacheEntry struct {
 // scanner reads the directory; it remembers decoded files by fileKey.
 type scanner struct {
 	dir   string
-	check func(*spec.Program) error // the daemon's own checks (user needs root)
-	cache map[string]cacheEntry     // by file name
+	admit func(*spec.Program) (*spec.Program, error) // see Options.Admit
+	cache map[string]cacheEntry                      // by file name
 }
 
 // scan reads every manifest of the directory. A missing directory is empty.
 // Names it rejects (bad names) are returned in bad for the caller to report.
 func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	l, err := manifest.NewDir(s.dir).List()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("read %s: %w", s.dir, err)
 	}
 	found = map[string]scanned{}
-	files := map[string][]string{} // program name -> file names
-	seen := map[string]bool{}
-	for _, e := range entries {
-		kind, name := spec.Classify(e.Name())
-		switch kind {
-		case spec.BadName:
-			bad = append(bad, e.Name())
-			continue
-		case spec.Ignored:
-			continue
-		}
-		files[name] = append(files[name], e.Name())
+	for _, d := range l.Duplicates {
+		found[d.Name] = scanned{err: fmt.Errorf("%s: both %s exist: keep one", d.Name, strings.Join(d.Bases, " and "))}
 	}
-	for name, fs := range files {
-		sort.Strings(fs)
-		if len(fs) > 1 {
-			found[name] = scanned{err: fmt.Errorf("%s: both %s exist: keep one", name, joinNames(fs))}
-			continue
-		}
-		res, ok := s.read(fs[0])
+	seen := map[string]bool{}
+	for _, f := range l.Files {
+		res, ok := s.read(f)
 		if !ok {
-			continue // vanished or not a regular file
+			continue // vanished since it was listed
 		}
-		seen[fs[0]] = true
-		found[name] = res
+		seen[f.Base] = true
+		found[f.Name] = res
 	}
 	for f := range s.cache {
 		if !seen[f] {
 			delete(s.cache, f)
 		}
 	}
-	return found, bad, nil
+	return found, l.BadNames, nil
 }
 
-// read decodes one manifest, from the cache when its key is unchanged.
-func (s *scanner) read(file string) (scanned, bool) {
-	path := filepath.Join(s.dir, file)
-	fi, err := os.Stat(path) // follows symlinks
-	if err != nil || !fi.Mode().IsRegular() {
-		return scanned{}, false
-	}
-	key := keyOf(fi)
+// read decodes one manifest the store listed, from the cache when its key
+// is unchanged.
+func (s *scanner) read(f manifest.File) (scanned, bool) {
+	file := f.Base
+	key := keyOf(f.Info) // symlinks followed
 	if c, ok := s.cache[file]; ok && c.key == key {
 		return c.res, true
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	data, err := manifest.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return scanned{}, false
 	}
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxManifestSize+1))
-	f.Close()
 	if err != nil {
 		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
@@ -106,12 +87,13 @@ func (s *scanner) read(file string) (scanned, bool) {
 	switch {
 	case errs != nil:
 		res.err = errs
-	case s.check != nil:
-		if err := s.check(prog); err != nil {
+	case s.admit != nil:
+		admitted, err := s.admit(prog)
+		if err != nil {
 			res.err = fmt.Errorf("%s: %w", file, err)
 			break
 		}
-		fallthrough
+		res.prog, res.hash = admitted, spec.Hash(admitted)
 	default:
 		res.prog, res.hash = prog, spec.Hash(prog)
 	}
@@ -127,15 +109,4 @@ func keyOf(fi os.FileInfo) fileKey {
 		k.ino, k.dev, k.ctime = st.Ino, st.Dev, st.Ctim.Nano()
 	}
 	return k
-}
-
-func joinNames(fs []string) string {
-	out := ""
-	for i, f := range fs {
-		if i > 0 {
-			out += " and "
-		}
-		out += f
-	}
-	return out
 }

@@ -1,7 +1,5 @@
 package reconciler
 
-import "fmt"
-
 // State is an instance's lifecycle state, supervisord's, shown upper-case.
 type State string
 
@@ -16,41 +14,82 @@ const (
 	Fatal    State = "FATAL"    // startRetries consecutive failed starts: given up
 )
 
-// transitions is the lifecycle. Anything else is a bug, reported as one.
-//
-//	STOPPED  -> STARTING              start wanted
-//	STARTING -> RUNNING               up for startSeconds
-//	STARTING -> BACKOFF | FATAL       exited early (a failed start), or spawn failed
-//	STARTING -> EXITED                exited early with success under OnFailure or Never
-//	RUNNING  -> STARTING | BACKOFF    exited, restart due now or after restartDelay
-//	RUNNING  -> EXITED                exited, not restarted by restartPolicy
-//	STARTING, RUNNING -> STOPPING     stop wanted (scale down, desired stopped, rollout)
-//	STOPPING -> STOPPED               leader exited and the group is gone
-//	STOPPING -> STARTING | BACKOFF | FATAL | EXITED
-//	                                  stopped because the liveness probe
-//	                                  failed: the restart policy decides
-//	BACKOFF  -> STARTING              restartDelay elapsed
-//	BACKOFF, EXITED, FATAL -> STOPPED stop wanted (no process to stop)
-//	EXITED, FATAL -> STARTING         spec changed or restart asked for
-var transitions = map[State][]State{
-	Stopped:  {Starting},
-	Starting: {Running, Backoff, Fatal, Exited, Stopping},
-	Running:  {Starting, Backoff, Exited, Stopping},
-	Backoff:  {Starting, Stopped},
-	Stopping: {Stopped, Starting, Backoff, Fatal, Exited},
-	Exited:   {Starting, Stopped},
-	Fatal:    {Starting, Stopped},
+// phase is the lifecycle's own state: a State, told apart where the same
+// State means different things to the controller.
+type phase int
+
+const (
+	phStopped    phase = iota
+	phSpawning         // STARTING: the Start call is in flight, no process yet
+	phStarting         // STARTING: up, not yet for startSeconds
+	phRunning          // RUNNING
+	phBackoff          // BACKOFF
+	phStopping         // STOPPING: stop signal sent, the leader is alive
+	phDraining         // STOPPING: the leader exited, its group is not empty yet
+	phExited           // EXITED
+	phFatal            // FATAL
+	phFatalRetry       // FATAL, and the manifest was edited since: start again
+)
+
+var phaseStates = [...]State{
+	phStopped: Stopped, phSpawning: Starting, phStarting: Starting, phRunning: Running,
+	phBackoff: Backoff, phStopping: Stopping, phDraining: Stopping, phExited: Exited,
+	phFatal: Fatal, phFatalRetry: Fatal,
 }
 
-// checkTransition reports an illegal transition as an error.
-func checkTransition(from, to State) error {
-	for _, s := range transitions[from] {
-		if s == to {
-			return nil
+var phaseNames = [...]string{
+	phStopped: "stopped", phSpawning: "spawning", phStarting: "starting", phRunning: "running",
+	phBackoff: "backoff", phStopping: "stopping", phDraining: "draining", phExited: "exited",
+	phFatal: "fatal", phFatalRetry: "fatal-retry",
+}
+
+func (p phase) state() State    { return phaseStates[p] }
+func (p phase) String() string  { return phaseNames[p] }
+func (p phase) probing() bool   { return p == phStarting || p == phRunning }
+func (p phase) hasLeader() bool { return p == phStarting || p == phRunning || p == phStopping }
+
+// live reports whether an instance in phase p has, or is getting, a process.
+func (p phase) live() bool {
+	return p == phSpawning || p == phStarting || p == phRunning || p == phStopping || p == phDraining
+}
+
+// moves is the lifecycle's phase table. Anything else is a bug, reported
+// as one, and the instance keeps its phase.
+//
+//	stopped      -> spawning                      start wanted
+//	spawning     -> starting | running            started (running: startSeconds 0)
+//	spawning     -> backoff | fatal | exited      the start failed
+//	starting     -> running                       up for startSeconds
+//	starting     -> backoff | fatal | exited      exited early (a failed start)
+//	running      -> spawning | backoff | exited   exited: restart now, later, or not
+//	starting, running -> stopping                 stop wanted, or liveness failed
+//	stopping     -> draining                      the leader exited
+//	draining     -> stopped                       the group is gone
+//	draining     -> spawning | backoff | fatal | exited
+//	                                              gone after a liveness failure:
+//	                                              the restart policy decides
+//	backoff      -> spawning | stopped            restartDelay elapsed; stop wanted
+//	exited, fatal, fatal-retry -> spawning | stopped
+//	                                              spec changed or retried; stop wanted
+//	fatal        -> fatal-retry                   the manifest was edited
+var moves = map[phase][]phase{
+	phStopped:    {phSpawning},
+	phSpawning:   {phStarting, phRunning, phBackoff, phFatal, phExited},
+	phStarting:   {phRunning, phBackoff, phFatal, phExited, phStopping},
+	phRunning:    {phSpawning, phBackoff, phExited, phStopping},
+	phStopping:   {phDraining},
+	phDraining:   {phStopped, phSpawning, phBackoff, phFatal, phExited},
+	phBackoff:    {phSpawning, phStopped},
+	phExited:     {phSpawning, phStopped},
+	phFatal:      {phSpawning, phStopped, phFatalRetry},
+	phFatalRetry: {phSpawning, phStopped},
+}
+
+func allowed(from, to phase) bool {
+	for _, p := range moves[from] {
+		if p == to {
+			return true
 		}
 	}
-	return fmt.Errorf("illegal transition %s -> %s", from, to)
+	return false
 }
-
-// hasProcess reports whether an instance in state s owns a live process.
-func (s State) hasProcess() bool { return s == Starting || s == Running || s == Stopping }

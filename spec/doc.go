@@ -13,4 +13,6 @@
 //     in, so callers never interpret zero values.
 //   - Hash depends only on the fields that change how a process runs (see
 //     hash.go); equal programs hash equally however they are spelled.
+//
+// docs/internals.md tells how it fits in: see "Layout".
 package spec

@@ -33,8 +33,7 @@ func ValidName(name string) bool {
 // Classify decides what the directory entry base (a base name, not a path) is,
 // and for manifests returns the program name, the file's stem.
 func Classify(base string) (FileKind, string) {
-	if base == "" || strings.HasPrefix(base, ".") || isLeftover(base) ||
-		strings.HasSuffix(base, ".status.yaml") || strings.HasSuffix(base, ".events.jsonl") {
+	if base == "" || strings.HasPrefix(base, ".") || isLeftover(base) || DaemonFile(base) {
 		return Ignored, ""
 	}
 	ext := filepath.Ext(base)
@@ -46,6 +45,26 @@ func Classify(base string) (FileKind, string) {
 		return BadName, stem
 	}
 	return Manifest, stem
+}
+
+// ManifestFileNames returns the base names a manifest of the program name
+// may have, the preferred one (for a new file) first: the inverse of
+// Classify for a valid name.
+func ManifestFileNames(name string) []string {
+	return []string{name + ".yaml", name + ".yml"}
+}
+
+// DaemonFile reports whether base names a file that the daemon writes into
+// its status directory, which is the manifest directory unless --status-dir
+// says otherwise: NAME.status.yaml, NAME.events.jsonl, its backup
+// NAME.events.jsonl.1, and the hidden temp files of status writes. Such a
+// file is never a manifest, and a change of it is the daemon's own doing, no
+// reason to read the directory again. (Package status, which writes these
+// files, must name them so.)
+func DaemonFile(base string) bool {
+	return strings.HasSuffix(base, ".status.yaml") ||
+		strings.HasSuffix(base, ".events.jsonl") || strings.HasSuffix(base, ".events.jsonl.1") ||
+		strings.HasPrefix(base, ".") && strings.Contains(base, ".status.yaml.tmp")
 }
 
 // isLeftover matches the temporary and backup names that editors, dpkg and rpm

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
@@ -16,7 +17,7 @@ import (
 //	go test -run '^$' -bench WriterStaleness -benchtime 50x ./status
 func BenchmarkWriterStaleness(b *testing.B) {
 	dir := b.TempDir()
-	w := NewWriter(WriterOptions{Dir: dir, Clock: realClock{}})
+	w := NewWriter(WriterOptions{Dir: dir, Clock: clock.Real{}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,5 +1,5 @@
 // Package status reads and writes the files in which the daemon reports observed
-// state: NAME.status.yaml (DESIGN.md §4) and NAME.events.jsonl (DESIGN.md §5).
+// state: NAME.status.yaml (docs/reference.md §4) and NAME.events.jsonl (docs/reference.md §5).
 //
 // It knows the file formats, not process logic: the reconciler decides what a
 // status says, and this package puts it on disk so that readers (the CLI, an
@@ -7,7 +7,8 @@
 //
 // Invariants:
 //
-//   - A status file is replaced atomically: the content goes to a temp file whose
+//   - A status file is replaced atomically, by the project's one atomic writer
+//     (internal/atomicfile): the content goes to a temp file whose
 //     name starts with "." in the same directory, is fsynced, renamed over the
 //     target, and the directory is fsynced. A reader sees the old or the new
 //     content, never a mix, and a directory watcher that ignores dot files never
@@ -23,9 +24,11 @@
 //     replacing an older one, so a program costs at most about twice the limit.
 //   - Writer coalesces: the latest status per program wins, and a change reaches the
 //     disk at most Interval after it was reported (100ms by default, always well
-//     under the 1s promised in DESIGN.md), however many changes come in between.
+//     under the 1s promised in docs/reference.md), however many changes come in between.
 //     When nothing changes, Writer does no work at all.
 //   - Nothing here holds environment values: the types have no field for them.
 //   - There is no package state: every dependency (directory, logger, clock) is
 //     passed in by the caller.
+//
+// docs/internals.md tells how it fits in: see "Status and events".
 package status

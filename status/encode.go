@@ -12,7 +12,7 @@ import (
 )
 
 // Marshal returns st as the YAML of a status file, with the keys in the order
-// of DESIGN.md §4. It writes the text directly: a status file with thousands
+// of docs/reference.md §4. It writes the text directly: a status file with thousands
 // of instances is rewritten often, and going through a YAML node tree cost the
 // daemon more CPU than starting the processes. A string is written plain when
 // it cannot read back as anything else, and double-quoted (JSON escaping,

@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/reconciled/reconciled/internal/atomicfile"
 )
 
 const (
 	statusSuffix = ".status.yaml"
-	tempInfix    = ".tmp-"
 	fileMode     = 0o644
 )
 
@@ -102,89 +103,16 @@ func comparableFile(path string) []byte {
 	return sansUpdatedAt(data)
 }
 
-// writeAtomic replaces dir/base with data (see WriteFileAtomic), mode 0644.
+// writeAtomic replaces dir/base with data (atomicfile.Write), mode 0644.
 func writeAtomic(dir, base string, data []byte) error {
-	return WriteFileAtomic(filepath.Join(dir, base), data, AtomicOptions{Mode: fileMode})
-}
-
-// AtomicOptions tune WriteFileAtomic.
-type AtomicOptions struct {
-	// Mode is the file's mode (permission and set-id bits), set as it is:
-	// the zero value makes a file no one but root can read.
-	Mode os.FileMode
-	// Owner, when not nil, is the uid and gid to give the file.
-	Owner *[2]int
-	// BeforeRename, when not nil, is a last check once the data is on disk:
-	// an error aborts the write (the temp file is removed) and is returned.
-	BeforeRename func() error
-}
-
-// WriteFileAtomic replaces path with data so that no reader ever sees a
-// partial file: temp file ".BASE.tmp-RANDOM" in the same directory (same file
-// system, ignored by the spec watcher), fsync, rename, fsync of the directory
-// so that the rename itself survives a crash.
-func WriteFileAtomic(path string, data []byte, o AtomicOptions) (err error) {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+tempInfix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if o.Owner != nil {
-		// Before Chmod: chown clears the set-id bits.
-		if err = f.Chown(o.Owner[0], o.Owner[1]); err != nil {
-			return err
-		}
-	}
-	// CreateTemp makes the file 0600.
-	if err = f.Chmod(o.Mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if o.BeforeRename != nil {
-		if err = o.BeforeRename(); err != nil {
-			return err
-		}
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
-}
-
-// SyncDir fsyncs directory dir, so that a rename or removal in it survives a
-// crash.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.Write(filepath.Join(dir, base), data, atomicfile.Options{Mode: fileMode})
 }
 
 // removeStaleTemps removes temp files left in dir by a writer that died between
 // creating and renaming them. Only the daemon holding the directory lock may
 // call it, since another writer's temp files would look the same.
 func removeStaleTemps(dir string) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(dir, ".*"+statusSuffix+tempInfix+"*"))
+	matches, err := filepath.Glob(filepath.Join(dir, atomicfile.TempGlob("*"+statusSuffix)))
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -233,47 +232,6 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if names := listDir(t, dir); !reflect.DeepEqual(names, []string{"worker.status.yaml"}) {
 		t.Errorf("dir holds %v, want only the status file", names)
-	}
-}
-
-func TestWriteFileAtomicOptions(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "worker.yaml")
-	if err := WriteFileAtomic(path, []byte("one\n"), AtomicOptions{Mode: 0o640}); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(path); err != nil {
-		t.Fatal(err)
-	} else if fi.Mode().Perm() != 0o640 {
-		t.Fatalf("mode %v, want 0640", fi.Mode())
-	}
-	// A failing last check leaves the old file and no temp file.
-	stop := errors.New("changed meanwhile")
-	err := WriteFileAtomic(path, []byte("two\n"), AtomicOptions{Mode: 0o644, BeforeRename: func() error { return stop }})
-	if !errors.Is(err, stop) {
-		t.Fatalf("err %v, want %v", err, stop)
-	}
-	if data, _ := os.ReadFile(path); string(data) != "one\n" {
-		t.Fatalf("content %q after an aborted write", data)
-	}
-	if names := listDir(t, dir); !reflect.DeepEqual(names, []string{"worker.yaml"}) {
-		t.Fatalf("dir holds %v", names)
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("chown needs root")
-	}
-	// Owner, then the set-gid bit, which the chown would have cleared.
-	err = WriteFileAtomic(path, []byte("three\n"), AtomicOptions{Mode: 0o644 | os.ModeSetgid, Owner: &[2]int{65534, 65534}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if st.Uid != 65534 || st.Gid != 65534 || fi.Mode()&os.ModeSetgid == 0 {
-		t.Fatalf("owner %d:%d mode %v", st.Uid, st.Gid, fi.Mode())
 	}
 }
 

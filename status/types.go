@@ -35,7 +35,7 @@ const (
 )
 
 // ProgramStatus is the content of a NAME.status.yaml file: the observed state of
-// one program, as described in DESIGN.md §4.
+// one program, as described in docs/reference.md §4.
 type ProgramStatus struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
@@ -97,7 +97,7 @@ type Exit struct {
 	RanFor Duration  `json:"ranFor"`
 }
 
-// Event is one line of a NAME.events.jsonl file, as described in DESIGN.md §5.
+// Event is one line of a NAME.events.jsonl file, as described in docs/reference.md §5.
 type Event struct {
 	Time     time.Time `json:"time"`
 	Type     string    `json:"type"`
@@ -106,11 +106,15 @@ type Event struct {
 	Instance string    `json:"instance,omitempty"`
 	Pid      int       `json:"pid,omitempty"`
 	Message  string    `json:"message"`
+	// Exit is the exit an Exited event reports, as typed data for the
+	// daemon's own consumers (the exit policy); it is not written: the
+	// message says the same for people.
+	Exit *Exit `json:"-"`
 }
 
 // Duration is a time.Duration that is written as a Go duration string ("2.5s"),
 // rounded to the millisecond, and read back from one. A bare JSON number is read
-// as seconds, as DESIGN.md §2 does for durations in specs.
+// as seconds, as docs/reference.md §2 does for durations in specs.
 type Duration time.Duration
 
 // String returns the duration as a Go duration string, such as "2.5s".
@@ -183,7 +187,7 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // The MarshalJSON methods below spell out every field again only to change how
-// times are written; the field order is the order of DESIGN.md.
+// times are written; the field order is the order of docs/reference.md.
 
 // MarshalJSON writes s with times in UTC at millisecond precision, and empty
 // lists as [] rather than null.
@@ -249,7 +253,7 @@ func (e Exit) MarshalJSON() ([]byte, error) {
 }
 
 // MarshalJSON writes ev as one compact object with the fields in the order of
-// DESIGN.md §5 and its time in UTC at millisecond precision.
+// docs/reference.md §5 and its time in UTC at millisecond precision.
 func (ev Event) MarshalJSON() ([]byte, error) {
 	return appendEvent(nil, ev), nil
 }

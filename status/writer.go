@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/internal/clock"
 )
 
 const (
 	// DefaultInterval is the longest a change waits before it is written.
 	DefaultInterval = 100 * time.Millisecond
-	// maxInterval caps WriterOptions.Interval: DESIGN.md §4 promises a change is
+	// maxInterval caps WriterOptions.Interval: docs/reference.md §4 promises a change is
 	// on disk within 1s, and a flush itself takes some time.
 	maxInterval = 500 * time.Millisecond
 	// maxQueuedEvents bounds the events kept per program while they cannot be
@@ -22,10 +24,10 @@ const (
 	maxQueuedEvents = 10000
 	// flushCostFactor stretches the batch interval under load: a batch lasts
 	// at least this many times as long as the last flush took, so that
-	// writing a large status file (1000 instances) takes at most about 5%
-	// of the time during a storm. It never passes maxInterval.
+	// writing a large status file takes at most 1/flushCostFactor of the
+	// time during a storm. It never passes maxInterval.
 	flushCostFactor = 20
-	// staleBudget is DESIGN.md §4's promise: a change is on disk within 1s.
+	// staleBudget is docs/reference.md §4's promise: a change is on disk within 1s.
 	staleBudget = time.Second
 )
 
@@ -46,7 +48,7 @@ type WriterOptions struct {
 	// Log receives write failures. The zero Logger discards them.
 	Log logr.Logger
 	// Clock is the source of time and timers. Nil means the real clock.
-	Clock Clock
+	Clock clock.Clock
 }
 
 // Writer is the daemon's status and events writer. The reconciler hands it the
@@ -69,7 +71,7 @@ type Writer struct {
 	dir      string
 	interval time.Duration
 	log      logr.Logger
-	clock    Clock
+	clock    clock.Clock
 	events   EventLog
 
 	// wake holds a token when there is a change Run has not seen yet.
@@ -101,7 +103,7 @@ func NewWriter(opts WriterOptions) *Writer {
 		opts.Interval = maxInterval
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Real{}
 	}
 	return &Writer{
 		dir:      opts.Dir,
@@ -198,13 +200,14 @@ func (w *Writer) Run(ctx context.Context) {
 			return
 		case <-w.wake:
 		}
-		t := w.clock.NewTimer(w.batchInterval(cost))
+		due := make(chan struct{})
+		t := w.clock.AfterFunc(w.batchInterval(cost), func() { close(due) })
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			w.logFailures(w.flush())
 			return
-		case <-t.C():
+		case <-due:
 		}
 		start := w.clock.Now()
 		w.logFailures(w.flush())

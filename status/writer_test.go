@@ -16,6 +16,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/reconciled/reconciled/internal/clock"
+	"github.com/reconciled/reconciled/internal/fakeclock"
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
@@ -27,7 +29,7 @@ const waitTimeout = 20 * time.Second
 // testWriter is a Writer with a fake clock, a write counter and a running Run.
 type testWriter struct {
 	*Writer
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	writes atomic.Int64
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -37,7 +39,7 @@ func startWriter(t *testing.T, opts WriterOptions) *testWriter {
 	t.Helper()
 	tw := &testWriter{done: make(chan struct{})}
 	if opts.Clock == nil {
-		tw.clock = newFakeClock()
+		tw.clock = fakeclock.New()
 		opts.Clock = tw.clock
 	}
 	tw.Writer = NewWriter(opts)
@@ -61,8 +63,7 @@ func (tw *testWriter) stop() {
 func (tw *testWriter) waitTimer(t *testing.T) {
 	t.Helper()
 	waitfor.Condition(t, waitTimeout, func() bool {
-		pending, _ := tw.clock.waiting()
-		return pending == 1
+		return tw.clock.Pending() == 1
 	}, "the writer to start its timer")
 }
 
@@ -121,7 +122,7 @@ func TestWriterCoalesces(t *testing.T) {
 			if got, _ := restartsOnDisk(dir, "w"); got != 1_000_000 {
 				t.Errorf("restarts on disk = %d, want the latest, 1000000", got)
 			}
-			if pending, created := tw.clock.waiting(); pending != 0 || created != 1 {
+			if pending, created := tw.clock.Pending(), tw.clock.Armed(); pending != 0 || created != 1 {
 				t.Errorf("after the flush: %d pending timers, %d made; want 0 and 1", pending, created)
 			}
 			tw.stop()
@@ -166,7 +167,7 @@ func TestWriterSkipsUnchanged(t *testing.T) {
 // a second) is BenchmarkWriterStaleness's figure, not this test's.
 func TestWriterRealClock(t *testing.T) {
 	dir := t.TempDir()
-	tw := startWriter(t, WriterOptions{Dir: dir, Interval: 50 * time.Millisecond, Clock: realClock{}})
+	tw := startWriter(t, WriterOptions{Dir: dir, Interval: 50 * time.Millisecond, Clock: clock.Real{}})
 	for i := range 5 {
 		tw.Update(status("w", i))
 		waitfor.Condition(t, waitTimeout, func() bool {
@@ -180,7 +181,7 @@ func TestWriterRealClock(t *testing.T) {
 // that writes stay bounded by the elapsed intervals.
 func TestWriterStormRealClock(t *testing.T) {
 	dir := t.TempDir()
-	tw := startWriter(t, WriterOptions{Dir: dir, Clock: realClock{}})
+	tw := startWriter(t, WriterOptions{Dir: dir, Clock: clock.Real{}})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -334,7 +335,7 @@ func TestWriterRetriesFailures(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, all)
 		}
 	}
-	if _, created := tw.clock.waiting(); created != 1 {
+	if created := tw.clock.Armed(); created != 1 {
 		t.Errorf("%d timers made: a failure must not retry on its own", created)
 	}
 
@@ -403,7 +404,7 @@ func TestNewWriterDefaults(t *testing.T) {
 			t.Errorf("Interval %v became %v, want %v", tt.in, got, tt.want)
 		}
 	}
-	if c := NewWriter(WriterOptions{}).clock; !reflect.DeepEqual(c, Clock(realClock{})) {
+	if c := NewWriter(WriterOptions{}).clock; !reflect.DeepEqual(c, clock.Clock(clock.Real{})) {
 		t.Errorf("default clock = %T", c)
 	}
 }
@@ -457,7 +458,7 @@ func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 		slowMu.Unlock()
 		tw.Update(status("w", i+1))
 		tw.waitTimer(t)
-		if got := tw.clock.pendingIn(); got != next {
+		if got, _ := tw.clock.Next(); got != next {
 			t.Fatalf("batch %d: timer of %v, want %v", i, got, next)
 		}
 		tw.clock.Step(next)
@@ -466,7 +467,7 @@ func TestWriterStretchesAfterSlowFlush(t *testing.T) {
 	}
 	tw.Update(status("w", 99))
 	tw.waitTimer(t)
-	if got := tw.clock.pendingIn(); got != next {
+	if got, _ := tw.clock.Next(); got != next {
 		t.Fatalf("after a 1s flush: timer of %v, want %v", got, next)
 	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -47,20 +46,20 @@ in the directory (a ConfigMap volume) is refused: change its source.`,
 			var targets []waitTarget
 			failed := false
 			for _, file := range files {
-				r, err := applyFile(g.dir, file, name, cmd.InOrStdin())
+				r, err := applyFile(g.manifests(), file, name, cmd.InOrStdin())
 				if err != nil {
 					failed = true
-					var inv *invalidError
+					var inv *manifest.InvalidError
 					if errors.As(err, &inv) {
-						fmt.Fprintln(errOut, inv.errs.Error())
-						fmt.Fprintf(errOut, "%s is invalid: nothing was written\n", inv.path)
+						fmt.Fprintln(errOut, inv.Errs.Error())
+						fmt.Fprintf(errOut, "%s is invalid: nothing was written\n", inv.Path)
 					} else {
 						fmt.Fprintf(errOut, "%s: %v\n", file, err)
 					}
 					continue
 				}
 				fmt.Fprintln(out, r)
-				targets = append(targets, appliedTarget(r.name, r.prog, since))
+				targets = append(targets, appliedTarget(r.Name, r.Program, since))
 			}
 			if failed {
 				return &exitError{code: 1}
@@ -78,23 +77,28 @@ in the directory (a ConfigMap volume) is refused: change its source.`,
 }
 
 // applied is the outcome of one apply.
-type applied struct {
-	editResult
-	verb string // created, configured, unchanged
+type applied struct{ manifest.Result }
+
+func (a applied) String() string {
+	switch {
+	case !a.Changed:
+		return a.Name + " unchanged"
+	case a.Created:
+		return a.Name + " created"
+	}
+	return a.Name + " configured"
 }
 
-func (a applied) String() string { return a.name + " " + a.verb }
-
 // applyFile validates file (or standard input for "-") and places it in dir.
-func applyFile(dir, file, name string, stdin io.Reader) (applied, error) {
+func applyFile(dir manifest.Dir, file, name string, stdin io.Reader) (applied, error) {
 	var data []byte
 	var err error
 	display := file
 	if file == "-" {
 		display = "<stdin>"
-		data, err = io.ReadAll(io.LimitReader(stdin, spec.MaxManifestSize+1))
+		data, err = manifest.ReadAll(stdin)
 	} else {
-		data, err = readManifest(file)
+		data, err = manifest.ReadFile(file)
 	}
 	if err != nil {
 		return applied{}, err
@@ -112,47 +116,20 @@ func applyFile(dir, file, name string, stdin io.Reader) (applied, error) {
 	if !spec.ValidName(name) {
 		return applied{}, fmt.Errorf("%q is not a valid program name: use lower-case letters, digits, '-' and '_', at most %d characters", name, spec.MaxNameLength)
 	}
-	// Validate as the file it will be (its stem is the name), but report the
-	// errors against the input.
-	target := filepath.Join(dir, name+".yaml")
-	p, errs := spec.Parse(target, data)
-	if errs != nil {
-		for _, e := range errs {
+	// The store validates data as the file it will be (its stem is the
+	// name); the errors are reported against the input.
+	r, err := dir.Apply(name, data)
+	var inv *manifest.InvalidError
+	if errors.As(err, &inv) {
+		for _, e := range inv.Errs {
 			e.File = display
 		}
-		return applied{}, &invalidError{path: display, errs: errs}
+		inv.Path = display
 	}
-	unlock, err := lockDir(dir)
 	if err != nil {
 		return applied{}, err
 	}
-	defer unlock()
-	path, info, err := manifestPath(dir, name)
-	switch {
-	case errors.Is(err, errNoManifest):
-		info = nil
-	case err != nil:
-		return applied{}, err
-	}
-	res := applied{editResult: editResult{name: name, path: path, prog: p, changed: true}, verb: "created"}
-	if info != nil {
-		res.verb = "configured"
-		if old, err := readManifest(path); err == nil && bytes.Equal(old, data) {
-			res.verb, res.changed = "unchanged", false
-			return res, nil
-		}
-	}
-	unchanged := func() bool {
-		now, err := os.Lstat(path)
-		if info == nil {
-			return err != nil
-		}
-		return err == nil && sameFile(info, now)
-	}
-	if err := writeManifest(path, data, info, unchanged); err != nil {
-		return applied{}, err
-	}
-	return res, nil
+	return applied{r}, nil
 }
 
 // metadataName returns metadata.name when data is a mapping that has one.

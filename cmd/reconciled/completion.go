@@ -38,7 +38,7 @@ func completeInstances(g *globalOptions) cobra.CompletionFunc {
 }
 
 func programNames(g *globalOptions) []string {
-	names, _ := allManifests(g.dir)
+	names, _ := allManifests(g)
 	sts, _ := status.ReadDir(g.statusDirOf())
 	for _, st := range sts {
 		if spec.ValidName(st.Metadata.Name) {

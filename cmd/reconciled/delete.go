@@ -3,13 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/reconciled/reconciled/status"
+	"github.com/reconciled/reconciled/manifest"
 )
 
 func newDeleteCommand(g *globalOptions) *cobra.Command {
@@ -33,9 +31,9 @@ source.`,
 			var targets []waitTarget
 			failed := false
 			for _, name := range args {
-				err := deleteManifest(g.dir, name)
+				err := g.manifests().Delete(name)
 				switch {
-				case errors.Is(err, errNoManifest) && ignoreMissing:
+				case errors.Is(err, manifest.ErrNotFound) && ignoreMissing:
 				case err != nil:
 					failed = true
 					fmt.Fprintf(errOut, "%s: %v\n", name, err)
@@ -57,21 +55,4 @@ source.`,
 	cmd.Flags().BoolVar(&ignoreMissing, "ignore-not-found", false, "a missing manifest is not an error")
 	co.addFlags(cmd)
 	return cmd
-}
-
-// deleteManifest removes the manifest of name under the edit lock.
-func deleteManifest(dir, name string) error {
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	path, _, err := manifestPath(dir, name)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	return status.SyncDir(filepath.Dir(path))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -57,34 +58,34 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 // describe writes the description of name and reports whether there was
 // anything to describe.
 func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
-	path, _, perr := manifestPath(g.dir, name)
+	file, perr := g.manifests().Resolve(name)
 	var p *spec.Program
 	var errs spec.ErrorList
-	var manifest string
+	var where string // the manifest line
 	switch {
-	case perr == nil || errors.Is(perr, errSymlink):
-		manifest = path
-		data, err := readManifest(path)
+	case perr == nil || errors.Is(perr, manifest.ErrSymlink):
+		where = file.Path
+		data, err := manifest.ReadFile(file.Path)
 		if err != nil {
-			manifest += " (cannot read: " + err.Error() + ")"
+			where += " (cannot read: " + err.Error() + ")"
 		} else {
-			p, errs = spec.Parse(path, data)
+			p, errs = spec.Parse(file.Path, data)
 		}
-	case errors.Is(perr, errNoManifest):
-		manifest = "<none> (deleted)"
+	case errors.Is(perr, manifest.ErrNotFound):
+		where = "<none> (deleted)"
 	default:
-		manifest = "<" + perr.Error() + ">"
+		where = "<" + perr.Error() + ">"
 	}
 	st, serr := status.ReadFile(status.StatusPath(g.statusDirOf(), name))
 	hasStatus := serr == nil
-	if p == nil && errs == nil && !hasStatus && errors.Is(perr, errNoManifest) {
+	if p == nil && errs == nil && !hasStatus && errors.Is(perr, manifest.ErrNotFound) {
 		return false
 	}
 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	field := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	field("Name", name)
-	field("Manifest", manifest)
+	field("Manifest", where)
 	if p != nil {
 		s := p.Spec
 		field("Labels", keyValues(p.Metadata.Labels))

@@ -1,28 +1,22 @@
 package main
 
 // The changing verbs that edit one field of a manifest in place: start,
-// stop, scale and restart. Each one reads the manifest under the spec
-// directory's edit lock, refuses a manifest that is invalid now, changes
-// the one field with spec's in-place editor (comments and layout kept),
-// and writes the file back atomically with its mode and owner.
+// stop, scale and restart. Each one edits through the manifest store
+// (manifest.Dir.Edit: under the directory's edit lock, refusing a manifest
+// that is invalid now, compare-and-swap on what it read) with spec's
+// in-place editor, which keeps comments and layout.
 
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
-	"github.com/reconciled/reconciled/status"
 )
 
 // changeOptions are the flags every changing verb shares.
@@ -36,191 +30,16 @@ func (c *changeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&c.timeout, "timeout", 60*time.Second, "with --wait: give up after this long (exit 1)")
 }
 
-// errSymlink is returned for a manifest that is a symbolic link: it belongs
-// to whatever manages its target (a ConfigMap volume, a git checkout).
-var errSymlink = errors.New("is a symbolic link")
-
-// errNoManifest is returned when the directory has no manifest of a name.
-var errNoManifest = errors.New("no manifest")
-
-// manifestPath returns the path of NAME.yaml or NAME.yml in dir.
-func manifestPath(dir, name string) (string, os.FileInfo, error) {
-	if !spec.ValidName(name) {
-		return "", nil, fmt.Errorf("%q is not a valid program name", name)
-	}
-	var found []string
-	var info os.FileInfo
-	for _, ext := range []string{".yaml", ".yml"} {
-		p := filepath.Join(dir, name+ext)
-		fi, err := os.Lstat(p)
-		if err == nil {
-			found = append(found, p)
-			info = fi
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", nil, err
-		}
-	}
-	switch len(found) {
-	case 0:
-		return filepath.Join(dir, name+".yaml"), nil, fmt.Errorf("%w named %s in %s", errNoManifest, name, dir)
-	case 2:
-		return "", nil, fmt.Errorf("both %s.yaml and %s.yml exist in %s: remove one", name, name, dir)
-	}
-	if info.Mode()&os.ModeSymlink != 0 {
-		target, _ := os.Readlink(found[0])
-		return found[0], info, fmt.Errorf("%s %w (to %s): it is managed elsewhere (a ConfigMap volume, a git checkout), change its source instead", found[0], errSymlink, target)
-	}
-	if !info.Mode().IsRegular() {
-		return "", nil, fmt.Errorf("%s is not a regular file", found[0])
-	}
-	return found[0], info, nil
-}
-
-// lockDir takes the edit lock of the spec directory: an exclusive flock on
-// the directory itself, so that two edits of one directory (by any
-// reconciled command) never lose each other's change. Locking the directory
-// rather than a file in it creates nothing in a directory that may be owned
-// by something else.
-func lockDir(dir string) (func(), error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return func() { unix.Close(fd) }, nil
-}
-
-// invalidError is a manifest that is invalid before the edit.
-type invalidError struct {
-	path string
-	errs spec.ErrorList
-}
-
-func (e *invalidError) Error() string {
-	return e.errs.Error() + "\n" + e.path + " is invalid: fix it first (nothing was changed)"
-}
-
-// editResult is what an edit did.
-type editResult struct {
-	name    string
-	path    string
-	changed bool
-	prog    *spec.Program // the new content, parsed
-}
-
-// readManifest reads at most one byte more than a manifest may hold.
-func readManifest(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, spec.MaxManifestSize+1))
-}
-
-// editManifest changes the manifest of name in dir with f, under the edit
-// lock. It refuses an invalid manifest, writes nothing when f changes
-// nothing, and retries when the file was replaced behind its back (by an
-// editor, which does not take the lock) between reading and writing.
-func editManifest(dir, name string, f func([]byte) ([]byte, error)) (editResult, error) {
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return editResult{}, err
-	}
-	defer unlock()
-	for attempt := 0; ; attempt++ {
-		path, info, err := manifestPath(dir, name)
-		if err != nil {
-			return editResult{}, err
-		}
-		data, err := readManifest(path)
-		if err != nil {
-			return editResult{}, err
-		}
-		if _, errs := spec.Parse(path, data); errs != nil {
-			return editResult{}, &invalidError{path: path, errs: errs}
-		}
-		out, err := f(data)
-		if err != nil {
-			return editResult{}, fmt.Errorf("%s: %w", path, err)
-		}
-		p, errs := spec.Parse(path, out)
-		if errs != nil {
-			// The editor checks its work; this is a bug if it happens.
-			return editResult{}, fmt.Errorf("%s: the edit would make the manifest invalid, nothing was changed:\n%v", path, errs)
-		}
-		res := editResult{name: name, path: path, prog: p, changed: string(out) != string(data)}
-		if !res.changed {
-			return res, nil
-		}
-		err = writeManifest(path, out, info, func() bool {
-			now, err := os.Lstat(path)
-			return err == nil && sameFile(info, now)
-		})
-		if errors.Is(err, errChanged) && attempt < 5 {
-			continue
-		}
-		return res, err
-	}
-}
-
-var errChanged = errors.New("the file changed while it was being edited")
-
-func sameFile(a, b os.FileInfo) bool {
-	sa, sb := a.Sys().(*syscall.Stat_t), b.Sys().(*syscall.Stat_t)
-	return sa.Ino == sb.Ino && sa.Dev == sb.Dev && a.Size() == b.Size() &&
-		a.ModTime().Equal(b.ModTime()) && sa.Ctim == sb.Ctim
-}
-
-// writeManifest replaces path with data atomically (status.WriteFileAtomic:
-// the temp file's name starts with "." and the daemon ignores it), with the
-// old file's mode and, when running as root, its owner; a last check before
-// the rename that the old file is unchanged (unchanged() false aborts with
-// errChanged). old is nil for a new file (mode 0644).
-func writeManifest(path string, data []byte, old os.FileInfo, unchanged func() bool) error {
-	o := status.AtomicOptions{Mode: 0o644}
-	if old != nil {
-		o.Mode = old.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
-		if st, ok := old.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			o.Owner = &[2]int{int(st.Uid), int(st.Gid)}
-		}
-	}
-	if unchanged != nil {
-		o.BeforeRename = func() error {
-			if !unchanged() {
-				return errChanged
-			}
-			return nil
-		}
-	}
-	return status.WriteFileAtomic(path, data, o)
-}
+// manifests returns the store of the manifests in --dir.
+func (g *globalOptions) manifests() manifest.Dir { return manifest.NewDir(g.dir) }
 
 // allManifests returns the program names of the manifests in dir, sorted.
-func allManifests(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
+func allManifests(g *globalOptions) ([]string, error) {
+	l, err := g.manifests().List()
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		if kind, name := spec.Classify(e.Name()); kind == spec.Manifest {
-			names = append(names, name)
-		}
-	}
-	return names, nil
+	return l.Names(), nil
 }
 
 // namesOrAll returns args, or every manifest's name with --all.
@@ -229,7 +48,7 @@ func namesOrAll(g *globalOptions, args []string, all bool) ([]string, error) {
 	case all && len(args) > 0:
 		return nil, &usageError{errors.New("give program names or --all, not both")}
 	case all:
-		names, err := allManifests(g.dir)
+		names, err := allManifests(g)
 		if err != nil {
 			return nil, err
 		}
@@ -247,25 +66,25 @@ func namesOrAll(g *globalOptions, args []string, all bool) ([]string, error) {
 // waits when asked. One failure does not stop the others; the exit code is 1
 // if any failed.
 func runEdits(cmd *cobra.Command, g *globalOptions, names []string, co *changeOptions,
-	f func([]byte) ([]byte, error), report func(r editResult) string) error {
+	f func([]byte) ([]byte, error), report func(r manifest.Result) string) error {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	since := time.Now()
 	var targets []waitTarget
 	failed := false
 	for _, name := range names {
-		r, err := editManifest(g.dir, name, f)
+		r, err := g.manifests().Edit(name, f)
 		if err != nil {
 			failed = true
-			var inv *invalidError
+			var inv *manifest.InvalidError
 			if errors.As(err, &inv) {
-				fmt.Fprintln(errOut, inv.Error())
+				fmt.Fprintln(errOut, inv.Errs.Error()+"\n"+inv.Path+" is invalid: fix it first (nothing was changed)")
 			} else {
 				fmt.Fprintf(errOut, "%s: %v\n", name, err)
 			}
 			continue
 		}
 		fmt.Fprintln(out, report(r))
-		targets = append(targets, appliedTarget(r.name, r.prog, since))
+		targets = append(targets, appliedTarget(r.Name, r.Program, since))
 	}
 	if failed {
 		return &exitError{code: 1}
@@ -302,11 +121,11 @@ until %s.`, strings.ToUpper(verb[:1])+verb[1:], d, waitDesc),
 			}
 			past := map[string]string{"start": "started", "stop": "stopped"}[verb]
 			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return spec.SetDesired(b, d) },
-				func(r editResult) string {
-					if !r.changed {
-						return fmt.Sprintf("%s unchanged (already desired: %s)", r.name, d)
+				func(r manifest.Result) string {
+					if !r.Changed {
+						return fmt.Sprintf("%s unchanged (already desired: %s)", r.Name, d)
 					}
-					return r.name + " " + past
+					return r.Name + " " + past
 				})
 		},
 	}
@@ -336,11 +155,11 @@ status until N instances are ready.`,
 				return &usageError{fmt.Errorf("replicas: %q is not a number from 0 to 10000", last)}
 			}
 			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return spec.SetReplicas(b, n) },
-				func(r editResult) string {
-					if !r.changed {
-						return fmt.Sprintf("%s unchanged (already replicas: %d)", r.name, n)
+				func(r manifest.Result) string {
+					if !r.Changed {
+						return fmt.Sprintf("%s unchanged (already replicas: %d)", r.Name, n)
 					}
-					return fmt.Sprintf("%s scaled to %d", r.name, n)
+					return fmt.Sprintf("%s scaled to %d", r.Name, n)
 				})
 		},
 	}
@@ -372,7 +191,7 @@ ready.`,
 			}
 			now := time.Now()
 			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return setRestartedAt(b, now) },
-				func(r editResult) string { return r.name + " restarting" })
+				func(r manifest.Result) string { return r.Name + " restarting" })
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every manifest in the directory")

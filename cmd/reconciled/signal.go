@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
 )
@@ -96,7 +97,7 @@ func resolveInstance(g *globalOptions, arg string) (string, int) {
 // programExists reports whether the directory has a manifest or the status
 // directory a status file of name.
 func programExists(g *globalOptions, name string) bool {
-	if _, _, err := manifestPath(g.dir, name); err == nil || errors.Is(err, errSymlink) {
+	if _, err := g.manifests().Resolve(name); err == nil || errors.Is(err, manifest.ErrSymlink) {
 		return true
 	}
 	_, err := os.Stat(status.StatusPath(g.statusDirOf(), name))

@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -60,15 +59,10 @@ errors too.`,
 	}
 }
 
-// validateFile reads at most one byte more than a manifest may hold, so that
-// a huge file is refused without reading it all.
+// validateFile reads path with the store's size cap, so that a huge file is
+// refused without reading it all.
 func validateFile(path string) (*spec.Program, []byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, spec.MaxManifestSize+1))
+	data, err := manifest.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}

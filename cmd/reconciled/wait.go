@@ -237,11 +237,9 @@ is FATAL (with its message).`,
 				t := waitTarget{name: name, kind: kind, replicas: -1, since: since}
 				if kind == waitReady {
 					// Wait for the manifest as it is now, when it is valid.
-					if path, _, err := manifestPath(g.dir, name); err == nil {
-						if data, err := readManifest(path); err == nil {
-							if p, errs := spec.Parse(path, data); errs == nil {
-								t.hash, t.replicas = spec.Hash(p), p.Spec.Replicas
-							}
+					if f, data, err := g.manifests().Read(name); err == nil {
+						if p, errs := spec.Parse(f.Path, data); errs == nil {
+							t.hash, t.replicas = spec.Hash(p), p.Spec.Replicas
 						}
 					}
 				}

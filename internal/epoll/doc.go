@@ -31,4 +31,6 @@
 //   - The goroutine runs while tokens are registered: it ends at the first
 //     wake-up after which none is left (usually the one whose Ready finished
 //     the last fd), and the next Add starts another. No timer runs.
+//
+// docs/internals.md tells how it fits in: see "Exits, stops and reaping".
 package epoll

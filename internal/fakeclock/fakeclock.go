@@ -3,13 +3,18 @@ package fakeclock
 import (
 	"sync"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/clock"
 )
+
+var _ clock.Clock = (*Clock)(nil)
 
 // Clock is stepped by hand. Its methods are safe for concurrent use.
 type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*Timer
+	armed  int // AfterFunc calls so far
 }
 
 // Timer is a pending AfterFunc call of a Clock.
@@ -31,11 +36,13 @@ func (c *Clock) Now() time.Time {
 }
 
 // AfterFunc arms a timer that calls f inside the Step that reaches d from now.
-func (c *Clock) AfterFunc(d time.Duration, f func()) *Timer {
+// The Timer it returns is a *Timer.
+func (c *Clock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &Timer{c: c, at: c.now.Add(d), f: f}
 	c.timers = append(c.timers, t)
+	c.armed++
 	return t
 }
 
@@ -73,7 +80,8 @@ func (c *Clock) Step(d time.Duration) {
 	}
 }
 
-// Pending returns the number of armed timers.
+// Pending returns the number of timers that are waiting: neither fired nor
+// stopped.
 func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,4 +92,27 @@ func (c *Clock) Pending() int {
 		}
 	}
 	return n
+}
+
+// Armed returns the number of AfterFunc calls so far, whatever became of
+// their timers.
+func (c *Clock) Armed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.armed
+}
+
+// Next returns how long from now the earliest waiting timer is due, and
+// false when none is waiting.
+func (c *Clock) Next() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var next time.Duration
+	found := false
+	for _, t := range c.timers {
+		if d := t.at.Sub(c.now); !t.stopped && (!found || d < next) {
+			next, found = d, true
+		}
+	}
+	return next, found
 }

@@ -26,6 +26,9 @@ func TestStep(t *testing.T) {
 	if n := c.Pending(); n != 3 {
 		t.Fatalf("Pending = %d, want 3", n)
 	}
+	if d, ok := c.Next(); !ok || d != time.Second {
+		t.Fatalf("Next = %v, %v; want 1s, true", d, ok)
+	}
 	c.Step(2 * time.Second)
 	if want := []string{"b", "a"}; !slices.Equal(fired, want) {
 		t.Fatalf("after 2s fired %q, want %q", fired, want)
@@ -40,7 +43,16 @@ func TestStep(t *testing.T) {
 	if n := c.Pending(); n != 1 {
 		t.Errorf("Pending = %d, want 1 (the late one)", n)
 	}
+	if d, ok := c.Next(); !ok || d != time.Hour-2*time.Second {
+		t.Errorf("Next = %v, %v; want the late one's 59m58s", d, ok)
+	}
+	if n := c.Armed(); n != 5 {
+		t.Errorf("Armed = %d, want 5", n)
+	}
 	if late.Stop() != true {
 		t.Error("the late timer should still have been pending")
+	}
+	if _, ok := c.Next(); ok {
+		t.Error("Next found a timer after the last one was stopped")
 	}
 }

@@ -8,11 +8,13 @@
 // process is busy), the monitor hands the thread's P to another thread, and
 // the caller must take one back when it returns. Reaping a leader, or
 // closing a pipe that was in an epoll set, takes about that long. During a
-// stop of 1000 instances that hand-off churn, and the monitor waking every
-// 20 µs to do it, cost about a tenth of the daemon's CPU (measured with
-// hack/bench). syscall.RawSyscall skips both.
+// stop of many instances that hand-off churn, and the monitor waking at its
+// tick to do it, were a visible share of the daemon's CPU (see
+// hack/bench/README.md). syscall.RawSyscall skips both.
 //
 // Invariant: only calls that cannot block go through here. A call that
 // could wait (a blocking fd, waitid without WNOHANG, a timeout) would hold
 // its P for as long, and must use golang.org/x/sys/unix instead.
+//
+// docs/internals.md tells how it fits in: see "Scheduler notes".
 package rawsys

@@ -52,4 +52,6 @@
 //   - Two pumps that write the same path (both streams, or several instances,
 //     with one file target) share one File through the Group: their lines
 //     stay whole and the file is rotated once.
+//
+// docs/internals.md tells how it fits in: see "Output".
 package output

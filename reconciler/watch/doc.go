@@ -40,11 +40,13 @@
 //     fsnotify's reader, which it closes and waits for before returning. When
 //     nothing changes it does no work but the resync ticker.
 //
-// The watcher reads the real clock rather than a Clock (STYLE.md 9): it is
+// The watcher reads the real clock rather than the project's clock (internal/clock): it is
 // driven by real inotify and tested against it, and the debounce rule itself
 // (burst) is a pure function of the times passed to it, tested as a table.
 //
 // Not followed: symlinks above DIR's parent being re-pointed, and the parent
 // itself being a re-pointed symlink; the resync (and SIGHUP) re-resolve DIR
 // and catch those.
+//
+// docs/internals.md tells how it fits in: see "Watching the directory".
 package watch

@@ -1,0 +1,40 @@
+// Package manifest is the manifest store: it owns a spec directory as a set
+// of manifests, one file per program. It is the one place that lists the
+// directory, resolves a program name to its file, reads a manifest (with the
+// size cap), and changes one (edit a field, apply, delete) under the
+// directory's edit lock. The daemon's scanner and exit policy and every CLI
+// command go through it.
+//
+// Which names are manifests is decided by spec.Classify alone (NAME.yaml or
+// NAME.yml with a valid NAME; hidden files, editor and package-manager
+// leftovers and the daemon's own files are ignored); this package applies
+// that rule to what is on disk. Atomic writes are internal/atomicfile's.
+//
+// Invariants:
+//
+//   - List returns, for each program name, either one file or a duplicate
+//     (NAME.yaml and NAME.yml both exist): a duplicate is never resolved by
+//     picking one. Files are regular files after following symbolic links
+//     (a ConfigMap volume's links are read through); directories, FIFOs and
+//     devices are not manifests and are never opened.
+//   - A read never takes more than spec.MaxManifestSize+1 bytes, so that
+//     spec.Parse refuses a larger file without it being read whole.
+//   - Every change (Edit, Apply, Delete) holds the edit lock of the
+//     directory: an exclusive flock on the directory itself, which creates
+//     nothing in a directory that may belong to something else. Two changes
+//     by reconciled commands never lose each other's write.
+//   - A change writes a whole valid manifest atomically (temp file whose name
+//     starts with ".", fsync, rename, fsync of the directory), keeping the
+//     replaced file's mode and, as root, its owner. The daemon, which takes
+//     no lock, sees the old file or the new one.
+//   - Edits are compare-and-swap on what was read: just before the rename,
+//     the file must still be the one read (same inode, size, times) with the
+//     same content; otherwise (an editor saved meanwhile, not taking the
+//     lock) the edit starts again from the new content, a few times at most.
+//   - A manifest that is a symbolic link is never changed: it belongs to
+//     whatever manages its target (ErrSymlink). An invalid manifest is never
+//     edited (InvalidError), and no change ever writes an invalid one.
+//   - There is no package state; a Dir is a path and may be copied.
+//
+// docs/internals.md tells how it fits in: see "Layout".
+package manifest

@@ -1,0 +1,213 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/proc"
+	"github.com/reconciled/reconciled/spec"
+	"github.com/reconciled/reconciled/status"
+)
+
+// lifeSpec parses a manifest body (under "spec:") for the lifecycle tests.
+func lifeSpec(t *testing.T, body string) (*spec.Program, string) {
+	t.Helper()
+	p, errs := spec.Parse("web.yaml", []byte("spec:\n  command: sleep 1000\n"+body))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	return p, spec.Hash(p)
+}
+
+// effectString renders effects compactly, for comparing with a table.
+func effectString(effs []effect) string {
+	var out []string
+	for _, e := range effs {
+		switch e := e.(type) {
+		case effSpawn:
+			out = append(out, fmt.Sprintf("spawn#%d", e.gen))
+		case effWatch:
+			out = append(out, "watch")
+		case effStartProbes:
+			out = append(out, "probes+")
+		case effStopProbes:
+			out = append(out, "probes-")
+		case effSignal:
+			out = append(out, "signal "+proc.SignalName(e.sig))
+		case effArmTimer:
+			out = append(out, "timer "+e.d.String())
+		case effCancelTimer:
+			out = append(out, "timer-")
+		case effAwaitGroup:
+			out = append(out, "await")
+		case effRelease:
+			out = append(out, "release")
+		case effRetire:
+			out = append(out, "retire "+proc.SignalName(e.sig))
+		case effEvent:
+			out = append(out, e.reason)
+		case effProgress:
+			out = append(out, "progress")
+		default:
+			out = append(out, fmt.Sprintf("%T", e))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// TestTransition drives the pure lifecycle one event at a time: no
+// goroutine, no clock, no process.
+func TestTransition(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	started := now.Add(-5 * time.Second)
+	prog, hash := lifeSpec(t, "  startSeconds: 1s\n  restartDelay: 100ms\n  startRetries: 2\n")
+	newProg, newHash := lifeSpec(t, "  startSeconds: 1s\n  env: {A: b}\n")
+	ready, _ := lifeSpec(t, "  startSeconds: 0s\n  readinessProbe: {exec: {command: [\"true\"]}}\n")
+	cur := world{cur: prog, curHash: hash}
+	on := func(ph phase) life {
+		return life{phase: ph, target: prog, targetHash: hash, spec: prog, hash: hash, gen: 1, pid: 42, startedAt: &started}
+	}
+	cases := []struct {
+		name    string
+		from    life
+		ev      any
+		w       world
+		phase   phase
+		effects string
+		check   func(l life) error
+	}{
+		{name: "stopped with a target spawns", from: life{target: prog, targetHash: hash}, ev: evDrive{}, w: cur,
+			phase: phSpawning, effects: "probes-, spawn#1",
+			check: func(l life) error {
+				return expect(l.spec == prog && l.hash == hash && l.gen == 1, "spec and gen taken")
+			}},
+		{name: "stopped waits for dependencies", from: life{target: prog, targetHash: hash}, ev: evDrive{},
+			w: world{waiting: "waiting for db: 0/1 ready"}, phase: phStopped,
+			check: func(l life) error { return expect(l.message == "waiting for db: 0/1 ready", "message %q", l.message) }},
+		{name: "stopped starts nothing at shutdown", from: life{target: prog, targetHash: hash}, ev: evDrive{},
+			w: world{shutdown: true}, phase: phStopped},
+		{name: "spawned with startSeconds", from: life{phase: phSpawning, spec: prog, hash: hash, gen: 1},
+			ev: evSpawned{pid: 7, at: now}, w: cur, phase: phStarting, effects: "Started, watch, probes+, timer 1s",
+			check: func(l life) error { return expect(l.pid == 7 && l.startedAt.Equal(now), "pid %d", l.pid) }},
+		{name: "spawned with startSeconds 0 is ready", from: life{phase: phSpawning, spec: newSpec(t, "  startSeconds: 0s\n"), gen: 1},
+			ev: evSpawned{pid: 7, at: now}, phase: phRunning, effects: "Started, watch, probes+, progress, Ready"},
+		{name: "readiness holds back Ready", from: life{phase: phSpawning, spec: ready, gen: 1},
+			ev: evSpawned{pid: 7, at: now, hasReadiness: true}, phase: phRunning, effects: "Started, watch, probes+"},
+		{name: "readiness passes", from: life{phase: phRunning, spec: ready, hash: hash, hasReadiness: true, pid: 7},
+			ev: evProbe{passing: true}, w: cur, phase: phRunning, effects: "progress, Ready"},
+		{name: "readiness fails after ready", from: life{phase: phRunning, spec: ready, hasReadiness: true, probeReady: true, wasReady: true, pid: 7},
+			ev: evProbe{why: "exit 1"}, phase: phRunning, effects: "NotReady",
+			check: func(l life) error {
+				return expect(l.message == "readiness probe failed: exit 1", "message %q", l.message)
+			}},
+		{name: "failed spawn backs off", from: life{phase: phSpawning, spec: prog, gen: 1},
+			ev: evSpawned{err: errors.New("no such file"), at: now}, phase: phBackoff, effects: "Exited, timer 100ms, BackOff",
+			check: func(l life) error {
+				return expect(l.failures == 1 && strings.HasPrefix(l.message, "start failed: no such file; "), "failures %d message %q", l.failures, l.message)
+			}},
+		{name: "startSeconds elapsed", from: on(phStarting), ev: evTimer{}, phase: phRunning, effects: "Ready"},
+		{name: "early exit is a failed start", from: on(phStarting), ev: evExited{code: 1, at: now}, w: cur,
+			phase: phBackoff, effects: "retire TERM, timer-, Exited, probes-, timer 100ms, BackOff",
+			check: func(l life) error {
+				return expect(l.lastExit.Code == 1 && l.failures == 1 && l.pid == 0 && l.nextRetry.Equal(now.Add(100*time.Millisecond)), "%+v", l)
+			}},
+		{name: "the last failed start is fatal", from: func() life { l := on(phStarting); l.failures = 1; return l }(),
+			ev: evExited{code: 1, at: now}, w: cur, phase: phFatal, effects: "retire TERM, timer-, Exited, probes-, Fatal"},
+		{name: "running exit restarts after restartDelay", from: on(phRunning), ev: evExited{code: 0, at: now}, w: cur,
+			phase: phBackoff, effects: "retire TERM, timer-, Exited, probes-, timer 100ms"},
+		{name: "nothing restarts at shutdown", from: on(phRunning), ev: evExited{code: 0, at: now}, w: world{shutdown: true},
+			phase: phExited, effects: "retire TERM, timer-, Exited, probes-"},
+		{name: "backoff elapsed", from: on(phBackoff), ev: evTimer{}, phase: phSpawning, effects: "probes-, spawn#2",
+			check: func(l life) error { return expect(l.restarts == 1, "restarts %d", l.restarts) }},
+		{name: "a new spec stops a running instance", from: func() life { l := on(phRunning); l.target, l.targetHash = newProg, newHash; return l }(),
+			ev: evDrive{}, phase: phStopping, effects: "timer-, probes-, Stopping, signal TERM, timer 10s",
+			check: func(l life) error { return expect(l.stop == stopWanted, "stop %d", l.stop) }},
+		{name: "no target stops a running instance", from: func() life { l := on(phRunning); l.target, l.targetHash = nil, ""; return l }(),
+			ev: evDrive{}, phase: phStopping, effects: "timer-, probes-, Stopping, signal TERM, timer 10s"},
+		{name: "the leader exits while stopping", from: on(phStopping), ev: evExited{code: -1, signal: "TERM", at: now},
+			phase: phDraining, effects: "await"},
+		{name: "stopTimeout kills the group", from: on(phDraining), ev: evTimer{}, phase: phDraining, effects: "signal KILL, Killed"},
+		{name: "the group is gone", from: func() life {
+			l := on(phDraining)
+			l.stop = stopWanted
+			l.lastExit = &status.Exit{Code: -1, Signal: "TERM"}
+			return l
+		}(),
+			ev: evGroupGone{}, phase: phStopped, effects: "timer-, release, Stopped",
+			check: func(l life) error { return expect(l.pid == 0 && l.stop == stopNone, "%+v", l) }},
+		{name: "liveness fails", from: on(phRunning), ev: evProbe{liveness: true, why: "timeout"},
+			phase: phStopping, effects: "Unhealthy, timer-, probes-, Stopping, signal TERM, timer 10s",
+			check: func(l life) error { return expect(l.stop == stopUnhealthyRunning, "stop %d", l.stop) }},
+		{name: "gone after a liveness failure: the restart policy decides",
+			from: func() life {
+				l := on(phDraining)
+				l.stop, l.lastExit = stopUnhealthyRunning, &status.Exit{Code: -1, Signal: "TERM", RanFor: status.Duration(5 * time.Second)}
+				return l
+			}(),
+			ev: evGroupGone{}, w: cur, phase: phBackoff, effects: "timer-, release, Exited, timer 100ms",
+			check: func(l life) error {
+				return expect(strings.HasPrefix(l.message, "liveness probe failed; "), "message %q", l.message)
+			}},
+		{name: "an edit gives FATAL another chance", from: on(phFatal), ev: evEdited{}, phase: phFatalRetry},
+		{name: "and the next drive takes it", from: func() life { l := on(phFatalRetry); l.restarts = 3; return l }(), ev: evDrive{}, w: cur,
+			phase: phSpawning, effects: "probes-, spawn#2",
+			check: func(l life) error { return expect(l.restarts == 0, "restarts %d", l.restarts) }},
+		{name: "late news changes nothing", from: on(phBackoff), ev: evExited{code: 1, at: now}, phase: phBackoff},
+		{name: "a probe verdict after the process left changes nothing", from: on(phExited), ev: evProbe{liveness: true}, phase: phExited},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, effs, err := transition(c.from, c.ev, c.w, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.phase != c.phase {
+				t.Errorf("phase %s, want %s", got.phase, c.phase)
+			}
+			if s := effectString(effs); s != c.effects {
+				t.Errorf("effects [%s], want [%s]", s, c.effects)
+			}
+			if c.check != nil {
+				if err := c.check(got); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// An illegal move is returned as an error and changes nothing.
+func TestTransitionIllegal(t *testing.T) {
+	prog, hash := lifeSpec(t, "")
+	// A spawn reported to an instance that is not spawning is late news:
+	// nothing changes, and it is no error.
+	from := life{phase: phStopping, target: prog, targetHash: hash, spec: prog, hash: hash}
+	got, effs, err := transition(from, evSpawned{pid: 1}, world{}, time.Now())
+	if err != nil || got != from || len(effs) != 0 {
+		t.Fatalf("a spawn reported to a stopping instance: %v %v %v", got.phase, effs, err)
+	}
+	if _, _, err := transition(from, struct{}{}, world{}, time.Now()); err == nil {
+		t.Error("an unknown event must be an error")
+	}
+	// A move outside the phase table fails the step and keeps the phase.
+	st := &step{life: life{phase: phStopped}}
+	st.to(phRunning)
+	if st.err == nil || st.phase != phStopped {
+		t.Errorf("stopped -> running: err %v, phase %s", st.err, st.phase)
+	}
+}
+
+func newSpec(t *testing.T, body string) *spec.Program {
+	p, _ := lifeSpec(t, body)
+	return p
+}
+
+func expect(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}

@@ -1,0 +1,191 @@
+package output
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/reconciled/reconciled/internal/epoll"
+)
+
+// Defaults of Options.
+const (
+	DefaultBufferSize = 256 << 10
+	DefaultPipeSize   = 256 << 10
+	DefaultRetryMin   = 50 * time.Millisecond
+	DefaultRetryMax   = 2 * time.Second
+)
+
+// Options configure a Group. The zero value of each field is a sensible
+// default.
+type Options struct {
+	// BufferSize is the size of a pump's read buffer, and so the longest
+	// line that is written whole (default 256 KiB).
+	BufferSize int
+	// PipeSize is the capacity a pump gives its pipe once a read finds it
+	// at least half full (a fast writer), so that the child hands over more per wake-up
+	// (default 256 KiB; the kernel's default is 64 KiB). Quiet instances
+	// keep the kernel's default. Above /proc/sys/fs/pipe-max-size, or past
+	// an unprivileged user's pipe quota, the pipe keeps its size.
+	PipeSize int
+	// RetryMin and RetryMax bound the back-off between two attempts of a
+	// failing write (defaults 50ms and 2s).
+	RetryMin, RetryMax time.Duration
+	// Report is told when a target fails and when it works again. It is
+	// called from whichever goroutine runs the pump at the time (the epoll
+	// set's, a drain goroutine, or one calling Abort or Drain) and must not
+	// block for long.
+	Report func(Report)
+}
+
+// Source names the stream a pump reads.
+type Source struct {
+	Program  string // NAME
+	Instance string // NAME-i
+	Stream   string // stdout or stderr ("stdout" for a merged pair)
+}
+
+// Report is a change in a pump's ability to write one target.
+type Report struct {
+	Source
+	// Target is the log file's path, or "terminal".
+	Target string
+	// Err is why writing fails; nil: writing works again.
+	Err error
+	// Dropped counts bytes given up: by a best-effort target that failed,
+	// or by an aborted pump.
+	Dropped int64
+}
+
+// Target is one destination of a pump.
+type Target struct {
+	// Name is how reports call it: the path of a log file, or "terminal".
+	Name string
+	W    io.Writer
+	// BestEffort gives up on the target at its first error (reporting it)
+	// instead of retrying: for the terminal, which must never hold up the
+	// children.
+	BestEffort bool
+}
+
+// Group owns the pumps of a daemon and the log files they write. Its
+// methods are safe for concurrent use.
+type Group struct {
+	opts Options
+	bufs sync.Pool // *[]byte of opts.BufferSize
+
+	set epoll.Set // the pipes of the idle pumps
+
+	mu    sync.Mutex
+	pumps map[*Pump]struct{}
+	files map[string]*sharedFile // by clean path
+}
+
+// NewGroup returns an empty Group.
+func NewGroup(o Options) *Group {
+	if o.BufferSize <= 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	if o.PipeSize <= 0 {
+		o.PipeSize = DefaultPipeSize
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	}
+	if o.Report == nil {
+		o.Report = func(Report) {}
+	}
+	g := &Group{opts: o, pumps: map[*Pump]struct{}{}, files: map[string]*sharedFile{}}
+	g.bufs.New = func() any {
+		b := make([]byte, o.BufferSize)
+		return &b
+	}
+	return g
+}
+
+// Start starts a pump that reads the pipe r (a non-blocking fd, as Pipe
+// makes it) until end of file and writes what it reads to targets. The pump
+// owns r and closes it, and closes every target that is an io.Closer, when
+// it ends; it does so at once when it cannot start (the error: r cannot be
+// watched, e.g. out of memory or past fs.epoll.max_user_watches).
+//
+// Nothing runs for the pump while its pipe is empty: r waits in the Group's
+// epoll set (see package epoll), and a goroutine runs only while there is
+// data to write.
+func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
+	p := &Pump{g: g, fd: r, src: src, done: make(chan struct{}), abort: make(chan struct{})}
+	for _, t := range targets {
+		p.targets = append(p.targets, target{Target: t})
+	}
+	// p.mu is held from before the pump is known to Group.Wait (whose
+	// Abort then waits for it) until it is idle, and across Add, so that a
+	// Ready that comes at once waits for the token and the idle state.
+	p.mu.Lock()
+	g.mu.Lock()
+	g.pumps[p] = struct{}{}
+	g.mu.Unlock()
+	tok, err := g.set.Add(r, p)
+	if err != nil {
+		p.mu.Unlock()
+		p.end()
+		return nil, fmt.Errorf("watch output pipe: %w", err)
+	}
+	p.tok, p.state = tok, pumpIdle
+	p.mu.Unlock()
+	return p, nil
+}
+
+// Wait waits until every pump has ended. When ctx is done first, it aborts
+// the pumps still running (a descendant that escaped its process group keeps
+// a pipe open, or a disk stays full) and waits for them to end.
+func (g *Group) Wait(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		var p *Pump
+		for q := range g.pumps {
+			p = q
+			break
+		}
+		g.mu.Unlock()
+		if p == nil {
+			return
+		}
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			g.mu.Lock()
+			left := make([]*Pump, 0, len(g.pumps))
+			for q := range g.pumps {
+				left = append(left, q)
+			}
+			g.mu.Unlock()
+			for _, q := range left {
+				q.Abort()
+			}
+			for _, q := range left {
+				<-q.done
+			}
+			return
+		}
+	}
+}
+
+// Drain takes the pipes that are ready now on the caller's goroutine,
+// without waiting for the epoll set's: a safety net for a waiter that
+// expects an end of file (see epoll.Set.Drain).
+func (g *Group) Drain() { g.set.Drain() }
+
+// Pumps returns the number of pumps running.
+func (g *Group) Pumps() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pumps)
+}
+
+func (g *Group) getBuf() *[]byte  { return g.bufs.Get().(*[]byte) }
+func (g *Group) putBuf(b *[]byte) { g.bufs.Put(b) }

@@ -1,0 +1,115 @@
+package output
+
+import (
+	"io"
+	"path/filepath"
+	"sync"
+)
+
+// sharedFile is a File open in a Group, with the number of its references.
+type sharedFile struct {
+	*File
+	refs int
+}
+
+// OpenFile opens the log file at path for a pump, or shares the one already
+// open at that path (whose limits then become o's: the newest spec's). Close
+// the result when done with it; the pump that gets it as a Target does.
+//
+// The open itself runs outside the Group's lock, so that instances starting
+// together open their files in parallel; when two open the same path at
+// once, the second one to finish closes its file and shares the first's.
+func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
+	path = filepath.Clean(path)
+	if ref := g.share(path, o); ref != nil {
+		return ref, nil
+	}
+	f, err := OpenFile(path, o)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	sf := g.files[path]
+	if sf == nil {
+		sf = &sharedFile{File: f, refs: 1}
+		g.files[path] = sf
+		f = nil
+	} else {
+		sf.refs++
+		sf.setOptions(o)
+	}
+	g.mu.Unlock()
+	if f != nil {
+		f.Close() // lost the race: never written
+	}
+	return &fileRef{g: g, sf: sf}, nil
+}
+
+// LazyFile is OpenFile at the first write: a log file is opened, or
+// created, when the pump has something to write to it. An instance that
+// never writes costs no open(2) and no close(2), and leaves no empty file.
+// A failure to open is a failing write (retried, reported: see Pump). Like
+// every target, it is used by one pump, one goroutine at a time.
+func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
+	return &lazyFile{g: g, path: path, opts: o}
+}
+
+type lazyFile struct {
+	g    *Group
+	path string
+	opts FileOptions
+	f    io.WriteCloser // nil until the first write
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		f, err := l.g.OpenFile(l.path, l.opts)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
+// share returns a new reference to the file open at path, or nil.
+func (g *Group) share(path string, o FileOptions) *fileRef {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sf := g.files[path]
+	if sf == nil {
+		return nil
+	}
+	sf.refs++
+	sf.setOptions(o)
+	return &fileRef{g: g, sf: sf}
+}
+
+// fileRef is one reference to a shared File.
+type fileRef struct {
+	g    *Group
+	sf   *sharedFile
+	once sync.Once
+}
+
+func (r *fileRef) Write(p []byte) (int, error) { return r.sf.Write(p) }
+
+func (r *fileRef) Close() error {
+	var err error
+	r.once.Do(func() {
+		r.g.mu.Lock()
+		defer r.g.mu.Unlock()
+		if r.sf.refs--; r.sf.refs == 0 {
+			delete(r.g.files, r.sf.path)
+			err = r.sf.File.Close()
+		}
+	})
+	return err
+}

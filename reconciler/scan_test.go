@@ -1,0 +1,94 @@
+package reconciler
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/spec"
+)
+
+const scanBody = "spec:\n  command: [sleep, \"100\"]\n"
+
+// TestScan: the scanner reports what the manifest store lists: one result
+// per program name, duplicates as errors, bad names apart, and neither
+// FIFOs nor directories read.
+func TestScan(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"web.yaml": scanBody, "db.yaml": scanBody, "db.yml": scanBody, "Bad.yaml": scanBody,
+		"broken.yml": "spec: [", "web.status.yaml": "x", ".hidden.yaml": scanBody,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "pipe.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &scanner{dir: dir, cache: map[string]cacheEntry{}}
+	found, bad, err := s.scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range found {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if want := []string{"broken", "db", "web"}; !slices.Equal(names, want) {
+		t.Errorf("found %v, want %v", names, want)
+	}
+	if !slices.Equal(bad, []string{"Bad.yaml"}) {
+		t.Errorf("bad %v", bad)
+	}
+	if r := found["web"]; r.prog == nil || r.hash != spec.Hash(r.prog) || r.err != nil {
+		t.Errorf("web: %+v", r)
+	}
+	if r := found["db"]; r.err == nil || r.err.Error() != "db: both db.yaml and db.yml exist: keep one" {
+		t.Errorf("db: %v", r.err)
+	}
+	if r := found["broken"]; r.prog != nil || r.err == nil || !strings.HasPrefix(r.err.Error(), "broken.yml:") {
+		t.Errorf("broken: %+v", r)
+	}
+}
+
+// TestScanCache: a file is decoded again only when its key changes, and a
+// file that is gone leaves the cache.
+func TestScanCache(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.yaml")
+	if err := os.WriteFile(path, []byte(scanBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &scanner{dir: dir, cache: map[string]cacheEntry{}}
+	first, _, _ := s.scan()
+	again, _, _ := s.scan()
+	if first["web"].prog == nil || again["web"].prog != first["web"].prog {
+		t.Error("an unchanged file was decoded again")
+	}
+	if err := os.WriteFile(path, []byte(scanBody+"  replicas: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed, _, _ := s.scan()
+	if p := changed["web"].prog; p == nil || p.Spec.Replicas != 2 {
+		t.Errorf("a changed file was not read again: %+v", changed["web"])
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if gone, _, _ := s.scan(); len(gone) != 0 || len(s.cache) != 0 {
+		t.Errorf("after removal: found %v, cache %v", gone, s.cache)
+	}
+	s.dir = filepath.Join(dir, "missing")
+	if found, bad, err := s.scan(); err != nil || len(found) != 0 || len(bad) != 0 {
+		t.Errorf("a missing directory: %v, %v, %v", found, bad, err)
+	}
+}
