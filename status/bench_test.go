@@ -12,7 +12,7 @@ import (
 // BenchmarkWriterStaleness: an op is one update of a program's status, with
 // the real clock and the default interval, until it is on disk (read back
 // every millisecond). ns/op is the staleness of a status file, which
-// DESIGN.md promises under a second.
+// docs/reference.md promises within a second.
 //
 //	go test -run '^$' -bench WriterStaleness -benchtime 50x ./status
 func BenchmarkWriterStaleness(b *testing.B) {

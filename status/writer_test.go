@@ -163,8 +163,8 @@ func TestWriterSkipsUnchanged(t *testing.T) {
 }
 
 // TestWriterRealClock: with the real clock, each update reaches the disk.
-// How soon (the staleness of a status file, which DESIGN.md promises under
-// a second) is BenchmarkWriterStaleness's figure, not this test's.
+// How soon (the staleness of a status file, which docs/reference.md promises
+// within a second) is BenchmarkWriterStaleness's figure, not this test's.
 func TestWriterRealClock(t *testing.T) {
 	dir := t.TempDir()
 	tw := startWriter(t, WriterOptions{Dir: dir, Interval: 50 * time.Millisecond, Clock: clock.Real{}})
