@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -42,7 +43,7 @@ func TestDependsOnReadyWaitsAndStarts(t *testing.T) {
 	db.apply("  command: sleep 1000\n  replicas: 2\n" + readiness)
 	waitingFor("waiting for db: 0/2 ready")
 
-	eventually(t, "db probes", func() bool { return probes.count() == 2 })
+	waitfor.Condition(t, waitTimeout, func() bool { return probes.count() == 2 }, "db probes")
 	probes.last(0, false).set(true, "")
 	clock.Step(time.Second)
 	waitingFor("waiting for db: 1/2 ready")
@@ -115,13 +116,13 @@ func TestShutdownStopsDependentsFirst(t *testing.T) {
 		d.shutdown = true
 		h.p.set(d)
 	}
-	eventually(t, "web stopping", func() bool { return len(webProc.sent()) == 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { return len(webProc.sent()) == 1 }, "web stopping")
 	web.waitFor("web STOPPING", func(st status.Status) bool { return st.Instances[0].State == "STOPPING" })
 	if got := dbProc.sent(); len(got) != 0 {
 		t.Fatalf("db was signalled %v while web still runs", got)
 	}
 	clock.Step(5 * time.Second) // web's stopTimeout: SIGKILL
-	eventually(t, "db stopping after web", func() bool { return len(dbProc.sent()) == 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { return len(dbProc.sent()) == 1 }, "db stopping after web")
 	<-web.p.done
 	<-db.p.done
 }
@@ -205,14 +206,14 @@ func TestCycleThroughLastValidSpec(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	for _, n := range []string{"w", "q", "z"} {
-		eventually(t, n+" running", func() bool { return sink.get(n).Status.Phase == "Running" })
+		waitfor.Condition(t, waitTimeout, func() bool { return sink.get(n).Status.Phase == "Running" }, "%s running", n)
 	}
 	invalid := func(name, cycle string) {
 		t.Helper()
-		eventually(t, name+" invalid", func() bool {
+		waitfor.Condition(t, waitTimeout, func() bool {
 			c := findCondition(sink.get(name).Status.Conditions, status.ConditionSpecValid)
 			return c != nil && c.Status == status.ConditionFalse && strings.HasSuffix(c.Message, "dependency cycle: "+cycle)
-		})
+		}, "%s invalid", name)
 	}
 	write("w", "  dependsOn: [{program: z}]\n")
 	write("z", "  dependsOn: [{program: w}]\n")

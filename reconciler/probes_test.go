@@ -13,6 +13,7 @@ import (
 
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/internal/fakeclock"
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -136,7 +137,7 @@ func (g *daemonHarness) add(name string) (*harness, *fakeProbes) {
 func (h *harness) probeOnce(pr *fakeProber, period time.Duration, n int) {
 	h.t.Helper()
 	h.clock.Step(period)
-	eventually(h.t, "probe call", func() bool { return pr.count() >= n })
+	waitfor.Condition(h.t, waitTimeout, func() bool { return pr.count() >= n }, "probe call")
 }
 
 const readiness = "  readinessProbe: {exec: {command: [check]}, period: 1s, failureThreshold: 2}\n  startSeconds: 0\n"
@@ -146,7 +147,7 @@ func TestReadinessProbeGatesReady(t *testing.T) {
 	probes.initial["sleep 1000"] = false
 	h.apply("  command: sleep 1000\n" + readiness)
 	var pr *fakeProber
-	eventually(t, "a readiness probe", func() bool { pr = probes.last(0, false); return pr != nil && pr.count() >= 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { pr = probes.last(0, false); return pr != nil && pr.count() >= 1 }, "a readiness probe")
 	// failureThreshold 2: the first failure does not decide yet.
 	h.probeOnce(pr, time.Second, 2)
 	st := h.waitFor("RUNNING, not ready", func(st status.Status) bool {
@@ -191,7 +192,7 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	h, probes := newProbeHarness(t)
 	h.apply("  command: sleep 1000\n  startSeconds: 0\n  restartDelay: 0s\n  livenessProbe: {exec: {command: [check]}, period: 2s, failureThreshold: 3}\n")
 	var pr *fakeProber
-	eventually(t, "a liveness probe", func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 }, "a liveness probe")
 	first := h.starter.all()[0]
 	pr.set(false, "deadlock detected")
 	h.probeOnce(pr, 2*time.Second, 2)
@@ -219,7 +220,7 @@ func TestLivenessProbeRestarts(t *testing.T) {
 		t.Errorf("Unhealthy events %+v", unhealthy)
 	}
 	// The new process has probes of its own; the old ones are gone.
-	eventually(t, "new probes", func() bool { return probes.last(0, true) != pr })
+	waitfor.Condition(t, waitTimeout, func() bool { return probes.last(0, true) != pr }, "new probes")
 	before := pr.count()
 	h.clock.Step(10 * time.Second)
 	if n := pr.count(); n != before {
@@ -255,7 +256,7 @@ func TestRolloutWaitsForReadinessAndDeadline(t *testing.T) {
 	// Let the new instance's probe fail failureThreshold (2) times, so the
 	// deadline's message can say why it is not ready.
 	var pr *fakeProber
-	eventually(t, "the new instance's readiness probe", func() bool { pr = probes.newest(false); return pr != nil && pr.count() >= 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { pr = probes.newest(false); return pr != nil && pr.count() >= 1 }, "the new instance's readiness probe")
 	h.probeOnce(pr, time.Second, 2)
 	h.waitFor("the new instance's probe failed", func(st status.Status) bool {
 		for _, in := range st.Instances {
@@ -318,7 +319,7 @@ func TestLivenessFailureFollowsRestartPolicy(t *testing.T) {
 	h, probes := newProbeHarness(t)
 	h.apply("  command: sleep 1000\n  startSeconds: 0\n  restartPolicy: Never\n  livenessProbe: {exec: {command: [check]}, period: 1s, failureThreshold: 1}\n")
 	var pr *fakeProber
-	eventually(t, "a liveness probe", func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { pr = probes.last(0, true); return pr != nil && pr.count() >= 1 }, "a liveness probe")
 	pr.set(false, "stuck")
 	h.probeOnce(pr, time.Second, 2)
 	st := h.waitFor("EXITED", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "EXITED" })
@@ -332,7 +333,7 @@ func TestLivenessFailureFollowsRestartPolicy(t *testing.T) {
 	g := newDaemonHarness(t)
 	h2, probes2 := g.add("early")
 	h2.apply("  command: sleep 1000\n  startSeconds: 10s\n  restartDelay: 1s\n  livenessProbe: {exec: {command: [check]}, period: 1s, failureThreshold: 1}\n")
-	eventually(t, "a liveness probe", func() bool { pr = probes2.last(0, true); return pr != nil && pr.count() >= 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { pr = probes2.last(0, true); return pr != nil && pr.count() >= 1 }, "a liveness probe")
 	pr.set(false, "stuck")
 	h2.probeOnce(pr, time.Second, 2)
 	st = h2.waitFor("BACKOFF", func(st status.Status) bool { return len(st.Instances) == 1 && st.Instances[0].State == "BACKOFF" })

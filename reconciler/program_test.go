@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/reconciled/reconciled/internal/fakeclock"
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -83,10 +84,10 @@ func (h *harness) apply(specBody string) {
 func (h *harness) waitFor(what string, cond func(st status.Status) bool) status.Status {
 	h.t.Helper()
 	var st status.Status
-	eventually(h.t, what, func() bool {
+	waitfor.Condition(h.t, waitTimeout, func() bool {
 		st = h.sink.status().Status
 		return cond(st)
-	})
+	}, "%s", what)
 	return st
 }
 
@@ -139,7 +140,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	if h.sink.count("Scaled") != 1 {
 		t.Errorf("want one Scaled event: %v", h.sink.reasons())
 	}
-	eventually(t, "stopped processes released", func() bool {
+	waitfor.Condition(t, waitTimeout, func() bool {
 		for _, p := range h.starter.all() {
 			p.mu.Lock()
 			leaked := p.exited && !p.released
@@ -149,7 +150,7 @@ func TestScaleUpAndDown(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "stopped processes released")
 }
 
 func TestBackoffToFatalAndEditClears(t *testing.T) {
@@ -240,7 +241,7 @@ func TestStopEscalatesToKill(t *testing.T) {
 	h.apply("  command: sleep 1000\n  stopTimeout: 2s\n  startSeconds: 0s\n  desired: stopped\n")
 	h.waitFor("STOPPING", func(st status.Status) bool { return st.Instances[0].State == string(Stopping) })
 	// The stop signal goes out off the program's goroutine (signalGroup).
-	eventually(t, "SIGTERM sent", func() bool { return len(p.sent()) == 1 })
+	waitfor.Condition(t, waitTimeout, func() bool { return len(p.sent()) == 1 }, "SIGTERM sent")
 	h.clock.Step(2*time.Second - time.Millisecond)
 	if sent := p.sent(); len(sent) != 1 || sent[0] != syscall.SIGTERM {
 		t.Fatalf("before stopTimeout: %v", sent)
@@ -357,7 +358,7 @@ func TestLiveSettingsDoNotRestart(t *testing.T) {
 		h.p.set(h.last)
 	}
 	h.apply("  command: sleep 1000\n  startSeconds: 0s\n  replicas: 2\n  startRetries: 9\n  stopTimeout: 1s\n  restartPolicy: OnFailure\n")
-	eventually(t, "the new spec taken", func() bool { return !h.p.pending() })
+	waitfor.Condition(t, waitTimeout, func() bool { return !h.p.pending() }, "the new spec taken")
 	// The new policy applies in place, to the next exit handled: exit 0 under
 	// OnFailure ends the instance. (Instances start in parallel: find
 	// instance 1's process by its index.)
