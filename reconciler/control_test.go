@@ -50,7 +50,7 @@ func controlServe(t *testing.T, stateDir string, s Signaller) (stop func()) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(waitTimeout):
 			t.Error("Serve did not return after its context was cancelled")
 		}
 	}
@@ -145,7 +145,7 @@ func TestControlBadRequests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = conn.SetDeadline(time.Now().Add(waitTimeout))
 		if _, err := conn.Write([]byte(req)); err != nil {
 			t.Fatal(err)
 		}

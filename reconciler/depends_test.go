@@ -227,7 +227,7 @@ func TestCycleThroughLastValidSpec(t *testing.T) {
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("shutdown did not end")
 	}
 }

@@ -286,14 +286,17 @@ func TestRolloutWaitsForReadinessAndDeadline(t *testing.T) {
 	// A fixed spec resumes the rollout.
 	h.last = withAnnotation(t, body("sleep 3000"), "30s")
 	h.p.set(h.last)
-	for range 100 {
+	// The clock passes the probes' periods until both new instances are
+	// ready: stepped in the poll, as often as it looks.
+	if !waitfor.Until(waitTimeout, func() bool {
 		if st = h.sink.status().Status; st.Phase == "Running" && st.UpdatedReplicas == 2 && st.ReadyReplicas == 2 {
-			break
+			return true
 		}
 		h.clock.Step(time.Second)
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+		return false
+	}) {
+		t.Fatalf("the fixed spec not rolled out: phase %s, %d updated, %d ready: %s", st.Phase, st.UpdatedReplicas, st.ReadyReplicas, states(h.sink.status()))
 	}
-	st = h.phase("Running", 2)
 	if c := itCondition(status.ProgramStatus{Status: st}, status.ConditionProgressing); c.Reason != "Complete" {
 		t.Errorf("Progressing %+v", c)
 	}

@@ -51,20 +51,20 @@ func shutdownAll(t *testing.T, clock *fakeclock.Clock, hs ...*harness) {
 		d.shutdown = true
 		h.p.set(d)
 	}
-	// Instances that ignore their stop signal end at stopTimeout.
-	deadline := time.Now().Add(10 * time.Second)
+	// Instances that ignore their stop signal end at stopTimeout: the clock
+	// passes it, stepped in the poll until the program is done.
 	for _, h := range hs {
-		for done := false; !done; {
+		if !waitfor.Until(waitTimeout, func() bool {
 			select {
 			case <-h.p.done:
-				done = true
-			case <-time.After(time.Millisecond):
+				return true
+			default:
 				clock.Step(time.Minute)
+				return false
 			}
-			if !done && time.Now().After(deadline) {
-				t.Errorf("%s did not finish after shutdown", h.name)
-				return
-			}
+		}) {
+			t.Errorf("%s did not finish within %v of shutdown", h.name, waitTimeout)
+			return
 		}
 	}
 }
@@ -400,7 +400,7 @@ func TestDeleteStopsAndRemoves(t *testing.T) {
 	h.p.set(d)
 	select {
 	case <-h.p.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("program did not end")
 	}
 	if len(h.starter.alive()) != 0 || !h.sink.deleted || h.sink.count("Deleted") != 1 {
@@ -432,7 +432,7 @@ func TestPostNeverBlocks(t *testing.T) {
 	}()
 	select {
 	case <-posted:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("post blocked while run was not taking messages")
 	}
 	go p.run()
@@ -442,14 +442,14 @@ func TestPostNeverBlocks(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "no running instance") {
 				t.Fatalf("message %d: %v", i, err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(waitTimeout):
 			t.Fatalf("message %d was not handled", i)
 		}
 	}
 	p.set(desired{shutdown: true})
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("the program did not end at shutdown")
 	}
 	if p.post(signalReq{index: 0, sig: syscall.SIGHUP, reply: make(chan error, 1)}) {
