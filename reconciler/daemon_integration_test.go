@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -28,7 +29,7 @@ func TestITLocked(t *testing.T) {
 	itWrite(t, d.dir, name, itSpec(`["sleep", "1000"]`))
 	st := itWaitStatus(t, d.dir, name, "running", itReady(1))
 
-	ctx, cancel := context.WithTimeout(context.Background(), itTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	err := RunDaemon(ctx, DaemonOptions{Dir: d.dir, Log: logr.Discard()})
 	if !errors.Is(err, ErrLocked) {
@@ -69,7 +70,7 @@ func TestITReload(t *testing.T) {
 	itWaitStatus(t, d.dir, name, "running", itReadyCmd(1, "sleep", "1000"))
 
 	itWrite(t, outside, name, itSpec(`["sleep", "1001"]`))
-	if !itNever(300*time.Millisecond, func() bool {
+	if !waitfor.Never(300*time.Millisecond, func() bool {
 		return itCount(itEvents(t, d.dir, name), "SpecChanged", "*") > 0
 	}) {
 		t.Fatalf("the change was seen without a reload: the test proves nothing")
@@ -98,7 +99,7 @@ func TestITStatusWrittenOnlyOnChange(t *testing.T) {
 	// The last transitions may still be on their way (writes are coalesced
 	// for up to 100ms): wait for a quiet 300ms first.
 	ino, mtime := itStatIno(t, path)
-	itEventually(itTimeout, func() bool {
+	waitfor.Until(waitTimeout, func() bool {
 		time.Sleep(300 * time.Millisecond)
 		i, m := itStatIno(t, path)
 		quiet := i == ino && m.Equal(mtime)
@@ -341,7 +342,7 @@ func TestITScale1000(t *testing.T) {
 	poll := func(what string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
 		t.Helper()
 		var st status.ProgramStatus
-		if !itEventually(60*time.Second, func() bool {
+		if !waitfor.Until(60*time.Second, func() bool {
 			time.Sleep(100 * time.Millisecond) // the file is large: read it less often
 			var err error
 			st, err = status.ReadFile(status.StatusPath(d.dir, name))
@@ -390,7 +391,7 @@ func TestITScale1000(t *testing.T) {
 		t.Errorf("zombies after shutdown: %v", z)
 	}
 	// The race detector and the runtime may keep a few fds of their own.
-	if !itEventually(5*time.Second, func() bool { return itFdCount(t) <= fdsBefore+3 }) {
+	if !waitfor.Until(waitTimeout, func() bool { return itFdCount(t) <= fdsBefore+3 }) {
 		ents, _ := os.ReadDir("/proc/self/fd")
 		var links []string
 		for _, e := range ents {

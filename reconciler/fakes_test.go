@@ -7,7 +7,6 @@ import (
 	"sort"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
@@ -235,8 +234,3 @@ func states(st status.ProgramStatus) string {
 	sort.Strings(parts)
 	return fmt.Sprint(parts)
 }
-
-// waitTimeout bounds every wait of these tests for an outcome: generous
-// for a loaded 2-core machine under -race; a passing test never waits that
-// long.
-const waitTimeout = 20 * time.Second

@@ -30,6 +30,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/status"
 )
@@ -38,12 +39,9 @@ import (
 // TestMain): the SIGKILL test needs the daemon in a process of its own.
 const itDaemonDirEnv = "RECONCILED_IT_DAEMON_DIR"
 
-// Deadlines: generous for a noisy 2-core machine under -race; a passing test
-// never waits that long.
-const (
-	itTimeout = 20 * time.Second
-	itPoll    = 10 * time.Millisecond
-)
+// waitTimeout bounds every wait of these tests for an outcome: generous for
+// a loaded 2-core machine under -race; a passing test never waits that long.
+const waitTimeout = 20 * time.Second
 
 // itOwnerEnv marks the processes of this test binary's daemons: a daemon
 // hands its own environment down to its instances (and they to theirs), so
@@ -185,9 +183,9 @@ func (d *itDaemon) Stop() error {
 		if d.err != nil {
 			d.t.Errorf("RunDaemon returned %v", d.err)
 		}
-	case <-time.After(itTimeout):
+	case <-time.After(waitTimeout):
 		d.err = errors.New("RunDaemon did not return")
-		d.t.Errorf("RunDaemon did not return within %v of its context being cancelled", itTimeout)
+		d.t.Errorf("RunDaemon did not return within %v of its context being cancelled", waitTimeout)
 	}
 	return d.err
 }
@@ -262,31 +260,17 @@ func itRemove(t *testing.T, dir, name string) {
 
 // --- status and events ---
 
-// itEventually polls cond every itPoll until it holds or timeout passes.
-func itEventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(itPoll)
-	}
-}
-
 // itWaitStatus waits until NAME.status.yaml exists and satisfies cond.
 func itWaitStatus(t *testing.T, dir, name, what string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
 	t.Helper()
-	return itWaitStatusWithin(t, itTimeout, dir, name, what, cond)
+	return itWaitStatusWithin(t, waitTimeout, dir, name, what, cond)
 }
 
 func itWaitStatusWithin(t *testing.T, timeout time.Duration, dir, name, what string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
 	t.Helper()
 	var st status.ProgramStatus
 	var err error
-	if !itEventually(timeout, func() bool {
+	if !waitfor.Until(timeout, func() bool {
 		st, err = status.ReadFile(status.StatusPath(dir, name))
 		return err == nil && cond(st)
 	}) {
@@ -377,7 +361,7 @@ func itEvents(t *testing.T, dir, name string) []status.Event {
 func itWaitEvents(t *testing.T, dir, name, what string, cond func([]status.Event) bool) []status.Event {
 	t.Helper()
 	var evs []status.Event
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		evs, _ = status.ReadEvents(dir, name)
 		return cond(evs)
 	}) {
@@ -469,7 +453,7 @@ func itAlive(pid int) bool {
 // itWaitGone waits until none of procs is alive.
 func itWaitGone(t *testing.T, what string, procs ...itProc) {
 	t.Helper()
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		for _, p := range procs {
 			if p.alive() {
 				return false
@@ -477,7 +461,7 @@ func itWaitGone(t *testing.T, what string, procs ...itProc) {
 		}
 		return true
 	}) {
-		t.Fatalf("%s: still alive after %v: %v", what, itTimeout, procs)
+		t.Fatalf("%s: still alive after %v: %v", what, waitTimeout, procs)
 	}
 }
 
@@ -508,7 +492,7 @@ func itGroup(pgid int) []int {
 func itWaitGroup(t *testing.T, pgid, n int) []itProc {
 	t.Helper()
 	var pids []int
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		pids = itGroup(pgid)
 		return len(pids) >= n
 	}) {
@@ -579,7 +563,7 @@ func itKillPrograms(names ...string) []string {
 	// Reap our own zombies among them; no daemon runs now, so no reaper
 	// competes and none of them is a registered leader.
 	for _, pid := range killed {
-		itEventually(2*time.Second, func() bool {
+		waitfor.Until(waitTimeout, func() bool {
 			st, ok := itReadStat(pid)
 			return !ok || st.state == 'Z'
 		})
@@ -609,16 +593,4 @@ func itFdCount(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
-}
-
-// itNoChange checks for d that nothing happens: cond stays false.
-func itNever(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return false
-		}
-		time.Sleep(itPoll)
-	}
-	return !cond()
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
@@ -83,7 +84,7 @@ func TestITCommandMoved(t *testing.T) {
 		fmt.Sprintf("env: {PATH: %q}", a+":"+b+":"+os.Getenv("PATH"))))
 	st := itWaitStatus(t, d.dir, name, "the instance runs", itReady(1))
 	log := filepath.Join(d.dir, StateDirName, "logs", name+"-0.stdout.log")
-	if !itEventually(itTimeout, func() bool { b, _ := os.ReadFile(log); return string(b) == "from-a\n" }) {
+	if !waitfor.Until(waitTimeout, func() bool { b, _ := os.ReadFile(log); return string(b) == "from-a\n" }) {
 		t.Fatal("no output from the first start")
 	}
 	if err := os.Remove(filepath.Join(a, "hello")); err != nil {
@@ -94,7 +95,7 @@ func TestITCommandMoved(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if !itEventually(itTimeout, func() bool { b, _ := os.ReadFile(log); return string(b) == "from-a\nfrom-b\n" }) {
+	if !waitfor.Until(waitTimeout, func() bool { b, _ := os.ReadFile(log); return string(b) == "from-a\nfrom-b\n" }) {
 		b, _ := os.ReadFile(log)
 		t.Fatalf("log %q, want the restart from the new place", b)
 	}

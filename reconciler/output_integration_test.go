@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -58,7 +59,7 @@ func itRunWith(t *testing.T, o DaemonOptions) *itRun {
 		defer itDaemonMu.Unlock()
 		cancel()
 		if _, ok := r.wait(); !ok {
-			t.Errorf("RunDaemon did not return within %v of its context being cancelled", itTimeout)
+			t.Errorf("RunDaemon did not return within %v of its context being cancelled", waitTimeout)
 		}
 		out.Close()
 		if left := itKillPrograms(r.names...); len(left) > 0 {
@@ -72,7 +73,7 @@ func itRunWith(t *testing.T, o DaemonOptions) *itRun {
 }
 
 // wait waits for RunDaemon to return (by itself, or after cancel) and
-// returns its error; false when it did not within itTimeout.
+// returns its error; false when it did not within waitTimeout.
 func (r *itRun) wait() (error, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -83,7 +84,7 @@ func (r *itRun) wait() (error, bool) {
 	case r.err = <-r.done:
 		r.ended = true
 		return r.err, true
-	case <-time.After(itTimeout):
+	case <-time.After(waitTimeout):
 		return nil, false
 	}
 }
@@ -104,7 +105,7 @@ func (r *itRun) logPath(instance, stream string) string {
 func itWaitFile(t *testing.T, path string, cond func(string) bool) string {
 	t.Helper()
 	var s string
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		b, err := os.ReadFile(path)
 		s = string(b)
 		return err == nil && cond(s)
@@ -228,7 +229,7 @@ func TestITAttach(t *testing.T) {
 	want := map[string]int{"web-0": n + 1, "web-1": n + 1, "worker-0": n}
 	re := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d\d\d (web-0|web-1|worker-0) +\| (.*)$`)
 	var out string
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		b, _ := os.ReadFile(r.out)
 		out = string(b)
 		got := map[string]int{}
@@ -280,7 +281,7 @@ func itExitCode(t *testing.T, r *itRun) (int, *ExitCodeError) {
 	t.Helper()
 	err, ok := r.wait()
 	if !ok {
-		t.Fatalf("RunDaemon did not end by itself within %v", itTimeout)
+		t.Fatalf("RunDaemon did not end by itself within %v", waitTimeout)
 	}
 	if err == nil {
 		return 0, nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -55,7 +56,7 @@ func TestITPid1(t *testing.T) {
 	})
 
 	// The daemon is unshare's only child; in its namespace it is pid 1.
-	if !itEventually(10*time.Second, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		kids := itChildrenOf(cmd.Process.Pid)
 		if len(kids) == 1 {
 			daemon = kids[0]
@@ -72,7 +73,7 @@ func TestITPid1(t *testing.T) {
 	})
 	// Eventually the daemon's only child is the leader: the orphan was
 	// reparented to it and reaped (not left a zombie).
-	if !itEventually(10*time.Second, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		kids := itChildrenOf(daemon)
 		return len(kids) == 1 && !itZombie(kids[0])
 	}) {
@@ -87,7 +88,7 @@ func TestITPid1(t *testing.T) {
 		if waitErr != nil {
 			t.Fatalf("daemon as PID 1 exited with %v:\n%s", waitErr, out.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatalf("daemon as PID 1 did not exit on SIGTERM:\n%s", out.String())
 	}
 }

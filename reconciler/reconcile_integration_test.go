@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -101,7 +102,7 @@ func TestITDelete(t *testing.T) {
 
 	itRemove(t, d.dir, name)
 	itWaitGone(t, "instances and their children", procs...)
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		_, err := os.Stat(status.StatusPath(d.dir, name))
 		return os.IsNotExist(err)
 	}) {
@@ -275,7 +276,7 @@ func TestITInvalidEditKeepsInstances(t *testing.T) {
 		}
 	}
 	// Nothing happens to the instances.
-	if !itNever(300*time.Millisecond, func() bool {
+	if !waitfor.Never(300*time.Millisecond, func() bool {
 		st, err := status.ReadFile(status.StatusPath(d.dir, name))
 		return err == nil && !maps.Equal(itPids(st), before)
 	}) {

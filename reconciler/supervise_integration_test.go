@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -73,7 +74,7 @@ func TestITBackoffThenFatal(t *testing.T) {
 		t.Errorf("want 3 starts (startRetries 3), got %d", s)
 	}
 	// FATAL stays FATAL.
-	if !itNever(300*time.Millisecond, func() bool {
+	if !waitfor.Never(300*time.Millisecond, func() bool {
 		return itCount(itEvents(t, d.dir, name), "Started", "*") != 3
 	}) {
 		t.Errorf("a FATAL instance was started again")
@@ -103,17 +104,17 @@ func TestITEditOutsideHashClearsFatal(t *testing.T) {
 	itWaitStatus(t, d.dir, name, "FATAL", itState(0, Fatal))
 	edited := time.Now()
 	itWrite(t, d.dir, name, itSpec(`["sleep", "0.3"]`, "startSeconds: 100ms", "startRetries: 2"))
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	if !waitfor.Until(waitTimeout, func() bool {
 		for _, ev := range itEvents(t, d.dir, name) {
 			if ev.Reason == "Started" && ev.Time.After(edited) {
-				return
+				return true
 			}
 		}
-		time.Sleep(itPoll)
+		return false
+	}) {
+		st, _ := status.ReadFile(status.StatusPath(d.dir, name))
+		t.Errorf("editing startSeconds of a FATAL program did not start it again; status:\n%s", itDump(st))
 	}
-	st, _ := status.ReadFile(status.StatusPath(d.dir, name))
-	t.Errorf("editing startSeconds of a FATAL program did not start it again; status:\n%s", itDump(st))
 }
 
 func TestITOnFailure(t *testing.T) {
@@ -154,7 +155,7 @@ func TestITOnFailure(t *testing.T) {
 			if st.Status.Phase != "Running" {
 				t.Errorf("a completed job: phase = %s, want Running", st.Status.Phase)
 			}
-			if !itNever(300*time.Millisecond, func() bool {
+			if !waitfor.Never(300*time.Millisecond, func() bool {
 				return itCount(itEvents(t, d.dir, name), "Started", "*") != 1
 			}) {
 				t.Errorf("a succeeded instance was restarted")
@@ -172,7 +173,7 @@ func TestITNever(t *testing.T) {
 	if in.Restarts != 0 || in.LastExit == nil || in.LastExit.Code != 3 {
 		t.Errorf("EXITED instance: %+v", in)
 	}
-	if !itNever(300*time.Millisecond, func() bool {
+	if !waitfor.Never(300*time.Millisecond, func() bool {
 		return itCount(itEvents(t, d.dir, name), "Started", "*") != 1
 	}) {
 		t.Errorf("restartPolicy Never restarted the instance")
@@ -240,7 +241,7 @@ func TestITStopKillsGroup(t *testing.T) {
 func itWaitMember(t *testing.T, pgid int, argv ...string) itProc {
 	t.Helper()
 	var found itProc
-	if !itEventually(itTimeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		for _, pid := range itGroup(pgid) {
 			if st, ok := itReadStat(pid); ok && slices.Equal(itCmdline(pid), argv) {
 				found = itProc{pid, st.start}
@@ -308,8 +309,8 @@ func TestITRetiredGroupKilledOnDelete(t *testing.T) {
 	gc := itTrapOrphan(t, d, name)
 	itRemove(t, d.dir, name)
 	itWaitEvents(t, d.dir, name, "Deleted", itHasReason("Deleted", ""))
-	if !itEventually(2*time.Second+5*time.Second, func() bool { return !gc.alive() }) {
-		t.Errorf("grandchild %d of a deleted program still alive 5s after its stopTimeout (2s)", gc.pid)
+	if !waitfor.Until(2*time.Second+waitTimeout, func() bool { return !gc.alive() }) {
+		t.Errorf("grandchild %d of a deleted program still alive %v after its stopTimeout (2s)", gc.pid, waitTimeout)
 	}
 }
 
@@ -320,8 +321,8 @@ func TestITRetiredGroupKilledOnShutdown(t *testing.T) {
 	name := d.name("retireshut")
 	gc := itTrapOrphan(t, d, name)
 	d.Stop()
-	if !itEventually(time.Second, func() bool { return !gc.alive() }) {
-		t.Errorf("grandchild %d still alive after RunDaemon returned", gc.pid)
+	if !waitfor.Until(waitTimeout, func() bool { return !gc.alive() }) {
+		t.Errorf("grandchild %d still alive %v after RunDaemon returned", gc.pid, waitTimeout)
 	}
 }
 
@@ -391,7 +392,7 @@ func TestITEnv(t *testing.T) {
 	for i := range 2 {
 		n := strconv.Itoa(i)
 		var arg []byte
-		if !itEventually(itTimeout, func() bool {
+		if !waitfor.Until(waitTimeout, func() bool {
 			arg, _ = os.ReadFile(filepath.Join(d.dir, "arg."+n+".txt"))
 			return len(arg) > 0
 		}) {
@@ -519,7 +520,7 @@ func TestITOutput(t *testing.T) {
 	logs := filepath.Join(d.dir, StateDirName, "logs")
 	read := func(f string) string { // waits for the output (written before exec sleep)
 		var b []byte
-		itEventually(5*time.Second, func() bool {
+		waitfor.Until(waitTimeout, func() bool {
 			b, _ = os.ReadFile(filepath.Join(logs, f))
 			return strings.Count(string(b), "\n") >= 1 && (!strings.HasPrefix(f, merged) || strings.Count(string(b), "\n") >= 2)
 		})
