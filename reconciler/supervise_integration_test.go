@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -328,16 +329,29 @@ func TestITRetiredGroupKilledOnShutdown(t *testing.T) {
 
 // Shutdown stops every instance of every program, in parallel, and writes
 // the final statuses.
+//
+// Parallel without a stopwatch: each instance of the barrier programs, on
+// TERM, writes its name to term.log and exits only once every one of them
+// has written; their stopTimeout (1h) never comes. Stopped one after
+// another, the first would wait for the others for ever and RunDaemon would
+// not return.
 func TestITShutdownStopsEverything(t *testing.T) {
 	d := itStart(t, itOpts{})
-	trapCmd := `["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]`
-	var names []string
+	const barriers, replicas = 3, 2
+	barrierCmd := fmt.Sprintf(`["sh", "-c", "trap 'echo $RECONCILED_PROGRAM-$RECONCILED_INSTANCE >> term.log; `+
+		`until [ `+"`wc -l < term.log`"+` -ge %d ]; do sleep 0.01; done; exit 0' TERM; while :; do sleep 0.1; done"]`, barriers*replicas)
+	var names, barrierNames []string
 	var procs []itProc
-	for i := range 3 {
+	for i := range barriers {
 		name := d.name("shut" + strconv.Itoa(i))
 		names = append(names, name)
-		itWrite(t, d.dir, name, itSpec(trapCmd, "replicas: 2", "stopTimeout: 1s"))
+		barrierNames = append(barrierNames, name)
+		itWrite(t, d.dir, name, itSpec(barrierCmd, "replicas: "+strconv.Itoa(replicas), "stopTimeout: 1h"))
 	}
+	// One that ignores TERM: killed at its stopTimeout.
+	deaf := d.name("shutdeaf")
+	names = append(names, deaf)
+	itWrite(t, d.dir, deaf, itSpec(`["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]`, "replicas: 2", "stopTimeout: 1s"))
 	group := d.name("shutgroup")
 	names = append(names, group)
 	itWrite(t, d.dir, group, itSpec(`["sh", "-c", "sleep 1000 & sleep 1000 & wait"]`))
@@ -351,19 +365,32 @@ func TestITShutdownStopsEverything(t *testing.T) {
 	}
 	procs = append(procs, itWaitGroup(t, procs[len(procs)-1].pid, 3)...)
 
-	start := time.Now()
-	if err := d.Stop(); err != nil {
-		t.Fatal(err)
+	err := d.Stop()
+	b, _ := os.ReadFile(filepath.Join(d.dir, "term.log"))
+	termed := strings.Fields(string(b))
+	if err != nil {
+		t.Fatalf("%v; the barrier instances that got TERM: %v of %d (instances not stopped in parallel)", err, termed, barriers*replicas)
 	}
-	took := time.Since(start)
+	var want []string
+	for _, name := range barrierNames {
+		for i := range replicas {
+			want = append(want, name+"-"+strconv.Itoa(i))
+		}
+	}
+	slices.Sort(termed)
+	slices.Sort(want)
+	if !slices.Equal(termed, want) {
+		t.Errorf("the barrier instances that got TERM: %v, want %v", termed, want)
+	}
 	for _, p := range procs {
 		if p.alive() {
 			t.Errorf("pid %d alive after RunDaemon returned", p.pid)
 		}
 	}
-	// 6 instances with stopTimeout 1s: one after the other would take 6s.
-	if took > 4*time.Second {
-		t.Errorf("shutdown took %v: instances are not stopped in parallel", took)
+	for _, name := range barrierNames {
+		if evs := itEvents(t, d.dir, name); itCount(evs, "Killed", "*") != 0 {
+			t.Errorf("%s: an instance was SIGKILLed although it exits on TERM:\n%s", name, itEventsString(evs))
+		}
 	}
 	for _, name := range names {
 		st, err := status.ReadFile(status.StatusPath(d.dir, name))
