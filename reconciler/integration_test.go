@@ -263,14 +263,9 @@ func itRemove(t *testing.T, dir, name string) {
 // itWaitStatus waits until NAME.status.yaml exists and satisfies cond.
 func itWaitStatus(t *testing.T, dir, name, what string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
 	t.Helper()
-	return itWaitStatusWithin(t, waitTimeout, dir, name, what, cond)
-}
-
-func itWaitStatusWithin(t *testing.T, timeout time.Duration, dir, name, what string, cond func(status.ProgramStatus) bool) status.ProgramStatus {
-	t.Helper()
 	var st status.ProgramStatus
 	var err error
-	if !waitfor.Until(timeout, func() bool {
+	if !waitfor.Until(waitTimeout, func() bool {
 		st, err = status.ReadFile(status.StatusPath(dir, name))
 		return err == nil && cond(st)
 	}) {

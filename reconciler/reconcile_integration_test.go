@@ -138,7 +138,7 @@ func itRollout(t *testing.T, d *itDaemon, name, strategy string, sample func(sta
 				if st, err := status.ReadFile(status.StatusPath(d.dir, name)); err == nil {
 					sample(st)
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond) // makes time pass: the sampler's cadence, it waits for nothing
 			}
 		}()
 	}
