@@ -101,11 +101,13 @@ func (r *itRun) logPath(instance, stream string) string {
 	return filepath.Join(r.dir, StateDirName, "logs", instance+"."+stream+".log")
 }
 
-// itWaitFile waits until path's content satisfies cond and returns it.
+// itWaitFile waits until path's content satisfies cond and returns it. A
+// log may be megabytes that the daemon is still writing: it is read at most
+// every 100ms, not to take the CPU from the writer.
 func itWaitFile(t *testing.T, path string, cond func(string) bool) string {
 	t.Helper()
 	var s string
-	if !waitfor.Until(waitTimeout, func() bool {
+	if !waitfor.UntilEvery(waitTimeout, 100*time.Millisecond, func() bool {
 		b, err := os.ReadFile(path)
 		s = string(b)
 		return err == nil && cond(s)

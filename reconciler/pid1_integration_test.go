@@ -36,7 +36,7 @@ func TestITPid1(t *testing.T) {
 	cmd.Env = append(os.Environ(), itDaemonDirEnv+"="+dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second // the namespace may hold the pipe a little longer
+	cmd.WaitDelay = waitTimeout // the namespace may hold the pipe a little longer
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
