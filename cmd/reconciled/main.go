@@ -1,5 +1,3 @@
-// Command reconciled is the process supervisor: the daemon (`reconciled run`)
-// and the command line that works over the same directory.
 package main
 
 import (

@@ -1,0 +1,15 @@
+// Command reconciled is the process supervisor: the daemon (`reconciled run`)
+// and the command line that works over the same directory.
+//
+// This package is thin: it parses flags (cobra), builds the logger (zap
+// behind logr), sets up signal handling and wires the packages together,
+// one file per command. It is the only place that exits.
+//
+// Invariants:
+//   - Every command that changes a manifest goes through the manifest store
+//     (package manifest): one field edited, comments kept, written
+//     atomically, compare-and-swap on what was read.
+//   - Commands that read state read the status and event files (package
+//     status); only `signal` talks to the daemon, over its control socket.
+//   - Exit codes: 0 ok, 1 failure or timeout, 2 usage.
+package main
