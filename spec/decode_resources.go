@@ -132,8 +132,8 @@ func rlimitUnitOf(name string) rlimitUnit {
 	return unitCount
 }
 
-// ignoredRlimits are limits Linux accepts and does not enforce: accepting
-// them would be a setting that does nothing.
+// ignoredRlimit says why a limit Linux accepts and does not enforce is
+// refused: accepting it would be a setting that does nothing.
 func ignoredRlimit(name string) (string, bool) {
 	switch name {
 	case "rss":
@@ -147,6 +147,8 @@ func ignoredRlimit(name string) (string, bool) {
 func (d *decoder) limits(n *yaml.Node, path string) []Rlimit {
 	n = deref(n)
 	if n.Kind == yaml.MappingNode {
+		// Taken out before fields() so that they get their reason rather
+		// than "unknown field".
 		kept := *n
 		kept.Content = nil
 		for i := 0; i+1 < len(n.Content); i += 2 {
