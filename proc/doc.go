@@ -7,7 +7,8 @@
 // The face:
 //
 //	start      NewStarter, Starter.Start(Spec) -> *Process; Spec, Credential,
-//	           LookupUser, LookPath; MaybeRunShim (first thing in every main
+//	           LookupUser, LookPath; IONice (IOClassByName), Rlimit
+//	           (RlimitResource); MaybeRunShim (first thing in every main
 //	           and TestMain that uses the package)
 //	signal     Process.Signal (the leader, through its pidfd),
 //	           Process.SignalGroup (kill(-pgid)), SignalName
@@ -62,10 +63,11 @@
 // then fails with "no child processes"); the Starter can protect such a child
 // (startUnmanaged), but no package needs that yet.
 //
-// umask and nice are not in syscall.SysProcAttr, so a Spec that sets them is started
-// through a tiny exec shim: the daemon's own binary, re-executed under a marker
-// argv[0], applies them and execs the real program in the same process (same pid,
-// process group and parent-death signal). Every main() that uses this package,
+// umask, nice, ionice and rlimits are not in syscall.SysProcAttr (and ionice and
+// nice are per thread), so a Spec that sets any of them is started through a tiny
+// exec shim: the daemon's own binary, re-executed under a marker argv[0], applies
+// them and execs the real program in the same process (same pid, process group
+// and parent-death signal). Every main() that uses this package,
 // and TestMain of every test binary that does, must call [MaybeRunShim] first.
 //
 // Threads and PR_SET_PDEATHSIG. The parent-death signal fires when the *thread*

@@ -17,9 +17,11 @@ const shimMarker = "reconciled-exec-shim"
 
 // shimArgv returns the shim's argv:
 //
-//	reconciled-exec-shim UMASK NICE CRED -- PATH ARGV...
+//	reconciled-exec-shim UMASK NICE IONICE RLIMITS CRED -- PATH ARGV...
 //
-// UMASK is octal, NICE decimal, CRED "uid:gid:g1,g2,..."; "-" means unset.
+// UMASK is octal, NICE decimal, IONICE "class.level" (ioNiceArg), RLIMITS
+// "res:soft:hard,..." (rlimitsArg), CRED "uid:gid:g1,g2,..."; "-" means
+// unset.
 func shimArgv(path string, spec Spec) []string {
 	umask, nice, cred := "-", "-", "-"
 	if spec.Umask != nil {
@@ -42,15 +44,16 @@ func shimArgv(path string, spec Spec) []string {
 		}
 		cred = b.String()
 	}
-	argv := make([]string, 0, 6+len(spec.Argv))
-	argv = append(argv, shimMarker, umask, nice, cred, "--", path)
+	argv := make([]string, 0, 8+len(spec.Argv))
+	argv = append(argv, shimMarker, umask, nice, ioNiceArg(spec.IONice), rlimitsArg(spec.Rlimits), cred, "--", path)
 	return append(argv, spec.Argv...)
 }
 
 // MaybeRunShim runs the exec shim if this process was started as one, and
 // otherwise returns at once. Call it first thing in main() and in TestMain.
 //
-// The shim applies umask, nice and the credential, then execs the real program
+// The shim applies umask, nice, ionice, rlimits and the credential, then
+// execs the real program
 // in the same process, so pid, process group and parent-death signal stay. On
 // failure it writes the error to stderr and exits 127, as a shell does for a
 // command it cannot run. (This is the one place outside main that exits: the
@@ -71,10 +74,11 @@ func runShim(args []string) error {
 	runtime.LockOSThread()
 	ppid := os.Getppid()
 
-	if len(args) < 6 || args[3] != "--" {
-		return errors.New("usage: " + shimMarker + " UMASK NICE CRED -- PATH ARGV0 [ARG...]")
+	if len(args) < 8 || args[5] != "--" {
+		return errors.New("usage: " + shimMarker + " UMASK NICE IONICE RLIMITS CRED -- PATH ARGV0 [ARG...]")
 	}
-	umaskArg, niceArg, credArg, path, argv := args[0], args[1], args[2], args[4], args[5:]
+	umaskArg, niceArg, ioNiceArg, rlimitsArg, credArg := args[0], args[1], args[2], args[3], args[4]
+	path, argv := args[6], args[7:]
 
 	if umaskArg != "-" {
 		m, err := strconv.ParseUint(umaskArg, 8, 32)
@@ -92,6 +96,19 @@ func runShim(args []string) error {
 		// one that execs. Done before dropping privileges: nice < 0 needs them.
 		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, n); err != nil {
 			return fmt.Errorf("nice %d: %w", n, err)
+		}
+	}
+	// Also before dropping privileges: the realtime class and raising a hard
+	// limit need them. Limits last: as and data bind this process too, and
+	// the little that is left to do before exec maps no new memory.
+	if ioNiceArg != "-" {
+		if err := setIONice(ioNiceArg); err != nil {
+			return err
+		}
+	}
+	if rlimitsArg != "-" {
+		if err := setRlimits(rlimitsArg); err != nil {
+			return err
 		}
 	}
 	if credArg != "-" {

@@ -90,11 +90,12 @@ func BecomeSubreaper() error {
 // to the fork server or a fork thread (see forker), which take copies of
 // the child's stdio with pidfd_getfd, a pidfd_open,
 // registering the pidfd with the netpoller, and a map insert;
-// plus one exec of the daemon's binary when the shim is needed (Umask or Nice
-// set).
+// plus one exec of the daemon's binary when the shim is needed (Umask, Nice,
+// IONice or Rlimits set).
 //
-// With the shim, the shim also applies Credential, after nice (a negative nice
-// needs privilege) and while still root, so the daemon's binary need not be
+// With the shim, the shim also applies Credential, after nice, ionice and
+// rlimits (a negative nice, the realtime class and a raised hard limit need
+// privilege) and while still root, so the daemon's binary need not be
 // executable by the instance's user (go test binaries live in a 0700 dir).
 func (s *Starter) Start(spec Spec) (*Process, error) {
 	name := spec.Name
@@ -103,6 +104,9 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	}
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, fmt.Errorf("start %s: empty command", name)
+	}
+	if err := checkLimits(spec); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	path := spec.Path
 	if path == "" {
@@ -123,7 +127,7 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	argv0, argv := path, spec.Argv
-	if spec.Umask != nil || spec.Nice != nil {
+	if needsShim(spec) {
 		argv0, argv = "/proc/self/exe", shimArgv(path, spec)
 	} else if c := spec.Credential; c != nil {
 		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}

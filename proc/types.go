@@ -37,15 +37,49 @@ type Spec struct {
 	// Credential, when not nil, sets uid, gid and supplementary groups. It needs
 	// a privileged daemon.
 	Credential *Credential
-	// Umask and Nice, when not nil, are applied by the exec shim (see
-	// MaybeRunShim), which costs one extra exec of the daemon binary. Pass nil
-	// for "not set" rather than a default value.
+	// Umask, Nice, IONice and Rlimits, when set, are applied by the exec
+	// shim (see MaybeRunShim), which costs one extra exec of the daemon
+	// binary. Pass nil for "not set" rather than a default value.
 	Umask *uint32
 	Nice  *int
+	// IONice is the I/O scheduling class and level (ioprio_set(2)).
+	IONice *IONice
+	// Rlimits are resource limits (setrlimit(2)), each resource at most
+	// once; resources not listed keep the daemon's limits.
+	Rlimits []Rlimit
 	// Stdin, Stdout and Stderr are given to the child; nil means /dev/null. As
 	// with os/exec, a file passed here is put into blocking mode (the child must
 	// not inherit O_NONBLOCK).
 	Stdin, Stdout, Stderr *os.File
+}
+
+// IOClass is an I/O scheduling class of ioprio_set(2) (IOPRIO_CLASS_*).
+type IOClass int
+
+// The I/O scheduling classes.
+const (
+	IOClassRealtime   IOClass = 1
+	IOClassBestEffort IOClass = 2
+	IOClassIdle       IOClass = 3
+)
+
+// IONice is an I/O scheduling class and level. Level is 0 (served first) to
+// 7 for IOClassRealtime and IOClassBestEffort, and 0 for IOClassIdle, which
+// has no levels. IOClassRealtime needs a privileged daemon.
+type IONice struct {
+	Class IOClass
+	Level int
+}
+
+// RlimInfinity is RLIM_INFINITY, the Rlimit value for "no limit".
+const RlimInfinity = ^uint64(0)
+
+// Rlimit is one resource limit: Resource is a unix.RLIMIT_* value (see
+// RlimitResource), Soft and Hard are in the kernel's units, Soft <= Hard.
+// Raising Hard above the daemon's needs a privileged daemon.
+type Rlimit struct {
+	Resource   int
+	Soft, Hard uint64
 }
 
 // ExitStatus is how a process ended.

@@ -77,6 +77,9 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 			s.Group, _ = d.scalar(k, v, p, "a group name or id", "!!str", "!!int")
 		}},
 		{"nice", func(k, v *yaml.Node, p string) { d.integer(k, v, p, -20, 19, &s.Nice) }},
+		{"ioNice", func(k, v *yaml.Node, p string) { s.IONice = d.ioNice(v, p) }},
+		{"limits", func(k, v *yaml.Node, p string) { s.Limits = d.limits(v, p) }},
+		{"resources", func(k, v *yaml.Node, p string) { d.resources(v, p, &s.Resources) }},
 		{"stdout", func(k, v *yaml.Node, p string) { s.Stdout = d.output(k, v, p, false) }},
 		{"stderr", func(k, v *yaml.Node, p string) { s.Stderr = d.output(k, v, p, true) }},
 		{"readinessProbe", func(k, v *yaml.Node, p string) { s.ReadinessProbe = d.probe(v, p, false) }},

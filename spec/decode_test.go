@@ -239,26 +239,35 @@ func TestErrorCap(t *testing.T) {
 	}
 }
 
-// TestGoldenBroken checks the whole output for a realistic broken manifest.
-func TestGoldenBroken(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("testdata", "broken.yaml"))
-	if err != nil {
-		t.Fatal(err)
+// TestGolden checks the whole output for realistic broken manifests: each
+// testdata/NAME.yaml against testdata/NAME.golden.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("testdata: %v %v", files, err)
 	}
-	_, errs := Parse("broken.yaml", src)
-	got := errs.Error() + "\n"
-	golden := filepath.Join("testdata", "broken.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, errs := Parse(filepath.Base(file), src)
+			got := errs.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }
 

@@ -13,8 +13,11 @@ import (
 // comments) hash equally.
 //
 // Covered: command (after splitting), env, workingDir, user, group, umask,
-// nice, stdout, stderr, both probes, and the reconciled.dev/restartedAt
-// annotation. A change of any of these replaces instances per updateStrategy.
+// nice, ioNice, limits, resources, stdout, stderr, both probes, and the
+// reconciled.dev/restartedAt annotation. A change of any of these replaces
+// instances per updateStrategy. ioNice, limits and resources are left out of
+// the canonical form while not set, so a manifest that does not use them
+// hashes as it did before they existed.
 //
 // Not covered, applied to running instances without restarting them:
 // replicas and desired (scaling and up/down), labels and other annotations,
@@ -39,6 +42,9 @@ func Hash(p *Program) string {
 		Readiness      *Probe
 		Liveness       *Probe
 		RestartedAt    string
+		IONice         *IONice    `json:",omitempty"`
+		Limits         []Rlimit   `json:",omitempty"`
+		Resources      *Resources `json:",omitempty"`
 	}{
 		Command:     p.Spec.Command,
 		Env:         env,
@@ -52,6 +58,12 @@ func Hash(p *Program) string {
 		Readiness:   p.Spec.ReadinessProbe,
 		Liveness:    p.Spec.LivenessProbe,
 		RestartedAt: p.Metadata.Annotations[RestartedAtAnnotation],
+		IONice:      p.Spec.IONice,
+		Limits:      p.Spec.Limits,
+	}
+	if !p.Spec.Resources.IsZero() {
+		r := p.Spec.Resources
+		h.Resources = &r
 	}
 	// Every field above is a plain value, so Marshal cannot fail.
 	b, _ := json.Marshal(h)

@@ -44,15 +44,22 @@ func TestHashStable(t *testing.T) {
 		}
 	}
 	differ := map[string]string{
-		"command":     strings.Replace(baseManifest, `"10"]`, `"11"]`, 1),
-		"env value":   strings.Replace(baseManifest, `B: "2"`, `B: "3"`, 1),
-		"env name":    strings.Replace(baseManifest, `B: "2"`, `C: "2"`, 1),
-		"restartedAt": strings.Replace(baseManifest, "note: x", "note: x, reconciled.dev/restartedAt: \"2026-11-22T10:00:00Z\"", 1),
-		"workingDir":  baseManifest + "  workingDir: /tmp\n",
-		"user":        baseManifest + "  user: nobody\n",
-		"umask":       baseManifest + "  umask: \"077\"\n",
-		"nice":        baseManifest + "  nice: 3\n",
-		"stdout":      baseManifest + "  stdout: null\n  stderr: stdout\n",
+		"command":      strings.Replace(baseManifest, `"10"]`, `"11"]`, 1),
+		"env value":    strings.Replace(baseManifest, `B: "2"`, `B: "3"`, 1),
+		"env name":     strings.Replace(baseManifest, `B: "2"`, `C: "2"`, 1),
+		"restartedAt":  strings.Replace(baseManifest, "note: x", "note: x, reconciled.dev/restartedAt: \"2026-11-22T10:00:00Z\"", 1),
+		"workingDir":   baseManifest + "  workingDir: /tmp\n",
+		"user":         baseManifest + "  user: nobody\n",
+		"umask":        baseManifest + "  umask: \"077\"\n",
+		"nice":         baseManifest + "  nice: 3\n",
+		"stdout":       baseManifest + "  stdout: null\n  stderr: stdout\n",
+		"memory":       baseManifest + "  resources: {memory: 1Gi}\n",
+		"cpu":          baseManifest + "  resources: {cpu: 1}\n",
+		"pids":         baseManifest + "  resources: {pids: 100}\n",
+		"ioNice":       baseManifest + "  ioNice: {class: idle}\n",
+		"ioNice level": baseManifest + "  ioNice: {class: best-effort, level: 7}\n",
+		"limit":        baseManifest + "  limits: {nofile: 1024}\n",
+		"soft limit":   baseManifest + "  limits: {nofile: {soft: 512, hard: 1024}}\n",
 	}
 	seen := map[string]string{}
 	for name, src := range differ {
@@ -64,6 +71,41 @@ func TestHashStable(t *testing.T) {
 			t.Errorf("%s and %s hash equally", name, other)
 		}
 		seen[h] = name
+	}
+}
+
+// TestHashContainmentSpellings: equivalent spellings of resources, ioNice
+// and limits hash equally.
+func TestHashContainmentSpellings(t *testing.T) {
+	groups := [][]string{
+		{"resources: {memory: 1Gi, cpu: 500m}", "resources: {cpu: 0.5, memory: 1073741824}", "resources: {memory: 1024Mi, cpu: \"500m\"}"},
+		{"ioNice: {class: best-effort}", "ioNice: {class: best-effort, level: 4}"},
+		{"limits: {nofile: 1024, stack: 8Mi}", "limits: {stack: 8388608, nofile: {soft: 1024, hard: 1024}}"},
+		{"limits: {cpu: 1h}", "limits: {cpu: 3600}"},
+		// Empty settings are no settings.
+		{"resources: {}", "limits: {}", "ioNice:", ""},
+	}
+	for _, g := range groups {
+		want := hashOf(t, baseManifest+"  "+g[0]+"\n")
+		for _, src := range g[1:] {
+			if got := hashOf(t, baseManifest+"  "+src+"\n"); got != want {
+				t.Errorf("%q and %q hash differently", g[0], src)
+			}
+		}
+	}
+}
+
+// TestHashUnchangedWithoutContainment: a manifest that sets none of
+// resources, ioNice and limits hashes as before they existed, so that a new
+// daemon does not see every program as changed.
+func TestHashUnchangedWithoutContainment(t *testing.T) {
+	for src, want := range map[string]string{
+		baseManifest: "sha256:b64708fc7198bf7b0f1c4af0e1bd2d7db70a3e6b774504eae66230795ccd670f",
+		baseManifest + "  umask: \"077\"\n  nice: 3\n  user: nobody\n  readinessProbe: {tcpSocket: {port: 80}}\n": "sha256:e995518916d9b44deeb64074984fbea3cc11dde13451e48604a2909ac642fb8c",
+	} {
+		if got := hashOf(t, src); got != want {
+			t.Errorf("hash of\n%s= %s, want %s", src, got, want)
+		}
 	}
 }
 
@@ -174,13 +216,13 @@ func TestClassify(t *testing.T) {
 }
 
 func TestSizesAndDurations(t *testing.T) {
-	sizes := map[string]int64{"1048576": 1 << 20, "500K": 500000, "50MiB": 50 << 20, "1Gi": 1 << 30, "2GB": 2e9, "10 KiB": 10 << 10, "7B": 7}
+	sizes := map[string]int64{"1048576": 1 << 20, "500K": 500000, "50MiB": 50 << 20, "1Gi": 1 << 30, "2GB": 2e9, "10 KiB": 10 << 10, "7B": 7, "1Ti": 1 << 40, "2k": 2000}
 	for in, want := range sizes {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "-1", "1.5Mi", "MiB", "1Ti", "99999999999999G"} {
+	for _, bad := range []string{"", "-1", "1.5Mi", "MiB", "1Pi", "99999999999999G", "512m"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q): want an error", bad)
 		}

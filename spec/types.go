@@ -96,6 +96,13 @@ type ProgramSpec struct {
 	User  string
 	Group string
 	Nice  int
+	// IONice is the I/O scheduling class and level; nil when not set.
+	IONice *IONice
+	// Limits are the setrlimit(2) limits, sorted by name; each name at most
+	// once.
+	Limits []Rlimit
+	// Resources are the instance cgroup's limits (containment).
+	Resources Resources
 
 	Stdout Output
 	Stderr Output
@@ -104,6 +111,53 @@ type ProgramSpec struct {
 	LivenessProbe  *Probe
 	DependsOn      []Dependency
 	UpdateStrategy UpdateStrategy
+}
+
+// Resources limit what an instance's cgroup may use, in Kubernetes units
+// once decoded. A zero field is "not set": no limit.
+type Resources struct {
+	// Memory is the most memory, in bytes (memory.max).
+	Memory int64
+	// MilliCPU is the CPU bandwidth in thousandths of a core: 500 is half a
+	// core, 2000 two cores (cpu.max).
+	MilliCPU int64
+	// Pids is the most processes and threads at once (pids.max).
+	Pids int64
+}
+
+// IsZero reports whether no resource is limited.
+func (r Resources) IsZero() bool { return r == Resources{} }
+
+// IONiceClass is an I/O scheduling class, as ionice(1) names them.
+type IONiceClass string
+
+// The I/O scheduling classes.
+const (
+	IONiceRealtime   IONiceClass = "realtime"
+	IONiceBestEffort IONiceClass = "best-effort"
+	IONiceIdle       IONiceClass = "idle"
+)
+
+// IONice is an I/O scheduling class and level (ioprio_set(2)). Level is
+// 0 (served first) to 7 for realtime and best-effort, and 0 for idle, which
+// has no levels.
+type IONice struct {
+	Class IONiceClass
+	Level int
+}
+
+// DefaultIONiceLevel is ionice(1)'s level when none is given.
+const DefaultIONiceLevel = 4
+
+// Unlimited is an Rlimit value without a limit (RLIM_INFINITY).
+const Unlimited = ^uint64(0)
+
+// Rlimit is one setrlimit(2) limit. Name is one of RlimitNames. Soft and Hard
+// are in the kernel's units: bytes for the sizes, seconds for cpu,
+// microseconds for rttime, a count otherwise; Soft <= Hard.
+type Rlimit struct {
+	Name       string
+	Soft, Hard uint64
 }
 
 // Signal is a stop signal together with the name it was given by.

@@ -31,24 +31,30 @@ var sizeUnits = []struct {
 	suffix string
 	mult   int64
 }{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30},
-	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
-	{"K", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000},
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"TB", 1000 * 1000 * 1000 * 1000},
+	{"K", 1000}, {"k", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000}, {"T", 1000 * 1000 * 1000 * 1000},
 	{"B", 1},
 }
 
-// parseSize accepts a number of bytes with an optional suffix: K, M, G (and
-// KB, MB, GB) are powers of 1000; Ki, Mi, Gi (and KiB, MiB, GiB) of 1024.
-func parseSize(s string) (int64, error) {
+// splitSize splits a size into its number and the multiplier of its suffix
+// (1 without one).
+func splitSize(s string) (string, int64) {
 	t := strings.TrimSpace(s)
-	mult := int64(1)
 	for _, u := range sizeUnits {
 		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
+			return strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
 		}
 	}
+	return t, 1
+}
+
+// parseSize accepts a whole number of bytes with an optional suffix: K (or
+// k), M, G, T (and KB, MB, GB, TB) are powers of 1000; Ki, Mi, Gi, Ti (and
+// KiB, MiB, GiB, TiB) of 1024.
+func parseSize(s string) (int64, error) {
+	t, mult := splitSize(s)
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 500K, 50MiB, 1Gi)", s)
