@@ -17,19 +17,21 @@ import (
 // pure-v2 paths (controllers enabled in v2, memory.max, cpu.max, pids.max,
 // memory.current, memory.events), which this hybrid machine cannot.
 
-// fakeFiles are the control files of every fake cgroup.
-var fakeFiles = map[string]string{
-	fileControllers:   "cpuset cpu io memory pids\n",
-	fileSubtree:       "",
-	fileProcs:         "",
-	fileEvents:        "populated 0\nfrozen 0\n",
-	fileKill:          "",
-	fileCPUStat:       "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
-	fileMemoryCurrent: "4096\n",
-	fileMemoryEvents:  "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\noom_group_kill 0\n",
-	fileMemoryMax:     "max\n",
-	fileCPUMax:        "max 100000\n",
-	filePidsMax:       "max\n",
+// fakeFiles returns the control files of every fake cgroup.
+func fakeFiles() map[string]string {
+	return map[string]string{
+		fileControllers:   "cpuset cpu io memory pids\n",
+		fileSubtree:       "",
+		fileProcs:         "",
+		fileEvents:        "populated 0\nfrozen 0\n",
+		fileKill:          "",
+		fileCPUStat:       "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
+		fileMemoryCurrent: "4096\n",
+		fileMemoryEvents:  "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\noom_group_kill 0\n",
+		fileMemoryMax:     "max\n",
+		fileCPUMax:        "max 100000\n",
+		filePidsMax:       "max\n",
+	}
 }
 
 func fakeCgroup(t *testing.T, dir string, files map[string]string) {
@@ -45,7 +47,7 @@ func fakeCgroup(t *testing.T, dir string, files map[string]string) {
 }
 
 func addControlFiles(dir string) error {
-	for name, content := range fakeFiles {
+	for name, content := range fakeFiles() {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err
 		}
@@ -60,10 +62,7 @@ func fakeV2(t *testing.T, offered string) Layout {
 	t.Helper()
 	mnt := t.TempDir()
 	own := filepath.Join(mnt, "system.slice", "r.service")
-	files := map[string]string{}
-	for k, v := range fakeFiles {
-		files[k] = v
-	}
+	files := fakeFiles()
 	files[fileControllers] = offered
 	fakeCgroup(t, own, files)
 	return Layout{V2: &Hierarchy{Mount: mnt, MountRoot: "/", Own: "/system.slice/r.service"}}

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// wanted are the controllers a Root tries to enable, in this order.
-var wanted = [...]string{ctrlMemory, ctrlCPU, ctrlPids}
+// wanted returns the controllers a Root tries to enable, in this order.
+func wanted() []string { return []string{ctrlMemory, ctrlCPU, ctrlPids} }
 
 // DefaultLeaf is the v2 cgroup, under its own, that EnterLeaf moves the
 // daemon into.
@@ -199,7 +199,7 @@ func (r *Root) open(o RootOptions) error {
 	if err != nil {
 		return fmt.Errorf("open cgroup root: %w", err)
 	}
-	for _, c := range wanted {
+	for _, c := range wanted() {
 		why := ""
 		if !offered[c] {
 			why = "not in " + filepath.Join(chain[0], fileControllers)
@@ -307,8 +307,8 @@ func (r *Root) Dir() string { return r.v2 }
 // Controllers reports, for memory, cpu and pids in that order, where the
 // root uses each.
 func (r *Root) Controllers() []Controller {
-	out := make([]Controller, 0, len(wanted))
-	for _, c := range wanted {
+	out := make([]Controller, 0, 3)
+	for _, c := range wanted() {
 		out = append(out, r.ctrls[c])
 	}
 	return out
