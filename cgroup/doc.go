@@ -36,8 +36,10 @@
 //     assumptions: a hierarchy counts only where it is mounted and shows the
 //     daemon's cgroup.
 //   - The daemon's process is never in an instance cgroup, nor in ROOT: OpenRoot
-//     refuses a root that contains the daemon's own cgroup, and EnterLeaf
-//     moves the daemon only into its leaf.
+//     refuses a root that contains the daemon's own cgroup (so Leftovers can
+//     never list the daemon), and EnterLeaf moves the daemon only into its
+//     leaf, and only out of a cgroup that is not its hierarchy's root (told
+//     by cgroup.type, not by the path "/", which a cgroup namespace fakes).
 //   - A process enters its instance cgroup before exec, by clone3 into FD or by
 //     the forked child writing "0" into each of Procs; the package never moves
 //     a running instance.

@@ -25,6 +25,7 @@ func fakeFiles() map[string]string {
 		fileProcs:         "",
 		fileEvents:        "populated 0\nfrozen 0\n",
 		fileKill:          "",
+		fileType:          "domain\n",
 		fileCPUStat:       "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
 		fileMemoryCurrent: "4096\n",
 		fileMemoryEvents:  "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\noom_group_kill 0\n",
@@ -210,7 +211,8 @@ func TestFakeEnterLeaf(t *testing.T) {
 	if got := readFile(t, filepath.Join(own, "daemon", fileProcs)); got != "4242" {
 		t.Errorf("leaf cgroup.procs = %q", got)
 	}
-	// Already in the leaf, or a root elsewhere, or the hierarchy's root: no move.
+	// Already in the leaf, or a root elsewhere, or the hierarchy's root (the
+	// fake mount's directory, without cgroup.type): no move.
 	inLeaf := Layout{V2: &Hierarchy{Mount: l.V2.Mount, MountRoot: "/", Own: leaf}}
 	atRoot := Layout{V2: &Hierarchy{Mount: l.V2.Mount, MountRoot: "/", Own: "/"}}
 	for _, c := range []struct {

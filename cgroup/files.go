@@ -16,6 +16,7 @@ const (
 	fileKill           = "cgroup.kill"
 	fileControllers    = "cgroup.controllers"
 	fileSubtree        = "cgroup.subtree_control"
+	fileType           = "cgroup.type"
 	fileCPUStat        = "cpu.stat"
 	fileMemoryCurrent  = "memory.current"
 	fileMemoryEvents   = "memory.events"

@@ -287,6 +287,8 @@ func (i *Instance) Usage() (Usage, error) {
 	switch {
 	case err == nil && ok:
 		u.CPU, u.HasCPU = time.Duration(us)*time.Microsecond, true
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return u, fmt.Errorf("usage of %s: %w", i.name, err)
 	case i.v1[ctrlCPUAcct] != "":
 		ns, err := readUint(filepath.Join(i.v1[ctrlCPUAcct], fileV1CPUAcctUsage))
 		if err != nil {

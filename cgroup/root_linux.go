@@ -97,7 +97,8 @@ func under(p, base string) (string, bool) {
 
 // EnterLeaf moves the calling process into the v2 cgroup <own>/<leaf>
 // when the root that o names lies under the daemon's own cgroup and that
-// cgroup is not the hierarchy's root: cgroup v2 lets a non-root cgroup
+// cgroup is not the hierarchy's root (in a container with a cgroup
+// namespace, "/" usually is not): cgroup v2 lets a non-root cgroup
 // with processes enable no controller for its children (the "no internal
 // processes" rule), and systemd's delegation rules ask for processes in
 // leaves only. Call it before OpenRoot, from the daemon's main, once. It
@@ -118,10 +119,14 @@ func enterLeaf(l Layout, o RootOptions, pid int) (string, error) {
 		return "", err
 	}
 	own := h.Own
-	if own == "/" || own != delegated(h, o.leaf()) {
+	if own != delegated(h, o.leaf()) {
 		return "", nil
 	}
 	if _, ok := under(root, own); !ok {
+		return "", nil
+	}
+	ownDir, ok := h.Dir(own)
+	if !ok || isHierarchyRoot(ownDir) {
 		return "", nil
 	}
 	leaf := path.Join(own, o.leaf())
@@ -136,6 +141,15 @@ func enterLeaf(l Layout, o RootOptions, pid int) (string, error) {
 		return "", fmt.Errorf("enter leaf cgroup: %w", err)
 	}
 	return leaf, nil
+}
+
+// isHierarchyRoot reports whether dir is the root cgroup of its
+// hierarchy, which the no-internal-processes rule exempts. It is told by
+// the absence of cgroup.type (every other v2 cgroup has one), not by the
+// path "/": in a cgroup namespace (a container) "/" is an ordinary cgroup.
+func isHierarchyRoot(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, fileType))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Root is the daemon's cgroup for its instances, ROOT in ROOT/NAME/NAME-i,

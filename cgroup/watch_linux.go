@@ -107,7 +107,8 @@ func (w *EmptyWatcher) Len() int {
 }
 
 // Close stops the watcher and waits for its goroutine; no fn is called
-// after it returns.
+// after it returns. A callback must not call Close (it would wait for
+// itself).
 func (w *EmptyWatcher) Close() error {
 	w.mu.Lock()
 	if w.closed {
