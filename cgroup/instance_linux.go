@@ -1,0 +1,332 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNoMemoryCgroup is returned by OOMKills for an instance that has no
+// memory cgroup (memory is neither in v2 nor, for this instance, in v1).
+var ErrNoMemoryCgroup = errors.New("the instance has no memory cgroup")
+
+// Instance is the cgroup of one instance, ROOT/NAME/NAME-i, in the v2
+// hierarchy and, on a hybrid host, in the v1 hierarchies its resources
+// need. Methods are safe for concurrent use; after Remove succeeded only
+// the accessors may be called.
+type Instance struct {
+	root    *Root
+	program string
+	name    string            // NAME-i
+	v2      string            // v2 directory
+	v1      map[string]string // controller -> v1 directory
+	v1Dirs  []string          // distinct v1 directories, in creation order
+	procs   []string
+	fd      int
+
+	mu      sync.Mutex
+	removed bool
+}
+
+// Create makes the cgroup of instance index of program, fresh (one left
+// from an earlier run is removed first, and is an error when it still has
+// processes), and applies res. A limit whose controller is unavailable or
+// cannot be written fails with a *ResourceError, before anything starts.
+func (r *Root) Create(program string, index int, res Resources) (_ *Instance, err error) {
+	if program == "" || program == "." || program == ".." || strings.ContainsAny(program, "/\n") {
+		return nil, fmt.Errorf("create cgroup: bad program name %q", program)
+	}
+	if err := r.Check(res); err != nil {
+		return nil, err
+	}
+	name := program + "-" + strconv.Itoa(index)
+	if err := r.acquire(program, name); err != nil {
+		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+	}
+	i := &Instance{root: r, program: program, name: name, fd: -1, v1: map[string]string{},
+		v2: filepath.Join(r.v2, program, name)}
+	defer func() {
+		if err != nil {
+			i.undo()
+			r.release(program, name)
+		}
+	}()
+	if err := r.mkdirFresh(i.v2); err != nil {
+		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+	}
+	for _, c := range r.v1Needed(res) {
+		dir := filepath.Join(r.v1[c], program, name)
+		i.v1[c] = dir
+		if contains(i.v1Dirs, dir) { // cpu and cpuacct mounted together
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+		}
+		if err := r.mkdirFresh(dir); err != nil {
+			return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+		}
+		i.v1Dirs = append(i.v1Dirs, dir)
+	}
+	if err := i.apply(res); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(i.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup for %s: open %s: %w", name, i.v2, err)
+	}
+	i.fd = fd
+	i.procs = append(i.procs, filepath.Join(i.v2, fileProcs))
+	for _, d := range i.v1Dirs {
+		i.procs = append(i.procs, filepath.Join(d, fileProcs))
+	}
+	return i, nil
+}
+
+// v1Needed returns the controllers for which an instance with res gets a
+// v1 cgroup: those res limits and that live in v1, memory for usage and
+// OOM counts unless turned off, and cpuacct where v2 has no cpu.stat.
+func (r *Root) v1Needed(res Resources) []string {
+	var cs []string
+	if r.ctrls[ctrlMemory].Version == V1 && (res.MemoryBytes > 0 || !r.noV1Mem) {
+		cs = append(cs, ctrlMemory)
+	}
+	if r.ctrls[ctrlCPU].Version == V1 && res.CPUMillis > 0 {
+		cs = append(cs, ctrlCPU)
+	}
+	if _, ok := r.v1[ctrlCPUAcct]; ok {
+		cs = append(cs, ctrlCPUAcct)
+	}
+	if r.ctrls[ctrlPids].Version == V1 && res.Pids > 0 {
+		cs = append(cs, ctrlPids)
+	}
+	return cs
+}
+
+// apply writes the limits of res into the v2 or v1 cgroup of each.
+func (i *Instance) apply(res Resources) error {
+	for _, l := range res.limits() {
+		dir, files := i.v2, l.v2
+		if i.root.ctrls[l.controller].Version == V1 {
+			dir, files = i.v1[l.controller], l.v1
+		}
+		for _, f := range files {
+			if err := writeControl(dir, f.file, f.value); err != nil {
+				return &ResourceError{Field: l.field, Controller: l.controller, Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// mkdirFresh creates the cgroup dir; one left from an earlier run is
+// removed and made again, so that no old limit or counter carries over.
+func (r *Root) mkdirFresh(dir string) error {
+	err := r.mkdir(dir)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("cgroup %s is left from an earlier run and cannot be removed: %w", dir, err)
+	}
+	return r.mkdir(dir)
+}
+
+// acquire counts an instance of program in, creating its NAME directory
+// (with the root's v2 controllers enabled for its children) for the first.
+func (r *Root) acquire(program, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := program + "/" + name
+	if r.live[key] {
+		return fmt.Errorf("cgroup %s exists already", key)
+	}
+	if r.refs[program] == 0 {
+		dir := filepath.Join(r.v2, program)
+		if err := r.mkdir(dir); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		for _, c := range r.enabled {
+			if err := writeControl(dir, fileSubtree, "+"+c); err != nil {
+				return err
+			}
+		}
+	}
+	r.refs[program]++
+	r.live[key] = true
+	return nil
+}
+
+// release counts an instance of program out and removes the program's
+// directories after the last (failing quietly: a leftover still inside
+// keeps them, and the next start's clean-up takes them).
+func (r *Root) release(program, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.live, program+"/"+name)
+	if r.refs[program]--; r.refs[program] > 0 {
+		return
+	}
+	delete(r.refs, program)
+	for _, root := range r.allRoots() {
+		_ = os.Remove(filepath.Join(root, program))
+	}
+}
+
+// undo removes what a failed Create made.
+func (i *Instance) undo() {
+	if i.fd >= 0 {
+		_ = unix.Close(i.fd)
+	}
+	for _, d := range append([]string{i.v2}, i.v1Dirs...) {
+		_ = os.Remove(d)
+	}
+}
+
+// Program returns the program the instance belongs to.
+func (i *Instance) Program() string { return i.program }
+
+// Name returns the instance's name, NAME-i.
+func (i *Instance) Name() string { return i.name }
+
+// Dir returns the instance's v2 directory.
+func (i *Instance) Dir() string { return i.v2 }
+
+// FD returns an O_PATH descriptor of the v2 directory, for clone3's
+// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD). It
+// stays open until Remove succeeds; the caller must not close it.
+func (i *Instance) FD() int { return i.fd }
+
+// Procs returns the cgroup.procs files, v2 first, that a child writes "0"
+// into before it execs, when it is not cloned into the v2 cgroup (then only
+// the v1 ones remain to write: Procs()[1:]). The slice must not be changed.
+func (i *Instance) Procs() []string { return i.procs }
+
+// Kill sends SIGKILL to every process in the cgroup and its descendants:
+// through cgroup.kill (Linux 5.14), or else by signalling each member until
+// no new one appears. It does not wait: Populated, or an EmptyWatcher,
+// tells when they are gone.
+func (i *Instance) Kill() error {
+	if err := killDir(i.v2, i.root.hasKill); err != nil {
+		return fmt.Errorf("kill cgroup %s: %w", i.name, err)
+	}
+	return nil
+}
+
+// Signal sends sig to every process in the cgroup and its descendants
+// (e.g. the stop signal). Processes that leave the cgroup meanwhile may be
+// missed; Kill at the stop timeout takes the rest.
+func (i *Instance) Signal(sig unix.Signal) error {
+	if err := signalTree(i.v2, sig); err != nil {
+		return fmt.Errorf("signal cgroup %s: %w", i.name, err)
+	}
+	return nil
+}
+
+// Populated reports whether any process is in the cgroup or below it
+// (cgroup.events).
+func (i *Instance) Populated() (bool, error) { return populated(i.v2) }
+
+func populated(dir string) (bool, error) {
+	n, ok, err := readKeyed(filepath.Join(dir, fileEvents), "populated")
+	if err != nil {
+		return false, fmt.Errorf("read cgroup events: %w", err)
+	}
+	if !ok {
+		return false, fmt.Errorf("read cgroup events: no populated key in %s", dir)
+	}
+	return n != 0, nil
+}
+
+// Remove removes the instance's directories (v2 and v1, and cgroups a
+// program made below its own) and, after the program's last instance,
+// the program's directory. It fails while processes remain; it can then
+// be called again.
+func (i *Instance) Remove() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.removed {
+		return nil
+	}
+	var errs []error
+	for _, d := range append([]string{i.v2}, i.v1Dirs...) {
+		if err := removeTree(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove cgroup %s: %w", i.name, errors.Join(errs...))
+	}
+	_ = unix.Close(i.fd)
+	i.removed = true
+	i.root.release(i.program, i.name)
+	return nil
+}
+
+// Usage is what an instance's cgroup has used.
+type Usage struct {
+	CPU       time.Duration // CPU time of all its processes, past and present
+	Memory    int64         // bytes charged now
+	HasCPU    bool          // CPU was read
+	HasMemory bool          // Memory was read (false without a memory cgroup)
+}
+
+// Usage reads CPU time (v2 cpu.stat usage_usec, else v1 cpuacct.usage)
+// and memory (v2 memory.current, else v1 memory.usage_in_bytes).
+func (i *Instance) Usage() (Usage, error) {
+	var u Usage
+	us, ok, err := readKeyed(filepath.Join(i.v2, fileCPUStat), "usage_usec")
+	switch {
+	case err == nil && ok:
+		u.CPU, u.HasCPU = time.Duration(us)*time.Microsecond, true
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return u, fmt.Errorf("usage of %s: %w", i.name, err)
+	case i.v1[ctrlCPUAcct] != "":
+		ns, err := readUint(filepath.Join(i.v1[ctrlCPUAcct], fileV1CPUAcctUsage))
+		if err != nil {
+			return u, fmt.Errorf("usage of %s: %w", i.name, err)
+		}
+		u.CPU, u.HasCPU = time.Duration(ns), true
+	}
+	var mem uint64
+	switch {
+	case i.root.ctrls[ctrlMemory].Version == V2:
+		mem, err = readUint(filepath.Join(i.v2, fileMemoryCurrent))
+	case i.v1[ctrlMemory] != "":
+		mem, err = readUint(filepath.Join(i.v1[ctrlMemory], fileV1MemoryUsage))
+	default:
+		return u, nil
+	}
+	if err != nil {
+		return u, fmt.Errorf("usage of %s: %w", i.name, err)
+	}
+	u.Memory, u.HasMemory = int64(mem), true
+	return u, nil
+}
+
+// OOMKills returns how many processes of the cgroup the OOM killer has
+// killed (v2 memory.events oom_kill, v1 memory.oom_control oom_kill).
+func (i *Instance) OOMKills() (uint64, error) {
+	var p string
+	switch {
+	case i.root.ctrls[ctrlMemory].Version == V2:
+		p = filepath.Join(i.v2, fileMemoryEvents)
+	case i.v1[ctrlMemory] != "":
+		p = filepath.Join(i.v1[ctrlMemory], fileV1OOMControl)
+	default:
+		return 0, fmt.Errorf("oom kills of %s: %w", i.name, ErrNoMemoryCgroup)
+	}
+	n, _, err := readKeyed(p, "oom_kill")
+	if err != nil {
+		return 0, fmt.Errorf("oom kills of %s: %w", i.name, err)
+	}
+	return n, nil
+}
