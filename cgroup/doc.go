@@ -12,7 +12,7 @@
 //	root       EnterLeaf (the daemon leaves its own cgroup for a leaf), OpenRoot,
 //	           RootOptions, Root.Controllers, Root.Check, Root.Remove
 //	instance   Root.Create(program, index, Resources) -> *Instance;
-//	           Instance.FD (clone3 CLONE_INTO_CGROUP), Instance.Procs (what a
+//	           Instance.OpenFD (clone3 CLONE_INTO_CGROUP), Instance.Procs (what a
 //	           child writes "0" into before exec), Kill, Signal, Populated,
 //	           Usage, OOMKills, Remove
 //	empty      EmptyWatcher: Watch(instance, fn) -> fn once the cgroup is empty

@@ -109,7 +109,6 @@ func TestFakeV2Instance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Close(i.FD()) })
 	// Enabling walks from the daemon's cgroup down to NAME; the last write
 	// of each subtree_control is the last controller.
 	for _, d := range []string{own, r.Dir(), filepath.Join(r.Dir(), "web")} {
@@ -129,9 +128,14 @@ func TestFakeV2Instance(t *testing.T) {
 	if got, want := i.Procs(), []string{filepath.Join(dir, fileProcs)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Procs = %v, want %v (no v1 on a pure-v2 host)", got, want)
 	}
+	fd, err := i.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Fstat(i.FD(), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		t.Errorf("FD is not the directory: %v", err)
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		t.Errorf("OpenFD is not the directory: %v", err)
 	}
 	u, err := i.Usage()
 	if err != nil || u != (Usage{CPU: 1500 * time.Millisecond, Memory: 4096, HasCPU: true, HasMemory: true}) {
@@ -188,7 +192,6 @@ func TestFakeV2ControllerMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Close(i.FD()) })
 	if got := readFile(t, filepath.Join(i.Dir(), fileCPUMax)); got != "1000 100000" {
 		t.Errorf("cpu.max = %q, want the 1ms minimum quota", got)
 	}

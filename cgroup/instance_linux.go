@@ -30,7 +30,6 @@ type Instance struct {
 	v1      map[string]string // controller -> v1 directory
 	v1Dirs  []string          // distinct v1 directories, in creation order
 	procs   []string
-	fd      int
 
 	mu      sync.Mutex
 	removed bool
@@ -51,7 +50,7 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	if err := r.acquire(program, name); err != nil {
 		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
-	i := &Instance{root: r, program: program, name: name, fd: -1, v1: map[string]string{},
+	i := &Instance{root: r, program: program, name: name, v1: map[string]string{},
 		v2: filepath.Join(r.v2, program, name)}
 	defer func() {
 		if err != nil {
@@ -79,11 +78,6 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	if err := i.apply(res); err != nil {
 		return nil, err
 	}
-	fd, err := unix.Open(i.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("create cgroup for %s: open %s: %w", name, i.v2, err)
-	}
-	i.fd = fd
 	i.procs = append(i.procs, filepath.Join(i.v2, fileProcs))
 	for _, d := range i.v1Dirs {
 		i.procs = append(i.procs, filepath.Join(d, fileProcs))
@@ -183,9 +177,6 @@ func (r *Root) release(program, name string) {
 
 // undo removes what a failed Create made.
 func (i *Instance) undo() {
-	if i.fd >= 0 {
-		_ = unix.Close(i.fd)
-	}
 	for _, d := range append([]string{i.v2}, i.v1Dirs...) {
 		_ = os.Remove(d)
 	}
@@ -200,10 +191,17 @@ func (i *Instance) Name() string { return i.name }
 // Dir returns the instance's v2 directory.
 func (i *Instance) Dir() string { return i.v2 }
 
-// FD returns an O_PATH descriptor of the v2 directory, for clone3's
-// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD). It
-// stays open until Remove succeeds; the caller must not close it.
-func (i *Instance) FD() int { return i.fd }
+// OpenFD opens an O_PATH descriptor of the v2 directory, for clone3's
+// CLONE_INTO_CGROUP (syscall.SysProcAttr.UseCgroupFD and CgroupFD); the
+// caller closes it. None is kept open per instance: at thousands of
+// instances every descriptor counts.
+func (i *Instance) OpenFD() (int, error) {
+	fd, err := unix.Open(i.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open cgroup %s: %w", i.v2, err)
+	}
+	return fd, nil
+}
 
 // Procs returns the cgroup.procs files, v2 first, that a child writes "0"
 // into before it execs, when it is not cloned into the v2 cgroup (then only
@@ -225,7 +223,16 @@ func (i *Instance) Kill() error {
 // (e.g. the stop signal). Processes that leave the cgroup meanwhile may be
 // missed; Kill at the stop timeout takes the rest.
 func (i *Instance) Signal(sig unix.Signal) error {
-	if err := signalTree(i.v2, sig); err != nil {
+	return i.SignalExcept(sig, nil)
+}
+
+// SignalExcept is Signal, but leaves out the processes skip reports: the
+// caller signalled them otherwise (kill(-pgid) reaches a process group in
+// one call), and a process must get the signal once, not twice (a second
+// SIGINT or SIGTERM means "now" to many programs). Only the rest cost a
+// pidfd each.
+func (i *Instance) SignalExcept(sig unix.Signal, skip func(pid int) bool) error {
+	if err := signalTree(i.v2, sig, skip); err != nil {
 		return fmt.Errorf("signal cgroup %s: %w", i.name, err)
 	}
 	return nil
@@ -265,7 +272,6 @@ func (i *Instance) Remove() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("remove cgroup %s: %w", i.name, errors.Join(errs...))
 	}
-	_ = unix.Close(i.fd)
 	i.removed = true
 	i.root.release(i.program, i.name)
 	return nil

@@ -92,8 +92,13 @@ func create(t *testing.T, r *Root, program string, index int, res Resources) *In
 // CLONE_INTO_CGROUP); it is killed and reaped at the end of the test.
 func start(t *testing.T, i *Instance, argv ...string) *exec.Cmd {
 	t.Helper()
+	fd, err := i.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd) // the child has entered by the time Start returns
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: i.FD()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	return run(t, cmd)
 }
 

@@ -28,12 +28,13 @@ func killDir(dir string, hasKill bool) error {
 			return err
 		}
 	}
-	return signalTree(dir, unix.SIGKILL)
+	return signalTree(dir, unix.SIGKILL, nil)
 }
 
-// signalTree signals the members of dir and of every cgroup below it.
-func signalTree(dir string, sig unix.Signal) error {
-	if err := signalMembers(filepath.Join(dir, fileProcs), sig); err != nil {
+// signalTree signals the members of dir and of every cgroup below it,
+// except those skip (when not nil) says were signalled otherwise.
+func signalTree(dir string, sig unix.Signal, skip func(pid int) bool) error {
+	if err := signalMembers(filepath.Join(dir, fileProcs), sig, skip); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
@@ -45,7 +46,7 @@ func signalTree(dir string, sig unix.Signal) error {
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			if err := signalTree(filepath.Join(dir, e.Name()), sig); err != nil {
+			if err := signalTree(filepath.Join(dir, e.Name()), sig, skip); err != nil {
 				return err
 			}
 		}
@@ -55,14 +56,15 @@ func signalTree(dir string, sig unix.Signal) error {
 
 // signalMembers sends sig to each process listed in the cgroup.procs file
 // procs, rereading it until no new pid shows up (a member may fork while
-// being signalled).
+// being signalled). A pid that skip (when not nil) reports is not
+// signalled: the caller reached it otherwise (its process group).
 //
 // A pid read from the file may belong to another process by the time it is
 // signalled. So each is signalled through a pidfd opened first and only if
 // the pid is still listed when the file is read again: the pidfd names the
 // process that had the pid when it was opened; if that one is gone the
 // signal fails harmlessly, and otherwise it is the member listed.
-func signalMembers(procs string, sig unix.Signal) error {
+func signalMembers(procs string, sig unix.Signal, skip func(pid int) bool) error {
 	sent := map[int]bool{}
 	for range maxPasses {
 		pids, err := readPids(procs)
@@ -79,6 +81,9 @@ func signalMembers(procs string, sig unix.Signal) error {
 				continue
 			}
 			sent[pid] = true
+			if skip != nil && skip(pid) {
+				continue
+			}
 			fd, err := unix.PidfdOpen(pid, 0)
 			if errors.Is(err, unix.ESRCH) {
 				continue

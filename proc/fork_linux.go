@@ -26,6 +26,10 @@ type forker interface {
 	// wraps errForker; any other error is the program's, as
 	// syscall.ForkExec reports it (ENOENT, EACCES, ...).
 	forkExec(r *forkReq) (forked, error)
+	// joinsCgroups reports whether the forked child itself enters
+	// forkReq.cgroups before exec; when not, Start goes through the exec
+	// shim, which does.
+	joinsCgroups() bool
 }
 
 // errForker marks a failure of a forker's own machinery, not of the program
@@ -38,7 +42,20 @@ type forkReq struct {
 	argv  []string
 	attr  *syscall.ProcAttr // Files are fds of the shared table
 	null  int               // the shared table's /dev/null fd, or -1
+	// cgroups are the cgroup.procs files the child enters before exec
+	// (Spec.Cgroups), for a forker that joinsCgroups; viaShim is the same
+	// start through the exec shim, which enters them itself, for one that
+	// does not. Both are nil when the request goes through the shim anyway.
+	cgroups []string
+	viaShim *forkReq
 }
+
+// cgroupError is a start whose child could not enter its cgroups
+// (Spec.Cgroups) before exec.
+type cgroupError struct{ err error }
+
+func (e *cgroupError) Error() string { return "enter cgroup: " + e.err.Error() }
+func (e *cgroupError) Unwrap() error { return e.err }
 
 // forked is a child that a forker started, unreaped.
 type forked struct {
@@ -54,6 +71,8 @@ type forked struct {
 // for kernels without pidfd_getfd (before 5.6). The child's parent-death
 // signal then fires when that thread ends (see the package documentation).
 type callerThread struct{}
+
+func (callerThread) joinsCgroups() bool { return false }
 
 func (callerThread) forkExec(r *forkReq) (forked, error) {
 	pidfd := -1

@@ -75,6 +75,7 @@ struct child_ctx {
 	const rcd_req *r;
 	int fds[3];
 	pid_t parent;
+	int in_cgroup;
 	int err; /* set by the child when a step before the exec fails */
 };
 
@@ -109,6 +110,24 @@ static int child_main(void *arg) {
 		goto fail;
 	if (raw(SYS_getppid, 0, 0, 0, 0) != c->parent) /* the daemon died already */
 		raw(SYS_kill, raw(SYS_getpid, 0, 0, 0, 0), SIGKILL, 0, 0);
+	/* Into the instance's cgroups before anything of the program runs, so
+	 * nothing it forks can start outside them (and while still root). */
+	for (i = 0; r->cgroups && r->cgroups[i]; i++) {
+		long fd = raw(SYS_openat, AT_FDCWD, (long)r->cgroups[i], O_WRONLY | O_CLOEXEC, 0);
+		long n;
+		c->in_cgroup = 1;
+		if (fd < 0)
+			goto fail;
+		n = raw(SYS_write, fd, (long)"0", 1, 0);
+		if (n != 1) {
+			int e = n < 0 ? errno : EIO;
+			raw(SYS_close, fd, 0, 0, 0);
+			errno = e;
+			goto fail;
+		}
+		raw(SYS_close, fd, 0, 0, 0);
+		c->in_cgroup = 0;
+	}
 	if (r->setcred) {
 		if (raw(SYS_setgroups, r->ngroups, (long)r->groups, 0, 0) != 0)
 			goto fail;
@@ -181,6 +200,7 @@ static void serve(struct server *s, rcd_req *r) {
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		r->err = c.err;
+		r->in_cgroup = c.in_cgroup;
 	} else {
 		r->pid = pid;
 	}

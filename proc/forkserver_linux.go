@@ -107,6 +107,9 @@ func (fs *forkServer) handBack() (waiting int) {
 	}
 }
 
+// joinsCgroups is true: the forked child enters req.cgroups itself.
+func (fs *forkServer) joinsCgroups() bool { return true }
+
 // forkExec forks and execs r as syscall.ForkExec would, with Setpgid,
 // Pdeathsig SIGKILL and r.attr.Sys.Credential (the rest of r.attr.Sys is
 // ignored). For r.null the server passes its own /dev/null.
@@ -127,6 +130,14 @@ func (fs *forkServer) forkExec(req *forkReq) (forked, error) {
 		}
 	}
 	r.null_fd = C.int(req.null)
+	if len(req.cgroups) > 0 {
+		cg, err := newCBlock("", nil, req.cgroups, "")
+		if err != nil {
+			return forked{}, err
+		}
+		defer cg.free()
+		r.cgroups = cg.envp
+	}
 	if c := attr.Sys.Credential; c != nil {
 		r.setcred, r.uid, r.gid = 1, C.uint32_t(c.Uid), C.uint32_t(c.Gid)
 		if len(c.Groups) > 0 {
@@ -151,6 +162,8 @@ func (fs *forkServer) forkExec(req *forkReq) (forked, error) {
 		return forked{pid: int(r.pid), pidfd: -1}, nil
 	case r.machinery != 0:
 		return forked{}, fmt.Errorf("%w: fork server: pidfd_getfd: %v", errForker, errno)
+	case r.in_cgroup != 0:
+		return forked{}, &cgroupError{err: errno}
 	default:
 		return forked{}, errno
 	}

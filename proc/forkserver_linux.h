@@ -19,11 +19,14 @@ typedef struct rcd_req {
 	uint32_t uid, gid;
 	int ngroups;
 	const uint32_t *groups;
+	char *const *cgroups; /* NULL-terminated cgroup.procs files the child
+	                       * writes "0" into before anything else; NULL: none */
 
 	/* Out: set by the server before the request is handed back. */
 	int pid;
 	int err;       /* errno of the step that failed; 0: started */
 	int machinery; /* the failure is the server's own, not the program's */
+	int in_cgroup; /* the failure is entering the cgroups */
 
 	struct rcd_req *next; /* the server's queues */
 } rcd_req;

@@ -36,6 +36,9 @@ type forkThreadPool struct {
 // forkExec forks r on a fork thread. The child depends on the thread until
 // it is reaped: the caller hands the thread back with release then (Process
 // does it in Release).
+// joinsCgroups is false: syscall.ForkExec cannot write files in the child.
+func (ft *forkThreadPool) joinsCgroups() bool { return false }
+
 func (ft *forkThreadPool) forkExec(r *forkReq) (forked, error) {
 	t, err := ft.acquire()
 	if err != nil {

@@ -17,11 +17,11 @@ const shimMarker = "reconciled-exec-shim"
 
 // shimArgv returns the shim's argv:
 //
-//	reconciled-exec-shim UMASK NICE IONICE RLIMITS CRED -- PATH ARGV...
+//	reconciled-exec-shim UMASK NICE IONICE RLIMITS CRED CGROUPS -- PATH ARGV...
 //
 // UMASK is octal, NICE decimal, IONICE "class.level" (ioNiceArg), RLIMITS
-// "res:soft:hard,..." (rlimitsArg), CRED "uid:gid:g1,g2,..."; "-" means
-// unset.
+// "res:soft:hard,..." (rlimitsArg), CRED "uid:gid:g1,g2,...", CGROUPS the
+// cgroup.procs paths separated by newlines; "-" means unset.
 func shimArgv(path string, spec Spec) []string {
 	umask, nice, cred := "-", "-", "-"
 	if spec.Umask != nil {
@@ -44,8 +44,12 @@ func shimArgv(path string, spec Spec) []string {
 		}
 		cred = b.String()
 	}
-	argv := make([]string, 0, 8+len(spec.Argv))
-	argv = append(argv, shimMarker, umask, nice, ioNiceArg(spec.IONice), rlimitsArg(spec.Rlimits), cred, "--", path)
+	cgroups := "-"
+	if len(spec.Cgroups) > 0 {
+		cgroups = strings.Join(spec.Cgroups, "\n")
+	}
+	argv := make([]string, 0, 9+len(spec.Argv))
+	argv = append(argv, shimMarker, umask, nice, ioNiceArg(spec.IONice), rlimitsArg(spec.Rlimits), cred, cgroups, "--", path)
 	return append(argv, spec.Argv...)
 }
 
@@ -74,11 +78,21 @@ func runShim(args []string) error {
 	runtime.LockOSThread()
 	ppid := os.Getppid()
 
-	if len(args) < 8 || args[5] != "--" {
-		return errors.New("usage: " + shimMarker + " UMASK NICE IONICE RLIMITS CRED -- PATH ARGV0 [ARG...]")
+	if len(args) < 9 || args[6] != "--" {
+		return errors.New("usage: " + shimMarker + " UMASK NICE IONICE RLIMITS CRED CGROUPS -- PATH ARGV0 [ARG...]")
 	}
-	umaskArg, niceArg, ioNiceArg, rlimitsArg, credArg := args[0], args[1], args[2], args[3], args[4]
-	path, argv := args[6], args[7:]
+	umaskArg, niceArg, ioNiceArg, rlimitsArg, credArg, cgroupsArg := args[0], args[1], args[2], args[3], args[4], args[5]
+	path, argv := args[7], args[8:]
+
+	// First of all, into the instance's cgroups: nothing of the program has
+	// run yet, so nothing it forks can start outside them.
+	if cgroupsArg != "-" {
+		for _, procs := range strings.Split(cgroupsArg, "\n") {
+			if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
+				return fmt.Errorf("enter cgroup: %w", err)
+			}
+		}
+	}
 
 	if umaskArg != "-" {
 		m, err := strconv.ParseUint(umaskArg, 8, 32)

@@ -126,21 +126,29 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 		Setpgid:   true,
 		Pdeathsig: syscall.SIGKILL,
 	}
-	argv0, argv := path, spec.Argv
-	if needsShim(spec) {
-		argv0, argv = "/proc/self/exe", shimArgv(path, spec)
-	} else if c := spec.Credential; c != nil {
-		sys.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
-	}
 	env := spec.Env
 	if env == nil {
 		env = []string{}
 	}
-	req := &forkReq{
-		argv0: argv0,
-		argv:  argv,
-		attr:  &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: stdio[:], Sys: sys},
-		null:  s.nullFd,
+	request := func(argv0 string, argv []string, sys *syscall.SysProcAttr) *forkReq {
+		return &forkReq{argv0: argv0, argv: argv, null: s.nullFd,
+			attr: &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: stdio[:], Sys: sys}}
+	}
+	// Through the shim, the shim applies the credential and enters the
+	// cgroups itself.
+	viaShim := func() *forkReq { return request("/proc/self/exe", shimArgv(path, spec), sys) }
+	var req *forkReq
+	if needsShim(spec) {
+		req = viaShim()
+	} else {
+		direct := *sys
+		if c := spec.Credential; c != nil {
+			direct.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
+		}
+		req = request(path, spec.Argv, &direct)
+		if len(spec.Cgroups) > 0 {
+			req.cgroups, req.viaShim = spec.Cgroups, viaShim()
+		}
 	}
 
 	s.spawnMu.RLock()
@@ -163,7 +171,11 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 func (s *Starter) spawn(r *forkReq, name string) (*Process, error) {
 	for {
 		f := s.forker()
-		c, err := f.forkExec(r)
+		req := r
+		if len(r.cgroups) > 0 && !f.joinsCgroups() {
+			req = r.viaShim
+		}
+		c, err := f.forkExec(req)
 		if errors.Is(err, errForker) && s.dropForker(f, err) {
 			continue
 		}
@@ -287,7 +299,8 @@ func (s *Starter) stdio(spec Spec) (fds [3]uintptr, closeFn func(), err error) {
 // explain turns a bare errno from ForkExec into a message that says what failed.
 func (s *Starter) explain(err error, path, dir string) error {
 	var errno syscall.Errno
-	if !errors.As(err, &errno) {
+	var cg *cgroupError
+	if errors.As(err, &cg) || !errors.As(err, &errno) {
 		return err
 	}
 	if dir != "" && (errno == syscall.ENOENT || errno == syscall.ENOTDIR || errno == syscall.EACCES) {

@@ -47,6 +47,13 @@ type Spec struct {
 	// Rlimits are resource limits (setrlimit(2)), each resource at most
 	// once; resources not listed keep the daemon's limits.
 	Rlimits []Rlimit
+	// Cgroups are the cgroup.procs files of the instance's cgroups (see
+	// package cgroup: the v2 one first, then those of v1 controllers). The
+	// child writes itself into each before anything of the program runs,
+	// so nothing it forks can start outside them; a failure fails the
+	// start. With the fork server the forked child does it; otherwise the
+	// exec shim does, as the first thing it does.
+	Cgroups []string
 	// Stdin, Stdout and Stderr are given to the child; nil means /dev/null. As
 	// with os/exec, a file passed here is put into blocking mode (the child must
 	// not inherit O_NONBLOCK).

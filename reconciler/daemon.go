@@ -57,6 +57,11 @@ type DaemonOptions struct {
 	// DrainTimeout bounds how long the daemon waits, after every instance
 	// has stopped, for their output to be written (default 5s).
 	DrainTimeout time.Duration
+	// CgroupRoot is --cgroup-root: the cgroup v2 path under which every
+	// instance gets a cgroup of its own; "" for the default (a child
+	// reconciled-<hash of the status dir> of the daemon's own cgroup),
+	// "none" for no cgroups (process groups only).
+	CgroupRoot string
 }
 
 // RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
@@ -92,6 +97,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
 	CleanupStale(o.StatusDir, log.WithName("cleanup"))
+	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
+	defer closeCgroups()
+	containment := ContainProcessGroup
+	if cgroups != nil {
+		containment = ContainCgroup
+	}
 
 	w, err := watch.New(watch.Options{Dir: o.Dir, Resync: o.Resync, Ignore: ownFile, Log: log.WithName("watch")})
 	if err != nil {
@@ -104,7 +115,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
 	sockets := health.NewSockets()
 	defer sockets.Close() // a socket a probe releases later is closed at once
-	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets}
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
 	if o.Attach && o.Stdout != nil {
 		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
 	}
@@ -129,6 +140,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		PublishEvery: 50 * time.Millisecond,
 		Log:          log.WithName("reconciler"),
 		Starter:      starter,
+		Containment:  containment,
 	})
 
 	// Helpers live until the reconciler has stopped every instance.

@@ -49,7 +49,8 @@ func (p *program) do(in *instance, e effect) any {
 	switch e := e.(type) {
 	case effSpawn:
 		in.proc = nil
-		p.spawnProcess(in.idx, e)
+		p.spawnProcess(in.idx, e, in.previous)
+		in.previous = nil
 	case effWatch:
 		p.watchExit(in)
 	case effStartProbes:
@@ -74,10 +75,10 @@ func (p *program) do(in *instance, e effect) any {
 		// The program cannot end first: the instance is not gone until then.
 		in.proc.OnGroupEmpty(func() { p.post(groupGone{idx: idx, gen: gen}) })
 	case effRelease:
-		p.release(in.proc, in.name(p.name))
+		in.previous = p.release(in.proc, in.name(p.name))
 		in.proc = nil
 	case effRetire:
-		p.retire(in.proc, e.sig, e.timeout)
+		in.previous = p.retire(in.proc, e.sig, e.timeout)
 		in.proc = nil
 	case effEvent:
 		p.emitEvent(status.Event{Type: e.typ, Reason: e.reason, Instance: in.name(p.name), Pid: e.pid, Message: e.message, Exit: e.exit})
@@ -109,11 +110,21 @@ func eventName(ev any) string {
 
 // spawnProcess builds the probes and starts process e.gen of instance idx,
 // off the program's goroutine; the result comes back as a spawned message.
-func (p *program) spawnProcess(idx int, e effSpawn) {
+// When previous is not nil, the instance's previous process is still being
+// let go (its cgroup emptied and removed): the start waits for that, so an
+// index never has two cgroups, nor two live process sets, at once.
+func (p *program) spawnProcess(idx int, e effSpawn, previous <-chan struct{}) {
 	gen, prog := e.gen, e.prog
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		if previous != nil {
+			select {
+			case <-previous:
+			case <-p.ctx.Done():
+				return
+			}
+		}
 		select {
 		case p.spawnSlots <- struct{}{}:
 		case <-p.ctx.Done():
@@ -172,6 +183,9 @@ func (p *program) onExited(m exited) {
 	if m.err != nil {
 		ev.code = -1
 	}
+	if o, ok := in.proc.(oomReporter); ok && m.status.Signal == syscall.SIGKILL {
+		ev.oomKilled = o.OOMKilled()
+	}
 	p.step(in, ev)
 }
 
@@ -179,6 +193,15 @@ func (p *program) onExited(m exited) {
 type released struct {
 	proc Process
 	name string
+	done chan struct{} // closed once reaped; nil: nobody waits
+}
+
+// waitsForRelease reports whether a new process of the same instance must
+// wait until pr is released: a contained process's cgroup is the
+// instance's, removed by the release.
+func waitsForRelease(pr Process) bool {
+	_, ok := pr.(*cgroupProcess)
+	return ok
 }
 
 // release reaps a stopped leader, whose group is gone, off the program's
@@ -186,13 +209,23 @@ type released struct {
 // does, and after a stop of 1000 the exits are handled back to back, so one
 // goroutine reaps while run goes on with the next exits. The instance no
 // longer refers to it; run ends only after every release (p.wg).
-func (p *program) release(pr Process, name string) {
-	p.releases.add(&p.wg, released{pr, name}, p.reap)
+// It returns a channel closed once released, when a new process of the
+// instance must wait for that (see waitsForRelease), else nil.
+func (p *program) release(pr Process, name string) <-chan struct{} {
+	r := released{proc: pr, name: name}
+	if waitsForRelease(pr) {
+		r.done = make(chan struct{})
+	}
+	p.releases.add(&p.wg, r, p.reap)
+	return r.done
 }
 
 func (p *program) reap(r released) {
 	if err := r.proc.Release(); err != nil {
 		p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
+	}
+	if r.done != nil {
+		close(r.done)
 	}
 }
 
@@ -223,11 +256,20 @@ func (p *program) sendSignal(s groupSignal) {
 
 // retire ends what is left of a process group nobody supervises any more:
 // sig to the group, SIGKILL after timeout, then the leader is reaped. It runs
-// in the background on real time: it talks only to the OS.
-func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) {
+// in the background on real time: it talks only to the OS. It returns a
+// channel closed once done, when a new process of the instance must wait
+// for that (see waitsForRelease), else nil.
+func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) <-chan struct{} {
+	var done chan struct{}
+	if waitsForRelease(pr) {
+		done = make(chan struct{})
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		if done != nil {
+			defer close(done)
+		}
 		// Not p.ctx: the program may end (deleted, shut down) before the
 		// group is gone, and the group must go all the same.
 		bg := context.WithoutCancel(p.ctx)
@@ -241,6 +283,7 @@ func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) 
 		}
 		_ = pr.Release()
 	}()
+	return done
 }
 
 func (p *program) armTimer(in *instance, d time.Duration) {

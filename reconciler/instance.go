@@ -22,7 +22,10 @@ type instance struct {
 	timerGen    int
 	probers     probers // built with the spawn, until its probes start
 	probeCancel func()  // ends its probe workers; nil: none run
-	fullName    string  // NAME-i, once name has been called
+	// previous is closed once the instance's previous process is let go
+	// (its cgroup emptied and removed); nil: nothing to wait for.
+	previous <-chan struct{}
+	fullName string // NAME-i, once name has been called
 }
 
 // name is NAME-i; program is always the same program's name.

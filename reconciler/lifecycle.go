@@ -76,9 +76,10 @@ type (
 	}
 	// evExited: the process's leader exited (not yet reaped).
 	evExited struct {
-		code   int // -1 when killed by a signal or not known
-		signal string
-		at     time.Time
+		code      int // -1 when killed by a signal or not known
+		signal    string
+		at        time.Time
+		oomKilled bool // the OOM killer killed it (told by its cgroup)
 	}
 	// evGroupGone: after the leader exited, the rest of its group is gone.
 	evGroupGone struct{ at time.Time }
@@ -318,6 +319,10 @@ func (t *step) exited(ev evExited) {
 	}
 	ranFor := ev.at.Sub(*t.startedAt)
 	t.lastExit = &status.Exit{Code: ev.code, Signal: ev.signal, At: ev.at, RanFor: status.Duration(ranFor)}
+	if ev.oomKilled {
+		t.lastExit.Reason = reasonOOMKilled
+		t.event(status.EventWarning, reasonOOMKilled, "killed by the OOM killer: out of memory in its cgroup"+memoryLimit(t.spec), t.pid)
+	}
 	if t.phase == phStopping {
 		t.to(phDraining)
 		t.emit(effAwaitGroup{})
@@ -465,6 +470,17 @@ func (t *step) noteReady() {
 	if t.phase == phRunning {
 		t.event(status.EventWarning, "NotReady", t.message, t.pid)
 	}
+}
+
+// reasonOOMKilled is the lastExit.reason and event reason of an OOM kill.
+const reasonOOMKilled = "OOMKilled"
+
+// memoryLimit says the spec's memory limit, if it has one.
+func memoryLimit(p *spec.Program) string {
+	if m := p.Spec.Resources.Memory; m > 0 {
+		return fmt.Sprintf(" (resources.memory %d bytes)", m)
+	}
+	return ""
 }
 
 // state is the phase as users see it.

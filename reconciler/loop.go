@@ -41,8 +41,11 @@ type Options struct {
 	// PublishEvery is the least time between two status builds of a
 	// program; 0 builds after every change.
 	PublishEvery time.Duration
-	Clock        clock.Clock
-	Log          logr.Logger
+	// Containment is what the status files say holds instances together
+	// (empty: not said).
+	Containment Containment
+	Clock       clock.Clock
+	Log         logr.Logger
 }
 
 // Reconciler is the loop: on every trigger it reads the directory, and hands
@@ -112,7 +115,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		probes = b
 	}
 	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, probes: probes,
-		sink: r.opts.Sink, deps: r.deps, spawnSlots: slots, publishEvery: r.opts.PublishEvery}
+		sink: r.opts.Sink, deps: r.deps, spawnSlots: slots, publishEvery: r.opts.PublishEvery,
+		containment: r.opts.Containment}
 	r.pass(ctx, popts)
 	for {
 		select {

@@ -34,7 +34,7 @@ func (p *program) publishNow() {
 func (p *program) observe() status.ProgramStatus {
 	now := p.clock.Now()
 	want := p.want()
-	st := status.Status{SpecHash: p.cur.hash, Replicas: want, Desired: string(spec.DesiredStopped)}
+	st := status.Status{SpecHash: p.cur.hash, Replicas: want, Desired: string(spec.DesiredStopped), Containment: string(p.containment)}
 	if d := p.cur; d.prog != nil && !d.deleted && !d.shutdown {
 		st.Desired = string(d.prog.Spec.Desired)
 	}

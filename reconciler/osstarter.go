@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -63,6 +64,10 @@ type OSStarter struct {
 	Drain time.Duration
 	// Sockets, when set, lends tcpSocket probes sockets to reuse.
 	Sockets *health.Sockets
+	// Cgroups, when set, gives every instance a cgroup of its own
+	// (containment "cgroup"); nil: process groups only, and a spec with
+	// resources fails to start.
+	Cgroups *Cgroups
 
 	paths commandPaths
 	envs  envTemplates
@@ -88,38 +93,70 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		nice := p.Spec.Nice
 		ps.Nice = &nice
 	}
+	if n := p.Spec.IONice; n != nil {
+		class, _ := proc.IOClassByName(string(n.Class)) // known for a parsed spec
+		ps.IONice = &proc.IONice{Class: class, Level: n.Level}
+	}
+	for _, l := range p.Spec.Limits {
+		res, _ := proc.RlimitResource(l.Name) // known for a parsed spec
+		ps.Rlimits = append(ps.Rlimits, proc.Rlimit{Resource: res, Soft: l.Soft, Hard: l.Hard})
+	}
 	if s.Output == nil {
 		return nil, fmt.Errorf("start %s: OSStarter has no Output", name)
+	}
+	var cg *cgroup.Instance
+	switch {
+	case s.Cgroups != nil:
+		if cg, err = s.Cgroups.create(p, req.Index); err != nil {
+			return nil, err
+		}
+		ps.Cgroups = cg.Procs()
+	case !p.Spec.Resources.IsZero():
+		return nil, errNoCgroups
+	}
+	contained := func(pr Process) Process {
+		if cg == nil {
+			return pr
+		}
+		return &cgroupProcess{Process: pr, cg: cg, empty: s.Cgroups.Empty}
+	}
+	fail := func(err error) (Process, error) {
+		if cg != nil {
+			if rerr := cg.Remove(); rerr != nil {
+				err = fmt.Errorf("%w (and %v)", err, rerr)
+			}
+		}
+		return nil, err
 	}
 	outs := &outputs{s: s, program: p.Metadata.Name, instance: name, env: env, dir: ps.Dir}
 	defer outs.closeChildEnds()
 	if ps.Stdout, err = outs.stream("stdout", p.Spec.Stdout, s.Stdout); err != nil {
 		outs.abandon()
-		return nil, err
+		return fail(err)
 	}
 	if p.Spec.Stderr.Mode == spec.OutputStdout {
 		ps.Stderr = ps.Stdout
 	} else if ps.Stderr, err = outs.stream("stderr", p.Spec.Stderr, s.Stderr); err != nil {
 		outs.abandon()
-		return nil, err
+		return fail(err)
 	}
 	pr, err := s.startResolved(p, ps)
 	if err != nil {
 		outs.abandon()
-		return nil, err
+		return fail(err)
 	}
 	// The child has its copies of the write ends: close ours now, so that
 	// the pumps see end of file once every writer is gone.
 	outs.closeChildEnds()
 	pumps := outs.pumps
 	if len(pumps) == 0 {
-		return pr, nil
+		return contained(pr), nil
 	}
 	drain := s.Drain
 	if drain <= 0 {
 		drain = DefaultDrain
 	}
-	return &pumpedProcess{Process: pr, output: s.Output, pumps: pumps, drain: drain}, nil
+	return contained(&pumpedProcess{Process: pr, output: s.Output, pumps: pumps, drain: drain}), nil
 }
 
 // startResolved starts ps with its command's path as remembered for p's spec

@@ -44,6 +44,8 @@ type programOptions struct {
 	// publishEvery is the least time between two status builds (a storm of
 	// 1000 exits then costs a few builds, not 1000); 0 builds after every pass.
 	publishEvery time.Duration
+	// containment is what the status says holds instances together.
+	containment Containment
 }
 
 // program owns the instances of one program. Its goroutine (run) is the only

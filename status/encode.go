@@ -31,6 +31,9 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 	e.int(1, "readyReplicas", s.ReadyReplicas)
 	e.int(1, "updatedReplicas", s.UpdatedReplicas)
 	e.field(1, "phase", s.Phase)
+	if s.Containment != "" {
+		e.field(1, "containment", s.Containment)
+	}
 	if len(s.Conditions) == 0 {
 		e.line(1, "conditions: []")
 	} else {
@@ -68,6 +71,9 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 			e.field(3, "signal", x.Signal)
 			e.time(3, "at", x.At)
 			e.raw(3, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
+			if x.Reason != "" {
+				e.field(3, "reason", x.Reason)
+			}
 		}
 		if in.NextRetryAt != nil {
 			e.time(2, "nextRetryAt", *in.NextRetryAt)

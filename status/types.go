@@ -50,14 +50,18 @@ type Metadata struct {
 
 // Status is the observed state of a program and its instances.
 type Status struct {
-	SpecHash        string      `json:"specHash"`
-	Desired         string      `json:"desired"`
-	Replicas        int         `json:"replicas"`
-	ReadyReplicas   int         `json:"readyReplicas"`
-	UpdatedReplicas int         `json:"updatedReplicas"`
-	Phase           string      `json:"phase"`
-	Conditions      []Condition `json:"conditions"`
-	Instances       []Instance  `json:"instances"`
+	SpecHash        string `json:"specHash"`
+	Desired         string `json:"desired"`
+	Replicas        int    `json:"replicas"`
+	ReadyReplicas   int    `json:"readyReplicas"`
+	UpdatedReplicas int    `json:"updatedReplicas"`
+	Phase           string `json:"phase"`
+	// Containment says what holds an instance's processes together:
+	// "cgroup" (a cgroup of its own) or "processGroup" (its process group,
+	// plus the RECONCILED_* marks in the environment).
+	Containment string      `json:"containment,omitempty"`
+	Conditions  []Condition `json:"conditions"`
+	Instances   []Instance  `json:"instances"`
 	// UpdatedAt is the time of the last change of anything else in the status.
 	// It is ignored when deciding whether a file needs rewriting.
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -95,6 +99,9 @@ type Exit struct {
 	Signal string    `json:"signal"`
 	At     time.Time `json:"at"`
 	RanFor Duration  `json:"ranFor"`
+	// Reason says why, when more is known than code and signal:
+	// "OOMKilled" when the OOM killer ended it.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Event is one line of a NAME.events.jsonl file, as described in docs/reference.md §5.

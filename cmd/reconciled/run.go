@@ -29,6 +29,7 @@ type runOptions struct {
 	exitOn     string
 	only       []string
 	exclude    []string
+	cgroupRoot string
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -82,7 +83,7 @@ and --exclude run a subset of the directory's programs.`,
 				Dir: g.dir, StatusDir: g.statusDir, Resync: resync, Reload: reload,
 				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
 				Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
-				ExitOn: policy, Only: o.only, Exclude: o.exclude,
+				ExitOn: policy, Only: o.only, Exclude: o.exclude, CgroupRoot: o.cgroupRoot,
 			})
 			var exit *reconciler.ExitCodeError
 			switch {
@@ -102,6 +103,7 @@ and --exclude run a subset of the directory's programs.`,
 	cmd.Flags().StringVar(&o.exitOn, "exit-on", "never", "end the daemon by itself: never, failure (when any instance ends) or all-succeeded (when all have exited 0, or any has failed)")
 	cmd.Flags().StringSliceVar(&o.only, "only", nil, "run only these programs (comma-separated names)")
 	cmd.Flags().StringSliceVar(&o.exclude, "exclude", nil, "do not run these programs (comma-separated names)")
+	cmd.Flags().StringVar(&o.cgroupRoot, "cgroup-root", "", `cgroup v2 path under which every instance gets a cgroup of its own (default: reconciled-<hash> under the daemon's own cgroup); "none": process groups only`)
 	return cmd
 }
 

@@ -1,0 +1,212 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/cgroup"
+	"github.com/reconciled/reconciled/proc"
+	"github.com/reconciled/reconciled/spec"
+)
+
+// Containment says what holds an instance's processes together, as the
+// status files show it (status.containment).
+type Containment string
+
+// The containment modes.
+const (
+	// ContainCgroup: every instance runs in a cgroup of its own, entered
+	// before exec; a stop reaches every process in it, also those that left
+	// the process group, and the instance is gone when the cgroup is empty.
+	ContainCgroup Containment = "cgroup"
+	// ContainProcessGroup: every instance leads a process group of its own;
+	// a stop reaches the group.
+	ContainProcessGroup Containment = "processGroup"
+)
+
+// Cgroups is the cgroup side of an OSStarter: the daemon's root for
+// instance cgroups and the watcher that tells when one is empty.
+type Cgroups struct {
+	Root  *cgroup.Root
+	Empty *cgroup.EmptyWatcher
+}
+
+// create makes the cgroup of instance idx of p with its resources; a
+// resource whose controller cannot be used fails the start, naming it.
+func (c *Cgroups) create(p *spec.Program, idx int) (*cgroup.Instance, error) {
+	r := p.Spec.Resources
+	return c.Root.Create(p.Metadata.Name, idx, cgroup.Resources{MemoryBytes: r.Memory, CPUMillis: r.MilliCPU, Pids: r.Pids})
+}
+
+// errNoCgroups fails the start of a spec with resources when the daemon
+// runs without cgroups: a limit is never silently dropped.
+var errNoCgroups = errors.New("resources: needs cgroup containment, and this daemon runs without cgroups (not root, no cgroup v2, or --cgroup-root none)")
+
+// cgroupProcess is a process whose instance has a cgroup of its own. Its
+// group is the cgroup: a signal to the group reaches every process in the
+// cgroup as well as the process group, SIGKILL goes through cgroup.kill,
+// the group is gone when the cgroup is empty, and Release removes the
+// cgroup once the leader is reaped.
+type cgroupProcess struct {
+	Process
+	cg    *cgroup.Instance
+	empty *cgroup.EmptyWatcher
+}
+
+// SignalGroup sends sig to every process of the instance, each once: to
+// the process group in one kill(2), then to the cgroup's members outside
+// it (a setsid child, a double-forked daemon), each through a pidfd.
+// SIGKILL goes to the whole cgroup through cgroup.kill. Once the leader is
+// released the process group cannot be signalled, and every member of the
+// cgroup is signalled one by one.
+func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		if err := p.cg.Kill(); err != nil {
+			return errors.Join(err, p.Process.SignalGroup(sig))
+		}
+		return nil
+	}
+	gerr := p.Process.SignalGroup(sig)
+	pgid := p.Pid() // a leader's pgid is its pid, pinned while it is unreaped
+	inGroup := func(pid int) bool {
+		pg, err := unix.Getpgid(pid)
+		return gerr == nil && err == nil && pg == pgid
+	}
+	if err := p.cg.SignalExcept(unix.Signal(sig), inGroup); err != nil {
+		return errors.Join(err, gerr)
+	}
+	return nil
+}
+
+// GroupGone reports whether the cgroup is empty: every process of the
+// instance, in its process group or not, has exited.
+func (p *cgroupProcess) GroupGone() bool {
+	populated, err := p.cg.Populated()
+	return err == nil && !populated
+}
+
+// OnGroupEmpty calls f once the cgroup is empty, from the watcher's
+// goroutine (or at once when it is already).
+func (p *cgroupProcess) OnGroupEmpty(f func()) {
+	already, err := p.empty.Watch(p.cg, f)
+	switch {
+	case err != nil:
+		// No watch (out of inotify watches): the process group tells.
+		p.Process.OnGroupEmpty(f)
+	case already:
+		f()
+	}
+}
+
+// WaitGroupEmpty blocks until the cgroup is empty or ctx ends.
+func (p *cgroupProcess) WaitGroupEmpty(ctx context.Context) error {
+	done := make(chan struct{})
+	already, err := p.empty.Watch(p.cg, func() { close(done) })
+	switch {
+	case err != nil:
+		return p.Process.WaitGroupEmpty(ctx)
+	case already:
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		p.empty.Unwatch(p.cg)
+		return ctx.Err()
+	}
+}
+
+// Release reaps the leader, then removes the cgroup, which is empty by
+// then (a stop or a retire waits for that first).
+func (p *cgroupProcess) Release() error {
+	err := p.Process.Release()
+	if errors.Is(err, proc.ErrNotExited) {
+		return err
+	}
+	p.empty.Unwatch(p.cg)
+	if rerr := p.cg.Remove(); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+// OOMKilled reports whether the OOM killer killed a process of the
+// instance's cgroup (a fresh cgroup per process, so any kill counts).
+func (p *cgroupProcess) OOMKilled() bool {
+	n, err := p.cg.OOMKills()
+	return err == nil && n > 0
+}
+
+// oomReporter is a Process that can tell an OOM kill.
+type oomReporter interface{ OOMKilled() bool }
+
+// openCgroups sets up cgroup containment for the daemon of statusDir under
+// root (--cgroup-root; "none": off), and first kills and removes whatever
+// an earlier daemon left under it. It returns nil, and the daemon runs on
+// process groups, when cgroups cannot be had: not root nor delegated, no
+// cgroup v2, or turned off. The returned func ends it, after every
+// instance has stopped.
+func openCgroups(ctx context.Context, root, statusDir string, log logr.Logger) (*Cgroups, func()) {
+	off := func(why string, err error) (*Cgroups, func()) {
+		log.Info("Containment: process groups only", "reason", why, "error", errString(err))
+		return nil, func() {}
+	}
+	if root == "none" {
+		return off("--cgroup-root none", nil)
+	}
+	l, err := cgroup.Load()
+	if err != nil {
+		return off("no cgroup v2 hierarchy", err)
+	}
+	abs, _ := filepath.Abs(statusDir)
+	sum := sha256.Sum256([]byte(abs))
+	opts := cgroup.RootOptions{Path: root, Hash: hex.EncodeToString(sum[:6]),
+		// v1 memory cgroups only where a memory limit needs one: making
+		// one per instance costs more than the rest of a start.
+		NoV1MemoryAccounting: true}
+	if _, err := cgroup.EnterLeaf(l, opts); err != nil {
+		return off("cannot leave the daemon's own cgroup for a leaf", err)
+	}
+	r, err := cgroup.OpenRoot(l, opts)
+	if err != nil {
+		return off("cannot make the cgroup root", err)
+	}
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	left, err := r.RemoveLeftovers(cleanup)
+	cancel()
+	if len(left) > 0 || err != nil {
+		log.Info("Removed cgroups an earlier daemon left", "count", len(left), "error", errString(err))
+	}
+	empty, err := cgroup.NewEmptyWatcher()
+	if err != nil {
+		return off("cannot watch cgroups", err)
+	}
+	var ctrls []string
+	for _, c := range r.Controllers() {
+		ctrls = append(ctrls, c.Name+":"+c.Version.String())
+	}
+	log.Info("Containment: a cgroup per instance", "root", r.Dir(), "controllers", strings.Join(ctrls, ","))
+	return &Cgroups{Root: r, Empty: empty}, func() {
+		empty.Close()
+		if err := r.Remove(); err != nil {
+			log.V(1).Info("Cgroup root not removed", "root", r.Dir(), "error", err.Error())
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
