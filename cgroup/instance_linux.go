@@ -226,13 +226,16 @@ func (i *Instance) Signal(sig unix.Signal) error {
 	return i.SignalExcept(sig, nil)
 }
 
-// SignalExcept is Signal, but leaves out the processes skip reports: the
-// caller signalled them otherwise (kill(-pgid) reaches a process group in
-// one call), and a process must get the signal once, not twice (a second
+// SignalExcept sends sig to the processes of the cgroup itself, not of
+// cgroups a program made below it, except those skip reports: the caller
+// signalled them otherwise (kill(-pgid) reaches a process group in one
+// call), and a process must get the signal once, not twice (a second
 // SIGINT or SIGTERM means "now" to many programs). Only the rest cost a
-// pidfd each.
+// pidfd each. It is the stop signal's path, taken for every instance of a
+// stop of thousands: one read of cgroup.procs, where Signal also lists
+// the directory for cgroups below; Kill reaches those at the stop timeout.
 func (i *Instance) SignalExcept(sig unix.Signal, skip func(pid int) bool) error {
-	if err := signalTree(i.v2, sig, skip); err != nil {
+	if err := signalMembers(filepath.Join(i.v2, fileProcs), sig, skip); err != nil {
 		return fmt.Errorf("signal cgroup %s: %w", i.name, err)
 	}
 	return nil

@@ -42,11 +42,11 @@ type forkReq struct {
 	argv  []string
 	attr  *syscall.ProcAttr // Files are fds of the shared table
 	null  int               // the shared table's /dev/null fd, or -1
-	// cgroups are the cgroup.procs files the child enters before exec
-	// (Spec.Cgroups), for a forker that joinsCgroups; viaShim is the same
-	// start through the exec shim, which enters them itself, for one that
-	// does not. Both are nil when the request goes through the shim anyway.
-	cgroups []string
+	// cgroup is where the child starts (Spec.Cgroup), for a forker that
+	// joinsCgroups; viaShim is the same start through the exec shim, which
+	// enters it itself, for one that does not. Both are nil when the
+	// request goes through the shim anyway.
+	cgroup  *Cgroup
 	viaShim *forkReq
 }
 

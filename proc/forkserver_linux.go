@@ -130,13 +130,14 @@ func (fs *forkServer) forkExec(req *forkReq) (forked, error) {
 		}
 	}
 	r.null_fd = C.int(req.null)
-	if len(req.cgroups) > 0 {
-		cg, err := newCBlock("", nil, req.cgroups, "")
+	if c := req.cgroup; c != nil {
+		// path: the directory, dir: its cgroup.procs, env: the v1 files.
+		cg, err := newCBlock(c.Dir, nil, c.Procs, c.procsFiles()[0])
 		if err != nil {
 			return forked{}, err
 		}
 		defer cg.free()
-		r.cgroups = cg.envp
+		r.cgroup_dir, r.cgroup_procs, r.cgroups = cg.path, cg.dir, cg.envp
 	}
 	if c := attr.Sys.Credential; c != nil {
 		r.setcred, r.uid, r.gid = 1, C.uint32_t(c.Uid), C.uint32_t(c.Gid)

@@ -19,8 +19,12 @@ typedef struct rcd_req {
 	uint32_t uid, gid;
 	int ngroups;
 	const uint32_t *groups;
-	char *const *cgroups; /* NULL-terminated cgroup.procs files the child
-	                       * writes "0" into before anything else; NULL: none */
+	const char *cgroup_dir;   /* the v2 cgroup the child is cloned into
+	                           * (CLONE_INTO_CGROUP); NULL: none */
+	const char *cgroup_procs; /* its cgroup.procs, for kernels without that */
+	char *const *cgroups;   /* NULL-terminated cgroup.procs files the child
+	                         * writes "0" into before anything else (v1
+	                         * ones); NULL: none */
 
 	/* Out: set by the server before the request is handed back. */
 	int pid;

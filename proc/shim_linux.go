@@ -45,8 +45,8 @@ func shimArgv(path string, spec Spec) []string {
 		cred = b.String()
 	}
 	cgroups := "-"
-	if len(spec.Cgroups) > 0 {
-		cgroups = strings.Join(spec.Cgroups, "\n")
+	if spec.Cgroup != nil {
+		cgroups = strings.Join(spec.Cgroup.procsFiles(), "\n")
 	}
 	argv := make([]string, 0, 9+len(spec.Argv))
 	argv = append(argv, shimMarker, umask, nice, ioNiceArg(spec.IONice), rlimitsArg(spec.Rlimits), cred, cgroups, "--", path)

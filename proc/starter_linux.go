@@ -146,8 +146,8 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 			direct.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
 		}
 		req = request(path, spec.Argv, &direct)
-		if len(spec.Cgroups) > 0 {
-			req.cgroups, req.viaShim = spec.Cgroups, viaShim()
+		if spec.Cgroup != nil {
+			req.cgroup, req.viaShim = spec.Cgroup, viaShim()
 		}
 	}
 
@@ -172,7 +172,7 @@ func (s *Starter) spawn(r *forkReq, name string) (*Process, error) {
 	for {
 		f := s.forker()
 		req := r
-		if len(r.cgroups) > 0 && !f.joinsCgroups() {
+		if r.cgroup != nil && !f.joinsCgroups() {
 			req = r.viaShim
 		}
 		c, err := f.forkExec(req)

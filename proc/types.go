@@ -47,17 +47,30 @@ type Spec struct {
 	// Rlimits are resource limits (setrlimit(2)), each resource at most
 	// once; resources not listed keep the daemon's limits.
 	Rlimits []Rlimit
-	// Cgroups are the cgroup.procs files of the instance's cgroups (see
-	// package cgroup: the v2 one first, then those of v1 controllers). The
-	// child writes itself into each before anything of the program runs,
-	// so nothing it forks can start outside them; a failure fails the
-	// start. With the fork server the forked child does it; otherwise the
-	// exec shim does, as the first thing it does.
-	Cgroups []string
+	// Cgroup, when set, is the instance's cgroup: the child enters it
+	// before anything of the program runs, so nothing it forks can start
+	// outside it; a failure fails the start.
+	Cgroup *Cgroup
 	// Stdin, Stdout and Stderr are given to the child; nil means /dev/null. As
 	// with os/exec, a file passed here is put into blocking mode (the child must
 	// not inherit O_NONBLOCK).
 	Stdin, Stdout, Stderr *os.File
+}
+
+// Cgroup is where a child starts: a v2 cgroup, and perhaps cgroups of v1
+// hierarchies. The fork server clones the child straight into Dir
+// (clone3 CLONE_INTO_CGROUP, Linux 5.7), and the child writes itself into
+// each of Procs before exec; without the fork server the exec shim writes
+// itself into Dir's cgroup.procs and Procs, the first thing it does.
+type Cgroup struct {
+	Dir   string   // the v2 cgroup's directory
+	Procs []string // cgroup.procs files of v1 cgroups
+}
+
+// procsFiles returns every cgroup.procs file a process writes itself into
+// to enter c, the v2 one first.
+func (c *Cgroup) procsFiles() []string {
+	return append([]string{c.Dir + "/cgroup.procs"}, c.Procs...)
 }
 
 // IOClass is an I/O scheduling class of ioprio_set(2) (IOPRIO_CLASS_*).

@@ -60,6 +60,11 @@ type cgroupProcess struct {
 	Process
 	cg    *cgroup.Instance
 	empty *cgroup.EmptyWatcher
+	gone  chan struct{} // closed once Release has removed the cgroup (or given up)
+}
+
+func newCgroupProcess(pr Process, cg *cgroup.Instance, empty *cgroup.EmptyWatcher) *cgroupProcess {
+	return &cgroupProcess{Process: pr, cg: cg, empty: empty, gone: make(chan struct{})}
 }
 
 // SignalGroup sends sig to every process of the instance, each once: to
@@ -97,6 +102,10 @@ func (p *cgroupProcess) GroupGone() bool {
 // OnGroupEmpty calls f once the cgroup is empty, from the watcher's
 // goroutine (or at once when it is already).
 func (p *cgroupProcess) OnGroupEmpty(f func()) {
+	if p.GroupGone() { // the usual case, and cheaper than a watch
+		f()
+		return
+	}
 	already, err := p.empty.Watch(p.cg, f)
 	switch {
 	case err != nil:
@@ -109,6 +118,9 @@ func (p *cgroupProcess) OnGroupEmpty(f func()) {
 
 // WaitGroupEmpty blocks until the cgroup is empty or ctx ends.
 func (p *cgroupProcess) WaitGroupEmpty(ctx context.Context) error {
+	if p.GroupGone() {
+		return nil
+	}
 	done := make(chan struct{})
 	already, err := p.empty.Watch(p.cg, func() { close(done) })
 	switch {
@@ -126,19 +138,33 @@ func (p *cgroupProcess) WaitGroupEmpty(ctx context.Context) error {
 	}
 }
 
-// Release reaps the leader, then removes the cgroup, which is empty by
-// then (a stop or a retire waits for that first).
+// Release reaps the leader and lets its output drain, then removes the
+// cgroup, empty by then (a stop or a retire waits for that first), and
+// lets the instance's next process start.
 func (p *cgroupProcess) Release() error {
 	err := p.Process.Release()
 	if errors.Is(err, proc.ErrNotExited) {
 		return err
 	}
 	p.empty.Unwatch(p.cg)
-	if rerr := p.cg.Remove(); rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return err
+	rerr := p.cg.Remove()
+	// Whatever became of it: a next start that still finds the cgroup
+	// fails and says so, rather than wait for ever.
+	p.closeGone()
+	return errors.Join(rerr, err)
 }
+
+func (p *cgroupProcess) closeGone() {
+	select {
+	case <-p.gone:
+	default:
+		close(p.gone)
+	}
+}
+
+// released is closed once Release has removed the cgroup: the instance's
+// next process waits for it (see program.spawnProcess).
+func (p *cgroupProcess) released() <-chan struct{} { return p.gone }
 
 // OOMKilled reports whether the OOM killer killed a process of the
 // instance's cgroup (a fresh cgroup per process, so any kill counts).

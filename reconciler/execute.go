@@ -193,15 +193,16 @@ func (p *program) onExited(m exited) {
 type released struct {
 	proc Process
 	name string
-	done chan struct{} // closed once reaped; nil: nobody waits
 }
 
-// waitsForRelease reports whether a new process of the same instance must
-// wait until pr is released: a contained process's cgroup is the
-// instance's, removed by the release.
-func waitsForRelease(pr Process) bool {
-	_, ok := pr.(*cgroupProcess)
-	return ok
+// releasedBy returns what a new process of the same instance must wait
+// for before it starts: a contained process's cgroup is the instance's,
+// and gone only once released. nil: nothing.
+func releasedBy(pr Process) <-chan struct{} {
+	if c, ok := pr.(*cgroupProcess); ok {
+		return c.released()
+	}
+	return nil
 }
 
 // release reaps a stopped leader, whose group is gone, off the program's
@@ -209,23 +210,15 @@ func waitsForRelease(pr Process) bool {
 // does, and after a stop of 1000 the exits are handled back to back, so one
 // goroutine reaps while run goes on with the next exits. The instance no
 // longer refers to it; run ends only after every release (p.wg).
-// It returns a channel closed once released, when a new process of the
-// instance must wait for that (see waitsForRelease), else nil.
+// It returns what a new process of the instance must wait for (releasedBy).
 func (p *program) release(pr Process, name string) <-chan struct{} {
-	r := released{proc: pr, name: name}
-	if waitsForRelease(pr) {
-		r.done = make(chan struct{})
-	}
-	p.releases.add(&p.wg, r, p.reap)
-	return r.done
+	p.releases.add(&p.wg, released{pr, name}, p.reap)
+	return releasedBy(pr)
 }
 
 func (p *program) reap(r released) {
 	if err := r.proc.Release(); err != nil {
 		p.log.Error(err, "Release failed", "instance", r.name, "pid", r.proc.Pid())
-	}
-	if r.done != nil {
-		close(r.done)
 	}
 }
 
@@ -256,34 +249,28 @@ func (p *program) sendSignal(s groupSignal) {
 
 // retire ends what is left of a process group nobody supervises any more:
 // sig to the group, SIGKILL after timeout, then the leader is reaped. It runs
-// in the background on real time: it talks only to the OS. It returns a
-// channel closed once done, when a new process of the instance must wait
-// for that (see waitsForRelease), else nil.
+// in the background on real time: it talks only to the OS. It returns what
+// a new process of the instance must wait for (releasedBy).
 func (p *program) retire(pr Process, sig syscall.Signal, timeout time.Duration) <-chan struct{} {
-	var done chan struct{}
-	if waitsForRelease(pr) {
-		done = make(chan struct{})
-	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if done != nil {
-			defer close(done)
-		}
 		// Not p.ctx: the program may end (deleted, shut down) before the
 		// group is gone, and the group must go all the same.
 		bg := context.WithoutCancel(p.ctx)
-		_ = pr.SignalGroup(sig)
-		ctx, cancel := context.WithTimeout(bg, timeout)
-		err := pr.WaitGroupEmpty(ctx)
-		cancel()
-		if err != nil {
-			_ = pr.SignalGroup(syscall.SIGKILL)
-			_ = pr.WaitGroupEmpty(bg)
+		if !pr.GroupGone() { // usually it is: nothing left to stop
+			_ = pr.SignalGroup(sig)
+			ctx, cancel := context.WithTimeout(bg, timeout)
+			err := pr.WaitGroupEmpty(ctx)
+			cancel()
+			if err != nil {
+				_ = pr.SignalGroup(syscall.SIGKILL)
+				_ = pr.WaitGroupEmpty(bg)
+			}
 		}
 		_ = pr.Release()
 	}()
-	return done
+	return releasedBy(pr)
 }
 
 func (p *program) armTimer(in *instance, d time.Duration) {

@@ -110,7 +110,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		if cg, err = s.Cgroups.create(p, req.Index); err != nil {
 			return nil, err
 		}
-		ps.Cgroups = cg.Procs()
+		ps.Cgroup = &proc.Cgroup{Dir: cg.Dir(), Procs: cg.Procs()[1:]}
 	case !p.Spec.Resources.IsZero():
 		return nil, errNoCgroups
 	}
@@ -118,7 +118,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 		if cg == nil {
 			return pr
 		}
-		return &cgroupProcess{Process: pr, cg: cg, empty: s.Cgroups.Empty}
+		return newCgroupProcess(pr, cg, s.Cgroups.Empty)
 	}
 	fail := func(err error) (Process, error) {
 		if cg != nil {

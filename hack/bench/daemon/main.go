@@ -65,6 +65,15 @@ type config struct {
 	workDir, token    string
 	keep, verbose     bool
 	skipKillBaselines bool
+	cgroupRoot        string
+}
+
+// daemonArgs are the flags of `reconciled run` beyond --dir.
+func (c config) daemonArgs() []string {
+	if c.cgroupRoot == "" {
+		return nil
+	}
+	return []string{"--cgroup-root", c.cgroupRoot}
 }
 
 func parseFlags() config {
@@ -93,6 +102,7 @@ func parseFlags() config {
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory (daemon log, status files)")
 	flag.BoolVar(&c.verbose, "v", false, "print every sample as it is taken")
 	flag.BoolVar(&c.skipKillBaselines, "no-kill-floor", false, "do not run the baselines' respawn floor for figure b")
+	flag.StringVar(&c.cgroupRoot, "cgroup-root", "", "the daemon's --cgroup-root (none: process groups only; empty: its default)")
 	flag.Parse()
 	if c.bin == "" || c.cBin == "" || c.goBin == "" || c.n <= 0 || c.rounds <= 0 {
 		fmt.Fprintln(os.Stderr, "usage: daemon -bin RECONCILED -c SPAWN_C -go SPAWN_GO [-n 1000] [-rounds 5] ...")
@@ -209,7 +219,7 @@ func (h *harness) run() error {
 	}
 	fmt.Fprintf(os.Stderr, "bench: N=%d rounds=%d kills=%d edits=%d status-runs=%d idle=%v, work dir %s\n",
 		cfg.n, cfg.rounds, cfg.kills, cfg.edits, cfg.statusRuns, cfg.idle, ws.Root)
-	if h.daemon, err = h.procs.StartDaemon(cfg.bin, ws.Specs, ws.Log); err != nil {
+	if h.daemon, err = h.procs.StartDaemon(cfg.bin, ws.Specs, ws.Log, cfg.daemonArgs()...); err != nil {
 		return err
 	}
 	time.Sleep(cfg.settle)
@@ -720,7 +730,7 @@ func (h *harness) shutdownRun(r *results) {
 // restartDaemon starts the i-th daemon after a shutdown and waits until it
 // runs the N instances of the spec left in place.
 func (h *harness) restartDaemon(i int) error {
-	d, err := h.procs.StartDaemon(h.cfg.bin, h.ws.Specs, fmt.Sprintf("%s.%d", h.dlog, i))
+	d, err := h.procs.StartDaemon(h.cfg.bin, h.ws.Specs, fmt.Sprintf("%s.%d", h.dlog, i), h.cfg.daemonArgs()...)
 	if err != nil {
 		return err
 	}

@@ -201,16 +201,16 @@ func (ps *Procs) StartPiped(name string, cmd *exec.Cmd) (*Proc, error) {
 	return p, nil
 }
 
-// StartDaemon starts `bin run --dir dir` with the token and its output in
-// logPath, and waits up to 15 s until it logs that it watches the
+// StartDaemon starts `bin run --dir dir [extra...]` with the token and its
+// output in logPath, and waits up to 15 s until it logs that it watches the
 // directory. Cleanup stops it first.
-func (ps *Procs) StartDaemon(bin, dir, logPath string) (*Proc, error) {
+func (ps *Procs) StartDaemon(bin, dir, logPath string, extra ...string) (*Proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "run", "--dir", dir)
+	cmd := exec.Command(bin, append([]string{"run", "--dir", dir}, extra...)...)
 	cmd.Env = ps.Env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own group, so that cleanup can kill whatever it leaves; and it
