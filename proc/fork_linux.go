@@ -67,8 +67,8 @@ type forked struct {
 	pid   int
 	pidfd int // -1: the forker opened none, the Starter opens it
 	// thread is the fork thread the child's parent-death signal depends on
-	// until it is reaped (see forkThread); nil for a thread that lives as
-	// long as the process.
+	// until it is reaped (see forkThread); nil for a thread that outlives
+	// every leader (a server thread, which only Starter.Close ends).
 	thread *forkThread
 }
 

@@ -67,7 +67,8 @@ type Starter struct {
 	freed   bool
 }
 
-// NewStarter returns a Starter. Call Run to reap orphans.
+// NewStarter returns a Starter. Call Run to reap orphans, and Close once
+// done with it.
 func NewStarter(log logr.Logger) *Starter {
 	s := &Starter{
 		log:       log,
