@@ -17,6 +17,9 @@
 //	           GroupGone: the rest of the group is gone too
 //	release    Process.Release: reap the leader; the pid may be reused after
 //	reaper     BecomeSubreaper, Starter.Run: reap orphans, judge groups empty
+//	close      Starter.Close: give back the Starter's threads, goroutines and
+//	           fds, once Run returned and every Process was released;
+//	           Start then fails with ErrClosed
 //	leftovers  FindStaleAll, KillStaleProcesses: an earlier daemon's processes
 //
 // Process lifecycle, as the reconciler sees it:
@@ -48,9 +51,13 @@
 //     reparented to it and [Starter.Run] reaps them, never a registered leader. A
 //     leader is registered before the reaper can look: Start holds a read lock
 //     around fork+register, and the reaper holds the write lock while it decides.
-//   - One Starter per process, living as long as the process: two reapers
-//     would reap each other's leaders, and a Starter's fork server threads
-//     live as long as the process (see below).
+//   - One Starter at a time in a process: two reapers would reap each
+//     other's leaders. A Starter lives from NewStarter to [Starter.Close],
+//     which requires that [Starter.Run] has returned and every Process has
+//     been released (a leader's forking thread must outlive it, see below),
+//     refuses otherwise, and then gives back every thread, goroutine and fd
+//     the Starter made (fork server, fork threads, exit watcher, /dev/null)
+//     and waits until they are gone. The next Starter comes after that.
 //   - No package state: everything (the fork server and fork threads
 //     included) belongs to a Starter; nothing panics or exits but the exec
 //     shim, which is a main of its own.
@@ -78,11 +85,12 @@
 //   - forkServer (cgo builds): C threads outside the Go scheduler, one per
 //     CPU the runtime uses (at most 4), each with a private, nearly empty fd
 //     table so that fork+exec does not cost O(fds the daemon holds). A
-//     Starter sets its server up at its first Start; the threads live as long
-//     as the process.
+//     Starter sets its server up at its first Start; the threads live until
+//     [Starter.Close], which joins them.
 //   - forkThreadPool (without cgo, or when the server cannot be set up): Go
 //     threads locked to their goroutine with the same kind of table, each
-//     living as long as a leader it forked is unreleased. Other Go threads
+//     living as long as a leader it forked is unreleased (and idle a while
+//     after), or until [Starter.Close]. Other Go threads
 //     live as long as the process, except one whose goroutine called
 //     runtime.LockOSThread and returned without unlocking: the runtime then
 //     ends that thread.

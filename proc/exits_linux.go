@@ -40,6 +40,9 @@ func (w *exitWatcher) watch(p *Process) error {
 	return nil
 }
 
+// close closes the epoll set and ends its goroutine (see Starter.Close).
+func (w *exitWatcher) close() error { return w.set.Close() }
+
 // forget drops the token of a process whose exit has been observed.
 func (w *exitWatcher) forget(tok uint64) { w.set.Forget(tok) }
 

@@ -30,6 +30,11 @@ type forker interface {
 	// forkReq.cgroups before exec; when not, Start goes through the exec
 	// shim, which does.
 	joinsCgroups() bool
+	// close ends the forker's threads and frees what it holds, and returns
+	// once they are gone. Starter.Close calls it, once no forkExec is in
+	// flight or to come and every child forked is reaped (the parent-death
+	// signal of a child still unreaped would fire).
+	close()
 }
 
 // errForker marks a failure of a forker's own machinery, not of the program
@@ -62,8 +67,8 @@ type forked struct {
 	pid   int
 	pidfd int // -1: the forker opened none, the Starter opens it
 	// thread is the fork thread the child's parent-death signal depends on
-	// until it is reaped (see forkThread); nil for a thread that lives as
-	// long as the process.
+	// until it is reaped (see forkThread); nil for a thread that outlives
+	// every leader (a server thread, which only Starter.Close ends).
 	thread *forkThread
 }
 
@@ -73,6 +78,9 @@ type forked struct {
 type callerThread struct{}
 
 func (callerThread) joinsCgroups() bool { return false }
+
+// close has nothing to end: the threads are the callers'.
+func (callerThread) close() {}
 
 func (callerThread) forkExec(r *forkReq) (forked, error) {
 	pidfd := -1

@@ -11,6 +11,8 @@ type brokenForker struct{ calls atomic.Int64 }
 
 func (b *brokenForker) joinsCgroups() bool { return false }
 
+func (b *brokenForker) close() {}
+
 func (b *brokenForker) forkExec(*forkReq) (forked, error) {
 	b.calls.Add(1)
 	return forked{}, fmt.Errorf("%w: broken on purpose", errForker)

@@ -106,11 +106,15 @@ struct rcd_fs {
 	pthread_cond_t more;
 	rcd_req *pending_head, *pending_tail; /* guarded by mu */
 	rcd_req *finished;                    /* guarded by mu */
+	int stopping;                         /* guarded by mu: end once nothing is pending */
 	pid_t tids[16];                       /* of the threads set up; guarded by mu */
 	int ntids;
+	pthread_t *threads; /* joinable; only rcd_fs_start and rcd_fs_stop touch them */
+	int nthreads;
 };
 
-/* server is one thread of a fork server. */
+/* server is one thread of a fork server. The thread frees it when it ends
+ * (rcd_fs_start, when its setup failed). */
 struct server {
 	rcd_fs *fs;
 	pid_t tid;
@@ -369,9 +373,13 @@ static void *server_main(void *arg) {
 	for (;;) {
 		rcd_req *r;
 		pthread_mutex_lock(&fs->mu);
-		while (fs->pending_head == NULL)
+		while (fs->pending_head == NULL && !fs->stopping)
 			pthread_cond_wait(&fs->more, &fs->mu);
 		r = fs->pending_head;
+		if (r == NULL) { /* stopping, and nothing left to serve */
+			pthread_mutex_unlock(&fs->mu);
+			break;
+		}
 		fs->pending_head = r->next;
 		if (fs->pending_head == NULL)
 			fs->pending_tail = NULL;
@@ -386,18 +394,29 @@ static void *server_main(void *arg) {
 		while (write(s->notify, &one, sizeof one) < 0 && errno == EINTR)
 			;
 	}
+	/* The private fd table (the pidfd, /dev/null, the eventfd copy) goes
+	 * with the thread. */
+	free(s->stack);
+	pthread_mutex_destroy(&s->ready_mu);
+	pthread_cond_destroy(&s->ready_cv);
+	free(s);
 	return NULL;
 }
 
 int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out) {
 	sigset_t all, old;
-	int i, up = 0, err = 0;
+	int i, err = 0;
 	rcd_fs *fs;
 
 	*out = NULL;
 	fs = calloc(1, sizeof *fs);
 	if (fs == NULL)
 		return ENOMEM;
+	fs->threads = calloc(nthreads > 0 ? nthreads : 1, sizeof *fs->threads);
+	if (fs->threads == NULL) {
+		free(fs);
+		return ENOMEM;
+	}
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_cond_init(&fs->more, NULL);
 
@@ -419,7 +438,6 @@ int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out) {
 		pthread_mutex_init(&s->ready_mu, NULL);
 		pthread_cond_init(&s->ready_cv, NULL);
 		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 128 * 1024);
 		err = pthread_create(&th, &attr, server_main, s);
 		pthread_attr_destroy(&attr);
@@ -431,18 +449,22 @@ int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out) {
 		while (s->ready == 0)
 			pthread_cond_wait(&s->ready_cv, &s->ready_mu);
 		pthread_mutex_unlock(&s->ready_mu);
-		if (s->ready < 0)
-			err = -s->ready; /* the thread ended; its table goes with it */
-		else
-			up++;
+		if (s->ready < 0) {
+			/* The thread ended; its table goes with it. */
+			err = -s->ready;
+			pthread_join(th, NULL);
+			pthread_mutex_destroy(&s->ready_mu);
+			pthread_cond_destroy(&s->ready_cv);
+			free(s);
+		} else {
+			fs->threads[fs->nthreads++] = th;
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
-		/* The threads set up so far keep fs: they wait on its empty queue
-		 * for as long as the process lives, like the threads of a server
-		 * in use. With none, nothing refers to it. */
-		if (up == 0)
-			free(fs);
+		/* The threads set up so far end: nothing was submitted. */
+		rcd_fs_stop(fs);
+		rcd_fs_free(fs);
 		return err;
 	}
 	*out = fs;
@@ -479,4 +501,25 @@ int rcd_fs_tids(rcd_fs *fs, int *out, int max) {
 		out[n] = fs->tids[n];
 	pthread_mutex_unlock(&fs->mu);
 	return n;
+}
+
+void rcd_fs_stop(rcd_fs *fs) {
+	int i;
+	pthread_mutex_lock(&fs->mu);
+	fs->stopping = 1;
+	pthread_cond_broadcast(&fs->more);
+	pthread_mutex_unlock(&fs->mu);
+	for (i = 0; i < fs->nthreads; i++)
+		pthread_join(fs->threads[i], NULL);
+	fs->nthreads = 0;
+	pthread_mutex_lock(&fs->mu);
+	fs->ntids = 0;
+	pthread_mutex_unlock(&fs->mu);
+}
+
+void rcd_fs_free(rcd_fs *fs) {
+	pthread_cond_destroy(&fs->more);
+	pthread_mutex_destroy(&fs->mu);
+	free(fs->threads);
+	free(fs);
 }

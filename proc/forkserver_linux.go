@@ -35,18 +35,21 @@ import (
 // requests back when the server writes its eventfd (Go's netpoller watches
 // it).
 //
-// Lifetime. A Starter sets its server up at its first Start. The threads,
-// and collect, live as long as the process, so PR_SET_PDEATHSIG (which fires
-// when the forking thread ends) fires only when the daemon dies; a Starter
-// is meant to live as long as the process too.
+// Lifetime. A Starter sets its server up at its first Start and ends it in
+// Starter.Close (close). The threads, and collect, live until then, so
+// PR_SET_PDEATHSIG (which fires when the forking thread ends) fires when the
+// daemon dies, or at close for a child still unreaped (Starter.Close makes
+// sure there is none).
 type forkServer struct {
-	c      *C.rcd_fs
-	notify *os.File // eventfd: the server wrote it when requests finished
-	log    logr.Logger
+	c         *C.rcd_fs
+	notify    *os.File // eventfd: the server wrote it when requests finished
+	log       logr.Logger
+	collected chan struct{} // closed when collect returns
 
 	mu      sync.Mutex
 	waiting map[*C.rcd_req]chan struct{}
 	broken  bool // the eventfd failed: no more requests (see collect)
+	closing bool // close was called: a failed read of notify is the close
 }
 
 // newForkServer starts a fork server of n threads.
@@ -60,19 +63,49 @@ func newForkServer(n int, log logr.Logger) (forker, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("%w: fork server: %v", errForker, syscall.Errno(errno))
 	}
-	fs := &forkServer{c: c, notify: os.NewFile(uintptr(efd), "forkserver"), log: log, waiting: map[*C.rcd_req]chan struct{}{}}
+	fs := &forkServer{c: c, notify: os.NewFile(uintptr(efd), "forkserver"), log: log,
+		collected: make(chan struct{}), waiting: map[*C.rcd_req]chan struct{}{}}
 	go fs.collect()
 	return fs, nil
 }
 
-// collect hands finished requests back to their callers. The eventfd is
-// never closed, so reading it should not fail; if it does, collect says
-// so, makes the server refuse new requests (Start then forks elsewhere) and
-// polls for the ones in flight until none is left.
+// close ends the server: its threads (each serves what is pending first),
+// then collect, then the eventfd and the server's memory. The caller makes
+// sure no forkExec is in flight or to come, and that no child the server
+// forked is unreaped (its parent-death signal would fire).
+//
+// Order. The threads write their own copies of the eventfd, so the shared
+// one is closed only once they are gone, which is also what ends collect;
+// rcd_fs_free comes last, as collect takes finished requests from fs up to
+// its last read.
+func (fs *forkServer) close() {
+	fs.mu.Lock()
+	fs.closing = true
+	fs.mu.Unlock()
+	C.rcd_fs_stop(fs.c)
+	fs.notify.Close()
+	<-fs.collected
+	C.rcd_fs_free(fs.c)
+	fs.c = nil
+}
+
+// collect hands finished requests back to their callers until close. The
+// eventfd is closed only by close, so reading it should not fail before;
+// if it does, collect says so, makes the server refuse new requests (Start
+// then forks elsewhere) and polls for the ones in flight until none is
+// left.
 func (fs *forkServer) collect() {
+	defer close(fs.collected)
 	var buf [8]byte
 	for {
 		if _, err := fs.notify.Read(buf[:]); err != nil {
+			fs.mu.Lock()
+			closing := fs.closing
+			fs.mu.Unlock()
+			if closing {
+				fs.handBack() // nothing should be left: no request is in flight
+				return
+			}
 			fs.log.Error(err, "Fork server notification failed: forking elsewhere")
 			fs.mu.Lock()
 			fs.broken = true

@@ -35,15 +35,15 @@ typedef struct rcd_req {
 	struct rcd_req *next; /* the server's queues */
 } rcd_req;
 
-/* rcd_fs is one fork server: its threads and their queues. It lives as long
- * as the process, as its threads do. */
+/* rcd_fs is one fork server: its threads and their queues. It lives from
+ * rcd_fs_start to rcd_fs_free; its threads, until rcd_fs_stop. */
 typedef struct rcd_fs rcd_fs;
 
 /* rcd_fs_start starts a server of nthreads threads and stores it in *out.
  * notify_fd is an eventfd of the shared table, written to whenever requests
  * are done; null_fd is the shared table's /dev/null fd, or -1. It returns 0,
- * or an errno and stores NULL (threads set up before the failure stay,
- * idle). */
+ * or an errno and stores NULL (threads set up before the failure are ended
+ * and fs freed). */
 int rcd_fs_start(int nthreads, int notify_fd, int null_fd, rcd_fs **out);
 
 /* rcd_fs_submit queues r for a thread of fs. */
@@ -56,5 +56,15 @@ int rcd_fs_take(rcd_fs *fs, rcd_req **out, int max);
 /* rcd_fs_tids stores the thread ids of up to max threads of fs in out and
  * returns how many. */
 int rcd_fs_tids(rcd_fs *fs, int *out, int max);
+
+/* rcd_fs_stop ends the threads of fs and returns once they are gone: each
+ * serves what is pending, frees what it holds and exits, and its private fd
+ * table goes with it. Submit nothing from the call on. Afterwards fs only
+ * hands back what finished (rcd_fs_take) until rcd_fs_free. */
+void rcd_fs_stop(rcd_fs *fs);
+
+/* rcd_fs_free frees fs, after rcd_fs_stop and once nothing calls
+ * rcd_fs_take any more. */
+void rcd_fs_free(rcd_fs *fs);
 
 #endif

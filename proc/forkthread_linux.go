@@ -24,11 +24,15 @@ type forkThreadPool struct {
 	null int // the shared table's /dev/null fd, or -1
 	log  logr.Logger
 
+	// running counts the threads' goroutines, for close.
+	running sync.WaitGroup
+
 	// mu guards the fields below and each thread's live, busy, idle and
 	// retired.
 	mu      sync.Mutex
-	threads []*forkThread // the threads a start may pick, none retired
-	broken  bool          // setting up the first one failed: the Starter moved on
+	threads []*forkThread // the threads not retired: a start picks from them unless broken
+	broken  bool          // setting up the first one failed, or one's machinery did: the Starter moved on
+	closed  bool          // close was called
 	idle    time.Duration // 0: forkThreadIdle (tests shorten it)
 	max     int           // 0: maxForkThreads(); lowered when a thread cannot be set up
 }
@@ -66,6 +70,9 @@ func (ft *forkThreadPool) forkExec(r *forkReq) (forked, error) {
 func (ft *forkThreadPool) acquire() (*forkThread, error) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
+	if ft.closed {
+		return nil, fmt.Errorf("%w: fork threads: closed", errForker)
+	}
 	if ft.broken {
 		return nil, fmt.Errorf("%w: fork threads: given up", errForker)
 	}
@@ -156,14 +163,33 @@ func (ft *forkThreadPool) retire(t *forkThread) {
 }
 
 // failed gives up on fork threads after t's machinery failed: the Starter
-// moves on to the next forker. The other threads stay while they have
-// leaders.
+// moves on to the next forker. The threads stay while they have leaders
+// (and in threads, where close finds them, until retired).
 func (ft *forkThreadPool) failed(t *forkThread) {
 	ft.mu.Lock()
 	ft.broken = true
-	ft.drop(t)
 	ft.mu.Unlock()
 	ft.release(t)
+}
+
+// close ends every fork thread now, idle or not, and waits until their
+// goroutines have returned (each still locked, so the runtime ends its
+// thread, private fd table and all). A child forked on a thread and still
+// unreaped would get its parent-death signal: Starter.Close calls it only
+// when there is none.
+func (ft *forkThreadPool) close() {
+	ft.mu.Lock()
+	ft.closed = true
+	for _, t := range ft.threads {
+		if t.idle != nil {
+			t.idle.Stop() // a retire already under way finds t retired
+		}
+		t.retired = true
+		close(t.reqs)
+	}
+	ft.threads = nil
+	ft.mu.Unlock()
+	ft.running.Wait()
 }
 
 // forkThread is an OS thread, locked to one goroutine, that forks instances
@@ -193,7 +219,8 @@ func (ft *forkThreadPool) failed(t *forkThread) {
 // Lifetime. PR_SET_PDEATHSIG fires when the thread that forked the child
 // ends, so the thread must outlive every leader it forked: it counts them
 // (live, from the fork to Release), and its pool retires it only once none
-// is left and it has been idle for forkThreadIdle. Its goroutine then returns
+// is left and it has been idle for forkThreadIdle (or at once when the pool
+// is closed, which happens only with none left). Its goroutine then returns
 // still locked to the thread, which makes the runtime end the thread, private
 // table and all: a thread with a private table must never run any other
 // goroutine, so it is never unlocked.
@@ -232,6 +259,7 @@ func newForkThread(pool *forkThreadPool) (*forkThread, error) {
 	}
 	t := &forkThread{pool: pool, reqs: make(chan *threadReq)}
 	ready := make(chan error, 1)
+	pool.running.Add(1)
 	go t.run(pool.null, ready, nil)
 	if err := <-ready; err != nil {
 		return nil, fmt.Errorf("%w: fork thread: %v", errForker, err)
@@ -242,6 +270,7 @@ func newForkThread(pool *forkThreadPool) (*forkThread, error) {
 // run is the fork thread's goroutine. moved, when not nil, is closed once
 // this goroutine holds a thread of its own (see below).
 func (t *forkThread) run(null int, ready chan<- error, moved chan<- struct{}) {
+	defer t.pool.running.Done()
 	runtime.LockOSThread()
 	// Never unlocked once the table is private: see forkThread.
 	if unix.Gettid() == unix.Getpid() {
@@ -249,6 +278,7 @@ func (t *forkThread) run(null int, ready chan<- error, moved chan<- struct{}) {
 		// shared one. Hand over to a new goroutine: while this one holds the
 		// main thread locked, the new one cannot run there.
 		here := make(chan struct{})
+		t.pool.running.Add(1)
 		go t.run(null, ready, here)
 		<-here
 		runtime.UnlockOSThread()

@@ -49,8 +49,12 @@ func TestMain(m *testing.M) {
 
 // runHelper is a mini-daemon for the parent-death test: it starts `sleep 1000`,
 // prints its pid and waits to be killed. mode "shim" starts it through the exec
-// shim (with a credential when root), "direct" without.
+// shim (with a credential when root), "direct" without. The close modes run
+// TestStarterClose's child (runCloseHelper).
 func runHelper(mode string) int {
+	if mode == closeServer || mode == closeThreads {
+		return runCloseHelper(mode)
+	}
 	s := NewStarter(logr.Discard())
 	spec := Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}}
 	if mode == "shim" {

@@ -26,7 +26,7 @@ type Process struct {
 	// exitPass is the number of reaper passes started when the exit was
 	// observed; set before done is closed (see GroupGone).
 	exitPass uint64
-	thread   *forkThread // that forked it (nil: a thread that lives as long as the process); told at Release
+	thread   *forkThread // that forked it (nil: one that outlives every leader, e.g. a server thread); told at Release
 
 	exitOnce sync.Once
 

@@ -28,7 +28,21 @@ const groupRecheck = time.Second
 // pass looks at every child, not at one pid per signal. Passes read only the
 // main thread's children, where orphans land, and every thread's at most once
 // a second (see childLister.orphans).
+//
+// After Close, Run returns at once.
 func (s *Starter) Run(ctx context.Context) {
+	s.lifeMu.Lock()
+	if s.closed {
+		s.lifeMu.Unlock()
+		return
+	}
+	s.running = true
+	s.lifeMu.Unlock()
+	defer func() {
+		s.lifeMu.Lock()
+		s.running = false
+		s.lifeMu.Unlock()
+	}()
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGCHLD)
 	defer signal.Stop(ch)

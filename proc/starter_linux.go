@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Starter starts processes and reaps the orphans they leave. Use one Starter per
-// process, for as long as the process lives (see the package documentation).
+// Starter starts processes and reaps the orphans they leave. Use one Starter
+// at a time in a process, from NewStarter to Close (see the package
+// documentation).
 type Starter struct {
 	log      logr.Logger
 	lister   childLister
@@ -23,11 +24,14 @@ type Starter struct {
 	devNull  *os.File // nil if /dev/null could not be opened at construction
 	nullFd   int      // devNull's fd, or -1
 
-	// forkMu guards forkers.
+	// forkMu guards forkers and server.
 	forkMu sync.Mutex
 	// forkers are the ways to fork left, in order of preference: Start
 	// uses the first (see forker). nil until the first Start sets them up.
 	forkers []forker
+	// server is the fork server, if the first Start set one up, whether or
+	// not still in forkers: Close ends it.
+	server forker
 	// threads is the fork thread pool, whether or not still in forkers:
 	// the leaders it forked count on it until they are released.
 	threads *forkThreadPool
@@ -50,9 +54,21 @@ type Starter struct {
 	finalPass    uint64 // the last pass whose listing was empty (final)
 	groupWaiters map[*groupWaiter]struct{}
 	kick         chan struct{} // cap 1: a WaitGroupEmpty asks for a pass
+
+	// lifeMu guards closed and running. starts counts the Starts in
+	// flight: each is added under lifeMu while not closed, so Close, once
+	// it set closed, waits for the last.
+	lifeMu  sync.Mutex
+	closed  bool // Close was called: Start fails, Run returns at once
+	running bool // Run runs
+	starts  sync.WaitGroup
+	// closeMu serializes Close; freed tells that it released everything.
+	closeMu sync.Mutex
+	freed   bool
 }
 
-// NewStarter returns a Starter. Call Run to reap orphans.
+// NewStarter returns a Starter. Call Run to reap orphans, and Close once
+// done with it.
 func NewStarter(log logr.Logger) *Starter {
 	s := &Starter{
 		log:       log,
@@ -102,6 +118,10 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	if name == "" && len(spec.Argv) > 0 {
 		name = filepath.Base(spec.Argv[0])
 	}
+	if err := s.enter(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer s.starts.Done()
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, fmt.Errorf("start %s: empty command", name)
 	}
@@ -204,6 +224,7 @@ func (s *Starter) forker() forker {
 			s.log.V(1).Info("No fork server: forking on fork threads", "reason", err.Error())
 		} else {
 			s.forkers = append([]forker{fs}, s.forkers...)
+			s.server = fs
 		}
 	}
 	return s.forkers[0]

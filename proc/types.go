@@ -142,4 +142,6 @@ var (
 	ErrReleased = errors.New("process released")
 	// ErrNotExited is returned by Release while the leader still runs.
 	ErrNotExited = errors.New("process has not exited")
+	// ErrClosed is returned by Start after Starter.Close.
+	ErrClosed = errors.New("starter closed")
 )

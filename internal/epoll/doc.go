@@ -31,6 +31,10 @@
 //   - The goroutine runs while tokens are registered: it ends at the first
 //     wake-up after which none is left (usually the one whose Ready finished
 //     the last fd), and the next Add starts another. No timer runs.
+//   - Close ends the set for good: it closes the epoll fd, which ends the
+//     goroutine (also one still parked because the last token was forgotten
+//     outside a wake-up), and waits for it. Its owner calls it once done
+//     with the set.
 //
 // docs/internals.md tells how it fits in: see "Exits, stops and reaping".
 package epoll

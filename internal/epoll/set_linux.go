@@ -1,6 +1,7 @@
 package epoll
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -23,7 +24,7 @@ type Handler interface {
 
 // Set is an epoll set of fds, each with a Handler. The zero value is ready
 // to use; its methods are safe for concurrent use. The epoll fd is made at
-// the first Add and lives as long as the Set.
+// the first Add and lives until Close.
 type Set struct {
 	mu       sync.Mutex
 	ep       int             // the epoll fd, owned by file; valid once file is set
@@ -32,7 +33,12 @@ type Set struct {
 	handlers map[uint64]Handler
 	next     uint64 // the last token given (0 is never one)
 	running  bool   // a goroutine runs loop
+	closed   bool   // Close was called: Add fails
+	loops    sync.WaitGroup
 }
+
+// errClosed is Add's error after Close.
+var errClosed = errors.New("epoll set closed")
 
 // init makes the epoll set, unless it exists. A failure (e.g. out of fds) is
 // not remembered: the next Add tries again. Called with s.mu held.
@@ -64,6 +70,9 @@ func (s *Set) init() error {
 func (s *Set) Add(fd int, h Handler) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errClosed
+	}
 	if err := s.init(); err != nil {
 		return 0, err
 	}
@@ -77,19 +86,54 @@ func (s *Set) Add(fd int, h Handler) (uint64, error) {
 	s.handlers[tok] = h
 	if !s.running {
 		s.running = true
+		s.loops.Add(1)
 		go s.loop()
 	}
 	return tok, nil
 }
 
 // Rearm arms fd again after its Ready. The caller owns fd (it is open).
+// After Close it fails.
 func (s *Set) Rearm(fd int, tok uint64) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
 	setToken(&ev, tok)
-	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+	var err error
+	// Through the RawConn, which keeps the epoll fd open meanwhile (Close
+	// cannot close it under the call).
+	if cerr := s.raw.Control(func(ep uintptr) {
+		err = unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, fd, &ev)
+	}); cerr != nil {
+		return fmt.Errorf("epoll_ctl mod: %w", cerr)
+	}
+	if err != nil {
 		return fmt.Errorf("epoll_ctl mod: %w", err)
 	}
 	return nil
+}
+
+// Close ends the set: it closes the epoll fd, which ends the set's
+// goroutine if one runs, and waits for that goroutine to return. Call it
+// once the set is no longer needed: the fds still in it get no more Ready,
+// and Add and Rearm fail from then on (Drain does nothing). Close is
+// idempotent.
+func (s *Set) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	file := s.file
+	s.mu.Unlock()
+	var err error
+	if file != nil {
+		// A Drain or Rearm under way keeps the fd open until it returns.
+		if err = file.Close(); err != nil {
+			err = fmt.Errorf("close epoll set: %w", err)
+		}
+	}
+	s.loops.Wait()
+	return err
 }
 
 // Forget drops a token: no event taken from now on reaches its Handler (one
@@ -108,8 +152,9 @@ func (s *Set) Len() int {
 	return len(s.handlers)
 }
 
-// loop takes readiness until no token is registered.
+// loop takes readiness until no token is registered, or Close.
 func (s *Set) loop() {
+	defer s.loops.Done()
 	events := make([]unix.EpollEvent, batch)
 	err := s.raw.Read(func(uintptr) bool {
 		s.drainInto(events)
@@ -121,7 +166,7 @@ func (s *Set) loop() {
 		}
 		return false // wait in the netpoller for the next event
 	})
-	if err != nil { // not reached: the epoll fd is never closed
+	if err != nil { // Close closed the epoll fd
 		s.mu.Lock()
 		s.running = false
 		s.mu.Unlock()
@@ -133,10 +178,12 @@ func (s *Set) loop() {
 // caller.
 func (s *Set) Drain() {
 	s.mu.Lock()
-	ready := s.file != nil
+	raw := s.raw
 	s.mu.Unlock()
-	if ready {
-		s.drainInto(make([]unix.EpollEvent, batch))
+	if raw != nil {
+		// Through the RawConn, which keeps the epoll fd open meanwhile; after
+		// Close it calls nothing.
+		_ = raw.Control(func(uintptr) { s.drainInto(make([]unix.EpollEvent, batch)) })
 	}
 }
 

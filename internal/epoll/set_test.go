@@ -132,3 +132,46 @@ func TestDrain(t *testing.T) {
 	waitReady(t, h)
 	notReady(t, h)
 }
+
+// TestClose: Close ends a goroutine left parked (the last token was
+// forgotten outside a wake-up) and closes the epoll fd; Add, Rearm and
+// Drain then fail or do nothing; a second Close is a no-op.
+func TestClose(t *testing.T) {
+	var s Set
+	r, w := pipe(t)
+	defer unix.Close(r)
+	defer unix.Close(w)
+	h := make(chanHandler, 4)
+	tok, err := s.Add(r, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Forget(tok) // no wake-up comes: the goroutine stays parked
+	s.mu.Lock()
+	ep := s.ep
+	s.mu.Unlock()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if running {
+		t.Error("the goroutine still runs after Close")
+	}
+	if _, err := unix.FcntlInt(uintptr(ep), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("epoll fd %d still open after Close (fcntl: %v)", ep, err)
+	}
+	if _, err := s.Add(r, h); err == nil {
+		t.Error("Add after Close succeeded")
+	}
+	if err := s.Rearm(r, tok); err == nil {
+		t.Error("Rearm after Close succeeded")
+	}
+	unix.Write(w, []byte("x"))
+	s.Drain()
+	notReady(t, h)
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
