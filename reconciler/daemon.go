@@ -109,6 +109,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		return err
 	}
 	procs := proc.NewStarter(log.WithName("proc"))
+	// Closed once its Run has returned (wg.Wait, deferred after this).
+	defer func() {
+		if err := procs.Close(); err != nil {
+			log.Error(err, "Cannot end the fork server")
+		}
+	}()
 	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
 	specDir, _ := filepath.Abs(o.Dir)
 	outLog := log.WithName("output")
