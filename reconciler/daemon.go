@@ -97,6 +97,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
 	CleanupStale(o.StatusDir, log.WithName("cleanup"))
+	id, err := daemonID(stateDir)
+	if err != nil {
+		return err
+	}
+	// Also after a run with cgroups off, whose leftovers no cgroup holds.
+	killMarkedLeftovers(id, log.WithName("cleanup"))
 	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
 	defer closeCgroups()
 	containment := ContainProcessGroup
@@ -121,7 +127,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
 	sockets := health.NewSockets()
 	defer sockets.Close() // a socket a probe releases later is closed at once
-	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: withDaemonID(os.Environ(), id), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
+	if cgroups == nil {
+		starter.Sweeper = &sweeper{procs: procs, marks: []string{proc.EnvDaemonID + "=" + id}, log: log.WithName("sweep")}
+	}
 	if o.Attach && o.Stdout != nil {
 		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
 	}
