@@ -1,12 +1,14 @@
 package reconciler
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/internal/waitfor"
@@ -169,5 +171,106 @@ func TestITContainDaemonSIGKILL(t *testing.T) {
 				t.Errorf("the cleanup is not logged")
 			}
 		})
+	}
+}
+
+// itCgroupsOnly skips a test of resources where this machine cannot give
+// instances cgroups.
+func itCgroupsOnly(t *testing.T) {
+	t.Helper()
+	if _, ok := itContainModes(t)["cgroup"]; !ok {
+		t.Skip("no cgroup containment on this machine (cgroup v2 and root needed)")
+	}
+}
+
+// 200 background sleeps under pids: 50: the shell's fork is refused once
+// 50 processes run (it exits 2 then: unlimited, it would wait for ever),
+// and what it started is stopped with it; nothing is left.
+func TestITContainPidsLimit(t *testing.T) {
+	itCgroupsOnly(t)
+	d := itStart(t, itOpts{})
+	name := d.name("forks")
+	cmd := `["sh", "-c", "i=0; while [ $i -lt 200 ]; do sleep 1000 & i=$((i+1)); done; wait"]`
+	itWrite(t, d.dir, name, itSpec(cmd, "resources: {pids: 50}", "restartPolicy: Never"))
+	st := itWaitStatus(t, d.dir, name, "EXITED", itState(0, Exited))
+	if in, _ := itInstance(st, 0); in.LastExit == nil || in.LastExit.Code != 2 {
+		t.Errorf("lastExit %+v, want code 2 (the shell cannot fork)", in.LastExit)
+	}
+	if !waitfor.Until(waitTimeout, func() bool { return len(itProgramProcs(name)) == 0 }) {
+		t.Errorf("%d processes left after the leader's exit", len(itProgramProcs(name)))
+	}
+}
+
+// A leader that holds more than memory: 32Mi is OOM-killed: OOMKilled event,
+// lastExit.reason, and a restart as the policy says.
+func TestITContainOOMKilled(t *testing.T) {
+	itCgroupsOnly(t)
+	d := itStart(t, itOpts{})
+	name := d.name("hog")
+	// The shell keeps the whole output of the substitution: 200 MB.
+	cmd := `["sh", "-c", "x=$(yes | head -c 200000000); sleep 1000"]`
+	itWrite(t, d.dir, name, itSpec(cmd, "resources: {memory: 32Mi}", "restartDelay: 10ms"))
+	itWaitEvents(t, d.dir, name, "OOMKilled", itHasReason("OOMKilled", name+"-0"))
+	itWaitStatus(t, d.dir, name, "restarted after the OOM kill", func(st status.ProgramStatus) bool {
+		in, ok := itInstance(st, 0)
+		return ok && in.Restarts >= 1 && in.LastExit != nil && in.LastExit.Reason == "OOMKilled"
+	})
+}
+
+// A busy loop under cpu: 200m gets at most about a fifth of a core.
+func TestITContainCPULimit(t *testing.T) {
+	itCgroupsOnly(t)
+	d := itStart(t, itOpts{})
+	name := d.name("busy")
+	itWrite(t, d.dir, name, itSpec(`["sh", "-c", "while :; do :; done"]`, "resources: {cpu: 200m}"))
+	st := itWaitStatus(t, d.dir, name, "running", itReady(1))
+	pid := itPids(st)[0]
+	cpu := func() time.Duration {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])) // f[0] is field 3
+		utime, _ := strconv.ParseUint(f[11], 10, 64)
+		stime, _ := strconv.ParseUint(f[12], 10, 64)
+		return time.Duration(utime+stime) * (time.Second / 100)
+	}
+	c0, t0 := cpu(), time.Now()
+	time.Sleep(3 * time.Second) // makes time pass: the loop runs under its quota
+	c1, wall := cpu(), time.Since(t0)
+	if share := float64(c1-c0) / float64(wall); share > 0.3 {
+		t.Errorf("the loop used %.2f of a core under cpu: 200m (%v of %v)", share, c1-c0, wall)
+	}
+}
+
+// limits and ioNice reach the program: /proc/PID/limits and ioprio_get.
+func TestITContainRlimitsIONice(t *testing.T) {
+	d := itStart(t, itOpts{})
+	name := d.name("limited")
+	itWrite(t, d.dir, name, itSpec(`["sleep", "1000"]`, "limits: {nofile: 1000, core: 0, nproc: {soft: 300, hard: 400}}", "ioNice: {class: idle}"))
+	st := itWaitStatus(t, d.dir, name, "running", itReady(1))
+	pid := itPids(st)[0]
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][]string{{"Max open files", "1000", "1000"}, {"Max core file size", "0", "0"}, {"Max processes", "300", "400"}} {
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(strings.TrimPrefix(line, want[0])); strings.HasPrefix(line, want[0]) && len(f) >= 2 && f[0] == want[1] && f[1] == want[2] {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: want %s %s in\n%s", want[0], want[1], want[2], b)
+		}
+	}
+	const ioprioWhoProcess, ioprioClassIdle = 1, 3
+	prio, _, errno := syscall.Syscall(syscall.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(pid), 0)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if class := prio >> 13; class != ioprioClassIdle {
+		t.Errorf("I/O class %d, want idle (%d)", class, ioprioClassIdle)
 	}
 }
