@@ -122,7 +122,7 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	contained := func(pr Process) Process {
 		switch {
 		case cg != nil:
-			return newCgroupProcess(pr, cg, s.Cgroups.Empty)
+			return newCgroupProcess(pr, cg, s.Cgroups)
 		case s.Sweeper != nil:
 			return newMarkedProcess(pr, s.Sweeper, p.Metadata.Name, req.Index, started)
 		}
