@@ -99,6 +99,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	CleanupStale(o.StatusDir, log.WithName("cleanup"))
 	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
 	defer closeCgroups()
+	recordCgroups(stateDir, cgroups, log.WithName("cgroup"))
 	containment := ContainProcessGroup
 	if cgroups != nil {
 		containment = ContainCgroup
