@@ -29,7 +29,11 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Use:   "status [NAME...]",
 		Short: "Show the instances of every program, or of the named ones",
 		Long: `Show one row per instance, read from the status files. Says so when no daemon
-holds the directory: the rows are then the last known state.`,
+holds the directory: the rows are then the last known state.
+
+-o wide adds each instance's CPU time and memory, read when asked from its
+cgroup (or, without cgroups, from /proc of its process group); they are not
+in the status files.`,
 		Example: `  reconciled status
   reconciled status web -o wide --watch
   reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
