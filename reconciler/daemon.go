@@ -105,6 +105,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	killMarkedLeftovers(id, log.WithName("cleanup"))
 	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
 	defer closeCgroups()
+	recordCgroups(stateDir, cgroups, log.WithName("cgroup"))
 	containment := ContainProcessGroup
 	if cgroups != nil {
 		containment = ContainCgroup

@@ -38,11 +38,12 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
 			}
 			missing := 0
+			use := liveUsage(g.statusDirOf())
 			for i, name := range args {
 				if i > 0 {
 					fmt.Fprintln(out)
 				}
-				if !describe(out, g, name, time.Now()) {
+				if !describe(out, g, name, time.Now(), use) {
 					missing++
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no manifest and no status\n", name)
 				}
@@ -55,9 +56,10 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 	}
 }
 
-// describe writes the description of name and reports whether there was
-// anything to describe.
-func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
+// describe writes the description of name, with each instance's CPU time
+// and memory as use tells them, and reports whether there was anything to
+// describe.
+func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usageOf) bool {
 	file, perr := g.manifests().Resolve(name)
 	var p *spec.Program
 	var errs spec.ErrorList
@@ -158,6 +160,9 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 	}
 	s := st.Status
 	field("Phase", s.Phase)
+	if s.Containment != "" {
+		field("Containment", s.Containment)
+	}
 	field("Instances", fmt.Sprintf("%d desired | %d ready | %d updated | %d total", s.Replicas, s.ReadyReplicas, s.UpdatedReplicas, len(s.Instances)))
 	field("Updated", humanDuration(now.Sub(s.UpdatedAt))+" ago")
 	tw.Flush()
@@ -175,7 +180,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 		fmt.Fprintln(w, "  <none>")
 	} else {
 		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tMESSAGE")
+		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST EXIT\tMESSAGE")
 		for _, in := range s.Instances {
 			pid, uptime := "-", "-"
 			if in.Pid > 0 {
@@ -196,7 +201,8 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 			if in.NextRetryAt != nil {
 				msg = strings.TrimSpace(msg + fmt.Sprintf(" (retry in %s)", humanDuration(in.NextRetryAt.Sub(now))))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\n", in.Name, in.State, in.Ready, pid, uptime, in.Restarts, last, msg)
+			cpu, mem := use.cells(name, in)
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, in.State, in.Ready, pid, uptime, in.Restarts, cpu, mem, last, msg)
 		}
 		tw.Flush()
 	}

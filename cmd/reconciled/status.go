@@ -29,7 +29,11 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Use:   "status [NAME...]",
 		Short: "Show the instances of every program, or of the named ones",
 		Long: `Show one row per instance, read from the status files. Says so when no daemon
-holds the directory: the rows are then the last known state.`,
+holds the directory: the rows are then the last known state.
+
+-o wide adds each instance's CPU time and memory, read when asked from its
+cgroup (or, without cgroups, from /proc of its process group); they are not
+in the status files.`,
 		Example: `  reconciled status
   reconciled status web -o wide --watch
   reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
@@ -74,7 +78,11 @@ holds the directory: the rows are then the last known state.`,
 				if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
 					fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
 				}
-				printTable(out, sts, output == "wide", time.Now())
+				var use usageOf
+				if output == "wide" {
+					use = liveUsage(dir)
+				}
+				printTable(out, sts, output == "wide", time.Now(), use)
 			}
 			if len(missing) > 0 {
 				return &exitError{code: 1, msg: "no status for " + strings.Join(missing, ", ")}
@@ -112,7 +120,11 @@ func watchStatus(ctx context.Context, out, errOut io.Writer, g *globalOptions, n
 			if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
 				fmt.Fprintf(&buf, "(no daemon holds %s: the last known status)\n", g.dir)
 			}
-			printTable(&buf, sts, wide, now)
+			var use usageOf
+			if wide { // read again at each redraw, and only then
+				use = liveUsage(dir)
+			}
+			printTable(&buf, sts, wide, now, use)
 			_, _ = out.Write(buf.Bytes())
 			last, drawn = key, now
 		}
@@ -165,12 +177,13 @@ func selectPrograms(all []status.ProgramStatus, names []string) (sel []status.Pr
 }
 
 // printTable writes one row per program (READY n/m) followed by one row per
-// instance, like `kubectl get` and `supervisorctl status` together.
-func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time) {
+// instance, like `kubectl get` and `supervisorctl status` together. Wide,
+// it adds each instance's CPU time and memory, as use tells them.
+func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time, use usageOf) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tMESSAGE"
 	if wide {
-		header += "\tAGE\tSPEC\tLAST EXIT"
+		header += "\tAGE\tSPEC\tCPU\tMEMORY\tLAST EXIT"
 	}
 	fmt.Fprintln(tw, header)
 	for _, st := range sts {
@@ -181,7 +194,7 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 			if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok && !c.LastTransitionTime.IsZero() {
 				age = humanDuration(now.Sub(c.LastTransitionTime))
 			}
-			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t"
+			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t\t\t"
 		}
 		fmt.Fprintln(tw, row)
 		for _, in := range s.Instances {
@@ -206,7 +219,8 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 					}
 					last += " after " + time.Duration(e.RanFor).Round(time.Millisecond).String()
 				}
-				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + last
+				cpu, mem := use.cells(st.Metadata.Name, in)
+				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + cpu + "\t" + mem + "\t" + last
 			}
 			fmt.Fprintln(tw, row)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
+	"github.com/reconciled/reconciled/usage"
 )
 
 var cliNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -99,11 +100,27 @@ func cliStatuses(hash string) []status.ProgramStatus {
 	}
 }
 
+// cliUsage is a fixed usage of some running instances; the others have
+// none to show.
+func cliUsage(_ string, in status.Instance) (usage.Sample, bool) {
+	switch in.Name {
+	case "web-0":
+		return usage.Sample{CPUSeconds: 192.4, MemoryBytes: 12<<20 + 512<<10, Source: usage.SourceCgroup}, true
+	case "web-1":
+		return usage.Sample{CPUSeconds: 1.23, MemoryBytes: 4096, Source: usage.SourceCgroupProc}, true
+	case "worker-0":
+		return usage.Sample{CPUSeconds: 0.04, MemoryBytes: 700, Source: usage.SourceProcessGroup}, true
+	}
+	return usage.Sample{}, false
+}
+
 func TestCLIGoldenStatusTable(t *testing.T) {
 	var b bytes.Buffer
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow, cliUsage)
 	b.WriteString("\n")
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow, cliUsage)
+	b.WriteString("\n")
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd")[:1], true, cliNow, nil)
 	cliGolden(t, "status.golden", b.String())
 }
 
@@ -130,6 +147,7 @@ spec:
 		t.Fatal(errs)
 	}
 	st := cliStatuses(spec.Hash(p))[0]
+	st.Status.Containment = "cgroup"
 	if _, err := status.WriteFile(dir, st); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +162,7 @@ spec:
 	}
 	var b bytes.Buffer
 	g := &globalOptions{dir: dir}
-	if !describe(&b, g, "web", cliNow) {
+	if !describe(&b, g, "web", cliNow, cliUsage) {
 		t.Fatal("nothing described")
 	}
 	out := strings.ReplaceAll(b.String(), dir, "DIR")
@@ -158,7 +176,7 @@ spec:
 		t.Fatal(err)
 	}
 	b.Reset()
-	if !describe(&b, g, "web", cliNow) || !strings.Contains(b.String(), "<none> (deleted)") {
+	if !describe(&b, g, "web", cliNow, nil) || !strings.Contains(b.String(), "<none> (deleted)") {
 		t.Errorf("describe of a deleted program:\n%s", b.String())
 	}
 	res := cliExec(context.Background(), "", "--dir", dir, "describe", "nosuch")
