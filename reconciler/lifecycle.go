@@ -31,6 +31,7 @@ type life struct {
 	restarts  int
 	failures  int // consecutive failed starts
 	lastExit  *status.Exit
+	recent    *[]status.Exit // the last exits, newest first; replaced, never changed
 	nextRetry time.Time
 	message   string
 
@@ -39,6 +40,44 @@ type life struct {
 	probeReady   bool // the readiness probe's verdict is passing
 	wasReady     bool // ready() as last reported by an event
 	everReady    bool // the current process has been ready (rollout progress)
+	// The probes' last verdicts about the current process (health).
+	readyVerdict, liveVerdict verdict
+}
+
+// verdict is a probe's last verdict: none yet, passing or failing.
+type verdict int8
+
+const (
+	verdictNone verdict = iota
+	verdictPass
+	verdictFail
+)
+
+// recentExitsKept is how many exits an instance's status lists.
+const recentExitsKept = 5
+
+// The values of status.Instance.Health.
+const (
+	healthUnknown   = "Unknown"
+	healthHealthy   = "Healthy"
+	healthUnhealthy = "Unhealthy"
+)
+
+// health says how the probes judge the current process: "" when it has
+// none (or no process is being probed), Unhealthy while one fails,
+// Healthy once all pass, Unknown before that.
+func (l *life) health() string {
+	s := l.spec
+	if s == nil || !l.phase.probing() || (s.Spec.ReadinessProbe == nil && s.Spec.LivenessProbe == nil) {
+		return ""
+	}
+	switch {
+	case l.readyVerdict == verdictFail || l.liveVerdict == verdictFail:
+		return healthUnhealthy
+	case (s.Spec.ReadinessProbe == nil || l.readyVerdict == verdictPass) && (s.Spec.LivenessProbe == nil || l.liveVerdict == verdictPass):
+		return healthHealthy
+	}
+	return healthUnknown
 }
 
 // stopReason says why an instance is being stopped.
@@ -280,6 +319,7 @@ func (t *step) spawned(ev evSpawned) {
 	t.emit(effWatch{})
 	t.everReady = false
 	t.hasReadiness, t.probeReady = ev.hasReadiness, false
+	t.readyVerdict, t.liveVerdict = verdictNone, verdictNone
 	t.emit(effStartProbes{})
 	if t.spec.Spec.StartSeconds <= 0 {
 		t.becomeRunning()
@@ -323,6 +363,12 @@ func (t *step) exited(ev evExited) {
 		t.lastExit.Reason = reasonOOMKilled
 		t.event(status.EventWarning, reasonOOMKilled, "killed by the OOM killer: out of memory in its cgroup"+memoryLimit(t.spec), t.pid)
 	}
+	recent := make([]status.Exit, 0, recentExitsKept)
+	recent = append(recent, *t.lastExit)
+	if t.recent != nil {
+		recent = append(recent, (*t.recent)[:min(len(*t.recent), recentExitsKept-1)]...)
+	}
+	t.recent = &recent
 	if t.phase == phStopping {
 		t.to(phDraining)
 		t.emit(effAwaitGroup{})
@@ -425,7 +471,12 @@ func (t *step) probe(ev evProbe) {
 	if !t.phase.probing() {
 		return
 	}
+	v := verdictFail
+	if ev.passing {
+		v = verdictPass
+	}
 	if ev.liveness {
+		t.liveVerdict = v
 		if ev.passing {
 			return
 		}
@@ -438,7 +489,7 @@ func (t *step) probe(ev evProbe) {
 		t.message = "liveness probe failed: " + ev.why
 		return
 	}
-	t.probeReady = ev.passing
+	t.probeReady, t.readyVerdict = ev.passing, v
 	if ev.passing {
 		t.message = ""
 	} else {

@@ -211,3 +211,65 @@ func expect(ok bool, format string, args ...any) error {
 	}
 	return fmt.Errorf(format, args...)
 }
+
+// Every exit goes to the front of recentExits, which keeps five.
+func TestRecentExits(t *testing.T) {
+	prog, hash := lifeSpec(t, "  restartDelay: 0s\n  startSeconds: 0s\n")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	l := life{phase: phRunning, spec: prog, hash: hash, target: prog, targetHash: hash, pid: 7, startedAt: &now, gen: 1}
+	var kept []*[]status.Exit
+	for code := 1; code <= 7; code++ {
+		var err error
+		l, _, err = transition(l, evExited{code: code, at: now.Add(time.Duration(code) * time.Second)}, w, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, l.recent)
+		l.phase, l.pid = phRunning, 7 // as if it started again
+	}
+	var codes []int
+	for _, x := range *l.recent {
+		codes = append(codes, x.Code)
+	}
+	if fmt.Sprint(codes) != "[7 6 5 4 3]" {
+		t.Errorf("recentExits codes %v, want [7 6 5 4 3]", codes)
+	}
+	if first := *kept[0]; len(first) != 1 || first[0].Code != 1 {
+		t.Errorf("an earlier history changed: %+v", first)
+	}
+}
+
+// health: Unknown until every probe has passed, Unhealthy while one fails,
+// nothing without probes or outside STARTING and RUNNING.
+func TestHealth(t *testing.T) {
+	both, hash := lifeSpec(t, "  startSeconds: 0s\n  readinessProbe: {exec: {command: [\"true\"]}}\n  livenessProbe: {exec: {command: [\"true\"]}}\n")
+	plain, _ := lifeSpec(t, "")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: both, curHash: hash}
+	l := life{phase: phSpawning, spec: both, hash: hash, target: both, targetHash: hash, gen: 1}
+	steps := []struct {
+		ev   any
+		want string
+	}{
+		{evSpawned{pid: 7, at: now, hasReadiness: true}, healthUnknown},
+		{evProbe{passing: true}, healthUnknown},
+		{evProbe{liveness: true, passing: true}, healthHealthy},
+		{evProbe{why: "exit 1"}, healthUnhealthy},
+		{evProbe{passing: true}, healthHealthy},
+		{evProbe{liveness: true, why: "timeout"}, ""}, // STOPPING now: no longer probed
+		{evExited{code: -1, signal: "TERM", at: now}, ""},
+	}
+	for i, s := range steps {
+		var err error
+		if l, _, err = transition(l, s.ev, w, now); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.health(); got != s.want {
+			t.Errorf("step %d (%s): health %q, want %q", i, eventName(s.ev), got, s.want)
+		}
+	}
+	if h := (&life{phase: phRunning, spec: plain}).health(); h != "" {
+		t.Errorf("without probes: health %q", h)
+	}
+}

@@ -191,20 +191,17 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 			}
 			last := "-"
 			if e := in.LastExit; e != nil {
-				last = fmt.Sprintf("code %d", e.Code)
-				if e.Signal != "" {
-					last = "signal " + e.Signal
-				}
-				last += fmt.Sprintf(", %s ago", humanDuration(now.Sub(e.At)))
+				last = exitText(*e, now)
 			}
 			msg := in.Message
 			if in.NextRetryAt != nil {
 				msg = strings.TrimSpace(msg + fmt.Sprintf(" (retry in %s)", humanDuration(in.NextRetryAt.Sub(now))))
 			}
 			cpu, mem := use.cells(name, in)
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, in.State, in.Ready, pid, uptime, in.Restarts, cpu, mem, last, msg)
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, shownState(in), in.Ready, pid, uptime, in.Restarts, cpu, mem, last, msg)
 		}
 		tw.Flush()
+		describeRecentExits(w, s.Instances, now)
 	}
 
 	fmt.Fprintln(w, "Events:")

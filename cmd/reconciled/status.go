@@ -209,7 +209,7 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 			if in.Ready {
 				ready = "true"
 			}
-			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, in.State, ready, pid, uptime, in.Restarts, in.Message)
+			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, shownState(in), ready, pid, uptime, in.Restarts, in.Message)
 			if wide {
 				last := ""
 				if e := in.LastExit; e != nil {
