@@ -19,6 +19,9 @@ const (
 	ConditionSpecValid   = "SpecValid"
 	ConditionAvailable   = "Available"
 	ConditionProgressing = "Progressing"
+	// ConditionComplete is carried by one-shot programs (restartPolicy
+	// OnFailure or Never): True once every instance exited with success.
+	ConditionComplete = "Complete"
 )
 
 // Values of Condition.Status. They are strings, as in Kubernetes, so that a

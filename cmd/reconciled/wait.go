@@ -130,7 +130,7 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 			updated++
 			if in.Ready {
 				ready++
-			} else if in.State == "EXITED" && s.Phase == "Running" {
+			} else if in.State == "EXITED" && s.Phase == "Completed" {
 				complete++ // a one-shot job that completed
 			}
 		}
