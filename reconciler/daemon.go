@@ -157,6 +157,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Log:          log.WithName("reconciler"),
 		Starter:      starter,
 		Containment:  containment,
+		PassSignal:   policy != ExitNever,
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -203,8 +204,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		return err
 	}
 	var exit *ExitCodeError
-	if cause := context.Cause(runCtx); errors.As(cause, &exit) {
+	var sig *ShutdownSignal
+	switch cause := context.Cause(runCtx); {
+	case errors.As(cause, &exit):
 		return exit
+	case policy != ExitNever && errors.As(cause, &sig):
+		return &ExitCodeError{Code: 128 + int(sig.Signal), Instance: "the daemon", How: "got " + proc.SignalName(sig.Signal), Policy: policy}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"github.com/reconciled/reconciled/proc"
 	"syscall"
 	"time"
 
@@ -95,10 +96,12 @@ const (
 
 // world is what the program tells the lifecycle besides the event.
 type world struct {
-	shutdown bool          // the daemon is stopping: start nothing new
-	waiting  string        // unmet dependencies ("" when all are met)
-	cur      *spec.Program // the program's newest valid spec
-	curHash  string
+	shutdown bool // the daemon is stopping: start nothing new
+	// shutdownSignal, at shutdown, replaces the spec's stop signal; 0: none.
+	shutdownSignal syscall.Signal
+	waiting        string        // unmet dependencies ("" when all are met)
+	cur            *spec.Program // the program's newest valid spec
+	curHash        string
 }
 
 // The events the lifecycle takes. The executor drops news about an earlier
@@ -433,9 +436,12 @@ func (t *step) stopProcess(why stopReason) {
 	t.emit(effCancelTimer{})
 	t.to(phStopping)
 	t.stop = why
-	sig := t.spec.Spec.StopSignal
-	t.event(status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group", t.pid)
-	t.emit(effSignal{sig.Number})
+	sig, name := t.spec.Spec.StopSignal.Number, t.spec.Spec.StopSignal.Name
+	if t.w.shutdown && t.w.shutdownSignal != 0 {
+		sig, name = t.w.shutdownSignal, proc.SignalName(t.w.shutdownSignal)
+	}
+	t.event(status.EventNormal, "Stopping", "sent "+name+" to the process group", t.pid)
+	t.emit(effSignal{sig})
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
 }
 

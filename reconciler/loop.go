@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -46,6 +47,10 @@ type Options struct {
 	Containment Containment
 	Clock       clock.Clock
 	Log         logr.Logger
+	// PassSignal: when Run's context ends with a *ShutdownSignal cause,
+	// that signal goes to every instance in place of its stop signal
+	// (under an exit policy, as vagga does).
+	PassSignal bool
 }
 
 // Reconciler is the loop: on every trigger it reads the directory, and hands
@@ -121,7 +126,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			r.shutdown()
+			var sig syscall.Signal
+			if s := (*ShutdownSignal)(nil); r.opts.PassSignal && errors.As(context.Cause(ctx), &s) {
+				sig = s.Signal
+			}
+			r.shutdown(sig)
 			return nil
 		case <-r.opts.Trigger:
 			r.pass(ctx, popts)
@@ -268,7 +277,7 @@ func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts pro
 }
 
 func same(a, b desired) bool {
-	return a.prog == b.prog && a.hash == b.hash && a.deleted == b.deleted && a.shutdown == b.shutdown &&
+	return a.prog == b.prog && a.hash == b.hash && a.deleted == b.deleted && a.shutdown == b.shutdown && a.shutdownSignal == b.shutdownSignal &&
 		errText(a.invalid) == errText(b.invalid)
 }
 
@@ -279,11 +288,13 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func (r *Reconciler) shutdown() {
+// shutdown stops every program; sig, if not 0, goes to every instance in
+// place of its stop signal.
+func (r *Reconciler) shutdown(sig syscall.Signal) {
 	start := r.opts.Clock.Now()
 	for name, p := range r.programs {
 		d := r.sent[name]
-		d.shutdown = true
+		d.shutdown, d.shutdownSignal = true, sig
 		p.set(d)
 	}
 	r.running.Wait()

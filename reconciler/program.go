@@ -26,6 +26,9 @@ type desired struct {
 	invalid  error // the file's current content is invalid; prog stays as it was
 	deleted  bool  // the file is gone
 	shutdown bool  // the daemon is stopping
+	// shutdownSignal, at shutdown, is sent in place of every stop signal
+	// (vagga's rule under an exit policy); 0: the spec's stop signal.
+	shutdownSignal syscall.Signal
 }
 
 // programOptions are what every program shares with the daemon.
