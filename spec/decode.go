@@ -23,7 +23,7 @@ const MaxManifestSize = 1 << 20
 // file names the manifest in messages and gives the program its name (the
 // stem of its base name). Either the program or the errors are returned.
 func Parse(file string, data []byte) (*Program, ErrorList) {
-	d := &decoder{file: file, keys: map[string]*yaml.Node{}}
+	d := &decoder{file: file, keys: map[string]*yaml.Node{}, table: FieldTable()}
 	name := d.nameFromFile(filepath.Base(file))
 	p := d.parse(data, name)
 	if len(d.errs) > 0 {
@@ -42,6 +42,8 @@ type decoder struct {
 	// keys maps a field path to its key node, to locate errors found after
 	// decoding (cross-field checks).
 	keys map[string]*yaml.Node
+	// table is the field table: the known keys of every mapping.
+	table *Field
 }
 
 // field is one known key of a mapping and what to do with its value.

@@ -127,7 +127,7 @@ func TestErrors(t *testing.T) {
 		{"bad signal", "w.yaml", "spec:\n  command: x\n  stopSignal: STOP\n",
 			[]string{`w.yaml:3:3: spec.stopSignal: "STOP" is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2`}},
 		{"bad size", "w.yaml", "spec:\n  command: x\n  stdout: {file: /tmp/x, maxSize: 5 parsecs}\n",
-			[]string{`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1Gi)`}},
+			[]string{`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1.5GiB)`}},
 		{"file target without file", "w.yaml", "spec:\n  command: x\n  stderr: {maxBackups: 3}\n",
 			[]string{"w.yaml:3:11: spec.stderr.file: required: the path of the log file"}},
 		{"file target limits", "w.yaml", "spec:\n  command: x\n  stdout: {file: out.log, maxBackups: 1001, colour: red}\n",
