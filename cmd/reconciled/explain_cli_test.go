@@ -45,7 +45,7 @@ func TestCLIExplainEveryField(t *testing.T) {
 		if !ok || !strings.Contains(rest, "<") || !strings.HasPrefix(line, "  ") {
 			continue
 		}
-		depth := (len(line) - len(strings.TrimLeft(line, " ")))/2 - 1
+		depth := (len(line)-len(strings.TrimLeft(line, " ")))/2 - 1
 		stack = append(stack[:depth], name)
 		path := strings.Join(stack, ".")
 		if r := cliExec(t.Context(), "", "explain", path); r.code != 0 || !strings.Contains(r.stdout, "FIELD:        "+path+" <") {
