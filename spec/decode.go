@@ -33,12 +33,14 @@ func Parse(file string, data []byte) (*Program, ErrorList) {
 		})
 		return nil, d.errs
 	}
+	p.Warnings = d.warns
 	return p, nil
 }
 
 type decoder struct {
-	file string
-	errs ErrorList
+	file  string
+	errs  ErrorList
+	warns ErrorList
 	// keys maps a field path to its key node, to locate errors found after
 	// decoding (cross-field checks).
 	keys map[string]*yaml.Node
@@ -64,6 +66,16 @@ func (d *decoder) add(n *yaml.Node, path, format string, args ...any) {
 		e.Field, e.Message = "", fmt.Sprintf("too many errors; showing the first %d", MaxErrors)
 	}
 	d.errs = append(d.errs, e)
+}
+
+// warn records a warning: located like an error, and it does not make the
+// manifest invalid.
+func (d *decoder) warn(n *yaml.Node, path, format string, args ...any) {
+	w := &Error{File: d.file, Field: path, Message: "warning: " + fmt.Sprintf(format, args...), Line: 1, Column: 1}
+	if n != nil && n.Line > 0 {
+		w.Line, w.Column = n.Line, n.Column
+	}
+	d.warns = append(d.warns, w)
 }
 
 // at returns the key node recorded for path, so that cross-field errors point

@@ -286,3 +286,36 @@ func TestExamplesValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestShellOperatorWarning(t *testing.T) {
+	for cmd, want := range map[string]string{
+		`ls -l | wc -l`:                        "|",
+		`make && make install`:                 "&&",
+		`./server > out.log 2>&1`:              ">",
+		`a; b`:                                 ";",
+		`rm /tmp/*.log`:                        "*",
+		`curl http://x/?a=1&b=2`:               "&",
+		`sh -c 'echo a | b; c > d'`:            "",
+		`echo "a > b" \| c`:                    "",
+		`python3 -m http.server "$(PORT)"`:     "",
+		`grep -e 'x*' "file;name" a\*b`:        "",
+		`./run --password=$(SECRET) --port=80`: "",
+	} {
+		if got := ShellOperator(cmd); got != want {
+			t.Errorf("ShellOperator(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+	p := mustParse(t, "w.yaml", "spec:\n  command: ./server > out.log\n")
+	if len(p.Warnings) != 1 || p.Warnings[0].Error() != `w.yaml:2:3: spec.command: warning: ">" is shell syntax, but no shell runs this command: the program gets ">" as an argument; did you mean shell: true?` {
+		t.Errorf("warnings: %v", p.Warnings)
+	}
+	for _, src := range []string{
+		"spec:\n  shell: true\n  command: ./server > out.log\n",
+		"spec:\n  command: [./server, '>', out.log]\n",
+		"spec:\n  command: ./server --port 80\n",
+	} {
+		if p := mustParse(t, "w.yaml", src); p.Warnings != nil {
+			t.Errorf("%q: warnings %v", src, p.Warnings)
+		}
+	}
+}

@@ -122,6 +122,43 @@ func parseUmask(s string) (uint32, error) {
 
 var errUnterminated = errors.New("unterminated quote")
 
+// ShellOperator returns the first shell operator in s outside quotes and
+// not escaped: a pipe, a redirection, a list operator or a glob ("|", "&&",
+// ">", ";", "*", ...), or "" if there is none. A command string with one
+// means what it says only to a shell: without shell: true, SplitWords
+// passes it to the program as an argument. $(VAR) is reconciled's own
+// expansion, not shell syntax.
+func ShellOperator(s string) string {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			i++
+		case '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return ""
+			}
+			i += end + 1
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '|', '&', '>', '<':
+			// "||", "&&", ">>", "2>&1": the operator as written.
+			j := i + 1
+			for j < len(s) && strings.IndexByte("|&><", s[j]) >= 0 {
+				j++
+			}
+			return s[i:j]
+		case ';', '*', '`':
+			return string(c)
+		}
+	}
+	return ""
+}
+
 // SplitWords splits s into words the way a POSIX shell does, honouring single
 // quotes, double quotes and backslash escapes, without expanding anything or
 // running a shell: `python3 -c 'print("a b")'` is two words and one argument.
