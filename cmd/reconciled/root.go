@@ -34,7 +34,7 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "directory of manifests (env RECONCILED_DIR)")
 	root.PersistentFlags().StringVar(&g.statusDir, "status-dir", "", "directory of status and event files (default: --dir)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand())
+	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand(), newDiffCommand(g))
 	addControlCommands(root, g)
 	return root
 }
