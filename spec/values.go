@@ -106,7 +106,7 @@ func ParseSignal(s string) (Signal, error) {
 	if n, ok := stopSignals[name]; ok {
 		return Signal{Name: name, Number: n}, nil
 	}
-	return Signal{}, fmt.Errorf("%q is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2", s)
+	return Signal{}, fmt.Errorf("%q is not one of %s", s, strings.Join(stopSignalNames(), ", "))
 }
 
 // parseUmask reads the digits as octal whether or not they are quoted or have
