@@ -282,7 +282,7 @@ func (p plan) consequences() []string {
 		}
 		return words
 	}
-	if reflect.DeepEqual(p.oldProg, p.prog) {
+	if a, b := *p.oldProg, *p.prog; sameProgram(a, b) {
 		return []string{"no effect: only comments or layout change"}
 	}
 	restart, other := changedFields(p.old, p.in.data)
@@ -316,6 +316,13 @@ func (p plan) consequences() []string {
 		words = append(words, w)
 	}
 	return words
+}
+
+// sameProgram reports whether two decoded programs are equal, warnings
+// aside (they name the file they were found in).
+func sameProgram(a, b spec.Program) bool {
+	a.Warnings, b.Warnings = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 func strategy(p *spec.Program) string {
