@@ -100,6 +100,9 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 			return
 		}
 		s.Command = words
+		if op := ShellOperator(cmdString); op != "" {
+			d.warn(d.at(cmdPath), cmdPath, "%q is shell syntax, but no shell runs this command: the program gets %q as an argument; did you mean shell: true?", op, op)
+		}
 	}
 	if cmdBad {
 		// reported above

@@ -41,6 +41,10 @@ type Program struct {
 	Kind       string
 	Metadata   Metadata
 	Spec       ProgramSpec
+	// Warnings are located problems that do not make the manifest invalid,
+	// such as a shell operator in a command that runs without a shell. Each
+	// message starts with "warning: ".
+	Warnings ErrorList
 }
 
 // Metadata names the program and carries labels and annotations.

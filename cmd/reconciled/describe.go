@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 		return false
 	}
 
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	field := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	field("Name", name)
 	field("Manifest", where)
@@ -150,7 +151,9 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 	if errs != nil {
 		field("Manifest errors", fmt.Sprintf("%d (the daemon keeps running the last valid spec)", len(errs)))
 		for _, e := range errs {
-			fmt.Fprintf(tw, "  %s\n", e.Error())
+			// In the value column: a line without a cell would end the
+			// block, and the fields after it would align differently.
+			fmt.Fprintf(tw, "\t%s\n", e.Error())
 		}
 	}
 	if !hasStatus {
@@ -168,7 +171,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 	tw.Flush()
 
 	fmt.Fprintln(w, "Conditions:")
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
 	for _, c := range s.Conditions {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, humanDuration(now.Sub(c.LastTransitionTime)), firstLine(c.Message))
@@ -179,7 +182,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 	if len(s.Instances) == 0 {
 		fmt.Fprintln(w, "  <none>")
 	} else {
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		tw = newTable(w)
 		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST EXIT\tMESSAGE")
 		for _, in := range s.Instances {
 			pid, uptime := "-", "-"
@@ -198,7 +201,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 				msg = strings.TrimSpace(msg + fmt.Sprintf(" (retry in %s)", humanDuration(in.NextRetryAt.Sub(now))))
 			}
 			cpu, mem := use.cells(name, in)
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, shownState(in), in.Ready, pid, uptime, in.Restarts, cpu, mem, last, msg)
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, shownState(in), in.Ready, pid, uptime, in.Restarts, cpu, mem, last, cell(msg))
 		}
 		tw.Flush()
 		describeRecentExits(w, s.Instances, now)
@@ -213,17 +216,50 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 		fmt.Fprintln(w, "  <none>")
 		return true
 	}
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "  AGE\tTYPE\tREASON\tOBJECT\tMESSAGE")
 	for _, ev := range evs {
 		obj := ev.Instance
 		if obj == "" {
 			obj = ev.Program
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", humanDuration(now.Sub(ev.Time)), ev.Type, ev.Reason, obj, ev.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", humanDuration(now.Sub(ev.Time)), ev.Type, ev.Reason, obj, cell(ev.Message))
 	}
 	tw.Flush()
 	return true
+}
+
+// table aligns tab-separated columns, as tabwriter does, without the
+// trailing spaces it leaves after an empty last cell.
+type table struct {
+	w   io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 8, 2, ' ', 0)
+	return t
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush writes the aligned lines.
+func (t *table) Flush() {
+	t.tw.Flush()
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line != "" {
+			fmt.Fprint(t.w, strings.TrimRight(line, " \n")+"\n")
+		}
+	}
+	t.buf.Reset()
+}
+
+// cell keeps a value on one line of a table: a tab or a newline in it
+// would break the columns.
+func cell(s string) string {
+	return strings.NewReplacer("\t", " ", "\r", " ", "\n", " ").Replace(firstLine(s))
 }
 
 func keyValues(m map[string]string) string {

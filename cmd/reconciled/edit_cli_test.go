@@ -336,3 +336,18 @@ func TestCLIHelpExamples(t *testing.T) {
 }
 
 var _ = status.StatusPath
+
+// Each verb's --help lists only the flags it uses: --dir and --status-dir
+// only where the directory is read.
+func TestCLIHelpOnlyUsedFlags(t *testing.T) {
+	for _, c := range newRootCommand().Commands() {
+		res := cliExec(t.Context(), "", c.Name(), "--help")
+		hasDir := strings.Contains(res.stdout, "--dir ")
+		if hasDir != readsDir(c.Name()) {
+			t.Errorf("%s --help: lists --dir: %v, reads the directory: %v", c.Name(), hasDir, readsDir(c.Name()))
+		}
+		if strings.Contains(res.stdout, "Global Flags") {
+			t.Errorf("%s --help lists global flags:\n%s", c.Name(), res.stdout)
+		}
+	}
+}

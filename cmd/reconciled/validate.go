@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,10 @@ func newValidateCommand() *cobra.Command {
 		Long: `Check manifests strictly, as the daemon would. Prints nothing and exits 0 when
 every file is valid; otherwise prints one "file:line:col: field: message" line per
 error and exits 1. Dependency cycles among the files given (dependsOn) are
-errors too.`,
+errors too. Warnings (a shell operator in a command that runs without a shell)
+go to standard error and do not change the exit code. The daemon's own files
+(NAME.status.yaml, NAME.events.jsonl), which a *.yaml glob also matches, are
+skipped with a note.`,
 		Example: `  reconciled validate /etc/reconciled/*.yaml
   reconciled validate worker.yaml && cp worker.yaml /etc/reconciled/`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -25,12 +29,20 @@ errors too.`,
 			needs := map[string][]string{}
 			paths := map[string]string{}
 			where := map[string]string{} // path -> "path:line:col"
+			errOut := cmd.ErrOrStderr()
 			for _, path := range args {
+				if spec.DaemonFile(filepath.Base(path)) {
+					fmt.Fprintf(errOut, "%s: skipped: a file the daemon writes, not a manifest\n", path)
+					continue
+				}
 				p, data, errs := validateFile(path)
 				if errs != nil {
 					bad = true
 					fmt.Fprintln(cmd.OutOrStdout(), errs.Error())
 					continue
+				}
+				for _, w := range p.Warnings {
+					fmt.Fprintln(errOut, w.Error())
 				}
 				paths[p.Metadata.Name] = path
 				where[path] = path

@@ -185,6 +185,36 @@ spec:
 	}
 }
 
+// describe of an invalid manifest keeps its columns aligned: the errors
+// sit in the value column, and the fields after them align with those
+// before.
+func TestCLIDescribeInvalidAligned(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte("spec:\n  command: x\n  replicas: -1\n  colour: red\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if !describe(&b, &globalOptions{dir: dir}, "web", cliNow, nil) {
+		t.Fatal("nothing described")
+	}
+	col := -1
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		if strings.HasSuffix(line, " ") {
+			t.Errorf("trailing spaces: %q", line)
+		}
+		at := len(line) - len(strings.TrimLeft(line, " "))
+		if key, _, ok := strings.Cut(line, ":  "); ok && !strings.HasPrefix(line, " ") {
+			at = len(key) + 1 + len(line[len(key)+1:]) - len(strings.TrimLeft(line[len(key)+1:], " "))
+		}
+		if col < 0 {
+			col = at
+		}
+		if at != col {
+			t.Errorf("value at column %d, want %d: %q\n%s", at, col, line, b.String())
+		}
+	}
+}
+
 func TestCLIGoldenEvents(t *testing.T) {
 	dir := t.TempDir()
 	at := func(min int) time.Time { return cliNow.Add(time.Duration(min) * time.Minute) }
