@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,4 +199,40 @@ func (p Policy) Admit(file string, data []byte, owner uint32, prog *spec.Program
 	cp := *prog
 	cp.Spec.User = self
 	return &cp, nil
+}
+
+// WithPolicy returns the store whose Apply also refuses a manifest that a
+// root daemon with policy p would refuse: the file as it will be (its mode
+// and owner kept, or 0644 and the caller's uid for a new one) and the
+// directories on its way under the mode rule, its content under the owner
+// rule. reconciled apply uses it when it runs as root.
+func (d Dir) WithPolicy(p Policy) Dir {
+	d.policy = &p
+	return d
+}
+
+// checkPolicy applies the store's policy, if any, to data, parsed as prog,
+// about to be written as file.
+func (d Dir) checkPolicy(file File, data []byte, prog *spec.Program) error {
+	if d.policy == nil {
+		return nil
+	}
+	var r Route
+	var err error
+	if file.Info == nil {
+		r, err = Resolve(OSFS{}, d.path, "")
+		r.File = Entry{Path: file.Path, Stat: Stat{Mode: 0o644, UID: uint32(os.Geteuid())}}
+	} else {
+		r, err = Resolve(OSFS{}, d.path, file.Base)
+	}
+	if err == nil {
+		err = d.policy.Check(r)
+	}
+	if err == nil {
+		_, err = d.policy.Admit(file.Base, data, r.File.Stat.UID, prog)
+	}
+	if err != nil {
+		return fmt.Errorf("a daemon running as root would refuse it, nothing was written: %w", err)
+	}
+	return nil
 }

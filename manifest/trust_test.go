@@ -407,3 +407,44 @@ func TestPolicyRealFiles(t *testing.T) {
 		t.Fatalf("admit user root = %v", err)
 	}
 }
+
+// Apply with the policy refuses what the daemon would: a manifest in a
+// directory others may write, a user its owner may not name.
+func TestApplyWithPolicy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDir(dir).WithPolicy(Policy{})
+	var te *TrustError
+	if _, err := d.Apply("x", []byte(body)); !errors.As(err, &te) || te.Reason != ReasonInsecureFile ||
+		!strings.Contains(err.Error(), "directory "+dir+": mode 0777") {
+		t.Fatalf("apply into a 0777 directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused apply wrote the file: %v", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Apply("x", []byte(body+"  user: root\n")); err != nil {
+		t.Fatalf("root applies a manifest naming root: %v", err)
+	}
+	// Over nobody's file (its owner is kept): only nobody may be named.
+	if err := os.Chown(filepath.Join(dir, "x.yaml"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Apply("x", []byte(body+"  user: root\n  workingDir: /\n")); !errors.As(err, &te) || te.Reason != ReasonUserNotAllowed {
+		t.Fatalf("apply naming root over nobody's file: %v", err)
+	}
+	if _, err := d.Apply("x", []byte(body)); err != nil {
+		t.Fatalf("apply without a user over nobody's file: %v", err)
+	}
+	// Without the policy, the store writes what it is given.
+	if _, err := NewDir(dir).Apply("x", []byte(body+"  user: root\n")); err != nil {
+		t.Fatal(err)
+	}
+}

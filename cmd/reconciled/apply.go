@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,7 +30,9 @@ manifest is refused with its located errors and nothing is written.
 
 NAME is --name, else metadata.name, else the file's stem. "-f -" reads standard
 input (then metadata.name or --name is needed). A manifest that is a symbolic link
-in the directory (a ConfigMap volume) is refused: change its source.`,
+in the directory (a ConfigMap volume) is refused: change its source. Run as
+root, apply also refuses what a daemon running as root would (InsecureFile,
+UserNotAllowed: see validate).`,
 		Example: `  reconciled apply -f worker.yaml
   reconciled apply -f web.yaml -f worker.yaml --wait
   sed 's/replicas: 1/replicas: 2/' worker.yaml | reconciled apply -f - --name worker`,
@@ -45,8 +48,13 @@ in the directory (a ConfigMap volume) is refused: change its source.`,
 			since := time.Now()
 			var targets []waitTarget
 			failed := false
+			dir := g.manifests()
+			if os.Geteuid() == 0 {
+				// Refuse what the daemon, if it runs as root, would.
+				dir = dir.WithPolicy(manifest.Policy{})
+			}
 			for _, file := range files {
-				r, err := applyFile(g.manifests(), file, name, cmd.InOrStdin())
+				r, err := applyFile(dir, file, name, cmd.InOrStdin())
 				if err != nil {
 					failed = true
 					var inv *manifest.InvalidError
