@@ -67,6 +67,11 @@ type Entry struct {
 	// that its write bits grant nothing. It is only looked up for entries
 	// whose mode lets group or other write.
 	ReadOnly bool
+	// For a directory of Route.Dirs: Outside is true when it is neither the
+	// real spec directory nor below it (a link led out of it), and
+	// Children are the owners of the entries looked up in it.
+	Outside  bool
+	Children []uint32
 }
 
 // Route is how the name of a manifest resolves to its data, as the kernel
@@ -120,7 +125,8 @@ func Resolve(fsys StatFS, dir, name string) (Route, error) {
 	}
 	var r Route
 	var recLinks, recDirs bool
-	seen := map[string]bool{}
+	seen := map[string]int{} // index in r.Dirs
+	realDir := ""
 	cur := "/"
 	var last Stat
 	links := 0
@@ -137,14 +143,15 @@ func Resolve(fsys StatFS, dir, name string) (Route, error) {
 			recLinks = true
 			continue
 		case markDirs:
-			recDirs = true
-			if err := r.addDir(fsys, cur, seen); err != nil {
+			recDirs, realDir = true, cur
+			if _, err := r.addDir(fsys, cur, realDir, seen); err != nil {
 				return Route{}, err
 			}
 			continue
 		}
+		dirAt := -1
 		if recDirs {
-			if err := r.addDir(fsys, cur, seen); err != nil {
+			if dirAt, err = r.addDir(fsys, cur, realDir, seen); err != nil {
 				return Route{}, err
 			}
 		}
@@ -152,6 +159,9 @@ func Resolve(fsys StatFS, dir, name string) (Route, error) {
 		st, err := fsys.Lstat(p)
 		if err != nil {
 			return Route{}, err
+		}
+		if dirAt >= 0 {
+			r.Dirs[dirAt].Children = append(r.Dirs[dirAt].Children, st.UID)
 		}
 		switch {
 		case st.Mode&fs.ModeSymlink != 0:
@@ -188,25 +198,26 @@ func Resolve(fsys StatFS, dir, name string) (Route, error) {
 	return r, nil
 }
 
-// addDir records the directory path once.
-func (r *Route) addDir(fsys StatFS, path string, seen map[string]bool) error {
-	if seen[path] {
-		return nil
+// addDir records the directory path once, and returns its index in r.Dirs.
+// realDir is the real spec directory.
+func (r *Route) addDir(fsys StatFS, path, realDir string, seen map[string]int) (int, error) {
+	if i, ok := seen[path]; ok {
+		return i, nil
 	}
-	seen[path] = true
 	st, err := fsys.Lstat(path)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	if !st.Mode.IsDir() {
-		return &fs.PathError{Op: "resolve", Path: path, Err: unix.ENOTDIR}
+		return -1, &fs.PathError{Op: "resolve", Path: path, Err: unix.ENOTDIR}
 	}
-	e := Entry{Path: path, Stat: st}
+	e := Entry{Path: path, Stat: st, Outside: path != realDir && !strings.HasPrefix(path, strings.TrimSuffix(realDir, "/")+"/")}
 	if err := e.lookReadOnly(fsys); err != nil {
-		return err
+		return -1, err
 	}
+	seen[path] = len(r.Dirs)
 	r.Dirs = append(r.Dirs, e)
-	return nil
+	return len(r.Dirs) - 1, nil
 }
 
 // lookReadOnly sets ReadOnly for an entry that group or other could write.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
@@ -52,9 +53,11 @@ func (osUsers) Lookup(user, group string) (proc.Credential, error) {
 //
 // The mode rule (Check): the manifest's real file and every real directory
 // a name is looked up in on the way to it from the spec directory must not
-// be writable by group or other (unless on a read-only file system), and
-// they and every symbolic link followed must be owned by root, the daemon's
-// user or the manifest's owner.
+// be writable by group or other (unless on a read-only file system, or, for
+// a directory a link led to out of the spec directory, sticky with the
+// entries on the way owned by trusted users), and they and every symbolic
+// link followed must be owned by root, the daemon's user or the manifest's
+// owner.
 //
 // The owner rule (Admit): a manifest owned by root or the daemon's user may
 // name any user; one owned by another uid U runs as U, its spec.user may
@@ -97,7 +100,7 @@ func (p Policy) Check(r Route) error {
 		}
 	}
 	for _, d := range r.Dirs {
-		if writable(d) {
+		if writable(d) && !p.stickyOutside(d, owner) {
 			return insecure("directory", d, "writable by group or other")
 		}
 		if !p.trusted(d.Stat.UID, owner) {
@@ -111,6 +114,23 @@ func (p Policy) Check(r Route) error {
 // that owner owns.
 func (p Policy) trusted(uid, owner uint32) bool {
 	return uid == 0 || uid == p.DaemonUID || uid == owner
+}
+
+// stickyOutside reports whether d is a sticky directory (like /tmp) that a
+// link led to out of the spec directory, whose entries on the way are all
+// owned by trusted users: the sticky bit keeps others from renaming or
+// removing those, so what the path leads to is safe. The spec directory and
+// those below it get no such leave: they must not be writable at all.
+func (p Policy) stickyOutside(d Entry, owner uint32) bool {
+	if !d.Outside || d.Stat.Mode&fs.ModeSticky == 0 {
+		return false
+	}
+	for _, uid := range d.Children {
+		if !p.trusted(uid, owner) {
+			return false
+		}
+	}
+	return true
 }
 
 // owners says who may own an entry on the way to a manifest owner owns.
@@ -235,4 +255,27 @@ func (d Dir) checkPolicy(file File, data []byte, prog *spec.Program) error {
 		return fmt.Errorf("a daemon running as root would refuse it, nothing was written: %w", err)
 	}
 	return nil
+}
+
+// Hashes returns the spec hashes a daemon may run the manifest at path,
+// parsed as prog, under: spec.Hash(prog) and, when prog names no user and
+// the file (symbolic links followed) is owned by a uid other than root, the
+// hash of prog run as that uid, which is what the owner rule of a root
+// daemon runs. A command that compares a manifest with its status (wait,
+// describe) accepts either: it cannot tell how the daemon runs.
+func Hashes(path string, prog *spec.Program) []string {
+	hashes := []string{spec.Hash(prog)}
+	if prog.Spec.User != "" {
+		return hashes
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return hashes
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+		cp := *prog
+		cp.Spec.User = strconv.FormatUint(uint64(st.Uid), 10)
+		hashes = append(hashes, spec.Hash(&cp))
+	}
+	return hashes
 }

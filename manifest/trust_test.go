@@ -146,6 +146,21 @@ func TestPolicyCheck(t *testing.T) {
 		{name: "a link out of --dir into a shared directory", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 /opt/app/x.yaml",
 			"/opt": "d 755 0", "/opt/app": "d 775 0", "/opt/app/x.yaml": "f 644 0"}),
 			err: "directory /opt/app: mode 0775"},
+		{name: "a link out of --dir into /tmp: the sticky bit protects root's entries", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 /tmp/d/x.yaml",
+			"/tmp": "d 1777 0", "/tmp/d": "d 700 0", "/tmp/d/x.yaml": "f 644 0"}),
+			links: []string{"/etc/r/x.yaml"}, dirs: []string{"/etc/r", "/", "/tmp", "/tmp/d"}, real: "/tmp/d/x.yaml"},
+		{name: "a link out of --dir into /tmp: the sticky bit protects the owner's entries", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 /tmp/x.yaml",
+			"/tmp": "d 1777 0", "/tmp/x.yaml": "f 644 65534"}),
+			links: []string{"/etc/r/x.yaml"}, dirs: []string{"/etc/r", "/", "/tmp"}, real: "/tmp/x.yaml"},
+		{name: "a link out of --dir into /tmp: a third user's entry", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 /tmp/d/x.yaml",
+			"/tmp": "d 1777 0", "/tmp/d": "d 755 1000", "/tmp/d/x.yaml": "f 644 0"}),
+			err: "directory /tmp: mode 1777 owner uid 0: writable by group or other"},
+		{name: "a link out of --dir into a world-writable directory without the sticky bit", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 /tmp/x.yaml",
+			"/tmp": "d 777 0", "/tmp/x.yaml": "f 644 0"}),
+			err: "directory /tmp: mode 0777 owner uid 0: writable by group or other"},
+		{name: "a sticky directory below --dir gets no leave", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 sub/x.yaml",
+			"/etc/r/sub": "d 1777 0", "/etc/r/sub/x.yaml": "f 644 0"}),
+			err: "directory /etc/r/sub: mode 1777"},
 		{name: "a relative link up and over", fs: withBase(fakeFS{"/etc/r/x.yaml": "l 777 0 ../shared/x.yaml",
 			"/etc/shared": "d 755 0", "/etc/shared/x.yaml": "f 644 0"}),
 			links: []string{"/etc/r/x.yaml"}, dirs: []string{"/etc/r", "/etc", "/etc/shared"}, real: "/etc/shared/x.yaml"},
@@ -397,6 +412,16 @@ func TestPolicyRealFiles(t *testing.T) {
 	got, err := pol.Admit("x.yaml", []byte(body), 65534, prog)
 	if err != nil || got.Spec.User != "65534" {
 		t.Fatalf("admit = %v, %v", got, err)
+	}
+	// What a command that waits for the change accepts: the hash of the
+	// file as it is, and as the owner rule runs it.
+	must(os.Chown(path, 65534, 65534))
+	if h := Hashes(path, prog); len(h) != 2 || h[0] != spec.Hash(prog) || h[1] != spec.Hash(got) {
+		t.Errorf("hashes of nobody's manifest: %v", h)
+	}
+	must(os.Chown(path, 0, 0))
+	if h := Hashes(path, prog); len(h) != 1 || h[0] != spec.Hash(prog) {
+		t.Errorf("hashes of root's manifest: %v", h)
 	}
 	src := body + "  user: root\n"
 	prog, errs = spec.Parse("x.yaml", []byte(src))

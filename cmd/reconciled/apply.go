@@ -67,7 +67,7 @@ UserNotAllowed: see validate).`,
 					continue
 				}
 				fmt.Fprintln(out, r)
-				targets = append(targets, appliedTarget(r.Name, r.Program, since))
+				targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
 			}
 			if failed {
 				return &exitError{code: 1}
