@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/watch"
@@ -62,6 +63,11 @@ type DaemonOptions struct {
 	// reconciled-<hash of the status dir> of the daemon's own cgroup),
 	// "none" for no cgroups (process groups only).
 	CgroupRoot string
+	// TrustAllOwners turns the owner rule of the privilege policy off
+	// (--trust-all-owners): a manifest may name any user whoever owns it.
+	// The mode rule stays. The policy applies only to a daemon running as
+	// root (DESIGN §13, manifest.Policy).
+	TrustAllOwners bool
 }
 
 // RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
@@ -146,6 +152,13 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		sink = newExitWatcher(writer, policy, programs, endRun, log.WithName("exit"))
 		admit = exitPolicyAdmit(admit)
 	}
+	var trust *manifest.Policy
+	if uid := os.Geteuid(); uid == 0 {
+		trust = &manifest.Policy{DaemonUID: uint32(uid), TrustAllOwners: o.TrustAllOwners}
+		if o.TrustAllOwners {
+			log.Info("Trusting every manifest's owner: a manifest may name any user (--trust-all-owners)")
+		}
+	}
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
@@ -158,6 +171,8 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Starter:      starter,
 		Containment:  containment,
 		PassSignal:   policy != ExitNever,
+		Trust:        trust,
+		LastGoodDir:  filepath.Join(stateDir, LastGoodDirName),
 	})
 
 	// Helpers live until the reconciler has stopped every instance.

@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/internal/clock"
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -45,6 +46,12 @@ type Options struct {
 	// Containment is what the status files say holds instances together
 	// (empty: not said).
 	Containment Containment
+	// Trust is the privilege policy of a daemon running as root (DESIGN
+	// §13); nil applies none.
+	Trust *manifest.Policy
+	// LastGoodDir keeps each program's last valid spec (.reconciled/lastgood,
+	// see lastGood); "" keeps none.
+	LastGoodDir string
 	Clock       clock.Clock
 	Log         logr.Logger
 	// PassSignal: when Run's context ends with a *ShutdownSignal cause,
@@ -63,6 +70,7 @@ type Reconciler struct {
 	// new tells nobody anything.
 	sent        map[string]desired
 	lastValid   map[string]scanned
+	lastGood    *lastGood
 	reportedBad map[string]bool
 	requests    chan signalRequest
 	deps        *depGraph
@@ -100,7 +108,8 @@ func New(opts Options) *Reconciler {
 	}
 	return &Reconciler{
 		opts:        opts,
-		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, cache: map[string]cacheEntry{}},
+		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, trust: opts.Trust, cache: map[string]cacheEntry{}},
+		lastGood:    newLastGood(opts.LastGoodDir, opts.Log),
 		programs:    map[string]*program{},
 		sent:        map[string]desired{},
 		lastValid:   map[string]scanned{},
@@ -184,11 +193,15 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 				"reason", fmt.Sprintf("a program name is lower-case letters, digits, '-' and '_', at most %d characters", spec.MaxNameLength))
 		}
 	}
+	if !r.scanner.missing {
+		r.lastGood.prune(found)
+	}
 	for name := range found {
 		if r.opts.Filter != nil && !r.opts.Filter(name) {
 			delete(found, name)
 		}
 	}
+	r.recallLastGood(found)
 	cycles := r.cycles(found)
 	for name, res := range found {
 		if c, ok := cycles[name]; ok {
@@ -196,7 +209,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 		}
 		d := desired{prog: res.prog, hash: res.hash}
 		if res.prog != nil {
-			r.lastValid[name] = res
+			r.keepValid(name, res)
 		} else {
 			last := r.lastValid[name]
 			d = desired{prog: last.prog, hash: last.hash, invalid: res.err}
@@ -208,6 +221,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 			last := r.lastValid[name]
 			r.tell(ctx, name, desired{prog: last.prog, hash: last.hash, deleted: true}, popts)
 			delete(r.lastValid, name)
+			r.lastGood.remove(name)
 		}
 	}
 	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())

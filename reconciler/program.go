@@ -194,7 +194,7 @@ func (p *program) apply(d desired) {
 			p.event("", 0, status.EventWarning, "SpecInvalid", msg)
 		}
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
-			Status: status.ConditionFalse, Reason: "Invalid", Message: d.invalid.Error()}, now)
+			Status: status.ConditionFalse, Reason: invalidReason(d.invalid), Message: d.invalid.Error()}, now)
 	} else if d.prog != nil {
 		p.invalidMsg = ""
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,7 +27,9 @@ manifest is refused with its located errors and nothing is written.
 
 NAME is --name, else metadata.name, else the file's stem. "-f -" reads standard
 input (then metadata.name or --name is needed). A manifest that is a symbolic link
-in the directory (a ConfigMap volume) is refused: change its source.
+in the directory (a ConfigMap volume) is refused: change its source. Run as
+root, apply also refuses what a daemon running as root would (InsecureFile,
+UserNotAllowed: see validate).
 
 With --dry-run nothing is written: apply prints what "reconciled diff" prints (the
 diff and what the daemon would do) and exits 0 when every manifest is valid,
@@ -66,8 +69,13 @@ whether it changes anything or not, 1 when one is invalid.`,
 			}
 			since := time.Now()
 			var targets []waitTarget
+			dir := g.manifests()
+			if os.Geteuid() == 0 {
+				// Refuse what the daemon, if it runs as root, would.
+				dir = dir.WithPolicy(manifest.Policy{})
+			}
 			for _, in := range ins {
-				r, err := applyInput(g.manifests(), in)
+				r, err := applyInput(dir, in)
 				if err != nil {
 					failed = true
 					var inv *manifest.InvalidError
@@ -84,7 +92,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 					fmt.Fprintln(errOut, w.Error())
 				}
 				fmt.Fprintln(out, r)
-				targets = append(targets, appliedTarget(r.Name, r.Program, since))
+				targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
 			}
 			if failed {
 				return &exitError{code: 1}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -141,7 +142,7 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 		h := shortHash(hash)
 		switch {
 		case !hasStatus:
-		case st.Status.SpecHash == hash:
+		case slices.Contains(manifest.Hashes(file.Path, p), st.Status.SpecHash):
 			h += " (running)"
 		default:
 			h += " (the daemon runs " + shortHash(st.Status.SpecHash) + ": not applied yet)"

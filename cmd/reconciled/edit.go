@@ -84,7 +84,7 @@ func runEdits(cmd *cobra.Command, g *globalOptions, names []string, co *changeOp
 			continue
 		}
 		fmt.Fprintln(out, report(r))
-		targets = append(targets, appliedTarget(r.Name, r.Program, since))
+		targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
 	}
 	if failed {
 		return &exitError{code: 1}

@@ -78,6 +78,11 @@ func TestCLIScaleWait(t *testing.T) {
 		if err := os.Chown(path, 1234, 5678); err != nil {
 			t.Fatal(err)
 		}
+		// A manifest owned by uid 1234 runs as 1234 (the owner rule), in
+		// the spec directory: 1234 must be able to get there.
+		if err := os.Chmod(filepath.Dir(d.dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.waitReady(t, "worker", 1)
 

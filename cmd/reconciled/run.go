@@ -30,6 +30,7 @@ type runOptions struct {
 	only       []string
 	exclude    []string
 	cgroupRoot string
+	trustAll   bool
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -86,6 +87,7 @@ and --exclude run a subset of the directory's programs.`,
 				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
 				Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
 				ExitOn: policy, Only: o.only, Exclude: o.exclude, CgroupRoot: o.cgroupRoot,
+				TrustAllOwners: o.trustAll,
 			})
 			var exit *reconciler.ExitCodeError
 			switch {
@@ -106,6 +108,7 @@ and --exclude run a subset of the directory's programs.`,
 	cmd.Flags().StringSliceVar(&o.only, "only", nil, "run only these programs (comma-separated names)")
 	cmd.Flags().StringSliceVar(&o.exclude, "exclude", nil, "do not run these programs (comma-separated names)")
 	cmd.Flags().StringVar(&o.cgroupRoot, "cgroup-root", "", `cgroup v2 path under which every instance gets a cgroup of its own (default: reconciled-<hash> under the daemon's own cgroup); "none": process groups only`)
+	cmd.Flags().BoolVar(&o.trustAll, "trust-all-owners", false, "as root: let a manifest name any user whoever owns it (the owner rule off; files and directories must still not be writable by group or other)")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -11,7 +12,8 @@ import (
 )
 
 func newValidateCommand() *cobra.Command {
-	return &cobra.Command{
+	var trustAll bool
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check manifests without running them",
 		Long: `Check manifests strictly, as the daemon would. Prints nothing and exits 0 when
@@ -20,7 +22,14 @@ error and exits 1. Dependency cycles among the files given (dependsOn) are
 errors too. Warnings (a shell operator in a command that runs without a shell)
 go to standard error and do not change the exit code. The daemon's own files
 (NAME.status.yaml, NAME.events.jsonl), which a *.yaml glob also matches, are
-skipped with a note.`,
+skipped with a note.
+
+Run as root, it also applies the privilege policy of a daemon running as root,
+taking each file's own directory as the daemon's --dir: the file and the
+directories on its way must not be writable by group or other and must be owned
+by root or the file's owner (InsecureFile), and a file owned by another user may
+name only that user (UserNotAllowed; --trust-all-owners turns this rule off, as
+it does for the daemon).`,
 		Example: `  reconciled validate /etc/reconciled/*.yaml
   reconciled validate worker.yaml && cp worker.yaml /etc/reconciled/`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -30,12 +39,16 @@ skipped with a note.`,
 			paths := map[string]string{}
 			where := map[string]string{} // path -> "path:line:col"
 			errOut := cmd.ErrOrStderr()
+			var policy *manifest.Policy
+			if os.Geteuid() == 0 {
+				policy = &manifest.Policy{TrustAllOwners: trustAll}
+			}
 			for _, path := range args {
 				if spec.DaemonFile(filepath.Base(path)) {
 					fmt.Fprintf(errOut, "%s: skipped: a file the daemon writes, not a manifest\n", path)
 					continue
 				}
-				p, data, errs := validateFile(path)
+				p, data, errs := validateFile(path, policy)
 				if errs != nil {
 					bad = true
 					fmt.Fprintln(cmd.OutOrStdout(), errs.Error())
@@ -69,11 +82,22 @@ skipped with a note.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&trustAll, "trust-all-owners", false, "as root: check as a daemon run with --trust-all-owners (no owner rule)")
+	return cmd
 }
 
 // validateFile reads path with the store's size cap, so that a huge file is
-// refused without reading it all.
-func validateFile(path string) (*spec.Program, []byte, error) {
+// refused without reading it all. With a policy (run as root), the file is
+// first checked as a daemon on its directory would check it.
+func validateFile(path string, policy *manifest.Policy) (*spec.Program, []byte, error) {
+	var owner uint32
+	if policy != nil {
+		r, err := policy.CheckPath(manifest.OSFS{}, filepath.Dir(path), filepath.Base(path))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		owner = r.File.Stat.UID
+	}
 	data, err := manifest.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
@@ -81,6 +105,11 @@ func validateFile(path string) (*spec.Program, []byte, error) {
 	p, errs := spec.Parse(path, data)
 	if errs != nil {
 		return nil, nil, errs
+	}
+	if policy != nil {
+		if _, err := policy.Admit(path, data, owner, p); err != nil {
+			return nil, nil, err
+		}
 	}
 	return p, data, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -36,22 +37,38 @@ const (
 type waitTarget struct {
 	name string
 	kind waitKind
-	// hash, when set, must be the status's specHash and every instance's.
-	hash string
+	// hash, when set, must be the status's specHash and every instance's;
+	// alt, when set, is as good (manifest.Hashes: the owner rule).
+	hash, alt string
 	// replicas is the count to be ready (waitReady); -1: the status's.
 	replicas int
 	// since: a SpecValid=False condition older than this is not ours.
 	since time.Time
 }
 
-// appliedTarget waits for the daemon to have applied p: its spec hash
-// everywhere and replicas ready, or everything stopped.
-func appliedTarget(name string, p *spec.Program, since time.Time) waitTarget {
-	t := waitTarget{name: name, kind: waitReady, hash: spec.Hash(p), replicas: p.Spec.Replicas, since: since}
+// appliedTarget waits for the daemon to have applied p, the manifest at
+// path: its spec hash everywhere and replicas ready, or everything stopped.
+func appliedTarget(name, path string, p *spec.Program, since time.Time) waitTarget {
+	t := waitTarget{name: name, kind: waitReady, replicas: p.Spec.Replicas, since: since}
+	t.setHash(path, p)
 	if p.Spec.Desired == spec.DesiredStopped {
 		t.kind = waitStopped
 	}
 	return t
+}
+
+// setHash makes the target the spec hash of p, the manifest at path.
+func (t *waitTarget) setHash(path string, p *spec.Program) {
+	hashes := manifest.Hashes(path, p)
+	t.hash = hashes[0]
+	if len(hashes) > 1 {
+		t.alt = hashes[1]
+	}
+}
+
+// is reports whether h is the target's spec hash (any, when it has none).
+func (t waitTarget) is(h string) bool {
+	return t.hash == "" || h == t.hash || (t.alt != "" && h == t.alt)
 }
 
 // live reports whether the instance has (or is getting) a process.
@@ -89,7 +106,7 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 		c.Status == status.ConditionFalse && !c.LastTransitionTime.Before(t.since.Truncate(time.Millisecond)) {
 		return false, "", fmt.Errorf("the daemon rejected the manifest: %s", firstLine(c.Message))
 	}
-	if t.hash != "" && s.SpecHash != t.hash {
+	if !t.is(s.SpecHash) {
 		return false, "waiting for the daemon to pick up the change", nil
 	}
 	switch t.kind {
@@ -110,7 +127,7 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 		want = s.Replicas
 	}
 	for _, in := range s.Instances {
-		if in.State == "FATAL" && (t.hash == "" || in.SpecHash == t.hash) {
+		if in.State == "FATAL" && t.is(in.SpecHash) {
 			msg := strings.TrimSpace(in.Message)
 			if e := in.LastExit; msg == "" && e != nil {
 				msg = fmt.Sprintf("exited with code %d", e.Code)
@@ -126,7 +143,7 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 	}
 	ready, updated, complete := 0, 0, 0
 	for _, in := range s.Instances {
-		if t.hash == "" || in.SpecHash == t.hash {
+		if t.is(in.SpecHash) {
 			updated++
 			if in.Ready {
 				ready++
@@ -239,7 +256,8 @@ is FATAL (with its message).`,
 					// Wait for the manifest as it is now, when it is valid.
 					if f, data, err := g.manifests().Read(name); err == nil {
 						if p, errs := spec.Parse(f.Path, data); errs == nil {
-							t.hash, t.replicas = spec.Hash(p), p.Spec.Replicas
+							t.setHash(f.Path, p)
+							t.replicas = p.Spec.Replicas
 						}
 					}
 				}

@@ -1,0 +1,18 @@
+package reconciler
+
+import (
+	"errors"
+
+	"github.com/reconciled/reconciled/manifest"
+)
+
+// invalidReason is the reason of the SpecValid condition for a manifest
+// that is not run: the privilege policy's (InsecureFile, UserNotAllowed)
+// when it refused it, Invalid otherwise.
+func invalidReason(err error) string {
+	var te *manifest.TrustError
+	if errors.As(err, &te) {
+		return te.Reason
+	}
+	return "Invalid"
+}
