@@ -24,7 +24,14 @@ const body = "apiVersion: reconciled.dev/v1\nkind: Program\nspec:\n  command: [s
 // a FIFO.
 func layout(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
-	for name, what := range files {
+	// Sorted, so that a directory is made before the files in it.
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		what := files[name]
 		p := filepath.Join(dir, name)
 		var err error
 		switch {

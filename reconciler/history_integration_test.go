@@ -47,3 +47,17 @@ func TestITHealth(t *testing.T) {
 	}
 	itWaitStatus(t, d.dir, name, "healthy", health("Healthy"))
 }
+
+// A manifest's warnings (a shell operator without a shell) become one
+// SpecWarning event per accepted version (here sh gets ">" as its $0 and
+// runs all the same).
+func TestITSpecWarning(t *testing.T) {
+	d := itStart(t, itOpts{})
+	name := d.name("warned")
+	itWrite(t, d.dir, name, itSpec(`"sh -c 'sleep 1000' > /dev/null"`))
+	itWaitEvents(t, d.dir, name, "SpecWarning", itHasReason("SpecWarning", ""))
+	itWaitStatus(t, d.dir, name, "running", itReady(1))
+	if n := itCount(itEvents(t, d.dir, name), "SpecWarning", "*"); n != 1 {
+		t.Errorf("%d SpecWarning events, want 1", n)
+	}
+}

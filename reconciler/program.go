@@ -209,6 +209,10 @@ func (p *program) apply(d desired) {
 	if d.prog != old.prog || d.deleted != old.deleted || d.shutdown != old.shutdown {
 		p.progressAt = now
 	}
+	if d.prog != old.prog && d.invalid == nil && len(d.prog.Warnings) > 0 {
+		// Once per accepted version: "did you mean shell: true?"
+		p.event("", 0, status.EventWarning, "SpecWarning", d.prog.Warnings.Error())
+	}
 	if d.prog != old.prog {
 		// Any edit of the manifest gives FATAL instances another chance,
 		// even one that leaves the spec hash alone (startRetries: 10).
