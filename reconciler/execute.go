@@ -33,6 +33,9 @@ func (p *program) step(in *instance, ev any) {
 		if next != in.life {
 			p.dirty = true
 		}
+		if next.restarts > in.life.restarts && p.cur.prog != nil {
+			p.restarted(in.idx, p.clock.Now())
+		}
 		in.life = next
 		ev = nil
 		for _, e := range effs {

@@ -31,6 +31,7 @@ type life struct {
 	startedAt *time.Time // nil before the first start; replaced, never changed
 	restarts  int
 	failures  int // consecutive failed starts
+	crashes   int // restarts since the restart delay was last reset
 	lastExit  *status.Exit
 	recent    *[]status.Exit // the last exits, newest first; replaced, never changed
 	nextRetry time.Time
@@ -392,11 +393,18 @@ func (t *step) exited(ev evExited) {
 
 // afterExit applies the restart policy after an exit or a failed spawn.
 func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
+	if facts.ranFor >= t.spec.Spec.BackoffResetAfter {
+		t.crashes = 0 // it ran long enough: the delay starts again
+	}
+	facts.crashes = t.crashes
 	d := decideExit(&t.spec.Spec, facts)
 	if why != "" {
 		d.message = why + "; " + d.message
 	}
 	t.failures = d.failures
+	if d.next == Backoff || d.next == Starting {
+		t.crashes = d.crashes
+	}
 	kind := status.EventWarning
 	if facts.signal == "" && facts.code == 0 {
 		kind = status.EventNormal

@@ -273,3 +273,25 @@ func TestHealth(t *testing.T) {
 		t.Errorf("without probes: health %q", h)
 	}
 }
+
+// Restarts after good starts back off too, until an instance runs
+// backoffResetAfter.
+func TestCrashLoopBackoff(t *testing.T) {
+	prog, hash := lifeSpec(t, "  restartDelay: 100ms\n  maxRestartDelay: 1s\n  startSeconds: 0s\n  backoffResetAfter: 1m\n")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	l := life{phase: phRunning, spec: prog, hash: hash, target: prog, targetHash: hash, pid: 7, startedAt: &now, gen: 1}
+	var delays []time.Duration
+	for _, ran := range []time.Duration{time.Second, time.Second, time.Second, 2 * time.Minute, time.Second} {
+		var err error
+		l, _, err = transition(l, evExited{code: 1, at: now.Add(ran)}, w, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delays = append(delays, l.nextRetry.Sub(now.Add(ran)))
+		l.phase, l.pid = phRunning, 7 // as if it started again
+	}
+	if got := fmt.Sprint(delays); got != "[100ms 200ms 400ms 100ms 200ms]" {
+		t.Errorf("delays %s, want [100ms 200ms 400ms 100ms 200ms]", got)
+	}
+}

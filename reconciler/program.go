@@ -88,6 +88,7 @@ type program struct {
 	progressAt    time.Time
 	deadlineTimer clock.Timer
 	deadlineAt    time.Time
+	flap          flapWatch
 
 	// A pass drives every instance only when something that decides their
 	// targets may have changed: new desired state (full), the count wanted
@@ -214,6 +215,7 @@ func (p *program) apply(d desired) {
 		p.event("", 0, status.EventWarning, "SpecWarning", d.prog.Warnings.Error())
 	}
 	if d.prog != old.prog {
+		p.newFlapWindow()
 		// Any edit of the manifest gives FATAL instances another chance,
 		// even one that leaves the spec hash alone (startRetries: 10).
 		for _, in := range p.instances {
@@ -338,6 +340,8 @@ func (p *program) handle(m any) {
 		p.onProbe(m)
 	case deadlineDue:
 		p.deadlineTimer = nil
+	case flapDue:
+		p.flapTimer(m)
 	}
 }
 
@@ -385,6 +389,9 @@ func (p *program) finished() bool {
 		}
 		if p.deadlineTimer != nil {
 			p.deadlineTimer.Stop()
+		}
+		if p.flap.timer != nil {
+			p.flap.timer.Stop()
 		}
 		if p.cur.deleted {
 			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")

@@ -223,18 +223,20 @@ func (d *decoder) metadata(n *yaml.Node, path string, m *Metadata) {
 func defaultSpec() ProgramSpec {
 	term, _ := ParseSignal("TERM")
 	return ProgramSpec{
-		Replicas:         DefaultReplicas,
-		Desired:          DesiredRunning,
-		RestartPolicy:    RestartAlways,
-		SuccessExitCodes: []int{0},
-		StartSeconds:     DefaultStartSeconds,
-		StartRetries:     DefaultStartRetries,
-		RestartDelay:     DefaultRestartDelay,
-		MaxRestartDelay:  DefaultMaxRestartDelay,
-		StopSignal:       term,
-		StopTimeout:      DefaultStopTimeout,
-		Stdout:           Output{Mode: OutputAuto},
-		Stderr:           Output{Mode: OutputAuto},
-		UpdateStrategy:   UpdateStrategy{Type: RollingUpdate, MaxUnavailable: 1},
+		Replicas:          DefaultReplicas,
+		Desired:           DesiredRunning,
+		RestartPolicy:     RestartAlways,
+		SuccessExitCodes:  []int{0},
+		StartSeconds:      DefaultStartSeconds,
+		StartRetries:      DefaultStartRetries,
+		RestartDelay:      DefaultRestartDelay,
+		MaxRestartDelay:   DefaultMaxRestartDelay,
+		BackoffResetAfter: DefaultBackoffResetAfter,
+		Flapping:          Flapping{Restarts: DefaultFlappingRestarts, Window: DefaultFlappingWindow},
+		StopSignal:        term,
+		StopTimeout:       DefaultStopTimeout,
+		Stdout:            Output{Mode: OutputAuto},
+		Stderr:            Output{Mode: OutputAuto},
+		UpdateStrategy:    UpdateStrategy{Type: RollingUpdate, MaxUnavailable: 1},
 	}
 }

@@ -101,6 +101,18 @@ func dependsOnField() *Field {
 		))}
 }
 
+func flappingField() *Field {
+	return &Field{Name: "flapping", Hash: NotInHash, Type: object(
+		&Field{Name: "restarts", Type: intRange(0, 1_000_000), Default: "5",
+			Doc: "Restarts of one instance within window that make the program flap; 0 turns detection off."},
+		&Field{Name: "window", Type: duration(), Default: "60s",
+			Doc: "The sliding window the restarts are counted in; a window without restarts ends the flapping."},
+	),
+		Doc: "When an instance restarted restarts times within window, the program's Flapping condition " +
+			"turns True with a Flapping warning event; a window without restarts turns it False with a " +
+			"Stable event. An edit of the spec starts a new window."}
+}
+
 func updateStrategyField() *Field {
 	t := object(
 		&Field{Name: "type", Type: enum(string(RollingUpdate), string(Recreate)), Default: string(RollingUpdate),

@@ -124,12 +124,17 @@ func specField() *Field {
 				"retries forever. An edit of the spec or `reconciled restart` clears FATAL.",
 			Supervisord: "startretries"},
 		{Name: "restartDelay", Type: duration(), Default: "100ms", Hash: NotInHash,
-			Doc: "The delay before a restart; it doubles after each consecutive failed start, up to " +
-				"maxRestartDelay.",
+			Doc: "The delay before a restart; it doubles with each restart, up to maxRestartDelay, until " +
+				"an instance has run backoffResetAfter.",
 			Kubernetes: "CrashLoopBackOff's back-off"},
 		{Name: "maxRestartDelay", Type: duration(), Default: "30s", Hash: NotInHash,
 			Doc:        "The longest delay before a restart; at least restartDelay.",
 			Kubernetes: "CrashLoopBackOff's cap (5m)"},
+		{Name: "backoffResetAfter", Type: duration(), Default: "10m", Hash: NotInHash,
+			Doc: "How long an instance must run for its restart delay to start again from restartDelay; " +
+				"until then every restart, also after a successful start, doubles it up to maxRestartDelay.",
+			Kubernetes: "CrashLoopBackOff's reset (10m)"},
+		flappingField(),
 		{Name: "stopSignal", Type: &Type{Kind: KindString, Name: "signal", Enum: stopSignalNames(),
 			Pattern: foldPattern("SIG", stopSignalNames()...)}, Default: "TERM", Hash: NotInHash,
 			Doc: "The signal sent to the instance's process group to stop it; with or without SIG, in any " +

@@ -37,3 +37,17 @@ func TestDescribeRecentExits(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestProgramMessageFlapping(t *testing.T) {
+	s := status.Status{Conditions: []status.Condition{
+		{Type: status.ConditionSpecValid, Status: status.ConditionTrue},
+		{Type: "Flapping", Status: status.ConditionTrue, Message: "web-0 restarted 5 times within 1m0s"},
+	}}
+	if got := programMessage(s); got != "Flapping: web-0 restarted 5 times within 1m0s" {
+		t.Errorf("got %q", got)
+	}
+	s.Conditions[1].Status = status.ConditionFalse
+	if got := programMessage(s); got != "" {
+		t.Errorf("stable: got %q", got)
+	}
+}

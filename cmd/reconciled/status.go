@@ -253,6 +253,11 @@ func programMessage(s status.Status) string {
 			return c.Reason + ": " + c.Message
 		}
 	}
+	for _, c := range s.Conditions {
+		if c.Type == "Flapping" && c.Status == status.ConditionTrue {
+			return "Flapping: " + c.Message
+		}
+	}
 	return ""
 }
 
