@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,10 @@ func TestDecideExit(t *testing.T) {
 			}
 			if d.message == "" {
 				t.Error("empty message")
+			}
+			// supervisorctl's words, where a supervisord user looks for them.
+			if fatal := "Exited too quickly (process log may have details): "; d.next == Fatal && !strings.HasPrefix(d.message, fatal) {
+				t.Errorf("FATAL message %q does not start with %q", d.message, fatal)
 			}
 		})
 	}
