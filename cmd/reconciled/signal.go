@@ -31,9 +31,10 @@ its own process handles (pidfds), never by a pid read from a file that may be
 stale, and records a Signalled event. SIGNAL is a name with or without SIG
 (HUP, SIGUSR1, term) or a number.
 
-When the program should run but has no running instance yet (right after
-reconciled start, or while it restarts), the command waits for one, at most
---timeout, so that "start; signal USR1; stop" runs in that order.
+When the manifest wants the program running but the status does not show its
+instances RUNNING yet (right after reconciled start, or while one restarts),
+the command waits for them, at most --timeout, so that "start; signal USR1;
+stop" runs in that order and the signal reaches a process that is up.
 
 The command reaches the daemon through its control socket,
 .reconciled/control.sock in the status directory (mode 0600: root or the
