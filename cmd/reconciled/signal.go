@@ -31,10 +31,12 @@ its own process handles (pidfds), never by a pid read from a file that may be
 stale, and records a Signalled event. SIGNAL is a name with or without SIG
 (HUP, SIGUSR1, term) or a number.
 
-When the manifest wants the program running but the status does not show its
-instances RUNNING yet (right after reconciled start, or while one restarts),
-the command waits for them, at most --timeout, so that "start; signal USR1;
-stop" runs in that order and the signal reaches a process that is up.
+When the manifest wants the program running and its instances are on their way
+to RUNNING (STOPPED, STARTING, BACKOFF or STOPPING: right after reconciled start,
+or while one restarts), the command waits for them, at most --timeout, so that
+"start; signal USR1; stop" runs in that order and the signal reaches a process
+that is up; then it sends to whatever runs. FATAL and EXITED instances are not
+waited for; --timeout 0 sends at once.
 
 The command reaches the daemon through its control socket,
 .reconciled/control.sock in the status directory (mode 0600: root or the
@@ -94,11 +96,11 @@ desired state changes only through the directory.`,
 }
 
 // sendSignalWaiting sends sig through the daemon. While the manifest wants
-// the instance (every instance when index < 0) running and the status does
-// not show it RUNNING yet (right after start), it waits, until deadline
-// (--timeout), so that the signal reaches a process that is up rather than
-// one still starting; past the deadline it sends to whatever runs. It asks
-// again while the daemon has nothing to signal yet.
+// the instance (every instance when index < 0) running and the status shows
+// it on its way to RUNNING (right after start, or restarting), it waits,
+// until deadline (--timeout), so that the signal reaches a process that is
+// up rather than one still starting; past the deadline it sends to whatever
+// runs. It asks again while the daemon has nothing to signal yet.
 func sendSignalWaiting(ctx context.Context, g *globalOptions, stateDir, program string, index int, sig string,
 	deadline time.Time, timeout time.Duration) error {
 	tick := time.NewTicker(waitPoll)
@@ -106,7 +108,7 @@ func sendSignalWaiting(ctx context.Context, g *globalOptions, stateDir, program 
 	for {
 		replicas, wants := wantsInstance(g, program, index)
 		expired := !time.Now().Before(deadline)
-		if !wants || expired || instancesRunning(g, program, index, replicas) {
+		if !wants || expired || instancesUp(g, program, index, replicas) {
 			err := reconciler.SendSignal(ctx, stateDir, program, index, sig)
 			retry := errors.Is(err, reconciler.ErrNotRunning) || errors.Is(err, reconciler.ErrNoProgram)
 			switch {
@@ -143,26 +145,35 @@ func wantsInstance(g *globalOptions, program string, index int) (replicas int, w
 	return p.Spec.Replicas, p.Spec.Desired == spec.DesiredRunning && p.Spec.Replicas > max(index, 0)
 }
 
-// instancesRunning reports whether the status shows instance index of
-// program RUNNING, or, when index < 0, all of the first replicas.
-func instancesRunning(g *globalOptions, program string, index, replicas int) bool {
+// instancesUp reports whether no instance that the signal is for is on its
+// way to RUNNING: instance index of program, or, when index < 0, each of
+// the first replicas. One that is STOPPED (not started yet, or waiting for
+// its dependencies), STARTING, in BACKOFF or STOPPING (restarting), or not
+// in the status yet, is on its way; RUNNING, FATAL and EXITED are not.
+func instancesUp(g *globalOptions, program string, index, replicas int) bool {
 	st, err := status.ReadFile(status.StatusPath(g.statusDirOf(), program))
 	if err != nil {
 		return false
 	}
-	running := 0
+	states := map[int]string{}
 	for _, in := range st.Status.Instances {
-		if in.State != string(reconciler.Running) || in.Pid <= 0 {
-			continue
-		}
-		if in.Index == index {
-			return true
-		}
-		if index < 0 && in.Index < replicas {
-			running++
+		states[in.Index] = in.State
+		if in.State == string(reconciler.Running) && in.Pid <= 0 {
+			states[in.Index] = "" // no process recorded yet: look again
 		}
 	}
-	return index < 0 && running >= replicas
+	first, last := index, index
+	if index < 0 {
+		first, last = 0, replicas-1
+	}
+	for i := first; i <= last; i++ {
+		switch reconciler.State(states[i]) {
+		case reconciler.Running, reconciler.Fatal, reconciler.Exited:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // resolveInstance splits NAME-i into program and index, or returns arg and
