@@ -54,7 +54,7 @@ func decideExit(s *spec.ProgramSpec, f exitFacts) exitDecision {
 		failures := f.failures + 1
 		if s.StartRetries > 0 && failures >= s.StartRetries {
 			return exitDecision{next: Fatal, failures: failures, reason: "Fatal",
-				message: fmt.Sprintf("%s %d times in a row before startSeconds (%v): giving up (see logs)", exitedOrFailed(how), failures, s.StartSeconds)}
+				message: fmt.Sprintf("Exited too quickly (process log may have details): %s %d times in a row before startSeconds (%v): giving up", exitedOrFailed(how), failures, s.StartSeconds)}
 		}
 		delay := backoffDelay(s.RestartDelay, s.MaxRestartDelay, max(failures, f.crashes+1))
 		return exitDecision{next: Backoff, delay: delay, failures: failures, crashes: f.crashes + 1, reason: "BackOff",

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,10 @@ func TestDecideExit(t *testing.T) {
 			}
 			if restarts := d.next == Backoff || d.next == Starting; restarts && d.crashes != c.facts.crashes+1 {
 				t.Errorf("crashes %d after %d, want one more", d.crashes, c.facts.crashes)
+			}
+			// supervisorctl's words, where a supervisord user looks for them.
+			if fatal := "Exited too quickly (process log may have details): "; d.next == Fatal && !strings.HasPrefix(d.message, fatal) {
+				t.Errorf("FATAL message %q does not start with %q", d.message, fatal)
 			}
 		})
 	}

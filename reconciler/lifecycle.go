@@ -93,6 +93,10 @@ const (
 	// RUNNING.
 	stopUnhealthyStarting
 	stopUnhealthyRunning
+	// Asked to restart (reconciled restart NAME-i): it ends in STOPPED,
+	// and the next drive starts it again, as one of stopWanted does once
+	// its target is back.
+	stopRestart
 )
 
 // world is what the program tells the lifecycle besides the event.
@@ -136,6 +140,9 @@ type (
 	// evEdited: the manifest was edited (even without a new hash): a FATAL
 	// instance may start again.
 	evEdited struct{}
+	// evRestart: restart now, as asked through the control socket
+	// (reconciled restart NAME-i); force: SIGKILL instead of stopSignal.
+	evRestart struct{ force bool }
 )
 
 // The effects the executor carries out, in order.
@@ -203,6 +210,8 @@ func transition(l life, ev any, w world, now time.Time) (life, []effect, error) 
 		if t.phase == phFatal {
 			t.to(phFatalRetry)
 		}
+	case evRestart:
+		t.restart(ev.force)
 	default:
 		return l, nil, fmt.Errorf("unknown lifecycle event %T", ev)
 	}
@@ -441,16 +450,45 @@ func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
 
 // stopProcess sends the stop signal to the group and arms the SIGKILL timer.
 func (t *step) stopProcess(why stopReason) {
-	t.emit(effCancelTimer{})
-	t.to(phStopping)
-	t.stop = why
 	sig, name := t.spec.Spec.StopSignal.Number, t.spec.Spec.StopSignal.Name
 	if t.w.shutdown && t.w.shutdownSignal != 0 {
 		sig, name = t.w.shutdownSignal, proc.SignalName(t.w.shutdownSignal)
 	}
-	t.event(status.EventNormal, "Stopping", "sent "+name+" to the process group", t.pid)
+	t.stopWith(why, sig, "sent "+name+" to the process group")
+}
+
+// stopWith sends sig to the group, saying so with msg, and arms the SIGKILL
+// timer.
+func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
+	t.emit(effCancelTimer{})
+	t.to(phStopping)
+	t.stop = why
+	t.event(status.EventNormal, "Stopping", msg, t.pid)
 	t.emit(effSignal{sig})
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
+}
+
+// restart stops a process to start it again once its group is gone (force:
+// with SIGKILL), or starts at once an instance that has none (BACKOFF,
+// EXITED, FATAL; a FATAL one with fresh counters, as after an edit). Other
+// phases, and an instance without a target, are left alone: the program
+// refuses those before asking.
+func (t *step) restart(force bool) {
+	switch t.phase {
+	case phStarting, phRunning:
+		if force {
+			t.stopWith(stopRestart, syscall.SIGKILL, "restart requested: sent KILL to the process group")
+		} else {
+			sig := t.spec.Spec.StopSignal
+			t.stopWith(stopRestart, sig.Number, "restart requested: sent "+sig.Name+" to the process group")
+		}
+	case phBackoff, phExited, phFatal, phFatalRetry:
+		if t.target == nil || t.w.shutdown {
+			return
+		}
+		t.emit(effCancelTimer{})
+		t.spawn(t.targetHash != t.hash || t.phase == phFatal || t.phase == phFatalRetry)
+	}
 }
 
 func (t *step) groupGone() {

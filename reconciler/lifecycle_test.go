@@ -155,6 +155,30 @@ func TestTransition(t *testing.T) {
 		{name: "and the next drive takes it", from: func() life { l := on(phFatalRetry); l.restarts = 3; return l }(), ev: evDrive{}, w: cur,
 			phase: phSpawning, effects: "probes-, spawn#2",
 			check: func(l life) error { return expect(l.restarts == 0, "restarts %d", l.restarts) }},
+		{name: "restart stops a running instance with its stop signal", from: on(phRunning), ev: evRestart{}, w: cur,
+			phase: phStopping, effects: "timer-, probes-, Stopping, signal TERM, timer 10s",
+			check: func(l life) error { return expect(l.stop == stopRestart, "stop %d", l.stop) }},
+		{name: "restart --force kills it", from: on(phStarting), ev: evRestart{force: true}, w: cur,
+			phase: phStopping, effects: "timer-, probes-, Stopping, signal KILL, timer 10s"},
+		{name: "restarted: gone, it ends stopped", from: func() life {
+			l := on(phDraining)
+			l.stop, l.lastExit = stopRestart, &status.Exit{Code: -1, Signal: "TERM"}
+			return l
+		}(), ev: evGroupGone{}, w: cur, phase: phStopped, effects: "timer-, release, Stopped"},
+		{name: "and the next drive starts it again, counters kept", from: func() life {
+			l := life{target: prog, targetHash: hash, spec: prog, hash: hash, gen: 1, restarts: 2}
+			return l
+		}(), ev: evDrive{}, w: cur, phase: phSpawning, effects: "probes-, spawn#2",
+			check: func(l life) error { return expect(l.restarts == 2, "restarts %d", l.restarts) }},
+		{name: "restart in BACKOFF starts at once", from: on(phBackoff), ev: evRestart{}, w: cur,
+			phase: phSpawning, effects: "timer-, probes-, spawn#2"},
+		{name: "restart of FATAL starts afresh", from: func() life { l := on(phFatal); l.failures, l.restarts = 2, 4; return l }(),
+			ev: evRestart{}, w: cur, phase: phSpawning, effects: "timer-, probes-, spawn#2",
+			check: func(l life) error {
+				return expect(l.failures == 0 && l.restarts == 0, "failures %d restarts %d", l.failures, l.restarts)
+			}},
+		{name: "restart starts nothing at shutdown", from: on(phExited), ev: evRestart{}, w: world{shutdown: true}, phase: phExited},
+		{name: "restart while stopping changes nothing", from: on(phStopping), ev: evRestart{}, w: cur, phase: phStopping},
 		{name: "late news changes nothing", from: on(phBackoff), ev: evExited{code: 1, at: now}, phase: phBackoff},
 		{name: "a probe verdict after the process left changes nothing", from: on(phExited), ev: evProbe{liveness: true}, phase: phExited},
 	}

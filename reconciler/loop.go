@@ -72,17 +72,19 @@ type Reconciler struct {
 	lastValid   map[string]scanned
 	lastGood    *lastGood
 	reportedBad map[string]bool
-	requests    chan signalRequest
+	requests    chan controlRequest
 	deps        *depGraph
 	// running counts program goroutines, deleted ones still finishing
 	// included: shutdown waits for all of them.
 	running sync.WaitGroup
 }
 
-type signalRequest struct {
+// controlRequest is an action of the control socket for one program: msg
+// (a signalReq or restartReq) goes to the program's goroutine, which
+// answers on reply.
+type controlRequest struct {
 	program string
-	index   int
-	sig     syscall.Signal
+	msg     any
 	reply   chan error
 }
 
@@ -114,7 +116,7 @@ func New(opts Options) *Reconciler {
 		sent:        map[string]desired{},
 		lastValid:   map[string]scanned{},
 		reportedBad: map[string]bool{},
-		requests:    make(chan signalRequest),
+		requests:    make(chan controlRequest),
 		deps:        newDepGraph(),
 	}
 }
@@ -152,7 +154,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // Signal sends sig to instance index of program (every instance when index
 // is negative) through the daemon's own process handles.
 func (r *Reconciler) Signal(ctx context.Context, program string, index int, sig syscall.Signal) error {
-	req := signalRequest{program: program, index: index, sig: sig, reply: make(chan error, 1)}
+	reply := make(chan error, 1)
+	return r.control(ctx, controlRequest{program: program, msg: signalReq{index: index, sig: sig, reply: reply}, reply: reply})
+}
+
+// control hands req to the loop, which forwards it to its program, and
+// waits for the program's answer.
+func (r *Reconciler) control(ctx context.Context, req controlRequest) error {
 	select {
 	case r.requests <- req:
 	case <-ctx.Done():
@@ -166,15 +174,15 @@ func (r *Reconciler) Signal(ctx context.Context, program string, index int, sig 
 	}
 }
 
-func (r *Reconciler) forward(req signalRequest) {
+func (r *Reconciler) forward(req controlRequest) {
 	p := r.programs[req.program]
 	if p == nil {
-		req.reply <- fmt.Errorf("%s: no such program", req.program)
+		req.reply <- fmt.Errorf("%s: %w", req.program, ErrNoProgram)
 		return
 	}
 	// The program answers on req.reply itself; the loop does not wait.
-	if !p.post(signalReq{index: req.index, sig: req.sig, reply: req.reply}) {
-		req.reply <- fmt.Errorf("%s: no such program", req.program)
+	if !p.post(req.msg) {
+		req.reply <- fmt.Errorf("%s: %w", req.program, ErrNoProgram)
 	}
 }
 

@@ -333,6 +333,9 @@ func (p *program) handle(m any) {
 		}
 	case signalReq:
 		m.reply <- p.signal(m.index, m.sig)
+	case restartReq:
+		p.touched = append(p.touched, m.index)
+		m.reply <- p.restart(m.index, m.force)
 	case publishDue:
 		p.publishTimer = false
 	case probeVerdict:
@@ -371,7 +374,7 @@ func (p *program) signal(index int, sig syscall.Signal) error {
 		p.event(in.name(p.name), in.pid, status.EventNormal, "Signalled", "sent "+proc.SignalName(sig))
 	}
 	if sent == 0 && len(errs) == 0 {
-		return fmt.Errorf("%s: no running instance to signal", p.name)
+		return fmt.Errorf("%s: %w to signal", p.name, ErrNotRunning)
 	}
 	return errors.Join(errs...)
 }

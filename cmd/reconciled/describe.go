@@ -24,17 +24,23 @@ import (
 const describeEvents = 10
 
 func newDescribeCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME...",
+	sel := &programSelection{}
+	cmd := &cobra.Command{
+		Use:   "describe NAME... | -l SELECTOR | --all",
 		Short: "Show a program in detail: spec, status, conditions, instances, events",
 		Long: `Show what the manifest asks for (a summary; environment values are never shown,
 only their names), what the daemon last reported (phase, conditions, every
 instance with its last exit) and the last events, as kubectl describe does.`,
 		Example: `  reconciled describe worker
-  reconciled describe web worker`,
-		Args:              usageArgs(cobra.MinimumNArgs(1)),
+  reconciled describe web worker
+  reconciled describe -l team=payments`,
+		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if held, _ := reconciler.Held(filepath.Join(g.statusDirOf(), reconciler.StateDirName)); !held {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
@@ -56,6 +62,8 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 			return nil
 		},
 	}
+	sel.addFlags(cmd)
+	return cmd
 }
 
 // describe writes the description of name, with each instance's CPU time
@@ -91,51 +99,10 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 	field("Name", name)
 	field("Manifest", where)
 	if p != nil {
-		s := p.Spec
 		field("Labels", keyValues(p.Metadata.Labels))
 		field("Annotations", keyValues(p.Metadata.Annotations))
-		cmdline := shellJoin(s.Command)
-		field("Command", cmdline)
-		field("Desired", string(s.Desired))
-		field("Replicas", fmt.Sprint(s.Replicas))
-		restart := fmt.Sprintf("%s, startSeconds %v, startRetries %d, restartDelay %v (max %v)",
-			s.RestartPolicy, s.StartSeconds, s.StartRetries, s.RestartDelay, s.MaxRestartDelay)
-		field("Restart", restart)
-		field("Stop", fmt.Sprintf("%s, then KILL after %v", s.StopSignal.Name, s.StopTimeout))
-		update := string(s.UpdateStrategy.Type)
-		if s.UpdateStrategy.Type == spec.RollingUpdate {
-			update += fmt.Sprintf(", maxUnavailable %d", s.UpdateStrategy.MaxUnavailable)
-		}
-		field("Update", update)
-		if s.WorkingDir != "" {
-			field("Working dir", s.WorkingDir)
-		}
-		if s.User != "" {
-			field("User", strings.TrimSuffix(s.User+":"+s.Group, ":"))
-		}
-		env := make([]string, 0, len(s.Env))
-		for k := range s.Env {
-			env = append(env, k)
-		}
-		sort.Strings(env)
-		if len(env) > 0 {
-			field("Env", strings.Join(env, ", ")+" (values not shown)")
-		}
-		field("Output", fmt.Sprintf("stdout %s, stderr %s", outputName(s.Stdout), outputName(s.Stderr)))
-		if s.ReadinessProbe != nil {
-			field("Readiness", probeText(s.ReadinessProbe))
-		}
-		if s.LivenessProbe != nil {
-			field("Liveness", probeText(s.LivenessProbe))
-		}
-		if len(s.DependsOn) > 0 {
-			deps := make([]string, len(s.DependsOn))
-			for i, d := range s.DependsOn {
-				deps[i] = fmt.Sprintf("%s (%s)", d.Program, d.Condition)
-			}
-			field("Depends on", strings.Join(deps, ", "))
-		}
-		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || s.ReadinessProbe != nil {
+		describeSpec(field, &p.Spec)
+		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || p.Spec.ReadinessProbe != nil {
 			field("Progress deadline", p.ProgressDeadline().String())
 		}
 		hash := spec.Hash(p)
@@ -163,7 +130,11 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 		return true
 	}
 	s := st.Status
-	field("Phase", s.Phase)
+	phase := s.Phase
+	if notStarted(g.statusDirOf(), []status.ProgramStatus{st})[name] {
+		phase += " (" + notStartedMessage + ")"
+	}
+	field("Phase", phase)
 	if s.Containment != "" {
 		field("Containment", s.Containment)
 	}
@@ -311,13 +282,6 @@ func hostOr(h string) string {
 		return spec.DefaultProbeHost
 	}
 	return h
-}
-
-func outputName(o spec.Output) string {
-	if o.Mode == spec.OutputFile {
-		return o.File
-	}
-	return string(o.Mode)
 }
 
 // shellJoin prints argv so that it could be pasted into a shell.

@@ -148,7 +148,7 @@ func TestCLIStopStartWait(t *testing.T) {
 	}
 
 	res = d.cli(t, "start", "--all", "--wait")
-	if res.code != 0 || !strings.HasSuffix(res.stdout, "web: 2/2 ready\n") {
+	if res.code != 0 || !strings.HasSuffix(res.stdout, "web: 2/2 ready\nweb: started\n") {
 		t.Fatalf("start --all --wait: %v", res)
 	}
 	data, _ = os.ReadFile(path)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -25,8 +26,9 @@ import (
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	var output string
 	var watch bool
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "status [NAME...]",
+		Use:   "status [NAME... | -l SELECTOR]",
 		Short: "Show the instances of every program, or of the named ones",
 		Long: `Show one row per instance, read from the status files. Says so when no daemon
 holds the directory: the rows are then the last known state.
@@ -36,8 +38,13 @@ cgroup (or, without cgroups, from /proc of its process group); they are not
 in the status files.`,
 		Example: `  reconciled status
   reconciled status web -o wide --watch
+  reconciled status -l team=payments
   reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := sel.resolve(g, args, true)
+			if err != nil {
+				return err
+			}
 			switch output {
 			case "table", "wide", "json", "yaml":
 			default:
@@ -82,7 +89,7 @@ in the status files.`,
 				if output == "wide" {
 					use = liveUsage(dir)
 				}
-				printTable(out, sts, output == "wide", time.Now(), use)
+				printTable(out, sts, output == "wide", time.Now(), use, notStarted(dir, sts))
 			}
 			if len(missing) > 0 {
 				return &exitError{code: 1, msg: "no status for " + strings.Join(missing, ", ")}
@@ -92,6 +99,7 @@ in the status files.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw when the status changes, until interrupted")
+	sel.addFlags(cmd)
 	return cmd
 }
 
@@ -124,7 +132,7 @@ func watchStatus(ctx context.Context, out, errOut io.Writer, g *globalOptions, n
 			if wide { // read again at each redraw, and only then
 				use = liveUsage(dir)
 			}
-			printTable(&buf, sts, wide, now, use)
+			printTable(&buf, sts, wide, now, use, notStarted(dir, sts))
 			_, _ = out.Write(buf.Bytes())
 			last, drawn = key, now
 		}
@@ -178,8 +186,9 @@ func selectPrograms(all []status.ProgramStatus, names []string) (sel []status.Pr
 
 // printTable writes one row per program (READY n/m) followed by one row per
 // instance, like `kubectl get` and `supervisorctl status` together. Wide,
-// it adds each instance's CPU time and memory, as use tells them.
-func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time, use usageOf) {
+// it adds each instance's CPU time and memory, as use tells them. The
+// programs in never say "Not started".
+func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time, use usageOf, never map[string]bool) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tMESSAGE"
 	if wide {
@@ -188,7 +197,11 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 	fmt.Fprintln(tw, header)
 	for _, st := range sts {
 		s := st.Status
-		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, programMessage(s))
+		msg := programMessage(s)
+		if msg == "" && never[st.Metadata.Name] {
+			msg = notStartedMessage
+		}
+		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, msg)
 		if wide {
 			age := "-"
 			if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok && !c.LastTransitionTime.IsZero() {
@@ -209,7 +222,7 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 			if in.Ready {
 				ready = "true"
 			}
-			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, shownState(in), ready, pid, uptime, in.Restarts, in.Message)
+			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, shownState(in), ready, pid, uptime, in.Restarts, instanceMessage(in))
 			if wide {
 				last := ""
 				if e := in.LastExit; e != nil {
@@ -226,6 +239,36 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 		}
 	}
 	tw.Flush()
+}
+
+// notStartedMessage is supervisorctl's word for a program or instance that
+// was never started.
+const notStartedMessage = "Not started"
+
+// notStarted returns the programs of sts that have no instance and never
+// started one, as far as their events tell (no Started event kept).
+func notStarted(dir string, sts []status.ProgramStatus) map[string]bool {
+	never := map[string]bool{}
+	for _, st := range sts {
+		if st.Status.Phase != "Stopped" || len(st.Status.Instances) > 0 {
+			continue
+		}
+		evs, err := status.ReadEvents(dir, st.Metadata.Name)
+		if err != nil {
+			continue // not known: say nothing
+		}
+		never[st.Metadata.Name] = !slices.ContainsFunc(evs, func(ev status.Event) bool { return ev.Reason == "Started" })
+	}
+	return never
+}
+
+// instanceMessage is the instance's message, or "Not started" for a
+// stopped instance that has had no process and says nothing else.
+func instanceMessage(in status.Instance) string {
+	if in.Message == "" && in.State == "STOPPED" && in.StartedAt == nil && in.LastExit == nil {
+		return notStartedMessage
+	}
+	return in.Message
 }
 
 // instanceAge is how long an instance has been in its current state, as

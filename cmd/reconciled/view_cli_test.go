@@ -116,11 +116,11 @@ func cliUsage(_ string, in status.Instance) (usage.Sample, bool) {
 
 func TestCLIGoldenStatusTable(t *testing.T) {
 	var b bytes.Buffer
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow, cliUsage)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow, cliUsage, map[string]bool{"batch": true})
 	b.WriteString("\n")
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow, cliUsage)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow, cliUsage, nil)
 	b.WriteString("\n")
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd")[:1], true, cliNow, nil)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd")[:1], true, cliNow, nil, nil)
 	cliGolden(t, "status.golden", b.String())
 }
 

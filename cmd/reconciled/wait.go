@@ -28,9 +28,10 @@ const waitPoll = 50 * time.Millisecond
 type waitKind int
 
 const (
-	waitReady   waitKind = iota // every desired instance ready
-	waitStopped                 // no instance has a process
-	waitDeleted                 // the status file is gone
+	waitReady     waitKind = iota // every desired instance ready
+	waitStopped                   // no instance has a process
+	waitDeleted                   // the status file is gone
+	waitRestarted                 // instance index has a new process, ready
 )
 
 // waitTarget is one program and the state to wait for.
@@ -44,6 +45,21 @@ type waitTarget struct {
 	replicas int
 	// since: a SpecValid=False condition older than this is not ours.
 	since time.Time
+	// final, when set, is said once the target is reached ("NAME: started",
+	// supervisorctl's words), unless the last progress line said it.
+	final string
+	// index and before (waitRestarted): the instance, and the start time of
+	// the process it had when the restart was asked (nil: none).
+	index  int
+	before *time.Time
+}
+
+// label names the target in progress lines: the program, or NAME-i.
+func (t waitTarget) label() string {
+	if t.kind == waitRestarted {
+		return fmt.Sprintf("%s-%d", t.name, t.index)
+	}
+	return t.name
 }
 
 // appliedTarget waits for the daemon to have applied p, the manifest at
@@ -110,6 +126,8 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 		return false, "waiting for the daemon to pick up the change", nil
 	}
 	switch t.kind {
+	case waitRestarted:
+		return t.checkRestarted(s)
 	case waitStopped:
 		n := 0
 		for _, in := range s.Instances {
@@ -163,6 +181,29 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 	return done, progress, nil
 }
 
+// checkRestarted follows instance t.index until a process other than the
+// one it had when asked is ready. FATAL fails the wait only once a new
+// process was started: the status may not show the restart of a FATAL
+// instance yet.
+func (t waitTarget) checkRestarted(s status.Status) (done bool, progress string, fail error) {
+	for _, in := range s.Instances {
+		if in.Index != t.index {
+			continue
+		}
+		fresh := in.StartedAt != nil && (t.before == nil || !in.StartedAt.Equal(*t.before))
+		switch {
+		case !fresh:
+			return false, "waiting for the new process", nil
+		case in.State == "FATAL":
+			return false, "", fmt.Errorf("%s is FATAL: %s (reconciled logs %s --stderr)", in.Name, strings.TrimSpace(in.Message), in.Name)
+		case in.Ready:
+			return true, "restarted", nil
+		}
+		return false, strings.ToLower(in.State) + ", not ready yet", nil
+	}
+	return false, "waiting for the instance", nil
+}
+
 // waitFor follows the status files of the targets until each is reached,
 // printing a progress line whenever one changes. It fails (exit 1) at the
 // timeout, or at the first FATAL instance or rejected manifest.
@@ -191,14 +232,17 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 			}
 			done, progress, fail := t.check(st, exists)
 			if fail != nil {
-				return &exitError{code: 1, msg: t.name + ": " + fail.Error()}
+				return &exitError{code: 1, msg: t.label() + ": " + fail.Error()}
 			}
-			if progress != last[t.name] {
-				fmt.Fprintf(out, "%s: %s\n", t.name, progress)
-				last[t.name] = progress
+			key := t.label()
+			if progress != last[key] {
+				fmt.Fprintf(out, "%s: %s\n", key, progress)
+				last[key] = progress
 			}
 			if !done {
 				still = append(still, t)
+			} else if t.final != "" && t.final != progress {
+				fmt.Fprintf(out, "%s: %s\n", key, t.final)
 			}
 		}
 		if len(still) == 0 {
@@ -210,7 +254,7 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				var names []string
 				for _, t := range pending {
-					names = append(names, t.name+" ("+last[t.name]+")")
+					names = append(names, t.label()+" ("+last[t.label()]+")")
 				}
 				return &exitError{code: 1, msg: fmt.Sprintf("timed out after %v waiting for %s", timeout, strings.Join(names, ", "))}
 			}
@@ -223,8 +267,9 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 func newWaitCommand(g *globalOptions) *cobra.Command {
 	var forState string
 	var timeout time.Duration
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "wait NAME... --for ready|stopped|deleted",
+		Use:   "wait NAME... | -l SELECTOR | --all  --for ready|stopped|deleted",
 		Short: "Block until programs are ready, stopped or deleted",
 		Long: `Block until the status files show the state, for scripts. "ready" waits for the
 manifest as it is now (its spec hash) to run everywhere with every replica ready;
@@ -233,8 +278,9 @@ removed the program. Exits 0 when reached, 1 at the timeout or when an instance
 is FATAL (with its message).`,
 		Example: `  cp worker.yaml /etc/reconciled/ && reconciled wait worker --for ready
   reconciled wait web worker --for ready --timeout 5m
-  rm /etc/reconciled/old.yaml && reconciled wait old --for deleted`,
-		Args:              usageArgs(cobra.MinimumNArgs(1)),
+  rm /etc/reconciled/old.yaml && reconciled wait old --for deleted
+  reconciled wait -l team=payments --for ready`,
+		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var kind waitKind
@@ -247,6 +293,10 @@ is FATAL (with its message).`,
 				kind = waitDeleted
 			default:
 				return &usageError{fmt.Errorf("--for: %q is not one of ready, stopped, deleted", forState)}
+			}
+			args, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
 			}
 			since := time.Now()
 			var targets []waitTarget
@@ -268,5 +318,6 @@ is FATAL (with its message).`,
 	}
 	cmd.Flags().StringVar(&forState, "for", "ready", "the state to wait for: ready, stopped or deleted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long (exit 1)")
+	sel.addFlags(cmd)
 	return cmd
 }
