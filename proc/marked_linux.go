@@ -34,14 +34,108 @@ func FindMarked(marks []string) ([]Marked, error) {
 }
 
 // FindEscaped is FindMarked for the processes that left an instance's
-// process group: descendants of this process (orphans come back to it as
-// a subreaper) outside the process group of every leader s has not
-// released and outside this process's own group. It reads the environment
-// only of those.
-func (s *Starter) FindEscaped(marks []string) ([]Marked, error) {
-	return findMarked(marks, true, s.leaderGroups())
+// process group: descendants of this process outside the process group of
+// every leader s has not released and outside this process's own group.
+// It reads the environment only of those, and it does not scan /proc: a
+// process that left its group while its parent lived is below that
+// parent, in the tree of a leader in from (the leaders whose groups are
+// being stopped), and once its parent is gone it is an orphan, which the
+// kernel reparents to this process (a subreaper) under its main thread. So
+// the trees walked are those of the leaders in from and of the orphans;
+// with none of either (every process of a stopped instance gone with its
+// group) it costs one read of a children file.
+func (s *Starter) FindEscaped(marks []string, from []int) ([]Marked, error) {
+	if !s.lister.useChildrenFile {
+		return findMarked(marks, true, s.leaderGroups())
+	}
+	roots, err := s.lister.orphans()
+	if err != nil {
+		return nil, fmt.Errorf("find escaped processes: %w", err)
+	}
+	roots = append(roots, from...)
+	self := os.Getpid()
+	selfPgid, _ := unix.Getpgid(self)
+	var candidates []int
+	seen := map[int]bool{}
+	for len(roots) > 0 {
+		pid := roots[len(roots)-1]
+		roots = roots[:len(roots)-1]
+		if seen[pid] || pid == self {
+			continue
+		}
+		seen[pid] = true
+		roots = appendChildren(roots, pid)
+		candidates = append(candidates, pid)
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	btime, err := bootTime()
+	if err != nil {
+		return nil, fmt.Errorf("find escaped processes: %w", err)
+	}
+	var found []Marked
+	var envBuf []byte
+	for _, pid := range candidates {
+		st, err := readStat(pid)
+		if err != nil || st.dead() || st.pgid == selfPgid || s.leadsGroup(st.pgid) {
+			continue
+		}
+		if m, ok := readMarked(pid, st, btime, marks, &envBuf); ok {
+			found = append(found, m)
+		}
+	}
+	return found, nil
 }
 
+// appendChildren appends the children of pid (of each of its threads).
+func appendChildren(pids []int, pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tids, err := readDirNames(dir)
+	if err != nil {
+		return pids // gone
+	}
+	var buf [4096]byte
+	for _, tid := range tids {
+		if b, err := readFile(dir+"/"+tid+"/children", buf[:0]); err == nil {
+			pids = appendPids(pids, b)
+		}
+	}
+	return pids
+}
+
+// leadsGroup reports whether pgid is the group of a leader s has not
+// released.
+func (s *Starter) leadsGroup(pgid int) bool {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	_, ok := s.leaders[pgid]
+	return ok
+}
+
+// readMarked reads pid's environment and returns it as a Marked when it
+// carries every mark and names an instance.
+func readMarked(pid int, st procStat, btime time.Time, marks []string, envBuf *[]byte) (Marked, bool) {
+	env, err := readFile("/proc/"+strconv.Itoa(pid)+"/environ", *envBuf)
+	if err != nil {
+		return Marked{}, false // gone, or not ours to read
+	}
+	*envBuf = env[:0]
+	if !hasMarks(env, marks) {
+		return Marked{}, false
+	}
+	prog, okp := environValue(env, envProgram)
+	inst, oki := environValue(env, envInstance)
+	idx, err := strconv.Atoi(string(inst))
+	if !okp || !oki || err != nil {
+		return Marked{}, false
+	}
+	return Marked{Pid: pid, StartTicks: st.startTicks, Started: ticksToTime(btime, st.startTicks), Program: string(prog), Instance: idx}, true
+}
+
+// findMarked scans /proc for the processes with marks: all of them, or
+// (escaped) the descendants of this process outside leaders' groups and
+// its own.
 func findMarked(marks []string, escaped bool, leaders map[int]bool) ([]Marked, error) {
 	btime, err := bootTime()
 	if err != nil {
@@ -68,21 +162,9 @@ func findMarked(marks []string, escaped bool, leaders map[int]bool) ([]Marked, e
 		if escaped && (st.pgid == selfPgid || leaders[st.pgid] || !descends(stats, pid, self)) {
 			continue
 		}
-		env, err := readFile("/proc/"+strconv.Itoa(pid)+"/environ", envBuf)
-		if err != nil {
-			continue // gone, or not ours to read
+		if m, ok := readMarked(pid, st, btime, marks, &envBuf); ok {
+			found = append(found, m)
 		}
-		envBuf = env[:0]
-		if !hasMarks(env, marks) {
-			continue
-		}
-		prog, okp := environValue(env, envProgram)
-		inst, oki := environValue(env, envInstance)
-		idx, err := strconv.Atoi(string(inst))
-		if !okp || !oki || err != nil {
-			continue
-		}
-		found = append(found, Marked{Pid: pid, StartTicks: st.startTicks, Started: ticksToTime(btime, st.startTicks), Program: string(prog), Instance: idx})
 	}
 	return found, nil
 }

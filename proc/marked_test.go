@@ -31,13 +31,17 @@ func TestFindEscaped(t *testing.T) {
 	var found []Marked
 	waitfor.Condition(t, waitTimeout, func() bool { // setsid has exec'd sleep
 		var err error
-		found, err = testStarter.FindEscaped([]string{id})
+		found, err = testStarter.FindEscaped([]string{id}, []int{p.Pid()})
 		return err == nil && len(found) == 1 && found[0].Pid == escaped
 	}, "the setsid child is found")
+	// Its parent, the leader, lives: it is in the leader's tree only.
+	if orphans, _ := testStarter.FindEscaped([]string{id}, nil); len(orphans) != 0 {
+		t.Errorf("found among the orphans while its parent lives: %+v", orphans)
+	}
 	if m := found[0]; m.Program != "web" || m.Instance != 2 || time.Since(m.Started) > time.Minute {
 		t.Errorf("found %+v", m)
 	}
-	if other, _ := testStarter.FindEscaped([]string{id, "RECONCILED_DAEMON_ID=other"}); len(other) != 0 {
+	if other, _ := testStarter.FindEscaped([]string{id, "RECONCILED_DAEMON_ID=other"}, []int{p.Pid()}); len(other) != 0 {
 		t.Errorf("found with a mark it lacks: %+v", other)
 	}
 	anywhere, err := FindMarked([]string{id})

@@ -16,8 +16,10 @@ import (
 // (setsid, a double fork, nohup ... &) is still known by the marks in its
 // environment: RECONCILED_PROGRAM, RECONCILED_INSTANCE and the daemon's
 // RECONCILED_DAEMON_ID, and a start no earlier than the instance's. The
-// daemon is a subreaper, so such a process stays its descendant; a sweep
-// (one /proc scan for every request pending, see sweeper) finds them.
+// daemon is a subreaper, so such a process stays its descendant: below its
+// leader while its parent lives, an orphan of the daemon after. A sweep
+// (one walk of those trees for every request pending, see sweeper and
+// proc.Starter.FindEscaped) finds them.
 
 // markedProcess is a process of a daemon without cgroups. Its group is its
 // process group plus the marked processes that escaped it: a signal to the
@@ -110,6 +112,17 @@ func (p *markedProcess) Release() error {
 
 func (p *markedProcess) released() <-chan struct{} { return p.gone }
 
+// isReleased reports whether the leader was reaped: its pid may name
+// another process since.
+func (p *markedProcess) isReleased() bool {
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 // swept takes a sweep's finds for this instance: it remembers them, sends
 // the asked-for signal to all of them, or the group's last signal to those
 // no sweep had found yet, and returns those alive.
@@ -164,9 +177,8 @@ type sweepReq struct {
 }
 
 // sweeper serves sweep requests: every request pending when a sweep
-// begins is served by that one /proc scan, so a stop of 1000 instances
-// costs a few scans, not 1000. It has a goroutine only while requests are
-// pending.
+// begins is served by that one walk, so a stop of 1000 instances costs a
+// few walks, not 1000. It has a goroutine only while requests are pending.
 type sweeper struct {
 	procs *proc.Starter
 	marks []string // RECONCILED_DAEMON_ID=...
@@ -199,7 +211,15 @@ func (s *sweeper) run() {
 			return
 		}
 		s.mu.Unlock()
-		found, err := s.procs.FindEscaped(s.marks)
+		// The trees of the leaders being signalled (a process that left the
+		// group while its parent lives is there) besides the orphans.
+		var from []int
+		for _, r := range reqs {
+			if r.sig != 0 && !r.p.isReleased() {
+				from = append(from, r.p.Pid())
+			}
+		}
+		found, err := s.procs.FindEscaped(s.marks, from)
 		if err != nil {
 			s.log.Error(err, "Cannot look for processes that left their instance's process group")
 		}
