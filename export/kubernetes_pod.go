@@ -64,7 +64,7 @@ func (k *k8sProgram) env() []corev1.EnvVar {
 	}
 	for _, name := range envOrder(s.Env) {
 		env = append(env, corev1.EnvVar{Name: name, Value: s.Env[name]})
-		k.outerWarnings("spec.env."+name, res.expand(s.Env[name]))
+		k.outerWarnings("spec.env."+name, res.value(name))
 	}
 	return env
 }

@@ -213,7 +213,7 @@ func (n *nomadProgram) env() map[string]string {
 	warnCycles(n.p, n.w)
 	res := newResolver(n.p, -1)
 	for _, k := range sortedKeys(s.Env) {
-		env[k] = n.envValue("spec.env."+k, res.expand(s.Env[k]))
+		env[k] = n.envValue("spec.env."+k, res.value(k))
 	}
 	return env
 }

@@ -86,7 +86,7 @@ func (u *unitWriter) envFiles() (files []File, envPath string) {
 	perInstance := false
 	any := newResolver(u.p, -1)
 	for _, k := range sortedKeys(s.Env) {
-		e := any.expand(s.Env[k])
+		e := any.value(k)
 		perInstance = perInstance || e.has(segInstance)
 		for _, o := range e.outer() {
 			u.w.add("spec.env."+k, "refers to $(%s), which the manifest does not set: systemd expands nothing in an EnvironmentFile, so it stays as written", o)
@@ -96,7 +96,7 @@ func (u *unitWriter) envFiles() (files []File, envPath string) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "# Environment of %s. Mode 0600: values may be secrets.\n", title)
 		for _, k := range sortedKeys(s.Env) {
-			e := res.expand(s.Env[k])
+			e := res.value(k)
 			var v strings.Builder
 			for _, seg := range e {
 				if seg.kind == segOuter {

@@ -200,6 +200,13 @@ func (r *resolver) variable(name string) (expr, bool) {
 	return nil, false
 }
 
+// value returns the manifest variable name as the instance gets it: for a
+// variable in a reference cycle, as resolved in name order.
+func (r *resolver) value(name string) expr {
+	e, _ := r.variable(name)
+	return e
+}
+
 // references returns the names s refers to with $(NAME), in order, as
 // spec.Expand reads them.
 func references(s string) []string {
