@@ -218,7 +218,11 @@ func (k *k8sProgram) resources() corev1.ResourceRequirements {
 	r := k.p.Spec.Resources
 	list := corev1.ResourceList{}
 	if r.Memory > 0 {
-		list[corev1.ResourceMemory] = *resource.NewQuantity(r.Memory, resource.BinarySI)
+		format := resource.BinarySI // 512Mi as 512Mi
+		if r.Memory%(1<<10) != 0 {
+			format = resource.DecimalSI // 1G as 1G
+		}
+		list[corev1.ResourceMemory] = *resource.NewQuantity(r.Memory, format)
 	}
 	if r.MilliCPU > 0 {
 		list[corev1.ResourceCPU] = *resource.NewMilliQuantity(r.MilliCPU, resource.DecimalSI)

@@ -9,6 +9,7 @@ package export
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,9 +89,10 @@ type resolver struct {
 	env    map[string]string // the manifest's, unexpanded
 	fixed  map[string]string
 	done   map[string]expr
-	active map[string]bool
-	// cyclic names the variables met again while being expanded: their
-	// references are kept as written, as spec.InstanceEnv keeps them.
+	active []string // the variables being expanded, outermost first
+	// cyclic names the variables of reference cycles: a reference met
+	// again while being expanded is kept as written, as spec.InstanceEnv
+	// keeps it.
 	cyclic map[string]bool
 	// shallow leaves every variable the engine also sets (the manifest's
 	// env and RECONCILED_*) as a segVar, for values the engine expands
@@ -109,7 +111,6 @@ func newResolver(p *spec.Program, index int) *resolver {
 			spec.EnvReplicas: strconv.Itoa(p.Spec.Replicas),
 		},
 		done:   map[string]expr{},
-		active: map[string]bool{},
 		cyclic: map[string]bool{},
 	}
 	if index >= 0 {
@@ -178,13 +179,15 @@ func (r *resolver) variable(name string) (expr, bool) {
 		if e, ok := r.done[name]; ok {
 			return e, true
 		}
-		if r.active[name] {
-			r.cyclic[name] = true
+		if i := slices.Index(r.active, name); i >= 0 {
+			for _, n := range r.active[i:] {
+				r.cyclic[n] = true
+			}
 			return nil, false
 		}
-		r.active[name] = true
+		r.active = append(r.active, name)
 		e := r.expand(raw)
-		delete(r.active, name)
+		r.active = r.active[:len(r.active)-1]
 		r.done[name] = e
 		return e, true
 	}
