@@ -233,40 +233,6 @@ func references(s string) []string {
 	return names
 }
 
-// usesInstance reports whether any of p's values (command, env, probes)
-// refers to RECONCILED_INSTANCE, directly or through other variables.
-func usesInstance(p *spec.Program) bool {
-	r := newResolver(p, -1)
-	for _, s := range programStrings(p) {
-		if r.expand(s).has(segInstance) {
-			return true
-		}
-	}
-	return false
-}
-
-// programStrings returns every value of p in which $(VAR) is expanded.
-func programStrings(p *spec.Program) []string {
-	out := append([]string(nil), p.Spec.Command...)
-	for _, k := range sortedKeys(p.Spec.Env) {
-		out = append(out, p.Spec.Env[k])
-	}
-	for _, pr := range []*spec.Probe{p.Spec.ReadinessProbe, p.Spec.LivenessProbe} {
-		if pr == nil {
-			continue
-		}
-		switch {
-		case pr.Exec != nil:
-			out = append(out, pr.Exec.Command...)
-		case pr.TCPSocket != nil:
-			out = append(out, pr.TCPSocket.Host, pr.TCPSocket.Port)
-		case pr.HTTPGet != nil:
-			out = append(out, pr.HTTPGet.Host, pr.HTTPGet.Port, pr.HTTPGet.Path)
-		}
-	}
-	return out
-}
-
 // warnCycles names the variables whose references form a cycle: which of
 // them keeps its $(VAR) as written depends on the order of expansion, in
 // reconciled as in the target.
