@@ -227,3 +227,20 @@ func TestKubernetesInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestKubernetesStopped: a stopped long-running program asks for no pods
+// and keeps its replicas in an annotation.
+func TestKubernetesStopped(t *testing.T) {
+	p := *loadDir(t, "../examples")[1] // web
+	p.Spec.Desired = spec.DesiredStopped
+	r, err := Export(Kubernetes, []*spec.Program{&p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(r.Files[0].Data)
+	for _, want := range []string{"  replicas: 0\n", ReplicasAnnotation + `: "2"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stopped web lacks %q:\n%s", want, out)
+		}
+	}
+}
