@@ -35,7 +35,7 @@ type markedProcess struct {
 	lastSig  syscall.Signal // the last signal sent to the group
 	final    bool           // a sweep after the process group emptied found nothing alive
 	escaped  []proc.Marked  // found by sweeps, maybe exited since
-	gone     chan struct{}  // closed at Release
+	gone     chan struct{}  // closed at Release: the pid may name another process since
 	goneOnce sync.Once
 }
 
@@ -103,14 +103,15 @@ func (p *markedProcess) WaitGroupEmpty(ctx context.Context) error {
 	}
 }
 
-// Release reaps the leader and lets the instance's next process start.
+// Release reaps the leader. Unlike a cgroup, which the next process of the
+// instance reuses, nothing waits for it: the next process may start while
+// what escaped the last one is still being stopped (as with the rest of a
+// process group a leader left, which retire stops in the background).
 func (p *markedProcess) Release() error {
 	err := p.Process.Release()
 	p.goneOnce.Do(func() { close(p.gone) })
 	return err
 }
-
-func (p *markedProcess) released() <-chan struct{} { return p.gone }
 
 // isReleased reports whether the leader was reaped: its pid may name
 // another process since.

@@ -200,8 +200,7 @@ type released struct {
 
 // releasedBy returns what a new process of the same instance must wait
 // for before it starts: a contained process's cgroup is the instance's,
-// and gone only once released; a marked process is released once the
-// processes that escaped its group are gone. nil: nothing.
+// and gone only once released. nil: nothing.
 func releasedBy(pr Process) <-chan struct{} {
 	if c, ok := pr.(interface{ released() <-chan struct{} }); ok {
 		return c.released()
