@@ -63,11 +63,15 @@ func (r *Runner) run(j job) {
 		log.V(1).Info("Hook succeeded")
 		return
 	}
+	ended := "killed" // SIGKILL to its process group
+	if j.hook.Exec == nil {
+		ended = "abandoned" // the request's context ended
+	}
 	switch {
 	case timedOut.Load():
-		f.what = "timed out after " + timeout.String() + " and was killed"
+		f.what = "timed out after " + timeout.String() + " and was " + ended
 	case r.ctx.Err() != nil:
-		f.what = "was killed: the daemon is shutting down"
+		f.what = "was " + ended + ": the daemon is shutting down"
 	}
 	msg := fmt.Sprintf("hooks[%d] (%s) on %s %s", j.index, j.hook.kind(), j.ev.Reason, f.what)
 	if f.output != "" {
