@@ -267,7 +267,8 @@ func (r *Runner) send(ev status.Event) {
 // HookFailed each) and those that wait are dropped. Close returns once every
 // goroutine of the Runner has ended, after a last HooksDropped event when
 // runs were dropped since the last one; its error is ctx's when it had to
-// kill or drop. Call it before the event sink closes, and only once.
+// kill or drop. Call it before the event sink closes; a second call returns
+// at once.
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
