@@ -52,9 +52,11 @@ func (r *Runner) runExec(ctx context.Context, j job, env []string) *failure {
 		return &failure{what: "failed to start: " + err.Error()}
 	}
 	out := startTail(rd)
+	ended := false // the run's context ended before the leader exited
 	select {
 	case <-p.Done():
 	case <-ctx.Done():
+		ended = true
 	}
 	// Safe after the leader's exit too: it is unreaped until Release, so its
 	// pid still names this group.
@@ -63,8 +65,8 @@ func (r *Runner) runExec(ctx context.Context, j job, env []string) *failure {
 	b, cut := out.finish()
 	f := &failure{output: trimTail(b, cut)}
 	switch {
-	case ctx.Err() != nil:
-		f.what = "was killed" // run words it from what ended ctx
+	case ended:
+		f.what, f.ended = "was killed", true
 	case werr != nil:
 		f.what = "failed: " + werr.Error()
 	case !st.Success():

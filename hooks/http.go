@@ -44,7 +44,7 @@ func (r *Runner) runHTTP(ctx context.Context, j job, env []string) *failure {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return &failure{what: "failed: POST " + strconv.Quote(a.URL) + ": " + err.Error()}
+		return &failure{what: "failed: POST " + strconv.Quote(a.URL) + ": " + err.Error(), ended: ctx.Err() != nil}
 	}
 	defer resp.Body.Close()
 	head := make([]byte, OutputTail+1)

@@ -32,6 +32,7 @@ const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 type failure struct {
 	what   string
 	output string
+	ended  bool // the run's context ended it: run words what from why
 }
 
 // run runs j with its timeout and reports a failure as a HookFailed event.
@@ -68,6 +69,7 @@ func (r *Runner) run(j job) {
 		ended = "abandoned" // the request's context ended
 	}
 	switch {
+	case !f.ended:
 	case timedOut.Load():
 		f.what = "timed out after " + timeout.String() + " and was " + ended
 	case r.ctx.Err() != nil:
