@@ -4,44 +4,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/reconciled/reconciled/internal/expand"
 )
 
 // Expand replaces each $(VAR) in s by lookup(VAR) when lookup knows VAR, with
 // Kubernetes's rules: $$ is a literal $, so $$(VAR) stays "$(VAR)"; an unknown
 // or unterminated reference is kept as written; a $ before anything else is
-// kept.
+// kept. It is internal/expand's String, which packages below spec use.
 func Expand(s string, lookup func(string) (string, bool)) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			end := strings.IndexByte(s[i+2:], ')')
-			if end < 0 {
-				b.WriteString(s[i:])
-				return b.String()
-			}
-			name := s[i+2 : i+2+end]
-			if v, ok := lookup(name); ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(s[i : i+3+end])
-			}
-			i += 2 + end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
+	return expand.String(s, lookup)
 }
 
 // Instance environment variables set by the daemon.
@@ -117,16 +89,7 @@ func InstanceCommand(p *Program, env []string) []string {
 
 // LookupEnv returns a lookup function over "K=V" entries for Expand.
 func LookupEnv(env []string) func(string) (string, bool) {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return func(name string) (string, bool) {
-		v, ok := m[name]
-		return v, ok
-	}
+	return expand.Lookup(env)
 }
 
 // EnvTemplate is InstanceEnv and InstanceCommand of one program and base,

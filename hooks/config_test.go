@@ -1,0 +1,122 @@
+package hooks
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	exec := &ExecAction{Command: []string{"notify-send", "$(RECONCILED_EVENT_REASON)"}}
+	post := &HTTPPostAction{URL: "http://127.0.0.1:9000/alert", Headers: map[string]string{"X-Token": "$(TOKEN)"}}
+	cases := []struct {
+		name  string
+		hooks []Hook
+		want  []string // "field: message", messages cut after their first words
+	}{
+		{"the design's example", []Hook{
+			{Events: []string{"Exited", "BackOff", "Fatal", "Unhealthy", "Flapping"}, Exec: exec, Timeout: 10 * time.Second},
+			{Events: []string{"Fatal"}, HTTPPost: post},
+		}, nil},
+		{"a URL from a variable", []Hook{{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{URL: "$(ALERT_URL)"}}}, nil},
+		{"a host from a variable", []Hook{{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{URL: "https://$(HOST):9000/x"}}}, nil},
+		{"no events", []Hook{{Exec: exec}}, []string{"spec.hooks[0].events: must name at least one event reason"}},
+		{"bad events", []Hook{{Events: []string{"fatal", "Crashed", "Fatal", "Fatal", "HookFailed", "HooksDropped"}, Exec: exec}}, []string{
+			`spec.hooks[0].events[0]: unknown event reason "fatal" (did you mean "Fatal"?)`,
+			`spec.hooks[0].events[1]: unknown event reason "Crashed" (known: Started,`,
+			`spec.hooks[0].events[3]: duplicate event reason "Fatal"`,
+			`spec.hooks[0].events[4]: a hook cannot run on HookFailed`,
+			`spec.hooks[0].events[5]: a hook cannot run on HooksDropped`,
+		}},
+		{"no action", []Hook{{Events: []string{"Fatal"}}}, []string{"spec.hooks[0]: must set one of exec, httpPost"}},
+		{"two actions", []Hook{{Events: []string{"Fatal"}, Exec: exec, HTTPPost: post}}, []string{"spec.hooks[0]: must set only one of exec, httpPost"}},
+		{"empty commands", []Hook{
+			{Events: []string{"Fatal"}, Exec: &ExecAction{}},
+			{Events: []string{"Fatal"}, Exec: &ExecAction{Command: []string{""}}},
+		}, []string{"spec.hooks[0].exec.command: must not be empty", "spec.hooks[1].exec.command[0]: must not be empty"}},
+		{"bad URLs", []Hook{
+			{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{}},
+			{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{URL: "ftp://host/x"}},
+			{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{URL: "http:///x"}},
+		}, []string{
+			"spec.hooks[0].httpPost.url: must not be empty",
+			"spec.hooks[1].httpPost.url: must be an http:// or https:// URL",
+			"spec.hooks[2].httpPost.url: must be an http:// or https:// URL with a host",
+		}},
+		{"bad header", []Hook{{Events: []string{"Fatal"}, HTTPPost: &HTTPPostAction{URL: "http://h", Headers: map[string]string{"X Token": "s3cret"}}}},
+			[]string{"spec.hooks[0].httpPost.headers.X Token: is not a valid header name"}},
+		{"negative timeout", []Hook{{Events: []string{"Fatal"}, Exec: exec, Timeout: -time.Second}}, []string{"spec.hooks[0].timeout: must be positive, not -1s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := Validate(c.hooks, "spec.hooks")
+			if len(errs) != len(c.want) {
+				t.Fatalf("errors %q, want %q", errs, c.want)
+			}
+			for i, e := range errs {
+				if !strings.HasPrefix(e.Error(), c.want[i]) {
+					t.Errorf("error %d %q, want %q", i, e.Error(), c.want[i])
+				}
+				if strings.Contains(e.Error(), "s3cret") {
+					t.Errorf("error %q holds a header value", e.Error())
+				}
+			}
+		})
+	}
+}
+
+// SetHooks changes what later events run; Fire of a reason no hook lists
+// starts nothing.
+func TestSetHooks(t *testing.T) {
+	r, _ := newRunner(t, nil, Hook{Events: []string{"Fatal"}, Exec: &ExecAction{Command: []string{"true"}}})
+	r.SetHooks([]Hook{{Events: []string{"Exited"}, Exec: &ExecAction{Command: []string{"true"}}}})
+	r.Fire(event("Fatal", "web-0", "gave up"), instanceCtx(""))
+	r.mu.Lock()
+	peak := r.peak
+	indices := r.byReason["Exited"]
+	r.mu.Unlock()
+	if peak != 0 || !slices.Equal(indices, []int{0}) {
+		t.Errorf("a Fatal event started %d hooks and Exited runs hooks %v; want 0 and [0]", peak, indices)
+	}
+}
+
+func TestHookEnv(t *testing.T) {
+	ev := event("Started", "web-0", "started")
+	env := hookEnv(ev, InstanceContext{Env: []string{"A=1", "RECONCILED_PID=9", "RECONCILED_EVENT_TYPE=x"}})
+	want := []string{
+		"A=1",
+		"RECONCILED_EVENT_REASON=Started", "RECONCILED_EVENT_TYPE=Normal", "RECONCILED_EVENT_MESSAGE=started",
+		"RECONCILED_EVENT_TIME=2026-11-22T10:00:01.123Z", "RECONCILED_PID=", "RECONCILED_EXIT_CODE=", "RECONCILED_EXIT_SIGNAL=",
+	}
+	if !slices.Equal(env, want) {
+		t.Errorf("env %q, want %q", env, want)
+	}
+}
+
+func TestTrim(t *testing.T) {
+	cases := []struct {
+		name       string
+		b          string
+		cut, front bool
+		want       string
+	}{
+		{"whole", "  done\n", false, true, "done"},
+		{"tail cut in a rune", "\xa9t\u00e9 fin\n", true, true, "…t\u00e9 fin"},
+		{"head cut in a rune", "d\u00e9but \xc3", true, false, "d\u00e9but…"},
+		{"head cut in a 3-byte rune", "ab\xe2\x82", true, false, "ab…"},
+		{"invalid inside", "a\xffb", false, true, "a\uFFFDb"},
+		{"only space, cut", "   ", true, true, ""},
+	}
+	for _, c := range cases {
+		var got string
+		if c.front {
+			got = trimTail([]byte(c.b), c.cut)
+		} else {
+			got = trimHead([]byte(c.b), c.cut)
+		}
+		if got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
