@@ -172,6 +172,9 @@ func (w warnings) supervisionWarnings(s *spec.ProgramSpec, engine string) {
 	if s.BackoffResetAfter != spec.DefaultBackoffResetAfter {
 		w.add("spec.backoffResetAfter", "%v has no equivalent: %s resets its restart back-off on its own terms", s.BackoffResetAfter, engine)
 	}
+	if len(s.Hooks) > 0 {
+		w.add("spec.hooks", "has no equivalent: %s runs nothing on a program's events (send them from its own events or logs)", engine)
+	}
 	if def := (spec.Flapping{Restarts: spec.DefaultFlappingRestarts, Window: spec.DefaultFlappingWindow}); s.Flapping != def {
 		w.add("spec.flapping", "has no equivalent: %s raises no condition for an instance that restarts often", engine)
 	}

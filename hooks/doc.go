@@ -1,12 +1,12 @@
 // Package hooks runs a program's event hooks (spec.hooks, docs/reference.md
 // "Hooks"): an exec command or an HTTP POST when an event of a listed reason
-// happens. It holds the hook configuration types and their validation (spec
-// embeds them) and a Runner per program that the reconciler hands events to.
+// happens: a Runner per program that the reconciler hands events to. The
+// hook configuration (spec.Hook and its validation) is package spec's; the
+// names here are aliases.
 //
 // The face:
 //
-//	config   Hook, ExecAction, HTTPPostAction, DefaultTimeout;
-//	         Validate(hooks, "spec.hooks") -> []FieldError (field paths)
+//	config   Hook, ExecAction, HTTPPostAction, DefaultTimeout (spec's)
 //	run      New(ctx, Options) -> *Runner; Runner.Fire(event, InstanceContext);
 //	         Runner.SetHooks (an edit: hooks are not in the spec hash);
 //	         Runner.Close(ctx) (drain until ctx ends, then kill, then wait)

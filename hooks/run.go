@@ -45,7 +45,7 @@ func (r *Runner) run(j job) {
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
-	timeout := j.hook.timeout()
+	timeout := j.hook.TimeoutOrDefault()
 	var timedOut atomic.Bool
 	t := r.clock.AfterFunc(timeout, func() {
 		timedOut.Store(true)
@@ -75,7 +75,7 @@ func (r *Runner) run(j job) {
 	case r.ctx.Err() != nil:
 		f.what = "was " + ended + ": the daemon is shutting down"
 	}
-	msg := fmt.Sprintf("hooks[%d] (%s) on %s %s", j.index, j.hook.kind(), j.ev.Reason, f.what)
+	msg := fmt.Sprintf("hooks[%d] (%s) on %s %s", j.index, j.hook.Kind(), j.ev.Reason, f.what)
 	if f.output != "" {
 		msg += ": " + f.output
 	}

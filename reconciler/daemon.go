@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/hooks"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -159,6 +160,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 			log.Info("Trusting every manifest's owner: a manifest may name any user (--trust-all-owners)")
 		}
 	}
+	// Each program closes its hook runner when it ends; what is left is
+	// killed when the daemon returns.
+	hookCtx, endHooks := context.WithCancel(context.WithoutCancel(ctx))
+	defer endHooks()
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
@@ -171,8 +176,11 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Starter:      starter,
 		Containment:  containment,
 		PassSignal:   policy != ExitNever,
-		Trust:        trust,
-		LastGoodDir:  filepath.Join(stateDir, LastGoodDirName),
+		Hooks: func(program string, emit func(status.Event)) ProgramHooks {
+			return hooks.New(hookCtx, hooks.Options{Program: program, Starter: procs, Emit: emit, Log: log.WithName("hooks").WithValues("program", program)})
+		},
+		Trust:       trust,
+		LastGoodDir: filepath.Join(stateDir, LastGoodDirName),
 	})
 
 	// Helpers live until the reconciler has stopped every instance.

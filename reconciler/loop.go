@@ -54,6 +54,9 @@ type Options struct {
 	LastGoodDir string
 	Clock       clock.Clock
 	Log         logr.Logger
+	// Hooks makes each program's hook runner; nil: spec.hooks are not run
+	// (their contexts come from the Starter, if it is a HookContexter).
+	Hooks HookRunners
 	// PassSignal: when Run's context ends with a *ShutdownSignal cause,
 	// that signal goes to every instance in place of its stop signal
 	// (under an exit policy, as vagga does).
@@ -132,7 +135,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, probes: probes,
 		sink: r.opts.Sink, deps: r.deps, spawnSlots: slots, publishEvery: r.opts.PublishEvery,
-		containment: r.opts.Containment}
+		containment: r.opts.Containment, newHooks: r.opts.Hooks}
+	if hc, ok := r.opts.Starter.(HookContexter); ok {
+		popts.hookCtx = hc
+	}
 	r.pass(ctx, popts)
 	for {
 		select {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
+	"github.com/reconciled/reconciled/hooks"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/spec"
@@ -190,6 +191,18 @@ func (s *OSStarter) startResolved(p *spec.Program, ps proc.Spec) (*proc.Process,
 	}
 	return nil, err
 }
+
+// HookContext is the context of instance idx's hooks: its environment,
+// working directory and user, as it starts with them.
+func (s *OSStarter) HookContext(p *spec.Program, idx int) (hooks.InstanceContext, error) {
+	env, cred, err := s.identity(p, idx)
+	if err != nil {
+		return hooks.InstanceContext{}, err
+	}
+	return hooks.InstanceContext{Env: env, Dir: s.workingDir(p), Credential: cred}, nil
+}
+
+var _ HookContexter = (*OSStarter)(nil)
 
 // identity returns the environment and the credential of instance idx of p:
 // the daemon's environment, then (with a user) what `su -` sets, then the

@@ -49,6 +49,10 @@ type programOptions struct {
 	publishEvery time.Duration
 	// containment is what the status says holds instances together.
 	containment Containment
+	// newHooks makes a program's hook runner (nil: hooks are not run), and
+	// hookCtx tells the context its hooks run in.
+	newHooks HookRunners
+	hookCtx  HookContexter
 }
 
 // program owns the instances of one program. Its goroutine (run) is the only
@@ -89,6 +93,7 @@ type program struct {
 	deadlineTimer clock.Timer
 	deadlineAt    time.Time
 	flap          flapWatch
+	hooks         programHooks
 
 	// A pass drives every instance only when something that decides their
 	// targets may have changed: new desired state (full), the count wanted
@@ -204,6 +209,7 @@ func (p *program) apply(d desired) {
 	if d.prog == nil {
 		return
 	}
+	p.setHooks(d.prog.Spec.Hooks)
 	if p.deps != nil {
 		p.deps.setNeeds(p.name, d.prog.Spec.DependsOn)
 	}
@@ -386,7 +392,7 @@ func (p *program) finished() bool {
 		return false
 	}
 	// Unless new desired state or a message arrived meanwhile.
-	return p.closeIfIdle(func() {
+	closed := p.closeIfIdle(func() {
 		if p.deps != nil {
 			p.deps.leave(p.name)
 		}
@@ -398,11 +404,17 @@ func (p *program) finished() bool {
 		}
 		if p.cur.deleted {
 			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
+			p.hooks.gone.Store(true)
 			p.sink.Delete(p.name)
 		} else {
 			p.publishNow()
 		}
 	})
+	if closed {
+		// Outside the mailbox's lock: posting goroutines never wait for it.
+		p.closeHooks(p.cur.deleted)
+	}
+	return closed
 }
 
 func (p *program) event(instance string, pid int, kind, reason, msg string) {
@@ -413,6 +425,7 @@ func (p *program) event(instance string, pid int, kind, reason, msg string) {
 func (p *program) emitEvent(ev status.Event) {
 	ev.Time, ev.Program = p.clock.Now(), p.name
 	p.sink.Event(ev)
+	p.fireHooks(ev)
 	p.log.V(1).Info("Event", "instance", ev.Instance, "pid", ev.Pid, "reason", ev.Reason, "message", ev.Message)
 }
 

@@ -113,6 +113,31 @@ func flappingField() *Field {
 			"Stable event. An edit of the spec starts a new window."}
 }
 
+func hooksField() *Field {
+	return &Field{Name: "hooks", Hash: NotInHash,
+		Doc: "Actions run when events of the program happen (an alert when it goes FATAL): a command or an " +
+			"HTTP POST of the event's JSON line. At most 4 run at once per program; a failure is a HookFailed " +
+			"event. A change restarts nothing.",
+		Type: listOf(&Type{Kind: KindObject, ExactlyOne: []string{"exec", "httpPost"}, Fields: []*Field{
+			{Name: "events", Type: listOf(enum(knownReasons()...)), Required: true,
+				Doc: "The event reasons (of the events file) the hook runs on; HookFailed and HooksDropped cannot be used."},
+			{Name: "exec", Doc: "Run a command with the instance's user, working directory and environment, plus " +
+				"RECONCILED_EVENT_REASON, _TYPE, _MESSAGE, _TIME, RECONCILED_PID, RECONCILED_EXIT_CODE and " +
+				"RECONCILED_EXIT_SIGNAL.",
+				Type: object(&Field{Name: "command", Type: commandType(), Required: true,
+					Doc: "The command: a list of strings, or one string split as spec.command is. $(VAR) expands."})},
+			{Name: "httpPost", Doc: "POST the event's JSON line (Content-Type: application/json).",
+				Type: object(
+					&Field{Name: "url", Type: &Type{Kind: KindString, Pattern: `^([hH][tT][tT][pP][sS]?://|\$\()`}, Required: true,
+						Doc: "An http:// or https:// URL; $(VAR) expands."},
+					&Field{Name: "headers", Type: &Type{Kind: KindMap, Elem: str()},
+						Doc: "Request headers; $(VAR) in values expands."})},
+			{Name: "timeout", Type: duration(), Default: "10s",
+				Doc: "How long one run may take; then its process group is killed (SIGKILL), or the request abandoned."},
+		}}),
+	}
+}
+
 func updateStrategyField() *Field {
 	t := object(
 		&Field{Name: "type", Type: enum(string(RollingUpdate), string(Recreate)), Default: string(RollingUpdate),

@@ -135,6 +135,7 @@ func specField() *Field {
 				"until then every restart, also after a successful start, doubles it up to maxRestartDelay.",
 			Kubernetes: "CrashLoopBackOff's reset (10m)"},
 		flappingField(),
+		hooksField(),
 		{Name: "stopSignal", Type: &Type{Kind: KindString, Name: "signal", Enum: stopSignalNames(),
 			Pattern: foldPattern("SIG", stopSignalNames()...)}, Default: "TERM", Hash: NotInHash,
 			Doc: "The signal sent to the instance's process group to stop it; with or without SIG, in any " +

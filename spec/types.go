@@ -94,8 +94,10 @@ type ProgramSpec struct {
 	// delay to start again from RestartDelay.
 	BackoffResetAfter time.Duration
 	Flapping          Flapping
-	StopSignal        Signal
-	StopTimeout       time.Duration
+	// Hooks run when events of the program happen (not in the hash).
+	Hooks       []Hook
+	StopSignal  Signal
+	StopTimeout time.Duration
 
 	WorkingDir string
 	// Env holds the variables the manifest sets, before $(VAR) expansion.

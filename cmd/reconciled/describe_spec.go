@@ -34,6 +34,13 @@ func describeSpec(field func(k, v string), s *spec.ProgramSpec) {
 		restart += fmt.Sprintf(", backoffResetAfter %v", s.BackoffResetAfter)
 	}
 	field("Restart", restart)
+	for _, h := range s.Hooks {
+		action := "exec " + shellJoin(h.Exec.CommandOrNil())
+		if h.HTTPPost != nil {
+			action = "httpPost " + h.HTTPPost.URL // as written: $(VAR) unexpanded
+		}
+		field("Hook", fmt.Sprintf("on %s: %s (timeout %v)", strings.Join(h.Events, ","), action, h.TimeoutOrDefault()))
+	}
 	switch f := s.Flapping; {
 	case f.Restarts == 0:
 		field("Flapping", "off")

@@ -1,11 +1,11 @@
-package hooks
+package spec
 
 import (
 	"fmt"
 	"strings"
 )
 
-// The reasons of the events a Runner emits about its own hooks.
+// The reasons of the events the hooks runner emits about its own hooks.
 const (
 	// ReasonHookFailed is a hook that failed: a non-zero exit, a kill at its
 	// timeout, a command that did not start, an HTTP error or status.
@@ -19,11 +19,11 @@ const (
 // knownReasons returns the event reasons a hook may run on, those of
 // docs/reference.md §5 and §8-§10, in the order of the reference's
 // table. HookFailed and HooksDropped are not among them.
-func knownReasons() []string {
+func knownReasons() []string { // the reasons a hook may run on
 	return []string{
 		"Started", "Ready", "NotReady", "Unhealthy", "Exited", "BackOff", "Fatal",
 		"Stopping", "Killed", "OOMKilled", "Stopped", "Scaled", "SpecChanged",
-		"SpecInvalid", "Deleted", "Signalled", "LogWriteFailed", "LogWriteResumed",
+		"SpecInvalid", "SpecWarning", "Deleted", "Signalled", "LogWriteFailed", "LogWriteResumed",
 		"LogDropped", "IllegalTransition", "Flapping", "Stable",
 	}
 }
