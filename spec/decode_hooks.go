@@ -81,3 +81,39 @@ func (d *decoder) locate(path string, items map[string]*yaml.Node, fallback *yam
 	}
 	return fallback
 }
+
+// lifecycle decodes spec.lifecycle: {preStart, preStop}, each {exec:
+// {command}, timeout}.
+func (d *decoder) lifecycle(n *yaml.Node, path string, l *Lifecycle) {
+	hook := func(k, v *yaml.Node, p string) *LifecycleHook {
+		h := &LifecycleHook{}
+		d.fields(v, p, []field{
+			{"exec", func(k, v *yaml.Node, p string) {
+				h.Exec = &ExecAction{}
+				d.fields(v, p, []field{{"command", func(k, v *yaml.Node, p string) {
+					if v.Kind == yaml.SequenceNode {
+						h.Exec.Command = d.stringList(v, p)
+					} else if s, ok := d.str(k, v, p); ok {
+						words, err := SplitWords(s)
+						if err != nil {
+							d.add(k, p, "%v", err)
+						}
+						h.Exec.Command = words
+					}
+				}}})
+				if len(h.Exec.Command) == 0 {
+					d.add(k, join(p, "command"), "required: the command to run")
+				}
+			}},
+			{"timeout", func(k, v *yaml.Node, p string) { d.positiveDuration(k, v, p, &h.Timeout) }},
+		})
+		if h.Exec == nil {
+			d.add(k, join(p, "exec"), "required: the command to run")
+		}
+		return h
+	}
+	d.fields(n, path, []field{
+		{"preStart", func(k, v *yaml.Node, p string) { l.PreStart = hook(k, v, p) }},
+		{"preStop", func(k, v *yaml.Node, p string) { l.PreStop = hook(k, v, p) }},
+	})
+}

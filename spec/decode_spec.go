@@ -52,6 +52,7 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 		{"backoffResetAfter", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &s.BackoffResetAfter) }},
 		{"flapping", func(k, v *yaml.Node, p string) { d.flapping(v, p, &s.Flapping) }},
 		{"hooks", func(k, v *yaml.Node, p string) { s.Hooks = d.hooks(k, v, p) }},
+		{"lifecycle", func(k, v *yaml.Node, p string) { d.lifecycle(v, p, &s.Lifecycle) }},
 		{"stopSignal", func(k, v *yaml.Node, p string) {
 			if str, ok := d.str(k, v, p); ok {
 				sig, err := ParseSignal(str)

@@ -138,6 +138,29 @@ func hooksField() *Field {
 	}
 }
 
+func lifecycleField() *Field {
+	hook := func(name, doc, timeoutDoc, def string) *Field {
+		return &Field{Name: name, Doc: doc, Kubernetes: "containers[].lifecycle." + name,
+			Type: object(
+				&Field{Name: "exec", Required: true, Doc: "The command, run with the instance's user, working directory, environment and cgroup.",
+					Type: object(&Field{Name: "command", Type: commandType(), Required: true,
+						Doc: "A list of strings, or one string split as spec.command is. $(VAR) expands."})},
+				&Field{Name: "timeout", Type: duration(), DefaultText: def, Doc: timeoutDoc},
+			)}
+	}
+	return &Field{Name: "lifecycle", Hash: InHash, Kubernetes: "containers[].lifecycle",
+		Doc: "Commands run around each start and stop of an instance.",
+		Type: object(
+			hook("preStart", "Runs before every start of an instance; a failure (non-zero exit, its timeout) is a "+
+				"failed start: BACKOFF, counted for FATAL, the message says preStart failed.",
+				"How long it may run; then its process group is killed and the start fails.", "30s"),
+			hook("preStop", "Runs before the stop signal (drain a load balancer); its time counts inside "+
+				"stopTimeout: the signal is sent when it ends or is killed at its timeout, and SIGKILL follows "+
+				"stopTimeout after the stop began, never less than 2s after the signal.",
+				"How long it may run; stopTimeout when longer or not set.", "stopTimeout"),
+		)}
+}
+
 func updateStrategyField() *Field {
 	t := object(
 		&Field{Name: "type", Type: enum(string(RollingUpdate), string(Recreate)), Default: string(RollingUpdate),

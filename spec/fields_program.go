@@ -136,6 +136,7 @@ func specField() *Field {
 			Kubernetes: "CrashLoopBackOff's reset (10m)"},
 		flappingField(),
 		hooksField(),
+		lifecycleField(),
 		{Name: "stopSignal", Type: &Type{Kind: KindString, Name: "signal", Enum: stopSignalNames(),
 			Pattern: foldPattern("SIG", stopSignalNames()...)}, Default: "TERM", Hash: NotInHash,
 			Doc: "The signal sent to the instance's process group to stop it; with or without SIG, in any " +

@@ -13,7 +13,7 @@ import (
 // comments) hash equally.
 //
 // Covered: command (after splitting), env, workingDir, user, group, umask,
-// nice, ioNice, limits, resources, stdout, stderr, both probes, and the
+// nice, ioNice, limits, resources, lifecycle, stdout, stderr, both probes, and the
 // reconciled.dev/restartedAt annotation. A change of any of these replaces
 // instances per updateStrategy. ioNice, limits and resources are left out of
 // the canonical form while not set, so a manifest that does not use them
@@ -45,6 +45,7 @@ func Hash(p *Program) string {
 		IONice         *IONice    `json:",omitempty"`
 		Limits         []Rlimit   `json:",omitempty"`
 		Resources      *Resources `json:",omitempty"`
+		Lifecycle      *Lifecycle `json:",omitempty"`
 	}{
 		Command:     p.Spec.Command,
 		Env:         env,
@@ -60,6 +61,9 @@ func Hash(p *Program) string {
 		RestartedAt: p.Metadata.Annotations[RestartedAtAnnotation],
 		IONice:      p.Spec.IONice,
 		Limits:      p.Spec.Limits,
+	}
+	if l := p.Spec.Lifecycle; l.PreStart != nil || l.PreStop != nil {
+		h.Lifecycle = &l
 	}
 	if !p.Spec.Resources.IsZero() {
 		r := p.Spec.Resources

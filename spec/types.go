@@ -95,7 +95,10 @@ type ProgramSpec struct {
 	BackoffResetAfter time.Duration
 	Flapping          Flapping
 	// Hooks run when events of the program happen (not in the hash).
-	Hooks       []Hook
+	Hooks []Hook
+	// Lifecycle runs commands around each start and stop of an instance
+	// (in the hash).
+	Lifecycle   Lifecycle
 	StopSignal  Signal
 	StopTimeout time.Duration
 
@@ -241,6 +244,39 @@ const (
 type Dependency struct {
 	Program   string
 	Condition DependencyCondition
+}
+
+// Lifecycle is spec.lifecycle: PreStart runs before every start of an
+// instance, PreStop before its stop signal; nil: none.
+type Lifecycle struct {
+	PreStart, PreStop *LifecycleHook
+}
+
+// LifecycleHook is a command run in an instance's context, bounded by
+// Timeout (0: the default, see PreStartTimeout and the stop's).
+type LifecycleHook struct {
+	Exec    *ExecAction
+	Timeout time.Duration
+}
+
+// DefaultPreStartTimeout bounds a preStart without a timeout.
+const DefaultPreStartTimeout = 30 * time.Second
+
+// PreStartTimeout is how long the preStart of s may run.
+func (s *ProgramSpec) PreStartTimeout() time.Duration {
+	if h := s.Lifecycle.PreStart; h != nil && h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultPreStartTimeout
+}
+
+// PreStopTimeout is how long the preStop of s may run: its timeout, at
+// most stopTimeout, within which it runs.
+func (s *ProgramSpec) PreStopTimeout() time.Duration {
+	if h := s.Lifecycle.PreStop; h != nil && h.Timeout > 0 {
+		return min(h.Timeout, s.StopTimeout)
+	}
+	return s.StopTimeout
 }
 
 // Flapping says when a program flaps: an instance restarted Restarts times

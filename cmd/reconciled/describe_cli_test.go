@@ -26,6 +26,8 @@ func TestCLIDescribeEveryField(t *testing.T) {
   maxRestartDelay: 1m
   backoffResetAfter: 5m
   flapping: {restarts: 4, window: 2m}
+  lifecycle:
+    preStop: {exec: {command: [drain]}, timeout: 5s}
   hooks:
   - events: [Fatal]
     httpPost: {url: "http://127.0.0.1:9000/alert/$(TOKEN)"}
@@ -68,6 +70,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
 		"MaxRestartDelay":   {"Restart", "(max 1m0s)"},
 		"BackoffResetAfter": {"Restart", "backoffResetAfter 5m0s"},
 		"Flapping":          {"Flapping", "4 restarts within 2m0s"},
+		"Lifecycle":         {"Lifecycle", "preStop: drain (timeout 5s)"},
 		"Hooks":             {"Hook", "on Fatal: httpPost http://127.0.0.1:9000/alert/$(TOKEN) (timeout 10s)"},
 		"StopSignal":        {"Stop", "QUIT"},
 		"StopTimeout":       {"Stop", "KILL after 20s"},

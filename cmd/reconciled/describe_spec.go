@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reconciled/reconciled/spec"
 )
@@ -34,6 +35,15 @@ func describeSpec(field func(k, v string), s *spec.ProgramSpec) {
 		restart += fmt.Sprintf(", backoffResetAfter %v", s.BackoffResetAfter)
 	}
 	field("Restart", restart)
+	for _, l := range []struct {
+		name string
+		h    *spec.LifecycleHook
+		t    time.Duration
+	}{{"preStart", s.Lifecycle.PreStart, s.PreStartTimeout()}, {"preStop", s.Lifecycle.PreStop, s.PreStopTimeout()}} {
+		if l.h != nil {
+			field("Lifecycle", fmt.Sprintf("%s: %s (timeout %v)", l.name, shellJoin(l.h.Exec.CommandOrNil()), l.t))
+		}
+	}
 	for _, h := range s.Hooks {
 		action := "exec " + shellJoin(h.Exec.CommandOrNil())
 		if h.HTTPPost != nil {
