@@ -286,11 +286,19 @@ func (s *State) Summary() string {
 		}
 	}
 	if s.stopping.Load() {
-		return fmt.Sprintf("stopping: %d instances left", left)
+		return "stopping: " + plural(left, "instance") + " left"
 	}
-	line := fmt.Sprintf("%d programs, %d/%d ready", progs, ready, want)
+	line := fmt.Sprintf("%s, %d/%d ready", plural(progs, "program"), ready, want)
 	if failed > 0 {
 		line += fmt.Sprintf(", %d failed", failed)
 	}
 	return line
+}
+
+// plural writes "1 program", "2 programs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
