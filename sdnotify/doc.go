@@ -11,12 +11,13 @@
 //	WATCHDOG=1         every WATCHDOG_USEC/2 while the loop answers
 //
 // Invariants:
-//   - The watchdog is driven by the loop's own liveness: each ping is sent
-//     only after the loop has answered (reconciler.Reconciler.Alive) within
-//     a quarter of WATCHDOG_USEC, so a wedged loop stops the pings and
-//     systemd restarts the daemon. Once the daemon is stopping, the loop has
-//     ended by design and the pings go on unchecked: the stop is bounded by
-//     the instances' stop timeouts and systemd's TimeoutStopSec.
+//   - The watchdog is driven by the loop's own liveness: from READY=1 on,
+//     each ping is sent only after the loop has answered
+//     (reconciler.Reconciler.Alive) within a quarter of WATCHDOG_USEC, so a
+//     wedged loop stops the pings and systemd restarts the daemon. Before
+//     READY=1 (systemd's TimeoutStartSec watches the start) and after
+//     STOPPING=1 (the loop has ended by design; the stop is bounded by the
+//     instances' stop timeouts and TimeoutStopSec) the pings go unchecked.
 //   - Nothing here blocks the daemon: the hooks (Reloading, Passed,
 //     Stopping) only note what happened and wake the notifier's goroutine,
 //     which does the sending.

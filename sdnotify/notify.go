@@ -210,8 +210,10 @@ func (n *Notifier) next() string {
 	return ""
 }
 
-// runWatchdog pings every half watchdog period while alive answers within
-// a quarter of it.
+// runWatchdog pings every half watchdog period; between READY=1 and
+// STOPPING=1 only when alive answers within a quarter of it. Before READY=1
+// systemd's start timeout watches the daemon, after STOPPING=1 its stop
+// timeout.
 func (n *Notifier) runWatchdog(ctx context.Context, alive func(context.Context) error) {
 	every := n.watchdog / 2
 	n.log.V(1).Info("Watchdog on", "period", n.watchdog.String())
@@ -220,9 +222,9 @@ func (n *Notifier) runWatchdog(ctx context.Context, alive func(context.Context) 
 			return
 		}
 		n.mu.Lock()
-		stopping := n.stopping
+		check := n.ready && !n.stopping
 		n.mu.Unlock()
-		if !stopping {
+		if check {
 			actx, cancel := context.WithCancel(ctx)
 			deadline := n.clock.AfterFunc(every/2, cancel)
 			err := alive(actx)

@@ -217,12 +217,23 @@ func TestWatchdog(t *testing.T) {
 		return nil
 	}
 	setWedged := func(w bool) { mu.Lock(); wedged = w; mu.Unlock() }
-	start(t, n, newSource(""), alive)
+	src := newSource("")
+	start(t, n, src, alive)
 
 	tick := func() { // the next half period
 		t.Helper()
 		waitPending(t, fc, 1)
 		fc.Step(2 * time.Second)
+	}
+	setWedged(true)
+	tick() // before READY=1: unchecked
+	if msg := sock.recv(); msg != "WATCHDOG=1" {
+		t.Fatalf("ping before READY=1 %q, want WATCHDOG=1", msg)
+	}
+	setWedged(false)
+	close(src.ready)
+	if msg := sock.recv(); !strings.HasPrefix(msg, "READY=1") {
+		t.Fatalf("%q, want READY=1", msg)
 	}
 	for range 2 {
 		tick()
