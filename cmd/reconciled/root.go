@@ -35,6 +35,9 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 	root.PersistentFlags().StringVar(&g.statusDir, "status-dir", "", "directory of status and event files (default: --dir)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g))
+	root.AddCommand(newVersionCommand(), newManCommand())
+	root.Version = readBuildInfo().version // --version
+	root.SetVersionTemplate(readBuildInfo().String())
 	addControlCommands(root, g)
 	return root
 }
