@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/cgroup"
+	"github.com/reconciled/reconciled/internal/clock"
 	"github.com/reconciled/reconciled/status"
 	"github.com/reconciled/reconciled/usage"
 )
@@ -21,18 +24,37 @@ import (
 // The metrics a status tells are built once per status: a program keeps
 // them beside the status they came from (memo), and a scrape that finds
 // the status unchanged sends them again (a const metric never changes).
-// Counters (events, probe results) and usage are read every scrape.
+// Counters (events, probe results) are read every scrape, usage at most
+// every usageEvery (readUsage).
 // Metrics go out sorted by program, then replica, which is the order the
 // registry sorts each family into: its sort then has nothing to do.
 type collector struct {
 	s     *State
 	usage bool
 	log   logr.Logger
+	// usageEvery is the least time between two reads of the instances'
+	// usage: a scrape sooner after the last read shows its figures again.
+	usageEvery time.Duration
+	clock      clock.Clock
+
+	// usageMu serialises the scrapes' use of lastUsage (a lock of the
+	// collector's own: no program ever takes it).
+	usageMu   sync.Mutex
+	usageAt   time.Time
+	lastUsage map[usageKey]usage.Sample
 
 	programReplicas, programPhase, programSpecValid, programCondition *prometheus.Desc
 	instanceState, instanceReady, instanceRestarts, instanceStart     *prometheus.Desc
 	instanceExit, instanceCPU, instanceMemory                         *prometheus.Desc
 	probeResults, events, hookRuns, passes                            *prometheus.Desc
+}
+
+// usageKey names one process of one instance: figures read for a process
+// are never shown for the next one.
+type usageKey struct {
+	program string
+	index   int
+	pid     int
 }
 
 // memo is the metrics built from one status of a program.
@@ -44,15 +66,21 @@ type memo struct {
 	order []int
 }
 
-func newCollector(s *State, readUsage bool, log logr.Logger) *collector {
+func newCollector(s *State, o HandlerOptions) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("reconciled_"+name, help, labels, nil)
 	}
 	inst := func(name, help string, labels ...string) *prometheus.Desc {
 		return d(name, help, append([]string{"program", "replica"}, labels...)...)
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.UsageEvery <= 0 {
+		o.UsageEvery = 10 * time.Second
+	}
 	return &collector{
-		s: s, usage: readUsage, log: log,
+		s: s, usage: !o.NoUsage, log: o.Log, usageEvery: o.UsageEvery, clock: o.Clock,
 		programReplicas:  d("program_replicas", "Instances of the program: desired (spec.replicas, 0 when desired is Stopped), ready, and updated (alive and running the current spec).", "program", "state"),
 		programPhase:     d("program_phase", "1, labelled with the program's current phase: Stopped, Progressing, Running, Degraded or Failed.", "program", "phase"),
 		programSpecValid: d("program_spec_valid", "1 when the program's manifest is valid, 0 when the last edit is invalid (the last valid spec keeps running).", "program"),
@@ -92,20 +120,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- m
 	}
-	var reader *usage.Reader
-	if c.usage {
-		var dirs cgroup.Dirs // none: /proc alone
-		if v := c.s.view.Load(); v != nil {
-			dirs = v.Cgroups
-		}
-		reader = usage.NewReader(dirs)
-	}
 	programs := c.s.programs.snapshot()
 	names := make([]string, 0, len(programs))
 	for name := range programs {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	var samples map[usageKey]usage.Sample
+	if c.usage {
+		samples = c.readUsage(programs)
+	}
 	for _, name := range names {
 		p := programs[name]
 		c.collectCounters(name, p, send)
@@ -117,17 +141,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, metric := range m.metrics {
 			ch <- metric
 		}
-		if reader == nil {
+		if samples == nil {
 			continue
 		}
 		for _, i := range m.order {
 			in := &st.Status.Instances[i]
-			if in.Pid == 0 {
-				continue
-			}
-			u, err := reader.Read(name, in.Name, in.Pid)
-			if err != nil {
-				c.log.V(1).Info("No usage figures for an instance", "program", name, "instance", in.Name, "reason", err.Error())
+			u, ok := samples[usageKey{name, in.Index, in.Pid}]
+			if !ok {
 				continue
 			}
 			replica := strconv.Itoa(in.Index)
@@ -137,6 +157,46 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	send(c.passes, prometheus.CounterValue, float64(c.s.passes.Load()))
 	ch <- c.s.passSeconds
+}
+
+// readUsage returns the usage of every instance that has a process: read
+// now (package usage: a cgroup's files, or one scan of /proc), or the
+// figures of the last read when it is less than usageEvery old. Reading
+// costs far more than the rest of a scrape (see hack/bench/README.md), and
+// two Prometheus servers scraping the same daemon pay it once.
+func (c *collector) readUsage(programs map[string]*program) map[usageKey]usage.Sample {
+	c.usageMu.Lock()
+	defer c.usageMu.Unlock()
+	now := c.clock.Now()
+	if c.lastUsage != nil && now.Sub(c.usageAt) < c.usageEvery {
+		return c.lastUsage
+	}
+	var dirs cgroup.Dirs // none: /proc alone
+	if v := c.s.view.Load(); v != nil {
+		dirs = v.Cgroups
+	}
+	reader := usage.NewReader(dirs)
+	samples := map[usageKey]usage.Sample{}
+	for name, p := range programs {
+		st := p.status.Load()
+		if st == nil {
+			continue
+		}
+		for i := range st.Status.Instances {
+			in := &st.Status.Instances[i]
+			if in.Pid == 0 {
+				continue
+			}
+			u, err := reader.Read(name, in.Name, in.Pid)
+			if err != nil {
+				c.log.V(1).Info("No usage figures for an instance", "program", name, "instance", in.Name, "reason", err.Error())
+				continue
+			}
+			samples[usageKey{name, in.Index, in.Pid}] = u
+		}
+	}
+	c.lastUsage, c.usageAt = samples, now
+	return samples
 }
 
 // collectCounters sends the program's events, probe results and hook runs.

@@ -13,9 +13,10 @@
 //     program holds: readers take no lock at all (copy-on-write maps and
 //     atomics); writers take only State's own locks, and only when a
 //     program, an event reason or a probe appears for the first time.
-//   - A scrape costs O(instances). It reads no status file; with usage on
-//     (the default), it reads each running instance's CPU and memory
-//     through package usage (cgroup files, or one scan of /proc).
+//   - A scrape costs O(instances). It reads no status file. With usage on
+//     (the default) it reads each running instance's CPU and memory through
+//     package usage (cgroup files, or one scan of /proc), at most every 10s:
+//     a scrape sooner shows the figures of the last read again.
 //   - Labels are program, replica (the instance's index: "instance" is
 //     Prometheus's own label for the scrape target) and fixed vocabularies
 //     (state, phase, reason, ...): never an environment value or a message.

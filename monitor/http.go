@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/reconciled/reconciled/internal/clock"
 )
 
 // HandlerOptions configure Handler.
@@ -16,6 +18,11 @@ type HandlerOptions struct {
 	// NoUsage leaves out reconciled_instance_cpu_seconds_total and
 	// reconciled_instance_memory_bytes, which read files at scrape time.
 	NoUsage bool
+	// UsageEvery is the least time between two reads of the instances'
+	// usage (default 10s): a scrape sooner shows the last figures again.
+	UsageEvery time.Duration
+	// Clock times UsageEvery (default: the wall clock).
+	Clock clock.Clock
 	// AliveTimeout bounds how long /healthz waits for the loop to answer
 	// (default 5s).
 	AliveTimeout time.Duration
@@ -27,7 +34,7 @@ type HandlerOptions struct {
 func NewRegistry(s *State, o HandlerOptions) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		newCollector(s, !o.NoUsage, o.Log),
+		newCollector(s, o),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
