@@ -432,7 +432,8 @@ func TestCowMap(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				v := m.loadOrStore(i, func() *int { n := w; return &n })
-				if got, _ := m.load(i); got != v {
+				// A key that is never deleted keeps its first value.
+				if got, _ := m.load(i); i%3 != 0 && got != v {
 					t.Errorf("load(%d) after loadOrStore is another value", i)
 				}
 				if i%3 == 0 {
