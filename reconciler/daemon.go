@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/hooks"
 	"github.com/reconciled/reconciled/manifest"
@@ -69,6 +71,43 @@ type DaemonOptions struct {
 	// The mode rule stays. The policy applies only to a daemon running as
 	// root (DESIGN §13, manifest.Policy).
 	TrustAllOwners bool
+	// Observers let the caller watch the daemon run (metrics, health
+	// endpoints, systemd notify); every one is optional.
+	Observers Observers
+}
+
+// Observers are how the daemon tells an observer (package monitor, sdnotify)
+// what it does. Each is called on one of the daemon's goroutines and must
+// return at once: a hook that blocks stalls what called it.
+type Observers struct {
+	// Sink also gets every status and event, after the status writer. It
+	// may be a ProbeCounter too.
+	Sink StatusSink
+	// Started is called once, before the first pass.
+	Started func(DaemonView)
+	// Pass is called on the loop's goroutine after each pass.
+	Pass func(PassReport)
+	// Stopping is called once when the daemon begins to stop everything
+	// (the context is done, or an exit policy ended the run).
+	Stopping func()
+}
+
+// DaemonView is what an observer may ask the running daemon.
+type DaemonView struct {
+	// Alive returns nil when the loop answers before ctx ends.
+	Alive func(ctx context.Context) error
+	// Cgroups are where the instances' cgroups are (usage.NewReader); the
+	// zero value when the daemon runs without cgroups.
+	Cgroups cgroup.Dirs
+}
+
+// withoutNotifyEnv returns env without the variables systemd gives the
+// daemon for itself: passed on, they would let a child speak for the daemon.
+func withoutNotifyEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return name == "NOTIFY_SOCKET" || name == "WATCHDOG_USEC" || name == "WATCHDOG_PID"
+	})
 }
 
 // RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
@@ -131,17 +170,6 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	}()
 	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
 	specDir, _ := filepath.Abs(o.Dir)
-	outLog := log.WithName("output")
-	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
-	sockets := health.NewSockets()
-	defer sockets.Close() // a socket a probe releases later is closed at once
-	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: withDaemonID(os.Environ(), id), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
-	if cgroups == nil {
-		starter.Sweeper = &sweeper{procs: procs, marks: []string{proc.EnvDaemonID + "=" + id}, log: log.WithName("sweep")}
-	}
-	if o.Attach && o.Stdout != nil {
-		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
-	}
 	// The run ends with ctx, or earlier by the exit policy, whose cause
 	// then says how RunDaemon returns.
 	runCtx, endRun := context.WithCancelCause(ctx)
@@ -164,6 +192,20 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	// killed when the daemon returns.
 	hookCtx, endHooks := context.WithCancel(context.WithoutCancel(ctx))
 	defer endHooks()
+	if o.Observers.Sink != nil {
+		sink = teeSink{first: sink, then: o.Observers.Sink}
+	}
+	outLog := log.WithName("output")
+	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(sink, outLog, rep) }})
+	sockets := health.NewSockets()
+	defer sockets.Close() // a socket a probe releases later is closed at once
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: withDaemonID(withoutNotifyEnv(os.Environ()), id), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
+	if cgroups == nil {
+		starter.Sweeper = &sweeper{procs: procs, marks: []string{proc.EnvDaemonID + "=" + id}, log: log.WithName("sweep")}
+	}
+	if o.Attach && o.Stdout != nil {
+		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
+	}
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
@@ -181,6 +223,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		},
 		Trust:       trust,
 		LastGoodDir: filepath.Join(stateDir, LastGoodDirName),
+		OnPass:      o.Observers.Pass,
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -216,6 +259,22 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 			}
 		}
 	})
+	if o.Observers.Stopping != nil {
+		goRun(func() {
+			select {
+			case <-runCtx.Done():
+				o.Observers.Stopping()
+			case <-helpers.Done():
+			}
+		})
+	}
+	if o.Observers.Started != nil {
+		run := DaemonView{Alive: r.Alive}
+		if cgroups != nil {
+			run.Cgroups = cgroups.Root.Dirs()
+		}
+		o.Observers.Started(run)
+	}
 	log.Info("Reconciling", "path", o.Dir, "statusDir", o.StatusDir)
 	err = r.Run(runCtx)
 	log.Info("Shutting down")
@@ -260,6 +319,21 @@ func reportOutput(sink StatusSink, log logr.Logger, rep output.Report) {
 		ev.Message = fmt.Sprintf("cannot write %s: %v: holding the output back and retrying (the instance blocks once its pipe is full)", rep.Stream, rep.Err)
 	}
 	sink.Event(ev)
+}
+
+// teeSink hands everything to first, then to then.
+type teeSink struct{ first, then StatusSink }
+
+func (t teeSink) Update(st status.ProgramStatus) { t.first.Update(st); t.then.Update(st) }
+func (t teeSink) Event(ev status.Event)          { t.first.Event(ev); t.then.Event(ev) }
+func (t teeSink) Delete(name string)             { t.first.Delete(name); t.then.Delete(name) }
+
+// ProbeCounter is then's, when it counts probes.
+func (t teeSink) ProbeCounter(program string, index int, liveness bool) func(ok bool) {
+	if c, ok := t.then.(ProbeCounter); ok {
+		return c.ProbeCounter(program, index, liveness)
+	}
+	return func(bool) {}
 }
 
 // ownFile tells the watcher which names are the daemon's own writes.

@@ -61,6 +61,19 @@ type Options struct {
 	// that signal goes to every instance in place of its stop signal
 	// (under an exit policy, as vagga does).
 	PassSignal bool
+	// OnPass, when set, hears of every pass that read the directory, on
+	// the loop's goroutine: it must return at once (metrics, readiness).
+	OnPass func(PassReport)
+}
+
+// PassReport tells what one pass of the loop did.
+type PassReport struct {
+	// Start is when the pass began (the Clock's time); Took how long it ran.
+	Start time.Time
+	Took  time.Duration
+	// Programs are the programs of the directory the pass handed a desired
+	// state (after Filter), valid or not.
+	Programs []string
 }
 
 // Reconciler is the loop: on every trigger it reads the directory, and hands
@@ -76,7 +89,10 @@ type Reconciler struct {
 	lastGood    *lastGood
 	reportedBad map[string]bool
 	requests    chan controlRequest
-	deps        *depGraph
+	// heartbeat is received by the loop whenever it waits for work: a
+	// send that goes through proves it is not stuck (Alive).
+	heartbeat chan struct{}
+	deps      *depGraph
 	// running counts program goroutines, deleted ones still finishing
 	// included: shutdown waits for all of them.
 	running sync.WaitGroup
@@ -120,6 +136,7 @@ func New(opts Options) *Reconciler {
 		lastValid:   map[string]scanned{},
 		reportedBad: map[string]bool{},
 		requests:    make(chan controlRequest),
+		heartbeat:   make(chan struct{}),
 		deps:        newDepGraph(),
 	}
 }
@@ -153,7 +170,20 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.pass(ctx, popts)
 		case req := <-r.requests:
 			r.forward(req)
+		case <-r.heartbeat:
 		}
+	}
+}
+
+// Alive returns nil once the loop has come back to wait for work: it is
+// running and no pass is stuck. It returns an error when ctx ends first
+// (the loop is busy, wedged, or not running).
+func (r *Reconciler) Alive(ctx context.Context) error {
+	select {
+	case r.heartbeat <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the loop did not answer: %w", ctx.Err())
 	}
 }
 
@@ -238,7 +268,15 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 			r.lastGood.remove(name)
 		}
 	}
-	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())
+	took := r.opts.Clock.Now().Sub(start)
+	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", took.String())
+	if r.opts.OnPass != nil {
+		names := make([]string, 0, len(found))
+		for name := range found {
+			names = append(names, name)
+		}
+		r.opts.OnPass(PassReport{Start: start, Took: took, Programs: names})
+	}
 }
 
 // cycles finds the programs whose new spec would close a dependency cycle,

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/reconciled/reconciled/health"
@@ -60,6 +61,31 @@ type probeVerdict struct {
 	verdict  health.Verdict
 }
 
+// ProbeCounter is what a StatusSink may also be: a counter of every probe
+// result, where the program hears only the changes of verdict. The program
+// asks for the counter of each probe of each process as it starts its
+// probes; count is then called by that probe's worker after each run, so it
+// must be safe for concurrent use and return at once.
+type ProbeCounter interface {
+	ProbeCounter(program string, index int, liveness bool) (count func(ok bool))
+}
+
+// countedProber counts the results of the probe it wraps.
+type countedProber struct {
+	health.Prober
+	count func(ok bool)
+}
+
+func (c countedProber) Probe(ctx context.Context) health.Result {
+	r := c.Prober.Probe(ctx)
+	// Cut short by the program (not a timeout): no result, as health.Run
+	// treats it.
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		c.count(r.OK)
+	}
+	return r
+}
+
 // startProbes runs the probes of in's new process, each in a worker of its
 // own, until stopProbes. The verdicts come back as messages.
 func (p *program) startProbes(in *instance, prs probers) {
@@ -69,9 +95,13 @@ func (p *program) startProbes(in *instance, prs probers) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	in.probeCancel = cancel
 	idx, gen := in.idx, in.gen
+	counter, _ := p.sink.(ProbeCounter)
 	run := func(probe *spec.Probe, pr health.Prober, liveness bool) {
 		if pr == nil {
 			return
+		}
+		if counter != nil {
+			pr = countedProber{Prober: pr, count: counter.ProbeCounter(p.name, idx, liveness)}
 		}
 		p.wg.Add(1)
 		go func() {

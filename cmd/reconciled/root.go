@@ -30,6 +30,9 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand(), newDiffCommand(g))
 	root.AddCommand(newExportCommand(g))
+	root.AddCommand(newVersionCommand(), newManCommand())
+	root.Version = readBuildInfo().version // --version
+	root.SetVersionTemplate(readBuildInfo().String())
 	addControlCommands(root, g)
 	addDirFlags(root, g)
 	return root

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,6 +32,13 @@ type runOptions struct {
 	exclude    []string
 	cgroupRoot string
 	trustAll   bool
+	http       string
+
+	// Seams for tests: seamPass runs after each pass on the loop's
+	// goroutine (a test blocks the loop with it); seamListen gets the
+	// address --http listens on.
+	seamPass   func(reconciler.PassReport)
+	seamListen func(net.Addr)
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -50,19 +58,25 @@ leaves instances that exit 0 finished, stops on any other exit in the same way,
 and exits 0 once all have exited 0. Under both nothing is restarted, and a
 SIGTERM or SIGINT to the daemon goes on to every instance as that signal (not
 its stop signal; stopTimeout still applies) and the daemon exits 128+signal. --only
-and --exclude run a subset of the directory's programs.`,
+and --exclude run a subset of the directory's programs.
+
+Operating it: --http ADDR serves Prometheus metrics on /metrics, /healthz (200
+while the loop answers) and /readyz (200 once the first pass has started every
+instance). Under systemd (NOTIFY_SOCKET set) the daemon sends READY=1, STATUS=,
+RELOADING=1 around SIGHUP, STOPPING=1 and, with WatchdogSec=, WATCHDOG=1 while
+its loop answers. As PID 1 of a container it reaps every orphan.`,
 		Example: `  reconciled run --dir /etc/reconciled
   reconciled run --dir ./examples --log-level debug
   reconciled run --dir ./dev --attach --exit-on failure
-  reconciled run --dir ./dev --attach --only web,worker`,
+  reconciled run --dir ./dev --attach --only web,worker
+  reconciled run --dir /etc/reconciled --http 127.0.0.1:9102`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, flush, err := newLogger(o.logFormat, o.logLevel)
 			if err != nil {
 				return &usageError{err}
 			}
-			policy, err := reconciler.ParseExitPolicy(o.exitOn)
-			if err != nil {
+			if _, err := reconciler.ParseExitPolicy(o.exitOn); err != nil {
 				return &usageError{fmt.Errorf("--exit-on: %w", err)}
 			}
 			for _, n := range append(append([]string(nil), o.only...), o.exclude...) {
@@ -71,32 +85,7 @@ and --exclude run a subset of the directory's programs.`,
 				}
 			}
 			defer flush()
-			ctx, stop := stopOnSignal(cmd.Context())
-			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			resync := o.resync
-			if resync == 0 {
-				resync = -1 // --resync 0 turns the safety rescan off
-			}
-			reload := make(chan struct{}, 1)
-			go forwardSignals(ctx, hup, reload)
-			err = reconciler.RunDaemon(ctx, reconciler.DaemonOptions{
-				Dir: g.dir, StatusDir: g.statusDir, Resync: resync, Reload: reload,
-				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
-				Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
-				ExitOn: policy, Only: o.only, Exclude: o.exclude, CgroupRoot: o.cgroupRoot,
-				TrustAllOwners: o.trustAll,
-			})
-			var exit *reconciler.ExitCodeError
-			switch {
-			case errors.As(err, &exit):
-				return &exitError{code: exit.Code, msg: exit.Error()}
-			case errors.Is(err, reconciler.ErrLocked):
-				return &exitError{code: 1, msg: err.Error()}
-			}
-			return err
+			return runDaemon(cmd.Context(), g, o, log)
 		},
 	}
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "period of the safety rescan of the directory; 0 turns it off")
@@ -107,6 +96,7 @@ and --exclude run a subset of the directory's programs.`,
 	cmd.Flags().StringVar(&o.exitOn, "exit-on", "never", "end the daemon by itself: never, failure (when any instance ends) or all-succeeded (when all have exited 0, or any has failed)")
 	cmd.Flags().StringSliceVar(&o.only, "only", nil, "run only these programs (comma-separated names)")
 	cmd.Flags().StringSliceVar(&o.exclude, "exclude", nil, "do not run these programs (comma-separated names)")
+	cmd.Flags().StringVar(&o.http, "http", os.Getenv("RECONCILED_HTTP"), "serve /metrics, /healthz and /readyz on this address, such as 127.0.0.1:9102 (env RECONCILED_HTTP; default: off)")
 	cmd.Flags().StringVar(&o.cgroupRoot, "cgroup-root", "", `cgroup v2 path under which every instance gets a cgroup of its own (default: reconciled-<hash> under the daemon's own cgroup); "none": process groups only`)
 	cmd.Flags().BoolVar(&o.trustAll, "trust-all-owners", false, "as root: let a manifest name any user whoever owns it (the owner rule off; files and directories must still not be writable by group or other)")
 	return cmd
@@ -129,10 +119,51 @@ func stopOnSignal(parent context.Context) (context.Context, func()) {
 	return ctx, func() { signal.Stop(sigs); cancel(nil) }
 }
 
-func forwardSignals(ctx context.Context, in <-chan os.Signal, out chan<- struct{}) {
+// runDaemon is `reconciled run` once its flags are parsed: the daemon and
+// its observers, until SIGTERM or SIGINT (or an exit policy) ends it.
+func runDaemon(ctx context.Context, g *globalOptions, o *runOptions, log logr.Logger) error {
+	ctx, stop := stopOnSignal(ctx)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	obs, err := startObservers(ctx, o.http, log, o.seamListen)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	defer obs.close()
+	obs.seamPass = o.seamPass
+	resync := o.resync
+	if resync == 0 {
+		resync = -1 // --resync 0 turns the safety rescan off
+	}
+	reload := make(chan struct{}, 1)
+	go forwardSignals(ctx, hup, reload, obs.reloading)
+	err = reconciler.RunDaemon(ctx, reconciler.DaemonOptions{
+		Dir: g.dir, StatusDir: g.statusDir, Resync: resync, Reload: reload,
+		Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
+		Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
+		ExitOn: reconciler.ExitPolicy(o.exitOn), Only: o.only, Exclude: o.exclude, CgroupRoot: o.cgroupRoot,
+		TrustAllOwners: o.trustAll,
+		Observers:      obs.observers(),
+	})
+	var exit *reconciler.ExitCodeError
+	switch {
+	case errors.As(err, &exit):
+		return &exitError{code: exit.Code, msg: exit.Error()}
+	case errors.Is(err, reconciler.ErrLocked):
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	return err
+}
+
+// forwardSignals turns each SIGHUP into a rescan request, telling
+// onReload first.
+func forwardSignals(ctx context.Context, in <-chan os.Signal, out chan<- struct{}, onReload func()) {
 	for {
 		select {
 		case <-in:
+			onReload()
 			select {
 			case out <- struct{}{}:
 			default:

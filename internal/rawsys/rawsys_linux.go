@@ -57,12 +57,14 @@ func Waitid(pidfd int, info unsafe.Pointer, options int) error {
 }
 
 // EpollPoll is epoll_wait(ep, events, 0): it takes the ready events without
-// waiting.
+// waiting. It calls epoll_pwait with no signal mask, which is the same call
+// and, unlike epoll_wait, exists on every architecture (arm64 has no
+// epoll_wait).
 func EpollPoll(ep int, events []unix.EpollEvent) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
