@@ -152,8 +152,10 @@ func EnvFromError(file string, index int, src EnvSource, format string, args ...
 // WithEnvFrom returns a copy of p whose EnvFromVars hold what contents,
 // the data of p.Spec.EnvFrom's files in order, say: a later file's
 // variable replaces an earlier one's. file names the manifest in errors,
-// which are located at the entry and give the dotenv file's line. p itself
-// is not changed; without envFrom it is returned as it is.
+// which are located at the entry and give the dotenv file's line. A nil
+// entry of contents is a file that could not be read: it is skipped, and
+// the caller reports it. p itself is not changed; without envFrom it is
+// returned as it is.
 func WithEnvFrom(p *Program, file string, contents [][]byte) (*Program, ErrorList) {
 	if len(p.Spec.EnvFrom) == 0 {
 		return p, nil
@@ -161,8 +163,8 @@ func WithEnvFrom(p *Program, file string, contents [][]byte) (*Program, ErrorLis
 	vars := map[string]string{}
 	var errs ErrorList
 	for i, src := range p.Spec.EnvFrom {
-		if i >= len(contents) {
-			break
+		if i >= len(contents) || contents[i] == nil {
+			continue
 		}
 		kvs, err := ParseDotenv(contents[i])
 		if err != nil {
