@@ -480,23 +480,6 @@ func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
 }
 
-// lostDependency stops the process of an instance that started before a
-// dependency was lost (lost.go): at once under onLost stop (it ends in
-// STOPPED and starts again once the dependencies are met), once every
-// dependency is met again under restart.
-func (t *step) lostDependency() {
-	if t.w.shutdown {
-		return
-	}
-	sig := t.spec.Spec.StopSignal
-	switch {
-	case t.depEpoch < t.w.lost.stop:
-		t.stopWith(stopWanted, sig.Number, "dependency lost (onLost: stop): sent "+sig.Name+" to the process group")
-	case t.depEpoch < t.w.lost.restart && t.w.waiting == "":
-		t.stopWith(stopRestart, sig.Number, "dependency back (onLost: restart): sent "+sig.Name+" to the process group")
-	}
-}
-
 // restart stops a process to start it again once its group is gone (force:
 // with SIGKILL), or starts at once an instance that has none (BACKOFF,
 // EXITED, FATAL; a FATAL one with fresh counters, as after an edit). Other

@@ -146,3 +146,20 @@ func instances(n int) string {
 	}
 	return fmt.Sprintf("%d instances", n)
 }
+
+// lostDependency stops the process of an instance that started before a
+// dependency was lost (lost.go): at once under onLost stop (it ends in
+// STOPPED and starts again once the dependencies are met), once every
+// dependency is met again under restart.
+func (t *step) lostDependency() {
+	if t.w.shutdown {
+		return
+	}
+	sig := t.spec.Spec.StopSignal
+	switch {
+	case t.depEpoch < t.w.lost.stop:
+		t.stopWith(stopWanted, sig.Number, "dependency lost (onLost: stop): sent "+sig.Name+" to the process group")
+	case t.depEpoch < t.w.lost.restart && t.w.waiting == "":
+		t.stopWith(stopRestart, sig.Number, "dependency back (onLost: restart): sent "+sig.Name+" to the process group")
+	}
+}
