@@ -172,6 +172,9 @@ func (w warnings) supervisionWarnings(s *spec.ProgramSpec, engine string) {
 	if s.BackoffResetAfter != spec.DefaultBackoffResetAfter {
 		w.add("spec.backoffResetAfter", "%v has no equivalent: %s resets its restart back-off on its own terms", s.BackoffResetAfter, engine)
 	}
+	if len(s.EnvFrom) > 0 {
+		w.add("spec.envFrom", "not exported: give %s the files' variables its own way (a ConfigMap with envFrom, a template with env = true, EnvironmentFile=)", engine)
+	}
 	if l := s.Lifecycle; l.PreStart != nil || l.PreStop != nil {
 		w.add("spec.lifecycle", "not exported: %s has no hook run around each start and stop of an instance as reconciled runs them", engine)
 	}

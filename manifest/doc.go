@@ -37,6 +37,12 @@
 //   - There is no package state; a Dir is a path (and a policy) and may be
 //     copied.
 //
+// The files of spec.envFrom are read here too (LoadEnvFrom), by the daemon's
+// scanner and by validate, wait and describe alike, so that all compute the
+// same spec hash: relative to the manifest directory, never blocking on a
+// FIFO, with the size cap of a manifest, and under the privilege policy held
+// to a manifest's rules (Policy.EnvFileCheck). No error quotes a value.
+//
 // The privilege policy of a root daemon (DESIGN §13) is here too, apart from
 // the store: Resolve walks a manifest's name to its data as the kernel does,
 // on a StatFS (the real one, or a fake in tests), and records every symbolic

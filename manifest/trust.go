@@ -262,8 +262,11 @@ func (d Dir) checkPolicy(file File, data []byte, prog *spec.Program) error {
 // the file (symbolic links followed) is owned by a uid other than root, the
 // hash of prog run as that uid, which is what the owner rule of a root
 // daemon runs. A command that compares a manifest with its status (wait,
-// describe) accepts either: it cannot tell how the daemon runs.
+// describe) accepts either: it cannot tell how the daemon runs. The
+// variables of spec.envFrom's files are read for both, as the daemon reads
+// them, unless prog holds them already.
 func Hashes(path string, prog *spec.Program) []string {
+	prog = withEnvFrom(path, prog)
 	hashes := []string{spec.Hash(prog)}
 	if prog.Spec.User != "" {
 		return hashes

@@ -24,15 +24,73 @@ type depState struct {
 // pass; a change wakes the programs on either side of it: its dependents
 // (they may start now) and what it depends on (at shutdown they wait for
 // their dependents to stop).
+//
+// It also counts losses (dependsOn[].onLost): a program that met a
+// condition and no longer does, because an instance that counted stopped
+// counting (it exited, stopped, restarted or was replaced) or because none
+// is wanted any more (desired: stopped, deleted). A scale-up that is still
+// starting is no loss. Each loss gets the next number of one daemon-wide
+// count, so that a dependent compares the number of a dependency's latest
+// loss with the count when it started a process: a loss it missed, because
+// the dependency came back before the dependent looked, still counts.
 type depGraph struct {
 	mu     sync.Mutex
 	states map[string]depState
 	needs  map[string][]string // program -> the programs its applied spec depends on
 	wakes  map[string]chan struct{}
+	losses uint64                       // the losses counted so far
+	lost   map[string]*[numConds]uint64 // program -> the number of its latest loss of each condition; 0: none
 }
 
 func newDepGraph() *depGraph {
-	return &depGraph{states: map[string]depState{}, needs: map[string][]string{}, wakes: map[string]chan struct{}{}}
+	return &depGraph{states: map[string]depState{}, needs: map[string][]string{}, wakes: map[string]chan struct{}{},
+		lost: map[string]*[numConds]uint64{}}
+}
+
+// The conditions, as indexes of depGraph.lost.
+const (
+	condStarted = iota
+	condReady
+	condCompleted
+	numConds
+)
+
+func condIndex(c spec.DependencyCondition) int {
+	switch c {
+	case spec.DependencyReady:
+		return condReady
+	case spec.DependencyCompleted:
+		return condCompleted
+	}
+	return condStarted
+}
+
+// count is how many instances of st meet condition c.
+func (st depState) count(c int) int {
+	switch c {
+	case condReady:
+		return st.ready
+	case condCompleted:
+		return st.completed
+	}
+	return st.started
+}
+
+// meets reports whether st meets condition c.
+func (st depState) meets(c int) bool { return st.want > 0 && st.count(c) >= st.want }
+
+// noteLosses counts the conditions name met in old and no longer meets in
+// st, but for a scale-up still on its way. g.mu is held.
+func (g *depGraph) noteLosses(name string, old, st depState) {
+	for c := range numConds {
+		if old.meets(c) && !st.meets(c) && (st.want == 0 || st.count(c) < old.count(c)) {
+			g.losses++
+			if g.lost[name] == nil {
+				g.lost[name] = new([numConds]uint64)
+			}
+			g.lost[name][c] = g.losses
+		}
+	}
 }
 
 // join registers the program name, woken through wake (cap 1) on a change of
@@ -47,6 +105,9 @@ func (g *depGraph) join(name string, wake chan struct{}) {
 func (g *depGraph) leave(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if old, ok := g.states[name]; ok {
+		g.noteLosses(name, old, depState{})
+	}
 	delete(g.states, name)
 	delete(g.wakes, name)
 	g.wakeLinked(name)
@@ -91,8 +152,12 @@ func (g *depGraph) linked(name string) bool {
 func (g *depGraph) report(name string, st depState) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if old, ok := g.states[name]; ok && old == st {
+	old, ok := g.states[name]
+	if ok && old == st {
 		return
+	}
+	if ok {
+		g.noteLosses(name, old, st)
 	}
 	g.states[name] = st
 	g.wakeLinked(name)
@@ -125,21 +190,43 @@ func (g *depGraph) wake(name string) {
 // unmet says what of deps is not met yet, as an instance's message shows
 // it ("waiting for db: 1/2 ready, cache: not found"); "" when all are met.
 func (g *depGraph) unmet(deps []spec.Dependency) string {
+	return g.look(deps).waiting
+}
+
+// depLook is what the graph says of a program's dependencies at one moment.
+type depLook struct {
+	waiting string // as unmet says it
+	// epoch is the losses counted so far: a process started now started
+	// after each of them.
+	epoch uint64
+	// why (not met: why not; met: "") and lostAt (the number of the
+	// latest loss of its condition; 0: none) are per dependency.
+	why    []string
+	lostAt []uint64
+}
+
+// look tells where deps stand.
+func (g *depGraph) look(deps []spec.Dependency) depLook {
 	if len(deps) == 0 {
-		return ""
+		return depLook{}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	l := depLook{epoch: g.losses, why: make([]string, len(deps)), lostAt: make([]uint64, len(deps))}
 	var parts []string
-	for _, d := range deps {
+	for i, d := range deps {
 		if why := g.check(d); why != "" {
+			l.why[i] = why
 			parts = append(parts, d.Program+": "+why)
 		}
+		if at := g.lost[d.Program]; at != nil {
+			l.lostAt[i] = at[condIndex(d.Condition)]
+		}
 	}
-	if len(parts) == 0 {
-		return ""
+	if len(parts) > 0 {
+		l.waiting = "waiting for " + strings.Join(parts, ", ")
 	}
-	return "waiting for " + strings.Join(parts, ", ")
+	return l
 }
 
 // check says why d is not met, or "". g.mu is held.
@@ -205,12 +292,21 @@ func (g *depGraph) reaches(from, to string) bool {
 	return false
 }
 
-// checkDependencies updates p.waiting from the dependencies' states.
+// checkDependencies updates p.waiting and p.lost from the dependencies'
+// states.
 func (p *program) checkDependencies() {
 	waiting := ""
+	lost := lostView{}
 	if p.deps != nil && p.cur.prog != nil {
-		waiting = p.deps.unmet(p.cur.prog.Spec.DependsOn)
+		look := p.deps.look(p.cur.prog.Spec.DependsOn)
+		waiting = look.waiting
+		lost = p.noteLost(p.cur.prog.Spec.DependsOn, look)
 	}
+	if lost.stop != p.lost.stop || lost.restart != p.lost.restart {
+		p.dirty = true
+		p.full = true // every instance the loss concerns is stopped or restarted
+	}
+	p.lost = lost
 	if waiting == p.waiting {
 		return
 	}

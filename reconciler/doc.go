@@ -53,10 +53,12 @@
 //     changes; a liveness failure stops the instance and starts it again.
 //   - dependsOn (depends.go): programs share a depGraph of counts (want,
 //     started, ready, completed, alive); a change wakes the programs linked
-//     to it. It gates only starts from STOPPED, and at shutdown a program
-//     holds its instances until no dependent has a live one. The loop rejects
+//     to it. It gates starts from STOPPED, and at shutdown a program holds
+//     its instances until no dependent has a live one. The loop rejects
 //     dependency cycles as invalid specs, so the graph of applied specs has
-//     none.
+//     none. onLost (lost.go): the graph numbers each loss of a condition;
+//     an instance whose process started before the latest loss of a stop
+//     (restart) dependency is stopped (restarted once all is met).
 //   - Facts travel typed: the exit policy (exitpolicy.go) reads the exit an
 //     Exited event carries, never its message.
 //
@@ -74,4 +76,6 @@
 //	RUNNING --liveness fails--> STOPPING --group empty--> the restart policy decides
 //	FATAL --manifest edited--> FATAL [fatal-retry] --next pass--> STARTING
 //	STOPPED --dependencies not met--> STOPPED ("waiting for db: 1/2 ready")
+//	STARTING|RUNNING --dependency lost, onLost stop--> STOPPING --> STOPPED (waiting)
+//	RUNNING --dependency lost and met again, onLost restart--> STOPPING --> STOPPED --> STARTING
 package reconciler

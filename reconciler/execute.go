@@ -16,7 +16,7 @@ import (
 
 // world is what the lifecycle needs to know about the program now.
 func (p *program) world() world {
-	return world{shutdown: p.cur.shutdown, shutdownSignal: p.cur.shutdownSignal, waiting: p.waiting, cur: p.cur.prog, curHash: p.cur.hash}
+	return world{shutdown: p.cur.shutdown, shutdownSignal: p.cur.shutdownSignal, waiting: p.waiting, lost: p.lost, cur: p.cur.prog, curHash: p.cur.hash}
 }
 
 // step applies ev to in and carries out the effects. An illegal transition

@@ -36,6 +36,9 @@ type life struct {
 	recent    *[]status.Exit // the last exits, newest first; replaced, never changed
 	nextRetry time.Time
 	message   string
+	// depEpoch is the count of lost dependencies (lostView.epoch) when the
+	// current process was spawned.
+	depEpoch uint64
 
 	// Probes of the current process.
 	hasReadiness bool // its spec has a readiness probe
@@ -105,6 +108,7 @@ type world struct {
 	// shutdownSignal, at shutdown, replaces the spec's stop signal; 0: none.
 	shutdownSignal syscall.Signal
 	waiting        string        // unmet dependencies ("" when all are met)
+	lost           lostView      // lost dependencies (lost.go)
 	cur            *spec.Program // the program's newest valid spec
 	curHash        string
 }
@@ -264,6 +268,7 @@ func (t *step) drive() {
 			return
 		}
 		t.spec = t.target // supervision settings apply in place
+		t.lostDependency()
 	case phBackoff:
 		switch {
 		case t.target == nil:
@@ -272,6 +277,12 @@ func (t *step) drive() {
 		case t.targetHash != t.hash && !t.w.shutdown:
 			t.emit(effCancelTimer{})
 			t.spawn(true)
+		case t.depEpoch < t.w.lost.stop:
+			// onLost: stop: no restart while the dependency is lost.
+			t.emit(effCancelTimer{})
+			t.spec = t.target
+			t.to(phStopped)
+			t.message = t.w.waiting
 		default:
 			t.spec = t.target
 		}
@@ -308,6 +319,7 @@ func (t *step) spawn(fresh bool) {
 		t.restarts, t.failures = 0, 0
 	}
 	t.spec, t.hash = t.target, t.targetHash
+	t.depEpoch = t.w.lost.epoch
 	t.gen++
 	t.pid, t.message = 0, ""
 	t.nextRetry = time.Time{}

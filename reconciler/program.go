@@ -86,6 +86,9 @@ type program struct {
 	// waiting says which dependencies are not met ("" when all are): a
 	// STOPPED instance does not start until they are.
 	waiting string
+	// lost and lostMarks: lost dependencies (lost.go).
+	lost      lostView
+	lostMarks map[string]lostMark
 	// progressAt is when the program last made progress (a new spec or
 	// replica count, an instance becoming ready, dependencies met); the
 	// progress deadline counts from it.

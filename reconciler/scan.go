@@ -38,6 +38,21 @@ type fileKey struct {
 type cacheEntry struct {
 	key fileKey
 	res scanned
+	// env are the files of the manifest's spec.envFrom as the decode found
+	// them, and owner the manifest's owner then: a change of one of them
+	// decodes the manifest again, although its own key is the same.
+	env   []envKey
+	owner uint32
+}
+
+// envKey is what a scan compares of one env file: its key (zero when it
+// was not there) and, under the privilege policy, the policy's verdict
+// ("" when allowed), which a change of a directory or a link on its way
+// changes without changing the file.
+type envKey struct {
+	path    string
+	key     fileKey
+	verdict string
 }
 
 // scanner reads the directory; it remembers decoded files by fileKey.
@@ -83,18 +98,14 @@ func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
 }
 
 // read decodes one manifest the store listed, from the cache when its key
-// is unchanged. Under the privilege policy the mode rule is checked at every
+// and its env files' keys are unchanged. Under the privilege policy the mode rule is checked at every
 // pass, before the file is read: a directory's or a link's change leaves the
 // file's key as it is.
 func (s *scanner) read(f manifest.File) (scanned, bool) {
 	file := f.Base
 	owner := ownerOf(f.Info)
 	if s.trust != nil {
-		fsys := s.fsys
-		if fsys == nil {
-			fsys = manifest.OSFS{}
-		}
-		r, err := s.trust.CheckPath(fsys, s.dir, file)
+		r, err := s.trust.CheckPath(s.statFS(), s.dir, file)
 		if errors.Is(err, fs.ErrNotExist) {
 			return scanned{}, false
 		}
@@ -104,7 +115,7 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 		owner = r.File.Stat.UID
 	}
 	key := keyOf(f.Info) // symlinks followed
-	if c, ok := s.cache[file]; ok && c.key == key {
+	if c, ok := s.cache[file]; ok && c.key == key && s.envUnchanged(c) {
 		return c.res, true
 	}
 	data, err := manifest.ReadFile(f.Path)
@@ -114,21 +125,87 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 	if err != nil {
 		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
-	res := s.decode(file, data, owner)
+	res, env := s.decodeEnv(file, data, owner)
 	// A file still being written may be caught half-way; its key changes
-	// when the writer finishes, so the next pass reads it again.
-	s.cache[file] = cacheEntry{key: key, res: res}
+	// when the writer finishes, so the next pass reads it again. The same
+	// holds for an env file.
+	s.cache[file] = cacheEntry{key: key, res: res, env: env, owner: owner}
 	return res, true
 }
 
 // decode turns the bytes of file, owned by owner, into a spec to run: parsed,
-// under the owner rule, admitted. The kept last valid specs go through it
-// too.
+// its env files read, under the owner rule, admitted. The kept last valid
+// specs go through it too.
 func (s *scanner) decode(file string, data []byte, owner uint32) scanned {
+	res, _ := s.decodeEnv(file, data, owner)
+	return res
+}
+
+// decodeEnv is decode, and it returns the env files it read, for read to
+// tell when one changes.
+func (s *scanner) decodeEnv(file string, data []byte, owner uint32) (scanned, []envKey) {
 	prog, errs := spec.Parse(file, data)
 	if errs != nil {
-		return scanned{err: errs}
+		return scanned{err: errs}, nil
 	}
+	verdicts := map[string]string{}
+	var check func(string) error
+	if s.trust != nil {
+		policy := s.trust.EnvFileCheck(s.statFS(), owner)
+		check = func(path string) error {
+			err := policy(path)
+			verdicts[path] = errText(err)
+			return err
+		}
+	}
+	prog, files, err := manifest.LoadEnvFrom(s.dir, file, prog, check)
+	var env []envKey
+	for _, f := range files {
+		k := envKey{path: f.Path, verdict: verdicts[f.Path]}
+		if f.Info != nil {
+			k.key = keyOf(f.Info)
+		}
+		env = append(env, k)
+	}
+	if err != nil {
+		return scanned{err: err}, env // located at the entry, file included
+	}
+	res := s.admitted(file, data, owner, prog)
+	return res, env
+}
+
+// envUnchanged reports whether the env files of c are as its decode found
+// them: each is looked at (a stat, and the policy's walk) at every pass, so
+// that an edit of one rolls the instances as an edit of the manifest does.
+// Files in the manifest directory are noticed at once (the watcher sees
+// their writes), the others at the next rescan.
+func (s *scanner) envUnchanged(c cacheEntry) bool {
+	for _, e := range c.env {
+		var key fileKey
+		if fi, err := os.Stat(e.path); err == nil {
+			key = keyOf(fi)
+		}
+		if key != e.key {
+			return false
+		}
+		if s.trust != nil && errText(s.trust.EnvFileCheck(s.statFS(), c.owner)(e.path)) != e.verdict {
+			return false
+		}
+	}
+	return true
+}
+
+// statFS is where the privilege policy looks.
+func (s *scanner) statFS() manifest.StatFS {
+	if s.fsys == nil {
+		return manifest.OSFS{}
+	}
+	return s.fsys
+}
+
+// admitted applies the owner rule and the daemon's admission to prog, the
+// valid manifest file holding data.
+func (s *scanner) admitted(file string, data []byte, owner uint32, prog *spec.Program) scanned {
 	if s.trust != nil {
 		p, err := s.trust.Admit(file, data, owner, prog)
 		if err != nil {

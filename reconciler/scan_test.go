@@ -92,3 +92,60 @@ func TestScanCache(t *testing.T) {
 		t.Errorf("a missing directory: %v, %v, %v", found, bad, err)
 	}
 }
+
+// TestScanEnvFrom: a manifest is decoded again when one of its env files
+// changes, appears or goes, in the directory or not; the files' variables
+// are in the hash; a missing file is a located error; unchanged files keep
+// the decoded program (no new pointer, so nothing counts as an edit).
+func TestScanEnvFrom(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	envPath, outside := filepath.Join(dir, ".env"), filepath.Join(other, "prod.env")
+	write(envPath, "A=1\n")
+	write(outside, "B=1\n")
+	write(filepath.Join(dir, "web.yaml"), scanBody+"  envFrom: [{file: .env}, {file: "+outside+"}]\n")
+	write(filepath.Join(dir, "plain.yaml"), scanBody)
+	s := &scanner{dir: dir, cache: map[string]cacheEntry{}}
+	first, _, _ := s.scan()
+	web := first["web"]
+	if web.prog == nil || web.prog.EnvFromVars["A"] != "1" || web.prog.EnvFromVars["B"] != "1" {
+		t.Fatalf("web: %+v", web)
+	}
+	if again, _, _ := s.scan(); again["web"].prog != web.prog || again["plain"].prog != first["plain"].prog {
+		t.Error("unchanged files were decoded again")
+	}
+
+	write(envPath, "A=2\n")
+	changed, _, _ := s.scan()
+	if p := changed["web"].prog; p == nil || p.EnvFromVars["A"] != "2" || changed["web"].hash == web.hash {
+		t.Errorf("an edit of .env was not read: %+v", changed["web"])
+	}
+	if changed["plain"].prog != first["plain"].prog {
+		t.Error("another program was decoded again")
+	}
+
+	write(outside, "B=2\n")
+	changed, _, _ = s.scan()
+	if p := changed["web"].prog; p == nil || p.EnvFromVars["B"] != "2" {
+		t.Errorf("an edit of a file outside the directory was not read: %+v", changed["web"])
+	}
+
+	if err := os.Remove(envPath); err != nil {
+		t.Fatal(err)
+	}
+	gone, _, _ := s.scan()
+	want := "web.yaml:3:14: spec.envFrom[0].file: cannot read " + envPath + ": no such file or directory"
+	if r := gone["web"]; r.prog != nil || r.err == nil || r.err.Error() != want {
+		t.Errorf("missing .env: %v, want error %q", r.err, want)
+	}
+	write(envPath, "A=3\n")
+	back, _, _ := s.scan()
+	if p := back["web"].prog; p == nil || p.EnvFromVars["A"] != "3" {
+		t.Errorf("a .env that came back was not read: %+v", back["web"])
+	}
+}

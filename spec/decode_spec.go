@@ -66,6 +66,7 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 		{"stopTimeout", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &s.StopTimeout) }},
 		{"workingDir", func(k, v *yaml.Node, p string) { s.WorkingDir, _ = d.str(k, v, p) }},
 		{"env", func(k, v *yaml.Node, p string) { s.Env = d.env(k, v, p) }},
+		{"envFrom", func(k, v *yaml.Node, p string) { s.EnvFrom = d.envFrom(k, v, p) }},
 		{"umask", func(k, v *yaml.Node, p string) {
 			if str, ok := d.scalar(k, v, p, "an octal umask such as \"022\"", "!!str", "!!int"); ok {
 				u, err := parseUmask(str)
@@ -160,6 +161,36 @@ func (d *decoder) env(k, v *yaml.Node, path string) map[string]string {
 		env[key.Value] = val.Value
 	}
 	return env
+}
+
+// envFrom decodes the list of dotenv files; reading them is the caller's
+// (WithEnvFrom), since decoding reads no file.
+func (d *decoder) envFrom(k, v *yaml.Node, path string) []EnvSource {
+	if v.Kind != yaml.SequenceNode {
+		d.add(k, path, "must be a list of {file: PATH}, not %s", describe(v))
+		return nil
+	}
+	var srcs []EnvSource
+	for i, item := range v.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		src := EnvSource{Line: item.Line, Column: item.Column}
+		d.fields(item, p, []field{
+			{"file", func(k, v *yaml.Node, p string) {
+				if s, ok := d.str(k, v, p); ok {
+					if strings.IndexByte(s, 0) >= 0 {
+						d.add(k, p, "must be a path")
+					}
+					src.File = s
+				}
+				src.Line, src.Column = k.Line, k.Column
+			}},
+		})
+		if src.File == "" && deref(item).Kind == yaml.MappingNode {
+			d.add(item, p+".file", "required: the path of a dotenv file")
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs
 }
 
 func (d *decoder) output(k, v *yaml.Node, path string, isStderr bool) Output {
@@ -301,7 +332,7 @@ func (d *decoder) dependsOn(k, v *yaml.Node, path string) []Dependency {
 	seen := map[string]bool{}
 	for i, item := range v.Content {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		dep := Dependency{Condition: DependencyStarted}
+		dep := Dependency{Condition: DependencyStarted, OnLost: LostIgnore}
 		d.fields(item, p, []field{
 			{"program", func(k, v *yaml.Node, p string) {
 				if s, ok := d.str(k, v, p); ok {
@@ -313,6 +344,9 @@ func (d *decoder) dependsOn(k, v *yaml.Node, path string) []Dependency {
 			}},
 			{"condition", func(k, v *yaml.Node, p string) {
 				d.enum(k, v, p, (*string)(&dep.Condition), string(DependencyStarted), string(DependencyReady), string(DependencyCompleted))
+			}},
+			{"onLost", func(k, v *yaml.Node, p string) {
+				d.enum(k, v, p, (*string)(&dep.OnLost), string(LostIgnore), string(LostStop), string(LostRestart))
 			}},
 		})
 		switch {

@@ -24,17 +24,21 @@ const (
 )
 
 // InstanceEnv returns the environment of instance index of p: base (the
-// daemon's own, "K=V" entries), then RECONCILED_PROGRAM, RECONCILED_INSTANCE
+// daemon's own, "K=V" entries), then the variables of envFrom's files
+// (p.EnvFromVars, as written), then RECONCILED_PROGRAM, RECONCILED_INSTANCE
 // and RECONCILED_REPLICAS, then the manifest's env with $(VAR) expanded. A
 // manifest value may refer to base, to the RECONCILED_* variables and to other
 // manifest variables whatever their order in the file; a reference cycle is
 // left as written. The result is sorted by name.
 func InstanceEnv(p *Program, index int, base []string) []string {
-	vars := make(map[string]string, len(base)+3+len(p.Spec.Env))
+	vars := make(map[string]string, len(base)+len(p.EnvFromVars)+3+len(p.Spec.Env))
 	for _, kv := range base {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
 		}
+	}
+	for k, v := range p.EnvFromVars {
+		vars[k] = v
 	}
 	vars[EnvProgram] = p.Metadata.Name
 	vars[EnvInstance] = strconv.Itoa(index)

@@ -89,8 +89,9 @@ func probeField(name string, liveness bool) *Field {
 
 func dependsOnField() *Field {
 	return &Field{Name: "dependsOn", Hash: NotInHash,
-		Doc: "Programs that must reach a condition before this one's instances start. A program is listed at " +
-			"most once and cannot depend on itself; a dependency cycle is an error.",
+		Doc: "Programs that must reach a condition before this one's instances start, and what happens to " +
+			"running instances when one no longer meets it (onLost). A program is listed at most once and cannot " +
+			"depend on itself; a dependency cycle is an error.",
 		Supervisord: "(priority only orders starts)", Kubernetes: "(init containers; process-compose depends_on)",
 		Type: listOf(object(
 			&Field{Name: "program", Type: programName(), Required: true, Doc: "The program depended on."},
@@ -98,6 +99,14 @@ func dependsOnField() *Field {
 				Default: string(DependencyStarted),
 				Doc: "Started: every desired instance of it is RUNNING. Ready: every desired instance is ready. " +
 					"Completed: every instance exited with a success code."},
+			&Field{Name: "onLost", Type: enum(string(LostIgnore), string(LostStop), string(LostRestart)),
+				Default: string(LostIgnore),
+				Doc: "What happens to this program's running instances when the dependency no longer meets the " +
+					"condition after they started (an instance of it exits, is stopped, restarts or is replaced; " +
+					"desired: stopped; deleted). ignore: nothing. stop: they are stopped at once, and start " +
+					"again once the condition is met. restart: they keep running, and are restarted once the " +
+					"condition is met again (docker-compose's restart: true). Either way a DependencyLost " +
+					"event says so."},
 		))}
 }
 

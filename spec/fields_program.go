@@ -155,6 +155,18 @@ func specField() *Field {
 				"RECONCILED_INSTANCE and RECONCILED_REPLICAS). Names are [A-Za-z_][A-Za-z0-9_]*; RECONCILED_* " +
 				"names are reserved. Values may be numbers or booleans, taken as written; $(VAR) in them expands.",
 			Supervisord: "environment", Kubernetes: "containers[].env"},
+		{Name: "envFrom", Hash: InHash, Type: listOf(object(
+			&Field{Name: "file", Type: str(), Required: true,
+				Doc: "The dotenv file's path; a relative path is relative to the manifest directory."})),
+			Doc: "Dotenv files whose variables are added to the instance's environment, under env (which wins) " +
+				"and a later file's over an earlier one's. A line is NAME=value; blank lines and # comments are " +
+				"skipped, an export prefix is allowed, a value may be in single quotes (taken as written) or double " +
+				"quotes (\\n, \\t, \\\" and \\\\ escapes; may span lines), and an unquoted value ends at \" #\". " +
+				"Values are taken as written: no $(VAR) expansion. The files' contents are in the spec hash, so " +
+				"editing one replaces the instances per updateStrategy; a file in the manifest directory is " +
+				"noticed at once, one elsewhere at the next rescan. A missing or invalid file makes the spec " +
+				"invalid (the last valid one keeps running). Values never appear in status, events or logs.",
+			Supervisord: "(none)", Kubernetes: "containers[].envFrom; docker-compose env_file"},
 		{Name: "umask", Type: union(&Type{Kind: KindString, Name: "octal string", Pattern: `^(0[oO])?0*[0-7]{1,3}$`},
 			intRange(0, 777)), DefaultText: "the daemon's", Hash: InHash,
 			Doc:         "The file mode creation mask, in octal digits, quoted or not (\"022\", 022 and 22 agree).",

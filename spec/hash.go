@@ -13,11 +13,13 @@ import (
 // comments) hash equally.
 //
 // Covered: command (after splitting), env, workingDir, user, group, umask,
-// nice, ioNice, limits, resources, lifecycle, stdout, stderr, both probes, and the
-// reconciled.dev/restartedAt annotation. A change of any of these replaces
-// instances per updateStrategy. ioNice, limits and resources are left out of
-// the canonical form while not set, so a manifest that does not use them
-// hashes as it did before they existed.
+// nice, ioNice, limits, resources, lifecycle, stdout, stderr, both probes, the
+// reconciled.dev/restartedAt annotation, and the variables envFrom's files
+// give (p.EnvFromVars, not the files' names: moving a file changes nothing;
+// not read yet, they count as none). A change of any of these replaces
+// instances per updateStrategy. ioNice, limits, resources, lifecycle and envFrom are
+// left out of the canonical form while not set, so a manifest that does not
+// use them hashes as it did before they existed.
 //
 // Not covered, applied to running instances without restarting them:
 // replicas and desired (scaling and up/down), labels and other annotations,
@@ -31,6 +33,15 @@ func Hash(p *Program) string {
 		env = append(env, [2]string{k, v})
 	}
 	sort.Slice(env, func(i, j int) bool { return env[i][0] < env[j][0] })
+	// What envFrom's files say, but what env overrides: that never reaches
+	// a process, so changing it replaces nothing.
+	var fileEnv [][2]string
+	for k, v := range p.EnvFromVars {
+		if _, own := p.Spec.Env[k]; !own {
+			fileEnv = append(fileEnv, [2]string{k, v})
+		}
+	}
+	sort.Slice(fileEnv, func(i, j int) bool { return fileEnv[i][0] < fileEnv[j][0] })
 	h := struct {
 		Command        []string
 		Env            [][2]string
@@ -42,10 +53,11 @@ func Hash(p *Program) string {
 		Readiness      *Probe
 		Liveness       *Probe
 		RestartedAt    string
-		IONice         *IONice    `json:",omitempty"`
-		Limits         []Rlimit   `json:",omitempty"`
-		Resources      *Resources `json:",omitempty"`
-		Lifecycle      *Lifecycle `json:",omitempty"`
+		IONice         *IONice     `json:",omitempty"`
+		Limits         []Rlimit    `json:",omitempty"`
+		Resources      *Resources  `json:",omitempty"`
+		EnvFrom        [][2]string `json:",omitempty"`
+		Lifecycle      *Lifecycle  `json:",omitempty"`
 	}{
 		Command:     p.Spec.Command,
 		Env:         env,
@@ -61,6 +73,7 @@ func Hash(p *Program) string {
 		RestartedAt: p.Metadata.Annotations[RestartedAtAnnotation],
 		IONice:      p.Spec.IONice,
 		Limits:      p.Spec.Limits,
+		EnvFrom:     fileEnv,
 	}
 	if l := p.Spec.Lifecycle; l.PreStart != nil || l.PreStop != nil {
 		h.Lifecycle = &l

@@ -45,6 +45,11 @@ type Program struct {
 	// such as a shell operator in a command that runs without a shell. Each
 	// message starts with "warning: ".
 	Warnings ErrorList
+	// EnvFromVars are the variables of the files of Spec.EnvFrom, a later
+	// file's winning over an earlier one's, as WithEnvFrom set them from the
+	// files' contents; nil until then (Parse reads no file). They are in the
+	// spec hash; their values may be secrets and are never shown.
+	EnvFromVars map[string]string
 }
 
 // Metadata names the program and carries labels and annotations.
@@ -104,11 +109,14 @@ type ProgramSpec struct {
 
 	WorkingDir string
 	// Env holds the variables the manifest sets, before $(VAR) expansion.
-	Env   map[string]string
-	Umask *uint32
-	User  string
-	Group string
-	Nice  int
+	Env map[string]string
+	// EnvFrom are dotenv files whose variables are added under Env (Env
+	// wins); Program.EnvFromVars holds what they say once read.
+	EnvFrom []EnvSource
+	Umask   *uint32
+	User    string
+	Group   string
+	Nice    int
 	// IONice is the I/O scheduling class and level; nil when not set.
 	IONice *IONice
 	// Limits are the setrlimit(2) limits, sorted by name; each name at most
@@ -240,10 +248,37 @@ const (
 	DependencyCompleted DependencyCondition = "Completed"
 )
 
-// Dependency names a program that must reach Condition before this one starts.
+// LostPolicy says what happens to a dependent's instances that started
+// while a dependency met its condition, once it no longer does.
+type LostPolicy string
+
+// The policies of dependsOn[].onLost.
+const (
+	// LostIgnore leaves them running.
+	LostIgnore LostPolicy = "ignore"
+	// LostStop stops them; they start again once the condition is met.
+	LostStop LostPolicy = "stop"
+	// LostRestart leaves them running while the condition is not met, and
+	// restarts them once it is met again (docker-compose's restart: true).
+	LostRestart LostPolicy = "restart"
+)
+
+// Dependency names a program that must reach Condition before this one
+// starts, and what to do with running instances when it no longer does.
 type Dependency struct {
 	Program   string
 	Condition DependencyCondition
+	OnLost    LostPolicy
+}
+
+// EnvSource is one entry of spec.envFrom: a dotenv file.
+type EnvSource struct {
+	// File is the path as written: a relative one is relative to the
+	// manifest directory.
+	File string
+	// Line and Column locate the entry's file key in the manifest, for the
+	// errors found when the file is read.
+	Line, Column int
 }
 
 // Lifecycle is spec.lifecycle: PreStart runs before every start of an

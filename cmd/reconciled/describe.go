@@ -105,11 +105,11 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usa
 		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || p.Spec.ReadinessProbe != nil {
 			field("Progress deadline", p.ProgressDeadline().String())
 		}
-		hash := spec.Hash(p)
-		h := shortHash(hash)
+		hashes := manifest.Hashes(file.Path, p) // envFrom's files read, as the daemon does
+		h := shortHash(hashes[0])
 		switch {
 		case !hasStatus:
-		case slices.Contains(manifest.Hashes(file.Path, p), st.Status.SpecHash):
+		case slices.Contains(hashes, st.Status.SpecHash):
 			h += " (running)"
 		default:
 			h += " (the daemon runs " + shortHash(st.Status.SpecHash) + ": not applied yet)"

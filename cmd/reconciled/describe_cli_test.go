@@ -35,6 +35,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
   stopTimeout: 20s
   workingDir: /srv/web
   env: {PORT: "8000"}
+  envFrom: [{file: .env}, {file: /etc/web/secrets.env}]
   umask: "027"
   user: www
   group: web
@@ -46,7 +47,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
   stderr: "null"
   readinessProbe: {tcpSocket: {port: "8000"}}
   livenessProbe: {exec: {command: ["true"]}}
-  dependsOn: [{program: db, condition: Ready}]
+  dependsOn: [{program: db, condition: Ready}, {program: cache, onLost: restart}]
   updateStrategy: {type: Recreate}
 `
 	p, errs := spec.Parse("web.yaml", []byte(manifest))
@@ -76,6 +77,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
 		"StopTimeout":       {"Stop", "KILL after 20s"},
 		"WorkingDir":        {"Working dir", "/srv/web"},
 		"Env":               {"Env", "PORT (values not shown)"},
+		"EnvFrom":           {"Env from", ".env, /etc/web/secrets.env (values not shown)"},
 		"Umask":             {"Umask", "0027"},
 		"User":              {"User", "www:"},
 		"Group":             {"User", ":web"},
@@ -87,7 +89,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
 		"Stderr":            {"Output", "stderr null"},
 		"ReadinessProbe":    {"Readiness", "tcp-socket 127.0.0.1:8000"},
 		"LivenessProbe":     {"Liveness", "exec true"},
-		"DependsOn":         {"Depends on", "db (Ready)"},
+		"DependsOn":         {"Depends on", "db (Ready), cache (Started, onLost restart)"},
 		"UpdateStrategy":    {"Update", "Recreate"},
 	}
 	typ := reflect.TypeOf(spec.ProgramSpec{})
@@ -107,7 +109,7 @@ func TestCLIDescribeEveryField(t *testing.T) {
 	p, _ = spec.Parse("web.yaml", []byte("spec:\n  command: sleep 1\n"))
 	got = map[string]string{}
 	describeSpec(func(k, v string) { got[k] = v }, &p.Spec)
-	for _, k := range []string{"Working dir", "User", "Umask", "Nice", "IO nice", "Limits", "Resources", "Env", "Readiness", "Liveness", "Depends on"} {
+	for _, k := range []string{"Working dir", "User", "Umask", "Nice", "IO nice", "Limits", "Resources", "Env", "Env from", "Readiness", "Liveness", "Depends on"} {
 		if v, ok := got[k]; ok {
 			t.Errorf("%s shown when not set: %q", k, v)
 		}

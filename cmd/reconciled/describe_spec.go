@@ -110,6 +110,13 @@ func describeSpec(field func(k, v string), s *spec.ProgramSpec) {
 	if len(env) > 0 {
 		field("Env", strings.Join(env, ", ")+" (values not shown)")
 	}
+	if len(s.EnvFrom) > 0 {
+		files := make([]string, len(s.EnvFrom))
+		for i, src := range s.EnvFrom {
+			files[i] = src.File
+		}
+		field("Env from", strings.Join(files, ", ")+" (values not shown)")
+	}
 	field("Output", fmt.Sprintf("stdout %s, stderr %s", outputName(s.Stdout), outputName(s.Stderr)))
 	if s.ReadinessProbe != nil {
 		field("Readiness", probeText(s.ReadinessProbe))
@@ -121,6 +128,9 @@ func describeSpec(field func(k, v string), s *spec.ProgramSpec) {
 		deps := make([]string, len(s.DependsOn))
 		for i, d := range s.DependsOn {
 			deps[i] = fmt.Sprintf("%s (%s)", d.Program, d.Condition)
+			if d.OnLost != spec.LostIgnore {
+				deps[i] = fmt.Sprintf("%s (%s, onLost %s)", d.Program, d.Condition, d.OnLost)
+			}
 		}
 		field("Depends on", strings.Join(deps, ", "))
 	}

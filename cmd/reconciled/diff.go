@@ -275,7 +275,7 @@ func (p plan) consequences() []string {
 		words := []string{"replaces an invalid manifest (the daemon runs its last valid spec)"}
 		switch {
 		case p.runningHash == "":
-		case p.runningHash != spec.Hash(p.prog) && newRun > 0:
+		case !slices.Contains(manifest.Hashes(p.target, p.prog), p.runningHash) && newRun > 0:
 			words = append(words, "rollout of "+instances(newRun)+" "+strategy(p.prog))
 		default:
 			words = append(words, "no restart")
@@ -299,7 +299,7 @@ func (p plan) consequences() []string {
 	}
 	replaced := min(oldRun, newRun)
 	switch {
-	case spec.Hash(p.oldProg) != spec.Hash(p.prog) && replaced > 0:
+	case manifest.Hashes(p.target, p.oldProg)[0] != manifest.Hashes(p.target, p.prog)[0] && replaced > 0: // envFrom's files read
 		w := "rollout of " + instances(replaced) + " " + strategy(p.prog)
 		if len(restart) > 0 {
 			w += ": changes " + strings.Join(restart, ", ")

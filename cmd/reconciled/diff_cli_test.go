@@ -107,3 +107,23 @@ func TestCLIDiff(t *testing.T) {
 		}
 	}
 }
+
+// diff reads envFrom's files as the daemon does: pointing at a file with
+// other variables is a rollout, at one with the same variables is not.
+func TestCLIDiffEnvFrom(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"a.env": "A=1\n", "same.env": "# the same\nA=1\n", "other.env": "A=2\n",
+		"web.yaml": "spec:\n  command: x\n  envFrom: [{file: a.env}]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for file, rollout := range map[string]bool{"same.env": false, "other.env": true} {
+		res := cliExec(t.Context(), "spec:\n  command: x\n  envFrom: [{file: "+file+"}]\n", "--dir", dir, "diff", "-f", "-", "--name", "web")
+		if res.code != 1 || strings.Contains(res.stdout, "rollout of") != rollout {
+			t.Errorf("%s: want rollout %v: %v", file, rollout, res)
+		}
+	}
+}

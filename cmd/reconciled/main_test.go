@@ -415,3 +415,31 @@ func TestValidateSkipsDaemonFilesAndWarns(t *testing.T) {
 		}
 	}
 }
+
+// validate reads envFrom's files beside the manifest: a missing one and a
+// syntax error are located at the entry, with the dotenv file's line, and
+// no value is quoted.
+func TestValidateEnvFrom(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write(".env", "PORT=8000\n")
+	write("bad.env", "# ok\nTOKEN=\"hunter2\n")
+	good := write("web.yaml", "spec:\n  command: sleep 1\n  envFrom: [{file: .env}]\n")
+	bad := write("api.yaml", "spec:\n  command: sleep 1\n  envFrom:\n  - file: missing.env\n  - file: bad.env\n")
+	if res := cmdRun(t, "validate", good); res.code != 0 {
+		t.Errorf("validate %s: %v", good, res)
+	}
+	res := cmdRun(t, "validate", good, bad)
+	want := bad + ":4:5: spec.envFrom[0].file: cannot read " + filepath.Join(dir, "missing.env") + ": no such file or directory\n" +
+		bad + ":5:5: spec.envFrom[1].file: bad.env:2: TOKEN: no closing \"\n"
+	if res.code != 1 || res.stdout != want || strings.Contains(res.stdout+res.stderr, "hunter2") {
+		t.Errorf("got %v, want stdout:\n%s", res, want)
+	}
+}

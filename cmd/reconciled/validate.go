@@ -19,7 +19,8 @@ func newValidateCommand() *cobra.Command {
 		Long: `Check manifests strictly, as the daemon would. Prints nothing and exits 0 when
 every file is valid; otherwise prints one "file:line:col: field: message" line per
 error and exits 1. Dependency cycles among the files given (dependsOn) are
-errors too. Warnings (a shell operator in a command that runs without a shell)
+errors too, and so is a file of spec.envFrom that cannot be read or is not
+valid dotenv (relative paths are relative to the manifest's directory). Warnings (a shell operator in a command that runs without a shell)
 go to standard error and do not change the exit code. The daemon's own files
 (NAME.status.yaml, NAME.events.jsonl), which a *.yaml glob also matches, are
 skipped with a note.
@@ -110,6 +111,14 @@ func validateFile(path string, policy *manifest.Policy) (*spec.Program, []byte, 
 		if _, err := policy.Admit(path, data, owner, p); err != nil {
 			return nil, nil, err
 		}
+	}
+	var check func(string) error
+	if policy != nil {
+		check = policy.EnvFileCheck(manifest.OSFS{}, owner)
+	}
+	p, _, err = manifest.LoadEnvFrom(filepath.Dir(path), path, p, check)
+	if err != nil {
+		return nil, nil, err
 	}
 	return p, data, nil
 }
