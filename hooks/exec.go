@@ -22,59 +22,76 @@ const (
 	outputGrace = 100 * time.Millisecond
 )
 
-// runExec runs an exec hook as the leader of a new process group, its stdout
-// and stderr on one pipe that only the Runner reads (never the instance's
-// log), and waits for the leader to exit or ctx to end. Then it SIGKILLs the
-// group in both cases: at the timeout that stops the hook, and after an exit
-// it ends what the hook left running, so that MaxRunning bounds processes,
-// not just leaders.
+// runExec runs an exec hook through RunCommand, with its stdout and stderr
+// read only by the Runner (never the instance's log).
 func (r *Runner) runExec(ctx context.Context, j job, env []string) *failure {
 	if r.starter == nil {
 		return &failure{what: "failed: no process starter"}
 	}
-	argv := expandAll(j.hook.Exec.Command, env)
-	rd, w, err := os.Pipe()
-	if err != nil {
-		return &failure{what: "failed: " + err.Error()}
-	}
-	p, err := r.starter.Start(proc.Spec{
+	res, err := RunCommand(ctx, r.starter, proc.Spec{
 		Name:       r.program + " hook",
-		Argv:       argv,
+		Argv:       expandAll(j.hook.Exec.Command, env),
 		Env:        env,
 		Dir:        j.inst.Dir,
 		Credential: j.inst.Credential,
-		Stdout:     w,
-		Stderr:     w,
 	})
-	w.Close() // the child has its copy: EOF comes when the group is gone
 	if err != nil {
-		rd.Close()
 		return &failure{what: "failed to start: " + err.Error()}
 	}
-	out := startTail(rd)
-	ended := false // the run's context ended before the leader exited
-	select {
-	case <-p.Done():
-	case <-ctx.Done():
-		ended = true
-	}
-	// Safe after the leader's exit too: it is unreaped until Release, so its
-	// pid still names this group.
-	_ = p.SignalGroup(syscall.SIGKILL)
-	st, werr := release(ctx, p)
-	b, cut := out.finish()
-	f := &failure{output: trimTail(b, cut)}
+	f := &failure{output: res.Output}
 	switch {
-	case ended:
+	case res.Ended:
 		f.what, f.ended = "was killed", true
-	case werr != nil:
-		f.what = "failed: " + werr.Error()
-	case !st.Success():
-		f.what = "failed: " + st.String()
+	case res.Err != nil:
+		f.what = "failed: " + res.Err.Error()
+	case !res.Status.Success():
+		f.what = "failed: " + res.Status.String()
 	default:
 		return nil
 	}
 	return f
+}
+
+// CommandResult is how a command run by RunCommand ended.
+type CommandResult struct {
+	Status proc.ExitStatus // its leader's exit
+	Ended  bool            // ctx ended first: it was killed
+	Err    error           // its leader could not be waited for
+	Output string          // the end of its output (OutputTail bytes), trimmed
+}
+
+// RunCommand runs ps as the leader of a new process group, with its stdout
+// and stderr on one pipe read here (ps.Stdout and ps.Stderr are replaced),
+// and waits for the leader to exit or ctx to end. Then it SIGKILLs the
+// group in both cases: at a timeout that stops the command, and after an
+// exit it ends what the command left running. An error is a failure to
+// start. Lifecycle hooks (preStart, preStop) run through it too.
+func RunCommand(ctx context.Context, starter Starter, ps proc.Spec) (CommandResult, error) {
+	rd, w, err := os.Pipe()
+	if err != nil {
+		return CommandResult{}, err
+	}
+	ps.Stdout, ps.Stderr = w, w
+	p, err := starter.Start(ps)
+	w.Close() // the child has its copy: EOF comes when the group is gone
+	if err != nil {
+		rd.Close()
+		return CommandResult{}, err
+	}
+	out := startTail(rd)
+	var res CommandResult
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		res.Ended = true
+	}
+	// Safe after the leader's exit too: it is unreaped until Release, so its
+	// pid still names this group.
+	_ = p.SignalGroup(syscall.SIGKILL)
+	res.Status, res.Err = release(ctx, p)
+	b, cut := out.finish()
+	res.Output = trimTail(b, cut)
+	return res, nil
 }
 
 // release waits, at most killGrace, for p's leader to exit after SIGKILL,

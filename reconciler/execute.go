@@ -87,6 +87,8 @@ func (p *program) do(in *instance, e effect) any {
 		p.emitEvent(status.Event{Type: e.typ, Reason: e.reason, Instance: in.name(p.name), Pid: e.pid, Message: e.message, Exit: e.exit})
 	case effProgress:
 		p.progressAt = p.clock.Now()
+	case effPreStop:
+		return p.preStop(in, e.timeout)
 	}
 	return nil
 }
@@ -107,6 +109,10 @@ func eventName(ev any) string {
 		return "probe"
 	case evEdited:
 		return "edited"
+	case evRestart:
+		return "restart"
+	case evPreStopDone:
+		return "preStop done"
 	}
 	return "unknown"
 }

@@ -47,6 +47,12 @@ type life struct {
 	everReady    bool // the current process has been ready (rollout progress)
 	// The probes' last verdicts about the current process (health).
 	readyVerdict, liveVerdict verdict
+	// A stop that runs preStop first: when it began, and the signal (and
+	// its event's message) that goes out once preStop has ended.
+	stopAt      time.Time
+	preStopping bool
+	stopSig     syscall.Signal
+	stopMsg     string
 }
 
 // verdict is a probe's last verdict: none yet, passing or failing.
@@ -147,6 +153,8 @@ type (
 	// evRestart: restart now, as asked through the control socket
 	// (reconciled restart NAME-i); force: SIGKILL instead of stopSignal.
 	evRestart struct{ force bool }
+	// evPreStopDone: the preStop hook ended (err: how it failed).
+	evPreStopDone struct{ err error }
 )
 
 // The effects the executor carries out, in order.
@@ -186,6 +194,9 @@ type (
 	}
 	// effProgress: a new instance became ready, the rollout progressed.
 	effProgress struct{}
+	// effPreStop runs the preStop hook, bounded by timeout; its end comes
+	// back as evPreStopDone.
+	effPreStop struct{ timeout time.Duration }
 )
 
 // effect is one of the eff* types.
@@ -214,6 +225,8 @@ func transition(l life, ev any, w world, now time.Time) (life, []effect, error) 
 		if t.phase == phFatal {
 			t.to(phFatalRetry)
 		}
+	case evPreStopDone:
+		t.preStopDone(ev)
 	case evRestart:
 		t.restart(ev.force)
 	default:
@@ -335,7 +348,7 @@ func (t *step) spawned(ev evSpawned) {
 		return
 	}
 	if ev.err != nil {
-		t.afterExit(exitFacts{code: 127, failures: t.failures}, "start failed: "+ev.err.Error(), ev.at)
+		t.afterExit(exitFacts{code: 127, failures: t.failures}, startFailure(ev.err), ev.at)
 		return
 	}
 	at := ev.at
@@ -373,6 +386,7 @@ func (t *step) timer() {
 		}
 	case phStopping, phDraining:
 		s := t.spec.Spec
+		t.preStopping = false // killed with the rest: its end changes nothing
 		t.emit(effSignal{syscall.SIGKILL})
 		t.event(status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", s.StopTimeout, s.StopSignal.Name), t.pid)
 	}
@@ -475,6 +489,10 @@ func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
 	t.emit(effCancelTimer{})
 	t.to(phStopping)
 	t.stop = why
+	t.stopAt = t.now
+	if t.preStopFirst(sig, msg) {
+		return
+	}
 	t.event(status.EventNormal, "Stopping", msg, t.pid)
 	t.emit(effSignal{sig})
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})

@@ -51,6 +51,8 @@ func effectString(effs []effect) string {
 			out = append(out, e.reason)
 		case effProgress:
 			out = append(out, "progress")
+		case effPreStop:
+			out = append(out, "preStop "+e.timeout.String())
 		default:
 			out = append(out, fmt.Sprintf("%T", e))
 		}
@@ -317,5 +319,43 @@ func TestCrashLoopBackoff(t *testing.T) {
 	}
 	if got := fmt.Sprint(delays); got != "[100ms 200ms 400ms 100ms 200ms]" {
 		t.Errorf("delays %s, want [100ms 200ms 400ms 100ms 200ms]", got)
+	}
+}
+
+// A stop with preStop: the hook first, the signal when it ends, SIGKILL
+// stopTimeout after the stop began but at least 2s after the signal.
+func TestPreStop(t *testing.T) {
+	prog, hash := lifeSpec(t, "  startSeconds: 0s\n  stopTimeout: 10s\n  lifecycle: {preStop: {exec: {command: [drain]}, timeout: 30s}}\n")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	running := life{phase: phRunning, spec: prog, hash: hash, target: prog, targetHash: hash, pid: 7, startedAt: &now, gen: 1}
+	running.target = nil // no longer wanted: a stop
+	l, effs, err := transition(running, evDrive{}, w, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := effectString(effs); !strings.Contains(got, "preStop 10s, timer 10s") || strings.Contains(got, "signal") {
+		t.Fatalf("stop effects %q: want preStop (its timeout capped at stopTimeout) and the timer, no signal", got)
+	}
+	early, effs, err := transition(l, evPreStopDone{}, w, now.Add(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := effectString(effs); got != "Stopping, signal TERM" || early.preStopping {
+		t.Errorf("preStop done early: %q", got)
+	}
+	late, effs, err := transition(l, evPreStopDone{err: errors.New("preStop failed: exit 1")}, w, now.Add(9*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := effectString(effs); got != "PreStopFailed, Stopping, signal TERM, timer 2s" || late.phase != phStopping {
+		t.Errorf("preStop done late: %q", got)
+	}
+	killed, effs, _ := transition(l, evTimer{}, w, now.Add(10*time.Second))
+	if got := effectString(effs); !strings.Contains(got, "signal KILL") || killed.preStopping {
+		t.Errorf("stopTimeout during preStop: %q", got)
+	}
+	if _, effs, _ := transition(killed, evPreStopDone{}, w, now.Add(11*time.Second)); len(effs) != 0 {
+		t.Errorf("preStop's end after SIGKILL: %q", effectString(effs))
 	}
 }

@@ -79,7 +79,7 @@ type OSStarter struct {
 }
 
 // Start starts instance req.Index of req.Program.
-func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) {
+func (s *OSStarter) Start(ctx context.Context, req StartRequest) (Process, error) {
 	p := req.Program
 	name := p.Metadata.Name + "-" + strconv.Itoa(req.Index)
 	env, tmpl, cred, err := s.instanceIdentity(p, req.Index)
@@ -136,6 +136,11 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 			}
 		}
 		return nil, err
+	}
+	if h := p.Spec.Lifecycle.PreStart; h != nil {
+		if err := s.runLifecycle(ctx, "preStart", h, p.Spec.PreStartTimeout(), ps); err != nil {
+			return fail(err)
+		}
 	}
 	outs := &outputs{s: s, program: p.Metadata.Name, instance: name, env: env, dir: ps.Dir}
 	defer outs.closeChildEnds()

@@ -354,6 +354,11 @@ func (p *program) handle(m any) {
 		p.deadlineTimer = nil
 	case flapDue:
 		p.flapTimer(m)
+	case preStopDone:
+		p.touched = append(p.touched, m.idx)
+		if in := p.current(m.idx, m.gen); in != nil {
+			p.step(in, evPreStopDone{err: m.err})
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ func knownReasons() []string { // the reasons a hook may run on
 	return []string{
 		"Started", "Ready", "NotReady", "Unhealthy", "Exited", "BackOff", "Fatal",
 		"Stopping", "Killed", "OOMKilled", "Stopped", "Scaled", "SpecChanged",
-		"SpecInvalid", "SpecWarning", "Deleted", "Signalled", "LogWriteFailed", "LogWriteResumed",
+		"SpecInvalid", "SpecWarning", "DependencyLost", "PreStopFailed", "Deleted", "Signalled", "LogWriteFailed", "LogWriteResumed",
 		"LogDropped", "IllegalTransition", "Flapping", "Stable",
 	}
 }

@@ -1,0 +1,43 @@
+package reconciler
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/reconciled/reconciled/status"
+)
+
+// minKillAfterSignal is the least time between the stop signal and
+// SIGKILL when preStop took most of stopTimeout.
+const minKillAfterSignal = 2 * time.Second
+
+// preStopFirst starts a stop with the spec's preStop hook, when it has
+// one and the stop is not a SIGKILL: sig (and the Stopping event saying
+// msg) waits until it ends, at most its timeout; stopTimeout counts from
+// now, as Kubernetes's grace period does. It reports whether it did.
+func (t *step) preStopFirst(sig syscall.Signal, msg string) bool {
+	if t.spec.Spec.Lifecycle.PreStop == nil || sig == syscall.SIGKILL {
+		return false
+	}
+	t.preStopping, t.stopSig, t.stopMsg = true, sig, msg
+	t.emit(effPreStop{timeout: t.spec.Spec.PreStopTimeout()})
+	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
+	return true
+}
+
+// preStopDone sends the stop signal that waited for preStop, and moves
+// SIGKILL to at least minKillAfterSignal after it.
+func (t *step) preStopDone(ev evPreStopDone) {
+	if t.phase != phStopping || !t.preStopping {
+		return // the leader exited, or SIGKILL went out, meanwhile
+	}
+	t.preStopping = false
+	if ev.err != nil {
+		t.event(status.EventWarning, "PreStopFailed", ev.err.Error()+"; stopping all the same", t.pid)
+	}
+	t.event(status.EventNormal, "Stopping", t.stopMsg, t.pid)
+	t.emit(effSignal{t.stopSig})
+	if left := t.stopAt.Add(t.spec.Spec.StopTimeout).Sub(t.now); left < minKillAfterSignal {
+		t.emit(effArmTimer{minKillAfterSignal})
+	}
+}
