@@ -19,7 +19,7 @@ type lineSink struct {
 	warns  bool
 }
 
-func (s *lineSink) Init(logr.RuntimeInfo) {}
+func (s *lineSink) Init(logr.RuntimeInfo)  {}
 func (s *lineSink) Enabled(level int) bool { return level <= 1 }
 func (s *lineSink) Info(level int, msg string, kv ...any) {
 	s.add(fmt.Sprintf("INFO(%d)", level), msg, kv)
