@@ -12,11 +12,10 @@ import (
 )
 
 // lineSink records every line as "LEVEL msg k=v ...", with the values of
-// WithValues first. warns says whether it has the warning level.
+// WithValues first.
 type lineSink struct {
 	lines  *[]string
 	values []any
-	warns  bool
 }
 
 func (s *lineSink) Init(logr.RuntimeInfo)  {}
