@@ -167,3 +167,37 @@ func TestParseArrival(t *testing.T) {
 		t.Errorf("%+v %v", a, ok)
 	}
 }
+
+// BenchmarkAutoLogChunk is the cost of one chunk of 100 bytes into an auto
+// log file: "plain" without an index (a file target), "coalesced" with the
+// index in a busy stream (a record per millisecond), "recorded" with a
+// record for every chunk (chunks more than a millisecond apart: the most
+// the index costs). hack/bench/README.md has the figures.
+func BenchmarkAutoLogChunk(b *testing.B) {
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	for _, mode := range []string{"plain", "coalesced", "recorded"} {
+		b.Run(mode, func(b *testing.B) {
+			clock := &fakeNow{t: time.Unix(1000, 0)}
+			g := NewGroup(Options{Now: clock.now})
+			dir := b.TempDir()
+			name := LogName("b-0", "stdout")
+			if mode == "plain" {
+				name = "plain.log"
+			}
+			w := g.LazyFile(filepath.Join(dir, name), FileOptions{MaxSize: 50 << 20, MaxBackups: 1})
+			defer w.Close()
+			step := time.Microsecond
+			if mode == "recorded" {
+				step = 2 * ArrivalGranularity
+			}
+			b.SetBytes(int64(len(line)))
+			b.ResetTimer()
+			for range b.N {
+				clock.add(step)
+				if _, err := w.Write(line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
