@@ -259,7 +259,7 @@ func run(c config) error {
 	}
 	into := "a file target rotated at " + c.maxSize
 	if c.auto {
-		into = "stdout: auto (arrival index on)"
+		into = "stdout: auto (the daemon's own files)"
 	}
 	fmt.Printf("\n%d rounds of %d MiB, %d-byte writes, 100-byte lines, into %s\n", c.rounds, c.bytes>>20, c.chunk, into)
 	fmt.Printf("direct to a file (median)      %7.0f MB/s\n", direct)
