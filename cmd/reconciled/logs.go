@@ -122,7 +122,7 @@ nothing (and -f waits for it). With "inherit" or "null" there is none; a
 					return &exitError{code: 1, msg: fmt.Sprintf("no %s of %s in %s (only stdout/stderr: auto writes one)", what, args[0], dir)}
 				}
 				// A log file appears with the instance's first output.
-				fmt.Fprintf(cmd.ErrOrStderr(), "reconciled: no %s from %s yet\n", strings.TrimSuffix(what, "log")+"output", args[0])
+				diag(cmd.ErrOrStderr(), "no %s from %s yet", strings.TrimSuffix(what, "log")+"output", args[0])
 			}
 			r.prefix = index < 0
 			return r.run(ctx, find)
@@ -284,7 +284,7 @@ func (r *logReader) first(l *instanceLog) error {
 	}
 	lines := l.poll(!r.opts.follow, start)
 	if !l.hasIndex() && (r.opts.timestamps || !r.filter.since.IsZero()) {
-		fmt.Fprintf(r.errOut, "reconciled: %s: no arrival index (%s): the times of its lines are not known\n", l.name, output.IndexName(l.name))
+		diag(r.errOut, "%s: no arrival index (%s): the times of its lines are not known", l.name, output.IndexName(l.name))
 	}
 	r.printLast(l.name, lines, r.filter)
 	return nil

@@ -103,7 +103,7 @@ in the status files.`,
 				}
 			default:
 				if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
-					fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
+					diag(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status", g.dir)
 				}
 				var use usageOf
 				if format.name == "wide" {
