@@ -320,9 +320,6 @@ func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts pro
 	if p != nil && same(r.sent[name], d) {
 		return
 	}
-	if d.invalid != nil {
-		r.opts.Log.Info("Invalid manifest: keeping the last valid spec", "program", name, "reason", d.invalid.Error())
-	}
 	if p == nil || !p.set(d) {
 		if d.deleted {
 			delete(r.programs, name)

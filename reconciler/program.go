@@ -434,7 +434,7 @@ func (p *program) emitEvent(ev status.Event) {
 	ev.Time, ev.Program = p.clock.Now(), p.name
 	p.sink.Event(ev)
 	p.fireHooks(ev)
-	p.log.V(1).Info("Event", "instance", ev.Instance, "pid", ev.Pid, "reason", ev.Reason, "message", ev.Message)
+	logEvent(p.log, ev)
 }
 
 // setTargets has the planner decide which spec each instance of order (by

@@ -65,7 +65,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 			}
 			failed := len(readFailed) > 0
 			for _, err := range readFailed {
-				fmt.Fprintln(errOut, err)
+				diag(errOut, "%v", err)
 			}
 			since := time.Now()
 			var targets []waitTarget
@@ -81,9 +81,9 @@ whether it changes anything or not, 1 when one is invalid.`,
 					var inv *manifest.InvalidError
 					if errors.As(err, &inv) {
 						fmt.Fprintln(errOut, inv.Errs.Error())
-						fmt.Fprintf(errOut, "%s is invalid: nothing was written\n", inv.Path)
+						diag(errOut, "%s is invalid: nothing was written", inv.Path)
 					} else {
-						fmt.Fprintf(errOut, "%s: %v\n", in.file, err)
+						diag(errOut, "%s: %v", in.file, err)
 					}
 					continue
 				}

@@ -42,7 +42,7 @@ source.`,
 				case errors.Is(err, manifest.ErrNotFound) && ignoreMissing:
 				case err != nil:
 					failed = true
-					fmt.Fprintf(errOut, "%s: %v\n", name, err)
+					diag(errOut, "%s: %v", name, err)
 					continue
 				default:
 					fmt.Fprintln(out, name+" deleted")

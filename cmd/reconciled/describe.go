@@ -43,7 +43,7 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 			}
 			out := cmd.OutOrStdout()
 			if held, _ := reconciler.Held(filepath.Join(g.statusDirOf(), reconciler.StateDirName)); !held {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
+				diag(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status", g.dir)
 			}
 			missing := 0
 			use := liveUsage(g.statusDirOf())
@@ -53,7 +53,7 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 				}
 				if !describe(out, g, name, time.Now(), use) {
 					missing++
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no manifest and no status\n", name)
+					diag(cmd.ErrOrStderr(), "%s: no manifest and no status", name)
 				}
 			}
 			if missing > 0 {

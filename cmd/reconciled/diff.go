@@ -195,7 +195,7 @@ func planInput(g *globalOptions, in input) plan {
 // write prints the plan: the diff, then what would happen.
 func (p plan) write(out, errOut io.Writer) {
 	if p.err != nil {
-		fmt.Fprintln(errOut, p.err)
+		diag(errOut, "%v", p.err)
 		return
 	}
 	if p.prog != nil {

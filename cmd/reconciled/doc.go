@@ -20,4 +20,9 @@
 //     field of its own.
 //   - Exit codes: 0 ok, 1 failure or timeout, 2 usage; diff's are kubectl
 //     diff's (0 no change, 1 changes, 2 error).
+//   - Diagnostics on stderr start with "reconciled: " (diag.go); only what
+//     a verb was asked for goes to stdout.
+//   - logs reads the `auto` log files and their arrival index
+//     (logmerge.go); it never writes them. Its output is the program's bytes,
+//     with only a prefix and a time added when asked.
 package main

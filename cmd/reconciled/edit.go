@@ -62,9 +62,10 @@ func applyEdits(cmd *cobra.Command, g *globalOptions, names []string,
 			failed = true
 			var inv *manifest.InvalidError
 			if errors.As(err, &inv) {
-				fmt.Fprintln(errOut, inv.Errs.Error()+"\n"+inv.Path+" is invalid: fix it first (nothing was changed)")
+				fmt.Fprintln(errOut, inv.Errs.Error())
+				diag(errOut, "%s is invalid: fix it first (nothing was changed)", inv.Path)
 			} else {
-				fmt.Fprintf(errOut, "%s: %v\n", name, err)
+				diag(errOut, "%s: %v", name, err)
 			}
 			continue
 		}

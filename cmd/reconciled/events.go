@@ -60,7 +60,7 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 			out := &countingWriter{w: cmd.OutOrStdout()}
 			err = followEvents(ctx, out, g.statusDirOf(), args, since, o.output == "json", o.follow, time.Local)
 			if err == nil && out.n == 0 && !o.follow {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no events")
+				diag(cmd.ErrOrStderr(), "no events")
 			}
 			return err
 		},

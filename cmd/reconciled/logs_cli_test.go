@@ -45,20 +45,28 @@ func TestCLILogs(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"logs", "web"}, "web-0 | a0\nweb-0 | b0\nweb-0 | c0\nweb-1 | a1\nweb-1 | b1\nweb-1 | no newline\nweb-10 | x10\n"},
-		{[]string{"logs", "web", "--tail", "1"}, "web-0 | c0\nweb-1 | no newline\nweb-10 | x10\n"},
+		{[]string{"logs", "web", "--stdout"}, "web-0 | a0\nweb-0 | b0\nweb-0 | c0\nweb-1 | a1\nweb-1 | b1\nweb-1 | no newline\nweb-10 | x10\n"},
+		{[]string{"logs", "web", "--tail", "1", "--stdout"}, "web-0 | c0\nweb-1 | no newline\nweb-10 | x10\n"},
 		{[]string{"logs", "web-0", "--tail", "2"}, "b0\nc0\n"},
 		{[]string{"logs", "web-0", "--tail", "0"}, ""},
 		{[]string{"logs", "web-0", "--tail", "10"}, "a0\nb0\nc0\n"},
-		{[]string{"logs", "web-1"}, "a1\nb1\nno newline"},
+		{[]string{"logs", "web-1", "--stdout"}, "a1\nb1\nno newline"},
 		{[]string{"logs", "web", "--stderr"}, "web-1 | oops\n"},
+		// Both streams, without an arrival index (logs of an older
+		// daemon): stdout, then stderr.
+		{[]string{"logs", "web"}, "web-0 | a0\nweb-0 | b0\nweb-0 | c0\nweb-1 | a1\nweb-1 | b1\nweb-1 | no newline\nweb-1 | oops\nweb-10 | x10\n"},
+		{[]string{"logs", "web-1"}, "a1\nb1\nno newline\noops\n"},
+		{[]string{"logs", "web-1", "--tail", "2"}, "no newline\noops\n"},
 	} {
 		res := cliExec(ctx, "", append([]string{"--dir", dir}, tc.args...)...)
 		if res.code != 0 || res.stdout != tc.want {
 			t.Errorf("%v: got %q, want %q\n%v", tc.args, res.stdout, tc.want, res)
 		}
 	}
-	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3"); res.code != 1 || !strings.Contains(res.stderr, "no stdout log of web-3") {
+	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3"); res.code != 1 || !strings.Contains(res.stderr, "no log of web-3") {
+		t.Errorf("logs of a missing instance: %v", res)
+	}
+	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3", "--stderr"); res.code != 1 || !strings.Contains(res.stderr, "no stderr log of web-3") {
 		t.Errorf("logs of a missing instance: %v", res)
 	}
 }
@@ -151,10 +159,14 @@ func TestCLILogsQuietInstance(t *testing.T) {
 	cmdWriteStatus(t, dir, "web") // instances web-0 and web-1
 	ctx := context.Background()
 	res := cliExec(ctx, "", "--dir", dir, "logs", "web-1")
-	if res.code != 0 || res.stdout != "" || !strings.Contains(res.stderr, "no stdout output from web-1 yet") {
+	if res.code != 0 || res.stdout != "" || !strings.Contains(res.stderr, "reconciled: no output from web-1 yet") {
 		t.Errorf("logs of a quiet instance: %v", res)
 	}
-	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3"); res.code != 1 || !strings.Contains(res.stderr, "no stdout log of web-3") {
+	res = cliExec(ctx, "", "--dir", dir, "logs", "web-1", "--stdout")
+	if res.code != 0 || res.stdout != "" || !strings.Contains(res.stderr, "reconciled: no stdout output from web-1 yet") {
+		t.Errorf("logs of a quiet instance: %v", res)
+	}
+	if res := cliExec(ctx, "", "--dir", dir, "logs", "web-3"); res.code != 1 || !strings.Contains(res.stderr, "no log of web-3") {
 		t.Errorf("logs of a missing instance: %v", res)
 	}
 

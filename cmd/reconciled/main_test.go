@@ -189,7 +189,7 @@ func TestStatusNoDaemon(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("%v", res)
 	}
-	if want := "no daemon holds " + dir + ": showing the last known status\n"; res.stderr != want {
+	if want := "reconciled: no daemon holds " + dir + ": showing the last known status\n"; res.stderr != want {
 		t.Errorf("stderr %q, want %q", res.stderr, want)
 	}
 	rows := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")

@@ -90,7 +90,7 @@ With --wait, follow the status until the new process is ready.`,
 				}
 				if err != nil {
 					failed = true
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", in.arg, err)
+					diag(cmd.ErrOrStderr(), "%s: %v", in.arg, err)
 					continue
 				}
 				how := ""

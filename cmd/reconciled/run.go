@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/zapr"
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -23,8 +20,7 @@ import (
 
 type runOptions struct {
 	resync     time.Duration
-	logFormat  string
-	logLevel   string
+	log        logOptions
 	attach     bool
 	timestamps bool
 	exitOn     string
@@ -72,7 +68,7 @@ its loop answers. As PID 1 of a container it reaps every orphan.`,
   reconciled run --dir /etc/reconciled --http 127.0.0.1:9102`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, flush, err := newLogger(o.logFormat, o.logLevel)
+			log, flush, err := newLogger(o.log)
 			if err != nil {
 				return &usageError{err}
 			}
@@ -89,8 +85,11 @@ its loop answers. As PID 1 of a container it reaps every orphan.`,
 		},
 	}
 	cmd.Flags().DurationVar(&o.resync, "resync", 30*time.Second, "period of the safety rescan of the directory; 0 turns it off")
-	cmd.Flags().StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
-	cmd.Flags().StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&o.log.format, "log-format", "console", "log format: console or json")
+	cmd.Flags().StringVar(&o.log.level, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&o.log.file, "log-file", "", "write the daemon's log to this file, rotated by size, instead of standard error")
+	cmd.Flags().StringVar(&o.log.maxSize, "log-max-size", defaultLogMaxSize, "with --log-file, the size past which it is rotated (PATH.1 is the newest backup)")
+	cmd.Flags().IntVar(&o.log.maxBackups, "log-max-backups", defaultLogMaxBackups, "with --log-file, the number of rotated files kept")
 	cmd.Flags().BoolVar(&o.attach, "attach", false, `also print every instance's output, each line prefixed "NAME-i | "`)
 	cmd.Flags().BoolVar(&o.timestamps, "timestamps", false, "with --attach, put the time before each line")
 	cmd.Flags().StringVar(&o.exitOn, "exit-on", "never", "end the daemon by itself: never, failure (when any instance ends) or all-succeeded (when all have exited 0, or any has failed)")
@@ -172,33 +171,4 @@ func forwardSignals(ctx context.Context, in <-chan os.Signal, out chan<- struct{
 			return
 		}
 	}
-}
-
-// newLogger builds the daemon's logger: zap, wrapped by zapr as a logr.Logger.
-func newLogger(format, level string) (logr.Logger, func(), error) {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return logr.Discard(), nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", level)
-	}
-	var cfg zap.Config
-	switch format {
-	case "console":
-		cfg = zap.NewDevelopmentConfig()
-		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
-		cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-		cfg.DisableStacktrace = true
-	case "json":
-		cfg = zap.NewProductionConfig()
-		cfg.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	default:
-		return logr.Discard(), nil, fmt.Errorf("--log-format: %q is not one of console, json", format)
-	}
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	cfg.OutputPaths, cfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
-	z, err := cfg.Build()
-	if err != nil {
-		return logr.Discard(), nil, fmt.Errorf("build logger: %w", err)
-	}
-	return zapr.NewLogger(z), func() { _ = z.Sync() }, nil
 }

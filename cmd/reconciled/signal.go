@@ -75,7 +75,7 @@ desired state changes only through the directory.`,
 				}
 				if err != nil {
 					failed = true
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", arg, err)
+					diag(cmd.ErrOrStderr(), "%s: %v", arg, err)
 					continue
 				}
 				what := arg

@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"sigs.k8s.io/yaml"
 
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
@@ -39,24 +38,31 @@ in the status files.`,
 		Example: `  reconciled status
   reconciled status web -o wide --watch
   reconciled status -l team=payments
-  reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
+  reconciled status web worker -o json | jq '.[].status.readyReplicas'
+  reconciled status web -o jsonpath='{.status.instances[*].pid}'
+  reconciled status -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,READY:.status.readyReplicas`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, err := sel.resolve(g, args, true)
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "table", "wide", "json", "yaml":
-			default:
-				return &usageError{fmt.Errorf("-o: %q is not one of table, wide, json, yaml", output)}
+			format, err := parseOutput(output)
+			if err != nil {
+				return err
+			}
+			var cols []column
+			if format.name == "custom-columns" {
+				if cols, err = parseColumns(format.arg); err != nil {
+					return &usageError{err}
+				}
 			}
 			if watch {
-				if output != "table" && output != "wide" {
+				if format.name != "table" && format.name != "wide" {
 					return &usageError{fmt.Errorf("--watch goes with -o table or wide")}
 				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
-				return watchStatus(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), g, args, output == "wide")
+				return watchStatus(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), g, args, format.name == "wide")
 			}
 			dir := g.statusDirOf()
 			all, err := status.ReadDir(dir)
@@ -68,7 +74,7 @@ in the status files.`,
 				sts = []status.ProgramStatus{} // -o json prints [], not null
 			}
 			out := cmd.OutOrStdout()
-			switch output {
+			switch format.name {
 			case "json":
 				b, err := json.MarshalIndent(sts, "", "  ")
 				if err != nil {
@@ -76,20 +82,34 @@ in the status files.`,
 				}
 				fmt.Fprintln(out, string(b))
 			case "yaml":
-				b, err := yaml.Marshal(sts)
+				if err := printYAML(out, sts); err != nil {
+					return err
+				}
+			case "jsonpath":
+				obj, err := queryObject(sts, len(args) == 1 && !sel.chosen())
 				if err != nil {
 					return err
 				}
-				fmt.Fprint(out, string(b))
+				if err := printJSONPath(out, format.arg, obj); err != nil {
+					return err
+				}
+			case "custom-columns":
+				list, err := queryObject(sts, false)
+				if err != nil {
+					return err
+				}
+				if err := printColumns(out, cols, list.(map[string]any)["items"].([]any)); err != nil {
+					return err
+				}
 			default:
 				if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
-					fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
+					diag(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status", g.dir)
 				}
 				var use usageOf
-				if output == "wide" {
+				if format.name == "wide" {
 					use = liveUsage(dir)
 				}
-				printTable(out, sts, output == "wide", time.Now(), use, notStarted(dir, sts))
+				printTable(out, sts, format.name == "wide", time.Now(), use, notStarted(dir, sts))
 			}
 			if len(missing) > 0 {
 				return &exitError{code: 1, msg: "no status for " + strings.Join(missing, ", ")}
@@ -97,7 +117,7 @@ in the status files.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json, yaml, jsonpath=TEMPLATE or custom-columns=HEADER:PATH,...")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw when the status changes, until interrupted")
 	sel.addFlags(cmd)
 	return cmd

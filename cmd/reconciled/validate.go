@@ -46,7 +46,7 @@ it does for the daemon).`,
 			}
 			for _, path := range args {
 				if spec.DaemonFile(filepath.Base(path)) {
-					fmt.Fprintf(errOut, "%s: skipped: a file the daemon writes, not a manifest\n", path)
+					diag(errOut, "%s: skipped: a file the daemon writes, not a manifest", path)
 					continue
 				}
 				p, data, errs := validateFile(path, policy)

@@ -213,7 +213,7 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 	}
 	dir := g.statusDirOf()
 	if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
-		fmt.Fprintf(errOut, "no daemon holds %s: waiting for one to start\n", g.dir)
+		diag(errOut, "no daemon holds %s: waiting for one to start", g.dir)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

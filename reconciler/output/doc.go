@@ -10,6 +10,12 @@
 //     allows it, so that a line is never split across two files.
 //     Group.LazyFile opens one at the first write (the daemon's `auto`
 //     logs): a quiet instance costs no open and no close.
+//   - The `auto` log files of an instance, NAME-i.stdout.log and
+//     NAME-i.stderr.log, record when their chunks arrived in the instance's
+//     arrival index NAME-i.index (arrivals.go): a small text record before
+//     a chunk when it is a process's first, the other stream wrote since,
+//     the file changed, or a millisecond passed. `reconciled logs` merges
+//     the two streams by it and reads times and runs from it.
 //   - Terminal is the attach writer: it prefixes every line "NAME-i | " (in a
 //     colour per program when asked) and writes each batch of lines with one
 //     write under one lock, so lines of different instances never interleave

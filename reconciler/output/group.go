@@ -33,6 +33,8 @@ type Options struct {
 	// RetryMin and RetryMax bound the back-off between two attempts of a
 	// failing write (defaults 50ms and 2s).
 	RetryMin, RetryMax time.Duration
+	// Now is the clock of the arrival indexes (default time.Now).
+	Now func() time.Time
 	// Report is told when a target fails and when it works again. It is
 	// called from whichever goroutine runs the pump at the time (the epoll
 	// set's, a drain goroutine, or one calling Abort or Drain) and must not
@@ -78,9 +80,10 @@ type Group struct {
 
 	set epoll.Set // the pipes of the idle pumps
 
-	mu    sync.Mutex
-	pumps map[*Pump]struct{}
-	files map[string]*sharedFile // by clean path
+	mu      sync.Mutex
+	pumps   map[*Pump]struct{}
+	files   map[string]*sharedFile   // by clean path
+	indexes map[string]*arrivalIndex // by path
 }
 
 // NewGroup returns an empty Group.
@@ -100,7 +103,10 @@ func NewGroup(o Options) *Group {
 	if o.Report == nil {
 		o.Report = func(Report) {}
 	}
-	g := &Group{opts: o, pumps: map[*Pump]struct{}{}, files: map[string]*sharedFile{}}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	g := &Group{opts: o, pumps: map[*Pump]struct{}{}, files: map[string]*sharedFile{}, indexes: map[string]*arrivalIndex{}}
 	g.bufs.New = func() any {
 		b := make([]byte, o.BufferSize)
 		return &b

@@ -4,6 +4,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // sharedFile is a File open in a Group, with the number of its references.
@@ -50,15 +51,30 @@ func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 // never writes costs no open(2) and no close(2), and leaves no empty file.
 // A failure to open is a failing write (retried, reported: see Pump). Like
 // every target, it is used by one pump, one goroutine at a time.
+//
+// It is the daemon's `auto` log: when path is NAME-i.stdout.log or
+// NAME-i.stderr.log, the chunks written are recorded in the instance's
+// arrival index NAME-i.index beside it (see arrivals.go), opened at the
+// first record too. The call marks the start of a run: make a new
+// LazyFile for each process.
 func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
-	return &lazyFile{g: g, path: path, opts: o}
+	l := &lazyFile{g: g, path: path, opts: o}
+	if idx, stream, ok := indexOf(path); ok {
+		l.index, l.stream, l.run = idx, stream, g.opts.Now()
+	}
+	return l
 }
 
 type lazyFile struct {
 	g    *Group
 	path string
 	opts FileOptions
-	f    io.WriteCloser // nil until the first write
+	f    *fileRef // nil until the first write
+
+	index  string        // the arrival index's path; "" for none
+	stream byte          // o or e
+	run    time.Time     // when the run began; zero once recorded
+	idx    *arrivalIndex // shared from the first write on
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
@@ -67,14 +83,27 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		l.f = f
+		l.f = f.(*fileRef)
+		if l.index != "" {
+			l.idx = l.g.shareIndex(l.index)
+		}
 	}
-	return l.f.Write(p)
+	if l.idx == nil {
+		return l.f.Write(p)
+	}
+	return l.f.sf.writeNoted(p, func(ino uint64, off int64) {
+		l.idx.note(l.g.opts.Now(), l.stream, ino, off, l.run)
+		l.run = time.Time{}
+	})
 }
 
 func (l *lazyFile) Close() error {
 	if l.f == nil {
 		return nil
+	}
+	if l.idx != nil {
+		l.g.releaseIndex(l.idx)
+		l.idx = nil
 	}
 	return l.f.Close()
 }

@@ -38,6 +38,7 @@ type File struct {
 	opts FileOptions
 	fd   int // -1 when closed, and after a failed reopen: the next Write retries
 	size int64
+	ino  uint64 // the open file's inode: which file an arrival index record means
 }
 
 // OpenFile opens (creating it if needed) the log file at path.
@@ -83,7 +84,7 @@ func (w *File) open(truncate bool) error {
 	// regular files) and makes it blocking again, four fcntl(2) and an
 	// epoll_ctl(2) per log file; and each os.File costs a finalizer. File's
 	// own lock already orders every use of the fd.
-	w.fd, w.size = fd, st.Size
+	w.fd, w.size, w.ino = fd, st.Size, st.Ino
 	return nil
 }
 
@@ -109,6 +110,26 @@ func openFile(path string, flags int) (int, error) {
 func (w *File) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.writeLocked(p)
+}
+
+// writeNoted is Write that first tells note, under the file's lock (so
+// that no other writer comes between), where p begins: the inode of the
+// file open and its size. A rotation within the write moves the rest of p
+// to the start of a new file.
+func (w *File) writeNoted(p []byte, note func(ino uint64, off int64)) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fd < 0 {
+		if err := w.open(false); err != nil {
+			return 0, err
+		}
+	}
+	note(w.ino, w.size)
+	return w.writeLocked(p)
+}
+
+func (w *File) writeLocked(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if w.fd < 0 {

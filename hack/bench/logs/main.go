@@ -38,6 +38,7 @@ type config struct {
 	workDir string
 	chunk   int
 	maxSize string
+	auto    bool
 }
 
 func main() {
@@ -51,7 +52,12 @@ func main() {
 	flag.StringVar(&c.workDir, "workdir", "", "scratch directory (required; emptied by the caller)")
 	flag.IntVar(&c.chunk, "chunk", 64<<10, "bytes per write(2) of the writer")
 	flag.StringVar(&c.maxSize, "max-size", "50MiB", "maxSize of the log file target")
+	flag.BoolVar(&c.auto, "auto", false, "stdout: auto (the daemon's own log files and arrival index, 50MiB x 11 kept: -bytes at most 550MiB) instead of a file target")
 	flag.Parse()
+	if c.auto && c.bytes > 11*50<<20 {
+		fmt.Fprintln(os.Stderr, "bench logs: -auto keeps 11 files of 50MiB: give -bytes 550MiB or less (-bytes 536870912)")
+		os.Exit(2)
+	}
 	if c.bin == "" || c.workDir == "" {
 		flag.Usage()
 		os.Exit(2)
@@ -181,12 +187,17 @@ func run(c config) error {
 		name := fmt.Sprintf("w%d", round)
 		stamp = filepath.Join(c.workDir, name+".stamp")
 		target := filepath.Join(logs, name+".log")
+		stdout := fmt.Sprintf("{file: %q, maxSize: %s, maxBackups: 1000}", target, c.maxSize)
+		if c.auto {
+			target = filepath.Join(specs, ".reconciled", "logs", name+"-0.stdout.log")
+			stdout = "auto"
+		}
 		manifest := fmt.Sprintf(`spec:
   command: [%q, writer, "%d", "%d", %q]
   restartPolicy: Never
   startSeconds: 0s
-  stdout: {file: %q, maxSize: %s, maxBackups: 1000}
-`, self, c.bytes, c.chunk, stamp, target, c.maxSize)
+  stdout: %s
+`, self, c.bytes, c.chunk, stamp, stdout)
 		tmp := filepath.Join(specs, "."+name+".tmp")
 		if err := os.WriteFile(tmp, []byte(manifest), 0o644); err != nil {
 			return err
@@ -227,6 +238,9 @@ func run(c config) error {
 		}
 		os.Remove(filepath.Join(specs, name+".yaml"))
 		removeLogs(target)
+		if c.auto {
+			removeLogs(filepath.Join(filepath.Dir(target), name+"-0.index"))
+		}
 		samples = append(samples, s)
 		fmt.Printf("round %d: direct %5.0f MB/s   daemon %5.0f MB/s (end to end %5.0f)   ratio %.2f (%.2f)\n",
 			round, s.direct, s.daemon, s.e2e, s.daemon/s.direct, s.e2e/s.direct)
@@ -243,7 +257,11 @@ func run(c config) error {
 		}
 		return "MISSED"
 	}
-	fmt.Printf("\n%d rounds of %d MiB, %d-byte writes, 100-byte lines, rotation at %s\n", c.rounds, c.bytes>>20, c.chunk, c.maxSize)
+	into := "a file target rotated at " + c.maxSize
+	if c.auto {
+		into = "stdout: auto (the daemon's own files)"
+	}
+	fmt.Printf("\n%d rounds of %d MiB, %d-byte writes, 100-byte lines, into %s\n", c.rounds, c.bytes>>20, c.chunk, into)
 	fmt.Printf("direct to a file (median)      %7.0f MB/s\n", direct)
 	fmt.Printf("through the daemon (median)    %7.0f MB/s   end to end %.0f MB/s\n", viaDaemon, e2e)
 	fmt.Printf("ratio (median of rounds)       %7.2f   target >= 0.70: %s   (end to end %.2f)\n", ratios, verdict(ratios >= 0.70), e2eRatios)
