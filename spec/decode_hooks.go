@@ -32,20 +32,7 @@ func (d *decoder) hooks(k, v *yaml.Node, path string) []Hook {
 				}
 				h.Events = d.stringList(v, p)
 			}},
-			{"exec", func(k, v *yaml.Node, p string) {
-				h.Exec = &ExecAction{}
-				d.fields(v, p, []field{{"command", func(k, v *yaml.Node, p string) {
-					if v.Kind == yaml.SequenceNode {
-						h.Exec.Command = d.stringList(v, p)
-					} else if s, ok := d.str(k, v, p); ok {
-						words, err := SplitWords(s)
-						if err != nil {
-							d.add(k, p, "%v", err)
-						}
-						h.Exec.Command = words
-					}
-				}}})
-			}},
+			{"exec", func(k, v *yaml.Node, p string) { h.Exec = d.execAction(k, v, p, false) }},
 			{"httpPost", func(k, v *yaml.Node, p string) {
 				h.HTTPPost = &HTTPPostAction{}
 				d.fields(v, p, []field{
@@ -88,23 +75,7 @@ func (d *decoder) lifecycle(n *yaml.Node, path string, l *Lifecycle) {
 	hook := func(k, v *yaml.Node, p string) *LifecycleHook {
 		h := &LifecycleHook{}
 		d.fields(v, p, []field{
-			{"exec", func(k, v *yaml.Node, p string) {
-				h.Exec = &ExecAction{}
-				d.fields(v, p, []field{{"command", func(k, v *yaml.Node, p string) {
-					if v.Kind == yaml.SequenceNode {
-						h.Exec.Command = d.stringList(v, p)
-					} else if s, ok := d.str(k, v, p); ok {
-						words, err := SplitWords(s)
-						if err != nil {
-							d.add(k, p, "%v", err)
-						}
-						h.Exec.Command = words
-					}
-				}}})
-				if len(h.Exec.Command) == 0 {
-					d.add(k, join(p, "command"), "required: the command to run")
-				}
-			}},
+			{"exec", func(k, v *yaml.Node, p string) { h.Exec = d.execAction(k, v, p, true) }},
 			{"timeout", func(k, v *yaml.Node, p string) { d.positiveDuration(k, v, p, &h.Timeout) }},
 		})
 		if h.Exec == nil {
@@ -116,4 +87,26 @@ func (d *decoder) lifecycle(n *yaml.Node, path string, l *Lifecycle) {
 		{"preStart", func(k, v *yaml.Node, p string) { l.PreStart = hook(k, v, p) }},
 		{"preStop", func(k, v *yaml.Node, p string) { l.PreStop = hook(k, v, p) }},
 	})
+}
+
+// execAction decodes {command: list or string}, a string split as
+// spec.command is; required: an empty command is an error here (else the
+// caller's validation says so).
+func (d *decoder) execAction(k, v *yaml.Node, path string, required bool) *ExecAction {
+	a := &ExecAction{}
+	d.fields(v, path, []field{{"command", func(k, v *yaml.Node, p string) {
+		if v.Kind == yaml.SequenceNode {
+			a.Command = d.stringList(v, p)
+		} else if s, ok := d.str(k, v, p); ok {
+			words, err := SplitWords(s)
+			if err != nil {
+				d.add(k, p, "%v", err)
+			}
+			a.Command = words
+		}
+	}}})
+	if required && len(a.Command) == 0 {
+		d.add(k, join(path, "command"), "required: the command to run")
+	}
+	return a
 }

@@ -233,21 +233,7 @@ func (d *decoder) probe(n *yaml.Node, path string, liveness bool) *Probe {
 	d.fields(n, path, []field{
 		{"exec", func(k, v *yaml.Node, p string) {
 			actions++
-			pr.Exec = &ExecAction{}
-			d.fields(v, p, []field{{"command", func(k, v *yaml.Node, p string) {
-				if v.Kind == yaml.SequenceNode {
-					pr.Exec.Command = d.stringList(v, p)
-				} else if s, ok := d.str(k, v, p); ok {
-					words, err := SplitWords(s)
-					if err != nil {
-						d.add(k, p, "%v", err)
-					}
-					pr.Exec.Command = words
-				}
-			}}})
-			if len(pr.Exec.Command) == 0 {
-				d.add(k, join(p, "command"), "required: the command to run")
-			}
+			pr.Exec = d.execAction(k, v, p, true)
 		}},
 		{"tcpSocket", func(k, v *yaml.Node, p string) {
 			actions++
