@@ -59,6 +59,9 @@ func (r *Runner) run(j job) {
 		f = r.runHTTP(ctx, j, env)
 	}
 	t.Stop()
+	if r.onRun != nil {
+		r.onRun(f == nil)
+	}
 	log := r.log.WithValues("instance", j.ev.Instance, "reason", j.ev.Reason, "hook", j.index)
 	if f == nil {
 		log.V(1).Info("Hook succeeded")

@@ -67,6 +67,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Log gets debug records (V(1)) of hook runs.
 	Log logr.Logger
+	// OnRun, when set, hears of every run that ended (success or not), from
+	// the run's goroutine; it must return at once (metrics).
+	OnRun func(success bool)
 }
 
 // Runner runs the hooks of one program. Fire hands it an event and returns at
@@ -84,6 +87,7 @@ type Runner struct {
 
 	emitMu sync.Mutex // one Emit call at a time
 	emit   func(status.Event)
+	onRun  func(success bool)
 
 	mu       sync.Mutex
 	hooks    []Hook           // never changed in place: SetHooks makes a new slice
@@ -125,6 +129,7 @@ func New(ctx context.Context, opts Options) *Runner {
 		client:  opts.HTTPClient,
 		log:     opts.Log,
 		emit:    opts.Emit,
+		onRun:   opts.OnRun,
 		waiting: map[jobKey]job{},
 	}
 	if r.clock == nil {

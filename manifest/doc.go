@@ -43,7 +43,7 @@
 // FIFO, with the size cap of a manifest, and under the privilege policy held
 // to a manifest's rules (Policy.EnvFileCheck). No error quotes a value.
 //
-// The privilege policy of a root daemon (DESIGN §13) is here too, apart from
+// The privilege policy of a root daemon (docs/reference.md §1) is here too, apart from
 // the store: Resolve walks a manifest's name to its data as the kernel does,
 // on a StatFS (the real one, or a fake in tests), and records every symbolic
 // link and lookup directory on the way; Policy.Check applies the mode rule to

@@ -47,7 +47,7 @@ func (osUsers) Lookup(user, group string) (proc.Credential, error) {
 	return c, err
 }
 
-// Policy is the privilege policy of a daemon running as root (DESIGN §13),
+// Policy is the privilege policy of a daemon running as root (docs/reference.md §1),
 // after sshd's StrictModes and cron: whoever can write a manifest decides
 // what runs, so a manifest runs with no more privilege than its owner has.
 //

@@ -82,7 +82,7 @@ func NewState() *State {
 
 // Observers returns the daemon observers that feed s.
 func (s *State) Observers() reconciler.Observers {
-	return reconciler.Observers{Sink: s, Started: s.Started, Pass: s.Pass, Stopping: s.Stopping}
+	return reconciler.Observers{Sink: s, Started: s.Started, Pass: s.Pass, Stopping: s.Stopping, HookRan: s.HookRan}
 }
 
 var _ reconciler.ProbeCounter = (*State)(nil)
@@ -142,9 +142,8 @@ func (s *State) ProbeCounter(programName string, index int, liveness bool) func(
 	}
 }
 
-// HookRan counts a run of one of program's hooks (DESIGN §9): nothing
-// calls it until the daemon runs hooks, and reconciled_hook_runs_total
-// stays 0.
+// HookRan counts a run of one of program's event hooks that ended
+// (reconciler.Observers.HookRan, from the hook's goroutine).
 func (s *State) HookRan(programName string, success bool) {
 	s.program(programName).hooks.loadOrStore(success, newCounter).Add(1)
 }

@@ -69,7 +69,7 @@ type DaemonOptions struct {
 	// TrustAllOwners turns the owner rule of the privilege policy off
 	// (--trust-all-owners): a manifest may name any user whoever owns it.
 	// The mode rule stays. The policy applies only to a daemon running as
-	// root (DESIGN §13, manifest.Policy).
+	// root (docs/reference.md §1, manifest.Policy).
 	TrustAllOwners bool
 	// Observers let the caller watch the daemon run (metrics, health
 	// endpoints, systemd notify); every one is optional.
@@ -90,6 +90,9 @@ type Observers struct {
 	// Stopping is called once when the daemon begins to stop everything
 	// (the context is done, or an exit policy ended the run).
 	Stopping func()
+	// HookRan is called when a hook of program ended, from the hook's
+	// goroutine.
+	HookRan func(program string, success bool)
 }
 
 // DaemonView is what an observer may ask the running daemon.
@@ -219,7 +222,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Containment:  containment,
 		PassSignal:   policy != ExitNever,
 		Hooks: func(program string, emit func(status.Event)) ProgramHooks {
-			return hooks.New(hookCtx, hooks.Options{Program: program, Starter: procs, Emit: emit, Log: log.WithName("hooks").WithValues("program", program)})
+			var onRun func(bool)
+			if ran := o.Observers.HookRan; ran != nil {
+				onRun = func(ok bool) { ran(program, ok) }
+			}
+			return hooks.New(hookCtx, hooks.Options{Program: program, Starter: procs, Emit: emit, OnRun: onRun,
+				Log: log.WithName("hooks").WithValues("program", program)})
 		},
 		Trust:       trust,
 		LastGoodDir: filepath.Join(stateDir, LastGoodDirName),

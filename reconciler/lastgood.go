@@ -22,7 +22,7 @@ import (
 const LastGoodDirName = "lastgood"
 
 // lastGood keeps the last valid spec of each program as
-// .reconciled/lastgood/NAME.yaml (DESIGN §3), so that a daemon that starts
+// .reconciled/lastgood/NAME.yaml (docs/reference.md §3), so that a daemon that starts
 // while a manifest is invalid (or refused) runs that program's last valid
 // spec rather than nothing.
 //

@@ -46,8 +46,8 @@ type Options struct {
 	// Containment is what the status files say holds instances together
 	// (empty: not said).
 	Containment Containment
-	// Trust is the privilege policy of a daemon running as root (DESIGN
-	// §13); nil applies none.
+	// Trust is the privilege policy of a daemon running as root
+	// (docs/reference.md §1); nil applies none.
 	Trust *manifest.Policy
 	// LastGoodDir keeps each program's last valid spec (.reconciled/lastgood,
 	// see lastGood); "" keeps none.

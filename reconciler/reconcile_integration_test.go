@@ -13,7 +13,7 @@ import (
 	"github.com/reconciled/reconciled/status"
 )
 
-// Reconcile semantics (DESIGN.md §3) against real processes.
+// Reconcile semantics (docs/reference.md §3) against real processes.
 
 func itRefs(t *testing.T, st status.ProgramStatus) map[int]itProc {
 	t.Helper()

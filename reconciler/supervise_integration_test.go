@@ -95,7 +95,7 @@ func TestITEditClearsFatal(t *testing.T) {
 	}
 }
 
-// DESIGN.md §3: "an edit of the spec ... clears FATAL", also an edit of a
+// docs/reference.md §3: "an edit of the spec ... clears FATAL", also an edit of a
 // field outside the spec hash, such as the startSeconds that made every start
 // count as failed.
 func TestITEditOutsideHashClearsFatal(t *testing.T) {
@@ -573,7 +573,7 @@ func TestITOutput(t *testing.T) {
 	}
 }
 
-// DESIGN.md lists `null` among the values of stdout and stderr; written as
+// docs/reference.md lists `null` among the values of stdout and stderr; written as
 // YAML usually is, unquoted, it must discard the output too, not fall back to
 // the default auto (README: "a YAML null means not set").
 func TestITOutputNullUnquoted(t *testing.T) {

@@ -97,7 +97,7 @@ spec:
 		t.Errorf("env = %v", s.Env)
 	}
 	if s.Stdout.Mode != OutputNull || s.Stderr.Mode != OutputStdout {
-		t.Errorf("stdout: null (unquoted) is the null target, as DESIGN.md lists it: %v %v", s.Stdout, s.Stderr)
+		t.Errorf("stdout: null (unquoted) is the null target, as docs/reference.md lists it: %v %v", s.Stdout, s.Stderr)
 	}
 	if s.UpdateStrategy.MaxUnavailable != 2 || p.Metadata.Labels["team"] != "payments" {
 		t.Errorf("updateStrategy/labels = %v %v", s.UpdateStrategy, p.Metadata.Labels)

@@ -151,7 +151,7 @@ func TestMarshalLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(data)
-	// Keys in the order of DESIGN.md §4, not alphabetical.
+	// Keys in the order of docs/reference.md §4, not alphabetical.
 	order := []string{
 		"apiVersion: reconciled.dev/v1\n", "kind: ProgramStatus\n", "metadata:\n", "  name: worker\n", "status:\n",
 		"  specHash:", "  desired:", "  replicas:", "  readyReplicas:", "  updatedReplicas:", "  phase:",

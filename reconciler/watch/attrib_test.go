@@ -7,7 +7,7 @@ import (
 )
 
 // A change of mode or owner (IN_ATTRIB) of a manifest or of the directory
-// itself schedules a rescan like an edit: the privilege policy (DESIGN §13)
+// itself schedules a rescan like an edit: the privilege policy (docs/reference.md §1)
 // decides on them.
 func TestModeAndOwnerChangesNotify(t *testing.T) {
 	dir := t.TempDir()
