@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"fmt"
-	"github.com/reconciled/reconciled/proc"
 	"syscall"
 	"time"
 
@@ -53,42 +52,6 @@ type life struct {
 	preStopping bool
 	stopSig     syscall.Signal
 	stopMsg     string
-}
-
-// verdict is a probe's last verdict: none yet, passing or failing.
-type verdict int8
-
-const (
-	verdictNone verdict = iota
-	verdictPass
-	verdictFail
-)
-
-// recentExitsKept is how many exits an instance's status lists.
-const recentExitsKept = 5
-
-// The values of status.Instance.Health.
-const (
-	healthUnknown   = "Unknown"
-	healthHealthy   = "Healthy"
-	healthUnhealthy = "Unhealthy"
-)
-
-// health says how the probes judge the current process: "" when it has
-// none (or no process is being probed), Unhealthy while one fails,
-// Healthy once all pass, Unknown before that.
-func (l *life) health() string {
-	s := l.spec
-	if s == nil || !l.phase.probing() || (s.Spec.ReadinessProbe == nil && s.Spec.LivenessProbe == nil) {
-		return ""
-	}
-	switch {
-	case l.readyVerdict == verdictFail || l.liveVerdict == verdictFail:
-		return healthUnhealthy
-	case (s.Spec.ReadinessProbe == nil || l.readyVerdict == verdictPass) && (s.Spec.LivenessProbe == nil || l.liveVerdict == verdictPass):
-		return healthHealthy
-	}
-	return healthUnknown
 }
 
 // stopReason says why an instance is being stopped.
@@ -471,137 +434,6 @@ func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
 	case Exited:
 		t.to(phExited)
 		t.message = d.message
-	}
-}
-
-// stopProcess sends the stop signal to the group and arms the SIGKILL timer.
-func (t *step) stopProcess(why stopReason) {
-	sig, name := t.spec.Spec.StopSignal.Number, t.spec.Spec.StopSignal.Name
-	if t.w.shutdown && t.w.shutdownSignal != 0 {
-		sig, name = t.w.shutdownSignal, proc.SignalName(t.w.shutdownSignal)
-	}
-	t.stopWith(why, sig, "sent "+name+" to the process group")
-}
-
-// stopWith sends sig to the group, saying so with msg, and arms the SIGKILL
-// timer.
-func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
-	t.emit(effCancelTimer{})
-	t.to(phStopping)
-	t.stop = why
-	t.stopAt = t.now
-	if t.preStopFirst(sig, msg) {
-		return
-	}
-	t.event(status.EventNormal, "Stopping", msg, t.pid)
-	t.emit(effSignal{sig})
-	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
-}
-
-// restart stops a process to start it again once its group is gone (force:
-// with SIGKILL), or starts at once an instance that has none (BACKOFF,
-// EXITED, FATAL; a FATAL one with fresh counters, as after an edit). Other
-// phases, and an instance without a target, are left alone: the program
-// refuses those before asking.
-func (t *step) restart(force bool) {
-	switch t.phase {
-	case phStarting, phRunning:
-		if force {
-			t.stopWith(stopRestart, syscall.SIGKILL, "restart requested: sent KILL to the process group")
-		} else {
-			sig := t.spec.Spec.StopSignal
-			t.stopWith(stopRestart, sig.Number, "restart requested: sent "+sig.Name+" to the process group")
-		}
-	case phBackoff, phExited, phFatal, phFatalRetry:
-		if t.target == nil || t.w.shutdown {
-			return
-		}
-		t.emit(effCancelTimer{})
-		t.spawn(t.targetHash != t.hash || t.phase == phFatal || t.phase == phFatalRetry)
-	}
-}
-
-func (t *step) groupGone() {
-	if t.phase != phDraining {
-		return
-	}
-	t.emit(effCancelTimer{})
-	t.emit(effRelease{})
-	e := t.lastExit
-	if unhealthy := t.stop == stopUnhealthyStarting || t.stop == stopUnhealthyRunning; unhealthy &&
-		e != nil && t.target != nil && t.targetHash == t.hash && !t.w.shutdown {
-		// Stopped because the liveness probe failed: the restart policy
-		// decides what comes next, as after any exit (a failed start before
-		// startSeconds, back-off, FATAL, EXITED under Never).
-		facts := exitFacts{code: e.Code, signal: e.Signal, ranFor: time.Duration(e.RanFor), started: t.stop == stopUnhealthyRunning, failures: t.failures}
-		t.stop = stopNone
-		t.afterExit(facts, "liveness probe failed", t.now)
-		return
-	}
-	pid := t.pid
-	t.pid, t.stop = 0, stopNone
-	t.to(phStopped)
-	msg := "stopped"
-	if e != nil {
-		msg = "stopped: " + describeExit(e.Code, e.Signal)
-	}
-	t.event(status.EventNormal, "Stopped", msg, pid)
-}
-
-// probe applies a probe's new verdict to the process it is about.
-func (t *step) probe(ev evProbe) {
-	if !t.phase.probing() {
-		return
-	}
-	v := verdictFail
-	if ev.passing {
-		v = verdictPass
-	}
-	if ev.liveness {
-		t.liveVerdict = v
-		if ev.passing {
-			return
-		}
-		t.event(status.EventWarning, "Unhealthy", "liveness probe failed: "+ev.why, t.pid)
-		why := stopUnhealthyStarting
-		if t.phase == phRunning {
-			why = stopUnhealthyRunning
-		}
-		t.stopProcess(why)
-		t.message = "liveness probe failed: " + ev.why
-		return
-	}
-	t.probeReady, t.readyVerdict = ev.passing, v
-	if ev.passing {
-		t.message = ""
-	} else {
-		t.message = "readiness probe failed: " + ev.why
-	}
-}
-
-// noteReady reports a change of ready() with a Ready or NotReady event.
-// Losing readiness because the process stops or exits has events of its
-// own; NotReady is for a RUNNING instance whose readiness probe fails.
-func (t *step) noteReady() {
-	ready := t.ready()
-	if ready == t.wasReady {
-		return
-	}
-	t.wasReady = ready
-	if ready {
-		t.everReady = true
-		if t.hash == t.w.curHash {
-			t.emit(effProgress{}) // a new instance is ready: progress
-		}
-		msg := fmt.Sprintf("running for %v", t.spec.Spec.StartSeconds)
-		if t.hasReadiness {
-			msg = "readiness probe passed"
-		}
-		t.event(status.EventNormal, "Ready", msg, t.pid)
-		return
-	}
-	if t.phase == phRunning {
-		t.event(status.EventWarning, "NotReady", t.message, t.pid)
 	}
 }
 
