@@ -3,6 +3,8 @@ package top
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -224,6 +226,7 @@ func (m *Model) actionDone(a actionMsg) {
 		return
 	}
 	m.flash, m.flashBad = a.done, false
+	m.reload(changes{manifests: true}) // at once, not at the watcher's next word
 	if a.target == nil {
 		delete(m.pending, a.program)
 		return
@@ -253,7 +256,7 @@ func actionError(err error) string {
 // checkProgress looks at the followed changes again in the statuses just
 // read: a change carried out ends with its final word, a failure in red.
 func (m *Model) checkProgress() {
-	for _, name := range sortedKeys(m.pending) {
+	for _, name := range slices.Sorted(maps.Keys(m.pending)) {
 		pr := m.pending[name]
 		st, exists := m.src.statuses[name]
 		done, line, fail := pr.target.Check(st, exists)

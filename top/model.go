@@ -111,9 +111,11 @@ type Model struct {
 	flashBad bool
 
 	usage     *sampler
-	newReader func() usageReader // nil: no usage (no daemon)
+	newReader func() usageReader // nil: no usage
 	ticking   bool
 	tickGen   int
+	// after is tea.Tick; tests replace it to deliver ticks themselves.
+	after func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 
 	watcher *watcher // nil in tests
 }
@@ -136,6 +138,7 @@ func New(ctx context.Context, o Options) *Model {
 		pending:  map[string]*progress{},
 		usage:    newSampler(),
 		sel:      rowKey{index: -1},
+		after:    tea.Tick,
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -214,6 +217,11 @@ func (m *Model) reload(c changes) {
 	m.buildRows()
 	m.checkProgress()
 	m.refreshPane(c)
+	if m.overlay == graphOverlay {
+		top := m.ov.top
+		m.openGraph()
+		m.ov.top = top
+	}
 }
 
 // schedule arms the once-a-second tick when it has something to show: a
@@ -228,7 +236,7 @@ func (m *Model) schedule() tea.Cmd {
 	m.ticking = true
 	m.tickGen++
 	gen := m.tickGen
-	return tea.Tick(time.Second, func(time.Time) tea.Msg { return tickMsg{gen} })
+	return m.after(time.Second, func(time.Time) tea.Msg { return tickMsg{gen} })
 }
 
 func (m *Model) wantsTick() bool {

@@ -107,7 +107,7 @@ func (m *Model) openLogs(p *program, index int) {
 	m.text = &textPane{title: "logs " + name + " (stdout and stderr; E marks stderr)", live: true, follow: true}
 	lines := f.open(tailLines, notes)
 	if len(lines) > 0 {
-		lines = append(lines, paneLine{text: "── earlier output above: stdout, then stderr (the files keep no order between them); from here by arrival", kind: lineNote})
+		lines = append(lines, paneLine{text: "── above: the tails of stdout, then stderr; below: as it arrives", kind: lineNote})
 	} else {
 		lines = append(lines, paneLine{text: "no output yet from " + name + ": waiting for it", kind: lineNote})
 	}
@@ -225,7 +225,11 @@ func (m *Model) paletteView() []string {
 	t := m.theme
 	out := []string{t.dim(fit("── command palette: type to narrow, ↑↓ choose, enter runs ", m.w))}
 	cs := m.paletteChoices()
+	start := max(m.choice-m.overlayHeight()+1, 0)
 	for i, c := range cs {
+		if i < start {
+			continue
+		}
 		if len(out) > m.overlayHeight() {
 			break
 		}

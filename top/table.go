@@ -199,7 +199,6 @@ func (m *Model) rowLine(c columns, r row, sel bool, now time.Time) string {
 	}
 	var cells [9]string
 	var sev severity
-	stateCol := 1
 	if r.in == nil {
 		p := r.p
 		s := p.st.Status
@@ -247,7 +246,6 @@ func (m *Model) rowLine(c columns, r row, sel bool, now time.Time) string {
 	}
 	// Colour the state cell only.
 	start := len(marker) + len(fit(cells[0], c.name)) + 1
-	_ = stateCol
 	end := start + len(fit(cells[1], c.state))
 	if end > len(line) {
 		return line

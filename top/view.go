@@ -2,6 +2,8 @@ package top
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -61,7 +63,7 @@ func (m *Model) View() string {
 // header says where the view looks and whether a daemon holds it.
 func (m *Model) header() string {
 	t := m.theme
-	daemon := t.bad("no daemon holds this directory: the last known state")
+	daemon := t.bad("no daemon holds this directory")
 	if m.held {
 		daemon = t.good(fmt.Sprintf("daemon running (pid %d)", m.pid))
 	}
@@ -70,8 +72,7 @@ func (m *Model) header() string {
 		ready += p.st.Status.ReadyReplicas
 		want += p.st.Status.Replicas
 	}
-	s := t.bold("reconciled top") + " " + m.opt.Dir + "  " + daemon +
-		fmt.Sprintf("  %d programs, %d/%d ready", len(m.progs), ready, want)
+	s := t.bold("reconciled top") + "  " + daemon + fmt.Sprintf("  %d programs, %d/%d ready", len(m.progs), ready, want)
 	if m.sortBy != sortName {
 		s += "  sort:" + m.sortBy.String()
 	}
@@ -84,7 +85,7 @@ func (m *Model) header() string {
 	if m.loadErr != nil {
 		s += "  " + t.bad(m.loadErr.Error())
 	}
-	return s
+	return s + "  " + t.dim(m.opt.Dir)
 }
 
 // paneTitle names what the pane shows, and where its search stands.
@@ -123,7 +124,7 @@ func (m *Model) statusLine() string {
 		return m.flash
 	}
 	var busy []string
-	for _, name := range sortedKeys(m.pending) {
+	for _, name := range slices.Sorted(maps.Keys(m.pending)) {
 		if p := m.pending[name]; p.progress != "" {
 			busy = append(busy, name+" "+p.verb+": "+p.progress)
 		}
@@ -176,17 +177,4 @@ func (m *Model) overlayView() []string {
 		title += strings.Repeat("─", w)
 	}
 	return append([]string{t.dim(title)}, m.ov.view(t, m.w, m.overlayHeight())...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
