@@ -60,6 +60,21 @@ func paletteCommands() []command {
 // key handles a key press: first whatever is modal (a line being typed,
 // a question, an overlay), then the pane with the focus, then the table.
 func (m *Model) key(k tea.KeyMsg) tea.Cmd {
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && m.input == nil {
+		// Keys typed faster than they are read come as one message
+		// ("/wor"): each is a key of its own, and may start an input
+		// that takes the rest.
+		var cmds []tea.Cmd
+		for i, r := range k.Runes {
+			if m.input != nil {
+				m.input.text = append(m.input.text, k.Runes[i:]...)
+				m.typedText()
+				break
+			}
+			cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}))
+		}
+		return tea.Batch(cmds...)
+	}
 	s := k.String()
 	if s == "ctrl+c" {
 		return tea.Quit
@@ -212,11 +227,9 @@ func (m *Model) typed(k tea.KeyMsg) tea.Cmd {
 	switch m.inputFor {
 	case filterInput:
 		if cancel {
-			text = ""
+			m.input.text = nil
 		}
-		m.filter = text
-		m.buildRows()
-		m.moveTo(m.cursor)
+		m.typedText()
 	case paletteInput:
 		if done {
 			cs := m.paletteChoices()
@@ -240,6 +253,18 @@ func (m *Model) typed(k tea.KeyMsg) tea.Cmd {
 		m.input = nil
 	}
 	return nil
+}
+
+// typedText applies what is typed so far: the filter as it is typed.
+func (m *Model) typedText() {
+	switch m.inputFor {
+	case filterInput:
+		m.filter = m.input.String()
+		m.buildRows()
+		m.moveTo(m.cursor)
+	case paletteInput:
+		m.choice = 0
+	}
 }
 
 // searchTarget is the text the search applies to: the overlay's, else the

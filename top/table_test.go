@@ -169,6 +169,11 @@ func TestTableFilter(t *testing.T) {
 	f.wantScreen("no programs match the filter /xyz")
 	f.press("/", "esc")
 	f.wantScreen("db")
+	// Keys read at once come as one message: "/" still starts the filter.
+	f.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/wor")})
+	f.press("enter")
+	f.wantScreen("/wor", "worker")
+	f.noScreen("db ")
 }
 
 // -l keeps the programs whose labels match.
