@@ -31,8 +31,9 @@
 //     compare-and-swap. E places a manifest only once it is valid, and
 //     only if the file was not changed meanwhile.
 //   - Usage is read only for the programs on screen (all of them while
-//     sorting by CPU or memory), at most once a second, and only while a
-//     daemon holds the directory (else the recorded pids may be reused).
+//     sorting by CPU or memory), at most once a second and no sooner than
+//     100 times the last read's cost after it, and only while a daemon
+//     holds the directory (else the recorded pids may be reused).
 //   - Text read from files (logs, events, messages) is drawn with escape
 //     sequences removed and control characters replaced.
 //   - Without colour (NO_COLOR, TERM=dumb) no SGR sequence is written; the

@@ -25,7 +25,7 @@ var testNow = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 
 // fixture is a directory and a model over it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	m     *Model
 	quit  bool
@@ -41,7 +41,7 @@ func manifestText(replicas int, extra ...string) string {
 	return s
 }
 
-func newFixture(t *testing.T, manifests map[string]string, color bool) *fixture {
+func newFixture(t testing.TB, manifests map[string]string, color bool) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	for name, text := range manifests {

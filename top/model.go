@@ -114,6 +114,9 @@ type Model struct {
 	newReader func() usageReader // nil: no usage
 	ticking   bool
 	tickGen   int
+	// nextSample is when usage may be read again: a second after the last
+	// read at the earliest, later when reading took long (sampleShare).
+	nextSample time.Time
 	// after is tea.Tick; tests replace it to deliver ticks themselves.
 	after func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 
@@ -184,7 +187,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.gen == m.tickGen && m.ticking {
 			m.ticking = false
 			m.held, m.pid = m.src.daemon()
-			m.sampleUsage()
+			if !m.now().Before(m.nextSample) {
+				m.sampleUsage()
+			}
 		}
 	case tea.KeyMsg:
 		cmd = m.key(msg)
@@ -275,13 +280,20 @@ func (m *Model) onScreen() []*program {
 	return ps
 }
 
+// sampleShare bounds the CPU that reading usage may take: a read that
+// took d is not repeated before 100*d has passed (1% of a core). Reading
+// a thousand instances' cgroups and /proc takes long enough to matter.
+const sampleShare = 100
+
 // sampleUsage reads the usage of the programs on screen, when a daemon
 // holds the directory (else the pids may be other processes by now).
 func (m *Model) sampleUsage() {
 	if !m.held || m.newReader == nil {
 		return
 	}
+	start := time.Now() // the cost in real time, whatever m.now says
 	m.usage.sample(m.newReader(), m.onScreen(), m.now())
+	m.nextSample = m.now().Add(max(time.Second, sampleShare*time.Since(start)))
 	if m.sortBy == sortCPU || m.sortBy == sortMemory {
 		m.buildRows()
 	}

@@ -3,6 +3,7 @@ package top
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,18 +51,18 @@ type watcher struct {
 func newWatcher(manifestDir, statusDir, stateDir string) (*watcher, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("watch: %w", err)
 	}
 	w := &watcher{fw: fw, manifestDir: filepath.Clean(manifestDir), statusDir: filepath.Clean(statusDir),
 		stateDir: filepath.Clean(stateDir), out: make(chan changes)}
 	if err := fw.Add(w.manifestDir); err != nil {
 		fw.Close()
-		return nil, err
+		return nil, fmt.Errorf("watch %s: %w", w.manifestDir, err)
 	}
 	if w.statusDir != w.manifestDir {
 		if err := fw.Add(w.statusDir); err != nil {
 			fw.Close()
-			return nil, err
+			return nil, fmt.Errorf("watch %s: %w", w.statusDir, err)
 		}
 	}
 	_ = fw.Add(w.stateDir) // none yet: added when it appears
