@@ -2,7 +2,6 @@ package top
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -14,9 +13,11 @@ import (
 const maxFPS = 10
 
 // Run shows the live view on the terminal until the user quits (q,
-// ctrl-c), ctx ends, or SIGINT or SIGTERM arrives; the terminal is
-// restored in every case, a panic in the view included (Bubble Tea
-// recovers it).
+// ctrl-c) or ctx ends; the terminal is restored in every case, a panic in
+// the view included (Bubble Tea recovers it). Run catches no signal: the
+// caller ends ctx on the signals it wants to end the view, having caught
+// them before Run starts (Bubble Tea's own handler is installed only once
+// the program runs, a little after the first frame may be drawn).
 func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -36,19 +37,31 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer m.endEdit()
 
-	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithFPS(maxFPS), tea.WithContext(ctx)}
+	// ctx ends the program through Quit, the way q does: Bubble Tea v1's
+	// other way (WithContext) closes the terminal's reader without waiting
+	// for the goroutine reading it (a data race the race detector reports).
+	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithFPS(maxFPS), tea.WithoutSignalHandler()}
 	if o.In != nil {
 		opts = append(opts, tea.WithInput(o.In))
 	}
 	if o.Out != nil {
 		opts = append(opts, tea.WithOutput(o.Out))
 	}
-	_, err = tea.NewProgram(m, opts...).Run()
+	p := tea.NewProgram(m, opts...)
+	ran := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			p.Quit()
+		case <-ran:
+		}
+	}()
+	_, err = p.Run()
+	close(ran)
 	if m.logs != nil {
 		m.logs.close()
-	}
-	if errors.Is(err, tea.ErrInterrupted) || errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return nil
 	}
 	return err
 }

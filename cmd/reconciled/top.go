@@ -1,10 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,12 @@ row on screen has a process. NO_COLOR or TERM=dumb draw it without colour.`,
 			if editor == "" {
 				editor = os.Getenv("EDITOR")
 			}
-			err := top.Run(cmd.Context(), top.Options{
+			// Signals are caught from here on, before the view takes the
+			// terminal: a SIGTERM at any moment ends it through ctx, and
+			// the terminal is restored.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			err := top.Run(ctx, top.Options{
 				Dir:       g.dir,
 				StatusDir: g.statusDirOf(),
 				Selector:  sel,
@@ -63,10 +69,7 @@ row on screen has a process. NO_COLOR or TERM=dumb draw it without colour.`,
 				Color:  top.ColorWanted(os.Getenv),
 				Editor: editor,
 			})
-			if err != nil && !errors.Is(err, cmd.Context().Err()) {
-				return err
-			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&selector, "selector", "l", "",

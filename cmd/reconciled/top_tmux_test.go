@@ -126,13 +126,21 @@ func TestTopInTmux(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("set -g status off\nset -g remain-on-exit on\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	command := fmt.Sprintf("env %s=1 GORACE=atexit_sleep_ms=0 RECONCILED_DIR= NO_COLOR= '%s' top --dir '%s'", mainEnv, os.Args[0], dir)
+	// top's standard error goes to a file: the terminal is its standard
+	// output's (the race detector's reports, if any, land in the file).
+	stderrFile := filepath.Join(t.TempDir(), "top.stderr")
+	// Its exit status goes to a file too: tmux does not always learn the
+	// status of a pane's process.
+	exitFile := filepath.Join(t.TempDir(), "top.exit")
+	command := fmt.Sprintf("env %s=1 GORACE=atexit_sleep_ms=0 RECONCILED_DIR= NO_COLOR= '%s' top --dir '%s' 2>>'%s'; echo $? >'%s'",
+		mainEnv, os.Args[0], dir, stderrFile, exitFile)
 	if out, err := s.tmux("-f", conf, "new-session", "-d", "-s", "top", "-x", "80", "-y", "24", command); err != nil {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("the screen at the end:\n%s", s.screen())
+			b, _ := os.ReadFile(stderrFile)
+			t.Logf("the screen at the end:\n%s\ntop's standard error:\n%s", s.screen(), b)
 		}
 		_, _ = s.tmux("kill-server")
 	})
@@ -190,17 +198,66 @@ func TestTopInTmux(t *testing.T) {
 	// q quits with status 0, and the terminal is left as it was: the
 	// alternate screen is gone.
 	s.keys("q")
+	var code []byte
+	waitfor.Condition(t, tmuxTimeout, func() bool {
+		code, _ = os.ReadFile(exitFile)
+		return len(code) > 0
+	}, "top to exit on q")
+	if got := strings.TrimSpace(string(code)); got != "0" {
+		t.Errorf("top exited %s on q, want 0", got)
+	}
 	var state string
 	if !waitfor.UntilEvery(tmuxTimeout, 50*time.Millisecond, func() bool {
-		state, _ = s.tmux("display-message", "-p", "-t", "top", "#{pane_dead} #{pane_dead_status} #{alternate_on}")
+		state, _ = s.tmux("display-message", "-p", "-t", "top", "#{pane_dead} #{alternate_on}")
 		return strings.HasPrefix(state, "1 ")
 	}) {
-		t.Fatalf("top did not exit on q: %q", state)
+		t.Fatalf("the pane did not end: %q", state)
 	}
-	if strings.TrimSpace(state) != "1 0 0" {
-		t.Errorf("after q: pane dead, exit status, alternate screen = %q, want 1 0 0", strings.TrimSpace(state))
+	if strings.TrimSpace(state) != "1 0" {
+		t.Errorf("after q: pane dead, alternate screen = %q, want 1 0", strings.TrimSpace(state))
 	}
 	if sc := s.screen(); strings.Contains(sc, "daemon running") {
 		t.Errorf("the view is left on the terminal:\n%s", sc)
 	}
+
+	// SIGTERM ends it as cleanly.
+	if err := os.Remove(exitFile); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.tmux("respawn-pane", "-k", "-t", "top", command); err != nil {
+		t.Fatalf("tmux respawn-pane: %v: %s", err, out)
+	}
+	s.waitScreen("top again", func(sc string) bool { return strings.Contains(sc, "daemon running (pid") })
+	pids := topProcesses(dir)
+	if len(pids) != 1 {
+		t.Fatalf("top processes: %v", pids)
+	}
+	pid, _ := strconv.Atoi(strings.SplitN(pids[0], ":", 2)[0])
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, tmuxTimeout, func() bool {
+		code, _ = os.ReadFile(exitFile)
+		return len(code) > 0
+	}, "top to exit on SIGTERM")
+	if got := strings.TrimSpace(string(code)); got != "0" {
+		t.Errorf("top exited %s on SIGTERM, want 0", got)
+	}
+	if state, _ = s.tmux("display-message", "-p", "-t", "top", "#{alternate_on}"); strings.TrimSpace(state) != "0" {
+		t.Errorf("after SIGTERM: alternate screen %q, want 0", state)
+	}
+}
+
+// topProcesses lists the processes running top on dir.
+func topProcesses(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), "top\x00--dir\x00"+dir) {
+			stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			out = append(out, e.Name()+": "+string(stat))
+		}
+	}
+	return out
 }
