@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/reconciled/reconciled/change"
 	"github.com/reconciled/reconciled/manifest"
 )
 
@@ -68,7 +69,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 				diag(errOut, "%v", err)
 			}
 			since := time.Now()
-			var targets []waitTarget
+			var targets []change.Target
 			dir := g.manifests()
 			if os.Geteuid() == 0 {
 				// Refuse what the daemon, if it runs as root, would.
@@ -92,7 +93,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 					fmt.Fprintln(errOut, w.Error())
 				}
 				fmt.Fprintln(out, r)
-				targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
+				targets = append(targets, change.Applied(r.Result, since))
 			}
 			if failed {
 				return &exitError{code: 1}

@@ -111,6 +111,7 @@ func addControlCommands(root *cobra.Command, g *globalOptions) {
 		}
 	}
 	group("read", newDescribeCommand(g), newEventsCommand(g), newLogsCommand(g), newWaitCommand(g))
+	group("read", newTopCommand(g))
 	group("change", newStartStopCommand(g, "start", spec.DesiredRunning), newStartStopCommand(g, "stop", spec.DesiredStopped),
 		newScaleCommand(g), newRestartCommand(g), newApplyCommand(g), newDeleteCommand(g), newSignalCommand(g))
 	group("daemon", newReloadCommand(g), newShutdownCommand(g))

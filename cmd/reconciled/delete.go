@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/change"
 	"github.com/reconciled/reconciled/manifest"
 )
 
@@ -34,10 +35,10 @@ source.`,
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			since := time.Now()
-			var targets []waitTarget
+			var targets []change.Target
 			failed := false
 			for _, name := range args {
-				err := g.manifests().Delete(name)
+				err := change.Delete(g.manifests(), name)
 				switch {
 				case errors.Is(err, manifest.ErrNotFound) && ignoreMissing:
 				case err != nil:
@@ -47,7 +48,7 @@ source.`,
 				default:
 					fmt.Fprintln(out, name+" deleted")
 				}
-				targets = append(targets, waitTarget{name: name, kind: waitDeleted, since: since})
+				targets = append(targets, change.Target{Name: name, Kind: change.Deleted, Since: since})
 			}
 			if failed {
 				return &exitError{code: 1}

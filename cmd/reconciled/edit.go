@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/change"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
@@ -42,22 +43,22 @@ func allManifests(g *globalOptions) ([]string, error) {
 	return l.Names(), nil
 }
 
-// runEdits edits every name with f (applyEdits), then waits when asked.
+// runEdits edits every name with edit (applyEdits), then waits when asked.
 func runEdits(cmd *cobra.Command, g *globalOptions, names []string, co *changeOptions,
-	f func([]byte) ([]byte, error), report func(r manifest.Result) string) error {
-	targets, failed := applyEdits(cmd, g, names, f, report)
+	edit func(name string) (manifest.Result, error), report func(r manifest.Result) string) error {
+	targets, failed := applyEdits(cmd, g, names, edit, report)
 	return finishChanges(cmd, g, co, targets, failed)
 }
 
-// applyEdits edits every name with f, reporting each outcome with report,
+// applyEdits edits every name with edit (package change), reporting each outcome with report,
 // and returns what --wait would wait for. One failure does not stop the
 // others; failed says whether any failed.
 func applyEdits(cmd *cobra.Command, g *globalOptions, names []string,
-	f func([]byte) ([]byte, error), report func(r manifest.Result) string) (targets []waitTarget, failed bool) {
+	edit func(name string) (manifest.Result, error), report func(r manifest.Result) string) (targets []change.Target, failed bool) {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	since := time.Now()
 	for _, name := range names {
-		r, err := g.manifests().Edit(name, f)
+		r, err := edit(name)
 		if err != nil {
 			failed = true
 			var inv *manifest.InvalidError
@@ -70,14 +71,14 @@ func applyEdits(cmd *cobra.Command, g *globalOptions, names []string,
 			continue
 		}
 		fmt.Fprintln(out, report(r))
-		targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
+		targets = append(targets, change.Applied(r, since))
 	}
 	return targets, failed
 }
 
 // finishChanges ends a changing verb: exit 1 if a change failed, else wait
 // for the targets when --wait was given.
-func finishChanges(cmd *cobra.Command, g *globalOptions, co *changeOptions, targets []waitTarget, failed bool) error {
+func finishChanges(cmd *cobra.Command, g *globalOptions, co *changeOptions, targets []change.Target, failed bool) error {
 	if failed {
 		return &exitError{code: 1}
 	}
@@ -120,7 +121,7 @@ A program's instances are not %s one by one: how many run is spec.replicas
 			if err := refuseInstances(g, past, names); err != nil {
 				return err
 			}
-			targets, failed := applyEdits(cmd, g, names, func(b []byte) ([]byte, error) { return spec.SetDesired(b, d) },
+			targets, failed := applyEdits(cmd, g, names, func(name string) (manifest.Result, error) { return change.SetDesired(g.manifests(), name, d) },
 				func(r manifest.Result) string {
 					if !r.Changed {
 						return fmt.Sprintf("%s unchanged (already desired: %s)", r.Name, d)
@@ -128,7 +129,7 @@ A program's instances are not %s one by one: how many run is spec.replicas
 					return r.Name + " " + past
 				})
 			for i := range targets {
-				targets[i].final = past // supervisorctl's "NAME: started"
+				targets[i].Final = past // supervisorctl's "NAME: started"
 			}
 			return finishChanges(cmd, g, co, targets, failed)
 		},
@@ -177,7 +178,7 @@ status until N instances are ready.`,
 			if names, err = sel.resolve(g, names, false); err != nil {
 				return err
 			}
-			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return spec.SetReplicas(b, n) },
+			return runEdits(cmd, g, names, co, func(name string) (manifest.Result, error) { return change.Scale(g.manifests(), name, n) },
 				func(r manifest.Result) string {
 					if !r.Changed {
 						return fmt.Sprintf("%s unchanged (already replicas: %d)", r.Name, n)

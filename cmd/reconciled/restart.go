@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/change"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
-	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -72,15 +72,15 @@ With --wait, follow the status until the new process is ready.`,
 				return &usageError{fmt.Errorf("--force restarts instances (NAME-i) only: %s is a program, restarted by rolling", programs[0])}
 			}
 			now := time.Now()
-			targets, failed := applyEdits(cmd, g, programs, func(b []byte) ([]byte, error) { return setRestartedAt(b, now) },
+			targets, failed := applyEdits(cmd, g, programs, func(name string) (manifest.Result, error) { return change.Restart(g.manifests(), name, now) },
 				func(r manifest.Result) string { return r.Name + " restarting" })
 			stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
 			for _, in := range instances {
-				t := waitTarget{name: in.program, kind: waitRestarted, index: in.index, since: time.Now()}
+				t := change.Target{Name: in.program, Kind: change.Restarted, Index: in.index, Since: time.Now()}
 				if st, err := status.ReadFile(status.StatusPath(g.statusDirOf(), in.program)); err == nil {
 					for _, i := range st.Status.Instances {
 						if i.Index == in.index {
-							t.before = i.StartedAt
+							t.Before = i.StartedAt
 						}
 					}
 				}
@@ -107,15 +107,4 @@ With --wait, follow the status until the new process is ready.`,
 	sel.addFlags(cmd)
 	co.addFlags(cmd)
 	return cmd
-}
-
-// setRestartedAt sets the annotation to now in RFC 3339; if it already
-// holds that second, to now with nanoseconds, so that a second restart
-// within the same second still changes the spec hash.
-func setRestartedAt(b []byte, now time.Time) ([]byte, error) {
-	out, err := spec.SetAnnotation(b, spec.RestartedAtAnnotation, now.UTC().Format(time.RFC3339))
-	if err == nil && string(out) == string(b) {
-		out, err = spec.SetAnnotation(b, spec.RestartedAtAnnotation, now.UTC().Format(time.RFC3339Nano))
-	}
-	return out, err
 }

@@ -12,10 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/yaml"
-
-	"github.com/reconciled/reconciled/manifest"
-	"github.com/reconciled/reconciled/spec"
 )
 
 // programSelection holds the -l/--selector and --all flags of one verb.
@@ -61,7 +57,7 @@ func (s *programSelection) resolve(g *globalOptions, args []string, optional boo
 		if err != nil {
 			return nil, &usageError{fmt.Errorf("-l: %w", err)}
 		}
-		names, err := selectManifests(g.manifests(), sel)
+		names, err := g.manifests().Select(sel)
 		if err != nil {
 			return nil, err
 		}
@@ -73,43 +69,4 @@ func (s *programSelection) resolve(g *globalOptions, args []string, optional boo
 		return nil, &usageError{errors.New("name at least one program, or use -l SELECTOR or --all")}
 	}
 	return args, nil
-}
-
-// selectManifests returns the names of the manifests of d whose labels sel
-// matches, sorted. The labels of a manifest that is invalid now are read
-// as far as its metadata decodes, so that a selector still finds it (a
-// changing verb then refuses it with its errors); a manifest that cannot
-// be read at all, or a duplicate, has no labels.
-func selectManifests(d manifest.Dir, sel labels.Selector) ([]string, error) {
-	l, err := d.List()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, f := range l.Files {
-		if sel.Matches(labels.Set(manifestLabels(f.Path))) {
-			names = append(names, f.Name)
-		}
-	}
-	return names, nil
-}
-
-// manifestLabels returns metadata.labels of the manifest at path.
-func manifestLabels(path string) map[string]string {
-	data, err := manifest.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	if p, errs := spec.Parse(path, data); errs == nil {
-		return p.Metadata.Labels
-	}
-	var m struct {
-		Metadata struct {
-			Labels map[string]string `json:"labels"`
-		} `json:"metadata"`
-	}
-	if yaml.Unmarshal(data, &m) != nil {
-		return nil
-	}
-	return m.Metadata.Labels
 }

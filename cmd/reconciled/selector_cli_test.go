@@ -51,7 +51,7 @@ func TestSelectManifests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := selectManifests(g.manifests(), s)
+		got, err := g.manifests().Select(s)
 		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("%q: %v %v, want %v", sel, got, err, want)
 		}
