@@ -191,7 +191,7 @@ func (p *program) apply(d desired) {
 			p.event("", 0, status.EventWarning, "SpecInvalid", msg)
 		}
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
-			Status: status.ConditionFalse, Reason: "Invalid", Message: d.invalid.Error()}, now)
+			Status: status.ConditionFalse, Reason: specReason(d.invalid), Message: d.invalid.Error()}, now)
 	} else if d.prog != nil {
 		p.invalidMsg = ""
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
