@@ -60,9 +60,17 @@ func (w *File) setOptions(o FileOptions) {
 }
 
 func (w *File) open(truncate bool) error {
-	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC
+	// O_NONBLOCK: a FIFO in the log file's place fails the open (ENXIO)
+	// instead of blocking it until someone reads; on a regular file it
+	// means nothing. O_NOCTTY: a terminal does not become ours.
+	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 	if truncate {
 		flags |= unix.O_TRUNC
+	}
+	if w.opts.CreateDir {
+		// The daemon's own log directory: a link in a log file's place is
+		// refused (ELOOP), never written through.
+		flags |= unix.O_NOFOLLOW
 	}
 	fd, err := openFile(w.path, flags)
 	if err != nil && w.opts.CreateDir && errors.Is(err, fs.ErrNotExist) {
@@ -71,12 +79,17 @@ func (w *File) open(truncate bool) error {
 		}
 	}
 	if err != nil {
-		return err // *fs.PathError: "open PATH: reason"
+		return notRegular(err, flags) // *fs.PathError: "open PATH: reason"
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return &fs.PathError{Op: "stat", Path: w.path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		// A device or a socket: not a file to append to, size and rotate.
+		unix.Close(fd)
+		return &fs.PathError{Op: "open", Path: w.path, Err: errNotRegular}
 	}
 	// A bare fd, not an *os.File: os.OpenFile on Linux makes every file
 	// non-blocking, tries to register it with the netpoller (which refuses
@@ -85,6 +98,21 @@ func (w *File) open(truncate bool) error {
 	// own lock already orders every use of the fd.
 	w.fd, w.size = fd, st.Size
 	return nil
+}
+
+// errNotRegular is what a log file that is not a regular file fails with.
+var errNotRegular = errors.New("not a regular file")
+
+// notRegular says in err (an *fs.PathError of open) that the file is not a
+// regular file where open's own errno would not: ENXIO is what an O_NONBLOCK
+// open for writing gives a FIFO nobody reads, or a socket; ELOOP under
+// O_NOFOLLOW a symbolic link.
+func notRegular(err error, flags int) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && (pe.Err == unix.ENXIO || pe.Err == unix.ELOOP && flags&unix.O_NOFOLLOW != 0) {
+		pe.Err = fmt.Errorf("%w (%v)", errNotRegular, pe.Err)
+	}
+	return err
 }
 
 // openFile is open(2), as os.OpenFile calls it.
