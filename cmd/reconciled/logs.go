@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
 )
@@ -181,16 +182,37 @@ func streamLogs(ctx context.Context, w io.Writer, files []logFile, find func() [
 			data = data[i+1:]
 		}
 	}
+	// drain emits what fl's file holds from its offset on, a chunk at a
+	// time: a large log is never held whole.
+	chunk := make([]byte, 64<<10)
+	drain := func(fl *follower) {
+		for {
+			n, err := fl.f.Read(chunk)
+			if n > 0 {
+				emit(fl, chunk[:n], false)
+			}
+			if err != nil || n == 0 {
+				return
+			}
+		}
+	}
 	open := func(lf logFile, tail int) {
-		f, err := os.Open(lf.path)
+		// A regular file only (symbolic links followed: a user's file
+		// target may be one): a FIFO would block the reads, a link to
+		// /dev/zero never end them.
+		f, err := regfile.Open(lf.path, true)
 		if err != nil {
 			return
 		}
 		fl := &follower{logFile: lf, f: f}
 		fs[lf.path] = fl
-		data, err := readTail(f, tail)
-		if err == nil {
-			emit(fl, data, !follow)
+		if tail < 0 {
+			drain(fl)
+		} else if data, err := readTail(f, tail); err == nil {
+			emit(fl, data, false)
+		}
+		if !follow {
+			emit(fl, nil, true) // the last line, if it has no newline
 		}
 	}
 	for _, lf := range files {
@@ -221,15 +243,11 @@ func streamLogs(ctx context.Context, w io.Writer, files []logFile, find func() [
 		sort.Strings(paths)
 		for _, p := range paths {
 			fl := fs[p]
-			if data, err := io.ReadAll(fl.f); err == nil && len(data) > 0 {
-				emit(fl, data, false)
-			}
+			drain(fl)
 			if replaced(fl.f, p) {
 				// Rotated: what was written before the rotation is still
 				// there to read through the old file.
-				if data, err := io.ReadAll(fl.f); err == nil && len(data) > 0 {
-					emit(fl, data, false)
-				}
+				drain(fl)
 				fl.f.Close()
 				delete(fs, p)
 				open(fl.logFile, -1)
@@ -256,12 +274,13 @@ func replaced(f *os.File, path string) bool {
 	return err == nil && cur.Size() < off
 }
 
-// readTail returns the last n lines of f (all of it when n < 0) and leaves
-// f positioned at the end of what it returned.
+// maxTailScan bounds how far back from its end readTail reads a file for
+// its last n lines: lines that long are not a log's.
+const maxTailScan = 16 << 20
+
+// readTail returns the last n lines of f (n >= 0), at most maxTailScan
+// bytes of them, and leaves f positioned at the end of what it returned.
 func readTail(f *os.File, n int) ([]byte, error) {
-	if n < 0 {
-		return io.ReadAll(f)
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -274,7 +293,7 @@ func readTail(f *os.File, n int) ([]byte, error) {
 	const chunk = 64 << 10
 	var buf []byte
 	start := size
-	for start > 0 {
+	for start > 0 && size-start < maxTailScan {
 		step := int64(chunk)
 		if start < step {
 			step = start
@@ -292,7 +311,7 @@ func readTail(f *os.File, n int) ([]byte, error) {
 		}
 	}
 	body := bytes.TrimSuffix(buf, []byte("\n"))
-	cut := 0
+	cut := -1
 	for i, seen := len(body)-1, 0; i >= 0; i-- {
 		if body[i] == '\n' {
 			seen++
@@ -301,6 +320,13 @@ func readTail(f *os.File, n int) ([]byte, error) {
 				break
 			}
 		}
+	}
+	switch {
+	case cut >= 0:
+	case start > 0: // stopped at maxTailScan: from the first whole line
+		cut = bytes.IndexByte(buf, '\n') + 1
+	default:
+		cut = 0
 	}
 	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		return nil, err

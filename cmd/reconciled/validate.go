@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
@@ -60,9 +62,14 @@ errors too.`,
 }
 
 // validateFile reads path with the store's size cap, so that a huge file is
-// refused without reading it all.
+// refused without reading it all. What is not a regular file (a FIFO, a
+// directory, a device, also behind a link) is said to be so, without
+// blocking and unread.
 func validateFile(path string) (*spec.Program, []byte, error) {
 	data, err := manifest.ReadFile(path)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return nil, nil, err // "PATH is a FIFO, not a regular file: ..."
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
