@@ -24,6 +24,13 @@ type FileOptions struct {
 	// CreateDir creates a missing parent directory (the daemon's own log
 	// directory); otherwise a missing directory is an error.
 	CreateDir bool
+	// Name, when set, is how the errors of the file name it instead of its
+	// path (and its backups' paths): a path expanded from an instance's
+	// environment may hold a secret, which must not reach status, events
+	// or the daemon's log (docs/reference.md §13). Such errors keep the
+	// operation and the errno: "open spec.stdout.file /x/$(T).log: no
+	// such file or directory".
+	Name string
 }
 
 // File is a log file rotated by size. It is opened for appending, so that a
@@ -44,9 +51,31 @@ type File struct {
 func OpenFile(path string, o FileOptions) (*File, error) {
 	w := &File{path: path, opts: o, fd: -1}
 	if err := w.open(false); err != nil {
-		return nil, err
+		return nil, w.named("open", err)
 	}
 	return w, nil
+}
+
+// named returns err as the file's user may show it: as it is, or with
+// FileOptions.Name set, an *fs.PathError of op (or of err's own op) on Name
+// with the innermost cause of err, and no path. w.mu must be held, or w not
+// yet shared.
+func (w *File) named(op string, err error) error {
+	if err == nil || w.opts.Name == "" {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && op != "rotate" {
+		op = pe.Op
+	}
+	cause := err
+	for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
+		cause = next
+	}
+	if cause == err {
+		cause = errors.New("failed") // not wrapped: its message may hold the path
+	}
+	return &fs.PathError{Op: op, Path: w.opts.Name, Err: cause}
 }
 
 // Path returns the file's path.
@@ -141,7 +170,7 @@ func (w *File) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if w.fd < 0 {
 			if err := w.open(false); err != nil {
-				return written, err
+				return written, w.named("open", err)
 			}
 		}
 		chunk := p
@@ -152,7 +181,7 @@ func (w *File) Write(p []byte) (int, error) {
 			}
 			if cut == 0 && w.size > 0 {
 				if err := w.rotate(); err != nil {
-					return written, err
+					return written, w.named("rotate", err)
 				}
 				continue
 			}
@@ -168,7 +197,7 @@ func (w *File) Write(p []byte) (int, error) {
 		written += n
 		p = p[n:]
 		if err != nil {
-			return written, err
+			return written, w.named("write", err)
 		}
 	}
 	return written, nil
@@ -238,5 +267,5 @@ func (w *File) Close() error {
 	if w.fd < 0 {
 		return nil
 	}
-	return w.closeFd()
+	return w.named("close", w.closeFd())
 }

@@ -227,3 +227,23 @@ func TestOpenFileHostile(t *testing.T) {
 	}
 	f.Close()
 }
+
+// TestOpenFileName: with FileOptions.Name, errors name the file by it,
+// never by its path, which may hold a value from the environment.
+func TestOpenFileName(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "s3cr3t-v4lue"
+	name := "spec.stdout.file /x/$(TOKEN).log"
+	_, err := OpenFile(filepath.Join(dir, "missing", secret+".log"), FileOptions{Name: name})
+	if err == nil || strings.Contains(err.Error(), secret) || err.Error() != "open "+name+": no such file or directory" {
+		t.Errorf("missing directory: %v", err)
+	}
+	fifo := filepath.Join(dir, secret+".log")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenFile(fifo, FileOptions{Name: name})
+	if !errors.Is(err, errNotRegular) || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), name) {
+		t.Errorf("FIFO: %v", err)
+	}
+}
