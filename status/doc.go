@@ -17,7 +17,8 @@
 //     part of that comparison, so on disk it keeps the time of the last real change.
 //   - Times are written in UTC, RFC 3339 with millisecond precision
 //     ("2026-11-22T10:00:01.123Z"); durations as Go duration strings rounded to the
-//     millisecond ("2.5s"). What is written parses back to the same value.
+//     millisecond ("2.5s"). What is written parses back to the same value, but
+//     for a message longer than MaxMessage (32 KiB), which is cut.
 //   - Events are only appended, one compact JSON object per line, in the order they
 //     were queued per program, and survive daemon restarts. A file that would grow
 //     past its limit (1 MiB by default) is first rotated to NAME.events.jsonl.1,

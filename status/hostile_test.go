@@ -196,3 +196,39 @@ func TestReadHostileEvents(t *testing.T) {
 		t.Errorf("ReadEvents(big): %d events of %d, %v; want the last ones, whole", len(evs), n, err)
 	}
 }
+
+// TestLongMessagesClipped: a message of a megabyte (a start failure that
+// quotes a 1 MiB command) costs MaxMessage bytes in the status file and in
+// each event, not a megabyte.
+func TestLongMessagesClipped(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	st := status("w", 0)
+	st.Status.Instances[0].Message = long
+	st.Status.Conditions = []Condition{{Type: ConditionSpecValid, Status: ConditionFalse, Reason: "Invalid", Message: long}}
+	data, err := Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 3*MaxMessage {
+		t.Errorf("status of %d bytes", len(data))
+	}
+	back, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := long[:MaxMessage] + "... (1048576 bytes)"
+	if back.Status.Instances[0].Message != want || back.Status.Conditions[0].Message != want {
+		t.Errorf("messages not clipped as expected")
+	}
+	ev := appendEvent(nil, Event{Type: EventWarning, Reason: "BackOff", Program: "w", Message: long})
+	if len(ev) > MaxMessage+200 {
+		t.Errorf("event of %d bytes", len(ev))
+	}
+	if got := ParseEvents(append(ev, '\n')); len(got) != 1 || got[0].Message != want {
+		t.Errorf("event message not clipped as expected")
+	}
+	// Short messages are untouched, whatever runes they hold.
+	if m := clipMessage("héllo"); m != "héllo" {
+		t.Errorf("clipMessage = %q", m)
+	}
+}
