@@ -14,7 +14,9 @@
 //	instance   Root.Create(program, index, Resources) -> *Instance;
 //	           Instance.OpenFD (clone3 CLONE_INTO_CGROUP), Instance.Procs (what a
 //	           child writes "0" into before exec), Kill, Signal, Populated,
-//	           Usage, OOMKills, Remove
+//	           OOMKills, Remove
+//	usage      Instance.Usage; Root.Dirs -> Dirs, and Dirs.Usage, Dirs.Members for
+//	           a process that knows only the directories (the command line)
 //	empty      EmptyWatcher: Watch(instance, fn) -> fn once the cgroup is empty
 //	leftovers  Root.Leftovers, Root.RemoveLeftovers (before anything starts)
 //

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -278,47 +277,6 @@ func (i *Instance) Remove() error {
 	i.removed = true
 	i.root.release(i.program, i.name)
 	return nil
-}
-
-// Usage is what an instance's cgroup has used.
-type Usage struct {
-	CPU       time.Duration // CPU time of all its processes, past and present
-	Memory    int64         // bytes charged now
-	HasCPU    bool          // CPU was read
-	HasMemory bool          // Memory was read (false without a memory cgroup)
-}
-
-// Usage reads CPU time (v2 cpu.stat usage_usec, else v1 cpuacct.usage)
-// and memory (v2 memory.current, else v1 memory.usage_in_bytes).
-func (i *Instance) Usage() (Usage, error) {
-	var u Usage
-	us, ok, err := readKeyed(filepath.Join(i.v2, fileCPUStat), "usage_usec")
-	switch {
-	case err == nil && ok:
-		u.CPU, u.HasCPU = time.Duration(us)*time.Microsecond, true
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return u, fmt.Errorf("usage of %s: %w", i.name, err)
-	case i.v1[ctrlCPUAcct] != "":
-		ns, err := readUint(filepath.Join(i.v1[ctrlCPUAcct], fileV1CPUAcctUsage))
-		if err != nil {
-			return u, fmt.Errorf("usage of %s: %w", i.name, err)
-		}
-		u.CPU, u.HasCPU = time.Duration(ns), true
-	}
-	var mem uint64
-	switch {
-	case i.root.ctrls[ctrlMemory].Version == V2:
-		mem, err = readUint(filepath.Join(i.v2, fileMemoryCurrent))
-	case i.v1[ctrlMemory] != "":
-		mem, err = readUint(filepath.Join(i.v1[ctrlMemory], fileV1MemoryUsage))
-	default:
-		return u, nil
-	}
-	if err != nil {
-		return u, fmt.Errorf("usage of %s: %w", i.name, err)
-	}
-	u.Memory, u.HasMemory = int64(mem), true
-	return u, nil
 }
 
 // OOMKills returns how many processes of the cgroup the OOM killer has

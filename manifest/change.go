@@ -120,7 +120,8 @@ func (d Dir) Edit(name string, f func([]byte) ([]byte, error)) (Result, error) {
 // valid manifest of a program named name, else Apply returns an
 // *InvalidError whose errors name the file data would become. An existing
 // file that already holds data is not written (Changed false). A symbolic
-// link is refused (ErrSymlink). If the file appears, vanishes or changes
+// link is refused (ErrSymlink), and so is, with a *TrustError, what a root
+// daemon would refuse under the store's policy (WithPolicy). If the file appears, vanishes or changes
 // while Apply runs, it returns ErrChanged and writes nothing.
 func (d Dir) Apply(name string, data []byte) (Result, error) {
 	if !spec.ValidName(name) {
@@ -149,6 +150,9 @@ func (d Dir) Apply(name string, data []byte) (Result, error) {
 		} else if bytes.Equal(old, data) {
 			return Result{Name: name, Path: file.Path, Program: p}, nil
 		}
+	}
+	if err := d.checkPolicy(file, data, p); err != nil {
+		return Result{}, err
 	}
 	if err := write(file, data, old); err != nil {
 		return Result{}, err

@@ -24,7 +24,8 @@ var ErrSymlink = errors.New("is a symbolic link")
 // Dir is a directory of manifests. The zero value is not usable; make one
 // with NewDir.
 type Dir struct {
-	path string
+	path   string
+	policy *Policy // Apply refuses what a root daemon with it would (WithPolicy)
 }
 
 // NewDir returns the store of the manifests in the directory path. It

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +27,12 @@ const body = "apiVersion: reconciled.dev/v1\nkind: Program\nspec:\n  command: [s
 func layout(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	// Sorted, so that a directory is made before the files in it.
-	for _, name := range slices.Sorted(maps.Keys(files)) {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		what := files[name]
 		p := filepath.Join(dir, name)
 		var err error

@@ -39,7 +39,17 @@
 //   - A manifest that is a symbolic link is never changed: it belongs to
 //     whatever manages its target (ErrSymlink). An invalid manifest is never
 //     edited (InvalidError), and no change ever writes an invalid one.
-//   - There is no package state; a Dir is a path and may be copied.
+//   - There is no package state; a Dir is a path (and a policy) and may be
+//     copied.
+//
+// The privilege policy of a root daemon (DESIGN §13) is here too, apart from
+// the store: Resolve walks a manifest's name to its data as the kernel does,
+// on a StatFS (the real one, or a fake in tests), and records every symbolic
+// link and lookup directory on the way; Policy.Check applies the mode rule to
+// that Route and Policy.Admit the owner rule to a parsed manifest. Both are
+// pure but for the user database behind Users, and refuse with a
+// *TrustError whose Reason is the status condition's reason. The daemon's
+// scanner, validate and apply all call them, so they refuse the same files.
 //
 // docs/internals.md tells how it fits in: see "Layout".
 package manifest

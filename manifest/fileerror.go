@@ -35,9 +35,6 @@ func (e *FileError) Error() string {
 
 func (e *FileError) Unwrap() error { return e.Err }
 
-// SpecReason returns Reason, for the reconciler's SpecValid condition.
-func (e *FileError) SpecReason() string { return e.Reason }
-
 // fileError wraps err, which names path, as a *FileError.
 func fileError(path string, err error) error {
 	var fe *FileError

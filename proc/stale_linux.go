@@ -183,26 +183,32 @@ func killStale(pids []int) error {
 	return errors.Join(errs...)
 }
 
-// killVerified SIGKILLs pid without ever signalling another process that
-// reused the pid: it opens a pidfd first (which pins the process it names),
-// then checks that /proc/PID is still the process it wants, then signals the
-// pidfd. If the pidfd's process died before the check, the check may have read
-// a newcomer, but then the signal goes to the dead process and does nothing.
+// killVerified SIGKILLs pid, by signalVerified.
 func killVerified(pid int, same func(procStat) bool) error {
+	return signalVerified(pid, unix.SIGKILL, same)
+}
+
+// signalVerified sends sig to pid without ever signalling another process
+// that reused the pid: it opens a pidfd first (which pins the process it
+// names), then checks that /proc/PID is still the process it wants, then
+// signals the pidfd. If the pidfd's process died before the check, the check
+// may have read a newcomer, but then the signal goes to the dead process and
+// does nothing.
+func signalVerified(pid int, sig unix.Signal, same func(procStat) bool) error {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return nil
 		}
-		return fmt.Errorf("kill stale process %d: pidfd_open: %w", pid, err)
+		return fmt.Errorf("signal process %d: pidfd_open: %w", pid, err)
 	}
 	defer unix.Close(fd)
 	st, err := readStat(pid)
 	if err != nil || st.dead() || !same(st) {
 		return nil
 	}
-	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("kill stale process %d: %w", pid, err)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal process %d: %w", pid, err)
 	}
 	return nil
 }

@@ -13,8 +13,9 @@ type backlog[T any] struct {
 }
 
 // add queues item for do. wg counts the goroutine, so that whoever waits on
-// it (the program's end) waits until every item was carried out. Call add
-// from one goroutine only, the one that waits on wg.
+// it (the program's end) waits until every item was carried out. add may
+// be called from several goroutines, but never while wg.Wait may run:
+// every add must happen before the wait begins.
 func (b *backlog[T]) add(wg *sync.WaitGroup, item T, do func(T)) {
 	b.mu.Lock()
 	b.q = append(b.q, item)

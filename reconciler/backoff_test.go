@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,10 @@ func TestDecideExit(t *testing.T) {
 		{"onfailure: signal is a failure", with(func(s *spec.ProgramSpec) { s.RestartPolicy = spec.RestartOnFailure }), exitFacts{code: -1, signal: "TERM", started: true}, Backoff, 100 * ms, 0},
 		{"never: failure ends", with(func(s *spec.ProgramSpec) { s.RestartPolicy = spec.RestartNever }), exitFacts{code: 1}, Exited, 0, 0},
 		{"never: success ends", with(func(s *spec.ProgramSpec) { s.RestartPolicy = spec.RestartNever }), exitFacts{code: 0, started: true}, Exited, 0, 0},
+		{"crash loop: the delay doubles after good starts too", &base, exitFacts{code: 1, started: true, crashes: 1}, Backoff, 200 * ms, 0},
+		{"crash loop: capped", &base, exitFacts{code: 1, started: true, crashes: 9}, Backoff, 350 * ms, 0},
+		{"crash loop: a failed start goes on from the loop's delay", &base, exitFacts{code: 1, crashes: 2}, Backoff, 350 * ms, 1},
+		{"crash loop: restartDelay 0 stays 0", with(func(s *spec.ProgramSpec) { s.RestartDelay = 0 }), exitFacts{code: 1, started: true, crashes: 5}, Starting, 0, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -50,6 +55,13 @@ func TestDecideExit(t *testing.T) {
 			}
 			if d.message == "" {
 				t.Error("empty message")
+			}
+			if restarts := d.next == Backoff || d.next == Starting; restarts && d.crashes != c.facts.crashes+1 {
+				t.Errorf("crashes %d after %d, want one more", d.crashes, c.facts.crashes)
+			}
+			// supervisorctl's words, where a supervisord user looks for them.
+			if fatal := "Exited too quickly (process log may have details): "; d.next == Fatal && !strings.HasPrefix(d.message, fatal) {
+				t.Errorf("FATAL message %q does not start with %q", d.message, fatal)
 			}
 		})
 	}

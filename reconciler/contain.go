@@ -7,6 +7,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,10 +35,49 @@ const (
 )
 
 // Cgroups is the cgroup side of an OSStarter: the daemon's root for
-// instance cgroups and the watcher that tells when one is empty.
+// instance cgroups and the watcher that tells when one is empty. Two
+// kinds of work leave the path of a stop for a goroutine of their own
+// (backlog: one goroutine while there is any): the stop signal to members
+// outside the process group, and the removal of a released instance's
+// cgroup. A stop of 1000 then signals every group, and reaps every
+// leader, without waiting on a cgroup file or an rmdir between two.
 type Cgroups struct {
 	Root  *cgroup.Root
 	Empty *cgroup.EmptyWatcher
+	Log   logr.Logger
+
+	wg       sync.WaitGroup // the backlogs' goroutines
+	members  backlog[memberSignal]
+	removals backlog[*cgroupProcess]
+}
+
+// memberSignal is a stop signal for the members of p's cgroup outside its
+// process group; grouped: kill(-pgid) reached the group.
+type memberSignal struct {
+	p       *cgroupProcess
+	sig     syscall.Signal
+	grouped bool
+}
+
+func (c *Cgroups) signalMembers(m memberSignal) {
+	pgid := m.p.Pid() // a leader's pgid is its pid
+	inGroup := func(pid int) bool {
+		pg, err := unix.Getpgid(pid)
+		return m.grouped && err == nil && pg == pgid
+	}
+	if err := m.p.cg.SignalExcept(unix.Signal(m.sig), inGroup); err != nil {
+		c.Log.V(1).Info("Signal to the cgroup's members failed", "cgroup", m.p.cg.Dir(), "error", err.Error())
+	}
+}
+
+func (c *Cgroups) remove(p *cgroupProcess) {
+	c.Empty.Unwatch(p.cg)
+	if err := p.cg.Remove(); err != nil {
+		c.Log.Error(err, "Cannot remove an instance's cgroup", "cgroup", p.cg.Dir())
+	}
+	// Whatever became of it: a next start that still finds the cgroup
+	// fails and says so, rather than wait for ever.
+	p.closeGone()
 }
 
 // create makes the cgroup of instance idx of p with its resources; a
@@ -59,20 +99,21 @@ var errNoCgroups = errors.New("resources: needs cgroup containment, and this dae
 type cgroupProcess struct {
 	Process
 	cg    *cgroup.Instance
+	c     *Cgroups
 	empty *cgroup.EmptyWatcher
-	gone  chan struct{} // closed once Release has removed the cgroup (or given up)
+	gone  chan struct{} // closed once the cgroup is removed (or that was given up)
 }
 
-func newCgroupProcess(pr Process, cg *cgroup.Instance, empty *cgroup.EmptyWatcher) *cgroupProcess {
-	return &cgroupProcess{Process: pr, cg: cg, empty: empty, gone: make(chan struct{})}
+func newCgroupProcess(pr Process, cg *cgroup.Instance, c *Cgroups) *cgroupProcess {
+	return &cgroupProcess{Process: pr, cg: cg, c: c, empty: c.Empty, gone: make(chan struct{})}
 }
 
 // SignalGroup sends sig to every process of the instance, each once: to
-// the process group in one kill(2), then to the cgroup's members outside
-// it (a setsid child, a double-forked daemon), each through a pidfd.
-// SIGKILL goes to the whole cgroup through cgroup.kill. Once the leader is
-// released the process group cannot be signalled, and every member of the
-// cgroup is signalled one by one.
+// the process group in one kill(2), then, from the members backlog, to the
+// cgroup's members outside it (a setsid child, a double-forked daemon),
+// each through a pidfd. SIGKILL goes to the whole cgroup through
+// cgroup.kill. Once the leader is released the process group cannot be
+// signalled, and every member of the cgroup is signalled one by one.
 func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
 		if err := p.cg.Kill(); err != nil {
@@ -81,14 +122,7 @@ func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
 		return nil
 	}
 	gerr := p.Process.SignalGroup(sig)
-	pgid := p.Pid() // a leader's pgid is its pid, pinned while it is unreaped
-	inGroup := func(pid int) bool {
-		pg, err := unix.Getpgid(pid)
-		return gerr == nil && err == nil && pg == pgid
-	}
-	if err := p.cg.SignalExcept(unix.Signal(sig), inGroup); err != nil {
-		return errors.Join(err, gerr)
-	}
+	p.c.members.add(&p.c.wg, memberSignal{p: p, sig: sig, grouped: gerr == nil}, p.c.signalMembers)
 	return nil
 }
 
@@ -138,20 +172,17 @@ func (p *cgroupProcess) WaitGroupEmpty(ctx context.Context) error {
 	}
 }
 
-// Release reaps the leader and lets its output drain, then removes the
-// cgroup, empty by then (a stop or a retire waits for that first), and
-// lets the instance's next process start.
+// Release reaps the leader and lets its output drain, then has the
+// cgroup, empty by then (a stop or a retire waits for that first),
+// removed in the background; the instance's next process starts after
+// that (released).
 func (p *cgroupProcess) Release() error {
 	err := p.Process.Release()
 	if errors.Is(err, proc.ErrNotExited) {
 		return err
 	}
-	p.empty.Unwatch(p.cg)
-	rerr := p.cg.Remove()
-	// Whatever became of it: a next start that still finds the cgroup
-	// fails and says so, rather than wait for ever.
-	p.closeGone()
-	return errors.Join(rerr, err)
+	p.c.removals.add(&p.c.wg, p, p.c.remove)
+	return err
 }
 
 func (p *cgroupProcess) closeGone() {
@@ -222,7 +253,9 @@ func openCgroups(ctx context.Context, root, statusDir string, log logr.Logger) (
 		ctrls = append(ctrls, c.Name+":"+c.Version.String())
 	}
 	log.Info("Containment: a cgroup per instance", "root", r.Dir(), "controllers", strings.Join(ctrls, ","))
-	return &Cgroups{Root: r, Empty: empty}, func() {
+	c := &Cgroups{Root: r, Empty: empty, Log: log}
+	return c, func() {
+		c.wg.Wait() // the last removals
 		empty.Close()
 		if err := r.Remove(); err != nil {
 			log.V(1).Info("Cgroup root not removed", "root", r.Dir(), "error", err.Error())

@@ -1,8 +1,9 @@
 package reconciler
 
-// The control socket: how `reconciled signal` reaches the daemon's own
-// process handles. It is the only command the daemon takes other than
-// through the directory, because a signal is an action, not desired state:
+// The control socket: how `reconciled signal` and `reconciled restart
+// NAME-i` reach the daemon's own process handles. They are the only
+// commands the daemon takes other than through the directory, because a
+// signal or the restart of one instance is an action, not desired state:
 // desired state changes only through the manifests.
 //
 // STATUSDIR/.reconciled/control.sock, a unix stream socket with mode 0600
@@ -11,9 +12,13 @@ package reconciler
 //
 //	-> {"op":"signal","program":"web","index":-1,"signal":"HUP"}
 //	<- {"error":""}
+//	-> {"op":"restart","program":"web","index":1,"force":true}
+//	<- {"error":"web-1 is STOPPING: nothing to restart"}
 //
-// index -1 means every instance. signal is a name (HUP, SIGHUP, hup) or a
-// number.
+// For signal, index -1 means every instance, and signal is a name (HUP,
+// SIGHUP, hup) or a number. For restart, index is one instance, and force
+// stops it with SIGKILL instead of its stopSignal. An error whose category
+// a client branches on carries it in "reason" (see controlReasons).
 
 import (
 	"bufio"
@@ -44,25 +49,51 @@ const controlTimeout = 10 * time.Second
 // ErrNoDaemon means nothing listens on the control socket.
 var ErrNoDaemon = errors.New("no daemon is listening")
 
+// ErrNoProgram means the daemon runs no program of that name (yet: it may
+// not have read a new manifest).
+var ErrNoProgram = errors.New("no such program")
+
+// ErrNotRunning means the program has no instance with a process to act
+// on (yet: one may be starting).
+var ErrNotRunning = errors.New("no running instance")
+
+// controlReasons name the errors that travel typed over the socket.
+var controlReasons = map[string]error{"NoProgram": ErrNoProgram, "NotRunning": ErrNotRunning}
+
 // ControlRequest is one request on the control socket.
 type ControlRequest struct {
 	Op      string `json:"op"`
 	Program string `json:"program"`
-	// Index is the instance, or -1 for every instance.
+	// Index is the instance, or -1 for every instance (signal only).
 	Index  int    `json:"index"`
-	Signal string `json:"signal"`
+	Signal string `json:"signal,omitempty"`
+	// Force: restart with SIGKILL instead of the stop signal.
+	Force bool `json:"force,omitempty"`
 }
 
 // ControlResponse is the answer to a ControlRequest; Error is empty on
-// success.
+// success. Reason, when set, names the error's category (NoProgram,
+// NotRunning).
 type ControlResponse struct {
-	Error string `json:"error"`
+	Error  string `json:"error"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Signaller sends a signal through the daemon's process handles; the
 // *Reconciler is one.
 type Signaller interface {
 	Signal(ctx context.Context, program string, index int, sig syscall.Signal) error
+}
+
+// Restarter restarts one instance; the *Reconciler is one.
+type Restarter interface {
+	Restart(ctx context.Context, program string, index int, force bool) error
+}
+
+// Controller is what the control socket acts on.
+type Controller interface {
+	Signaller
+	Restarter
 }
 
 // ControlServer serves the control socket; ListenControl makes one.
@@ -109,7 +140,7 @@ func (s *ControlServer) Path() string { return s.path }
 
 // Serve answers requests with s until ctx is done, then closes the socket,
 // removes it, and returns once every request in flight has been answered.
-func (s *ControlServer) Serve(ctx context.Context, sig Signaller, log logr.Logger) {
+func (s *ControlServer) Serve(ctx context.Context, ctl Controller, log logr.Logger) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
@@ -128,12 +159,12 @@ func (s *ControlServer) Serve(ctx context.Context, sig Signaller, log logr.Logge
 		go func() {
 			defer wg.Done()
 			defer conn.Close()
-			s.handle(ctx, conn, sig, log)
+			s.handle(ctx, conn, ctl, log)
 		}()
 	}
 }
 
-func (s *ControlServer) handle(ctx context.Context, conn *net.UnixConn, sig Signaller, log logr.Logger) {
+func (s *ControlServer) handle(ctx context.Context, conn *net.UnixConn, ctl Controller, log logr.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	_ = conn.SetDeadline(time.Now().Add(controlTimeout))
@@ -141,6 +172,11 @@ func (s *ControlServer) handle(ctx context.Context, conn *net.UnixConn, sig Sign
 		var r ControlResponse
 		if err != nil {
 			r.Error = err.Error()
+			for reason, sentinel := range controlReasons {
+				if errors.Is(err, sentinel) {
+					r.Reason = reason
+				}
+			}
 		}
 		b, _ := json.Marshal(r)
 		_, _ = conn.Write(append(b, '\n'))
@@ -171,7 +207,14 @@ func (s *ControlServer) handle(ctx context.Context, conn *net.UnixConn, sig Sign
 			instance = fmt.Sprintf("%s-%d", req.Program, req.Index)
 		}
 		log.Info("Signal requested", "program", req.Program, "instance", instance, "signal", req.Signal)
-		reply(sig.Signal(ctx, req.Program, req.Index, n))
+		reply(ctl.Signal(ctx, req.Program, req.Index, n))
+	case "restart":
+		if req.Index < 0 {
+			reply(errors.New("restart: name one instance"))
+			return
+		}
+		log.Info("Restart requested", "program", req.Program, "instance", fmt.Sprintf("%s-%d", req.Program, req.Index), "force", req.Force)
+		reply(ctl.Restart(ctx, req.Program, req.Index, req.Force))
 	default:
 		reply(fmt.Errorf("unknown op %q", req.Op))
 	}
@@ -203,11 +246,26 @@ func checkPeer(conn *net.UnixConn) error {
 // SendSignal asks the daemon whose state directory is stateDir to send sig
 // to instance index of program (every instance when index < 0), through
 // its own process handles. sig is checked here first, so a typo is a usage
-// error without a round trip.
+// error without a round trip. An error the daemon names comes back
+// wrapping ErrNoProgram or ErrNotRunning.
 func SendSignal(ctx context.Context, stateDir, program string, index int, sig string) error {
 	if _, err := ParseSignal(sig); err != nil {
 		return err
 	}
+	return request(ctx, stateDir, ControlRequest{Op: "signal", Program: program, Index: index, Signal: sig})
+}
+
+// RestartInstance asks the daemon whose state directory is stateDir to
+// restart instance index of program: to stop its process (with SIGKILL
+// when force, else its stopSignal) and start it again, or to start at once
+// one that is in BACKOFF, EXITED or FATAL. It returns once the instance's
+// goroutine has taken the request, not once the new process runs.
+func RestartInstance(ctx context.Context, stateDir, program string, index int, force bool) error {
+	return request(ctx, stateDir, ControlRequest{Op: "restart", Program: program, Index: index, Force: force})
+}
+
+// request sends req to the daemon and returns its answer as an error.
+func request(ctx context.Context, stateDir string, req ControlRequest) error {
 	path := filepath.Join(stateDir, ControlSocketName)
 	var conn net.Conn
 	err := withShortPath(path, func(p string) (err error) {
@@ -227,8 +285,8 @@ func SendSignal(ctx context.Context, stateDir, program string, index int, sig st
 		deadline = dl
 	}
 	_ = conn.SetDeadline(deadline)
-	req, _ := json.Marshal(ControlRequest{Op: "signal", Program: program, Index: index, Signal: sig})
-	if _, err := conn.Write(append(req, '\n')); err != nil {
+	b, _ := json.Marshal(req)
+	if _, err := conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("send to the daemon: %w", err)
 	}
 	line, err := bufio.NewReader(conn).ReadBytes('\n')
@@ -240,10 +298,20 @@ func SendSignal(ctx context.Context, stateDir, program string, index int, sig st
 		return fmt.Errorf("read the daemon's answer: %w", err)
 	}
 	if resp.Error != "" {
-		return errors.New(resp.Error)
+		return &remoteError{msg: resp.Error, sentinel: controlReasons[resp.Reason]}
 	}
 	return nil
 }
+
+// remoteError is an error the daemon answered: its message as the daemon
+// put it, and its category for errors.Is.
+type remoteError struct {
+	msg      string
+	sentinel error // nil when the daemon named none
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
 
 // ParseSignal accepts any signal by name, with or without SIG, in any case
 // (HUP, SIGUSR1, rtmin+2), or by number.

@@ -16,7 +16,7 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// controlFake records the signals it is asked to send.
+// controlFake records the signals and restarts it is asked for.
 type controlFake struct {
 	mu   sync.Mutex
 	got  []string
@@ -30,6 +30,13 @@ func (f *controlFake) Signal(_ context.Context, program string, index int, sig s
 	return f.fail
 }
 
+func (f *controlFake) Restart(_ context.Context, program string, index int, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, fmt.Sprintf("restart %s/%d force=%v", program, index, force))
+	return f.fail
+}
+
 func (f *controlFake) calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -37,7 +44,7 @@ func (f *controlFake) calls() []string {
 }
 
 // controlServe runs a control server on stateDir until the test ends.
-func controlServe(t *testing.T, stateDir string, s Signaller) (stop func()) {
+func controlServe(t *testing.T, stateDir string, s Controller) (stop func()) {
 	t.Helper()
 	srv, err := ListenControl(stateDir)
 	if err != nil {
@@ -92,12 +99,34 @@ func TestControlSignalRoundTrip(t *testing.T) {
 		}
 	}
 
-	fake.fail = errors.New("web: no running instance to signal")
-	if err := SendSignal(ctx, dir, "web", -1, "TERM"); err == nil || err.Error() != "web: no running instance to signal" {
-		t.Errorf("the daemon's error did not come back: %v", err)
+	fake.fail = fmt.Errorf("web: %w to signal", ErrNotRunning)
+	err = SendSignal(ctx, dir, "web", -1, "TERM")
+	if err == nil || err.Error() != "web: no running instance to signal" || !errors.Is(err, ErrNotRunning) {
+		t.Errorf("the daemon's error did not come back typed: %v", err)
 	}
 	if err := SendSignal(ctx, dir, "web", -1, "NOPE"); err == nil || len(fake.calls()) != 4 {
 		t.Errorf("a bad signal name went to the daemon: %v", err)
+	}
+
+	// Restart of one instance, with and without force; errors come back
+	// typed (NoProgram), or untyped.
+	fake.fail = nil
+	if err := RestartInstance(ctx, dir, "web", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := RestartInstance(ctx, dir, "web", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.calls(); got[len(got)-2] != "restart web/1 force=false" || got[len(got)-1] != "restart web/0 force=true" {
+		t.Errorf("restarts: %v", got)
+	}
+	fake.fail = fmt.Errorf("api: %w", ErrNoProgram)
+	if err := RestartInstance(ctx, dir, "api", 0, false); !errors.Is(err, ErrNoProgram) || errors.Is(err, ErrNotRunning) || err.Error() != "api: no such program" {
+		t.Errorf("restart of an unknown program: %v", err)
+	}
+	fake.fail = errors.New("web-3 is STOPPING: nothing to restart")
+	if err := RestartInstance(ctx, dir, "web", 3, false); err == nil || errors.Is(err, ErrNotRunning) || errors.Is(err, ErrNoProgram) {
+		t.Errorf("an untyped error came back as %v", err)
 	}
 
 	stop()
@@ -137,8 +166,9 @@ func TestControlBadRequests(t *testing.T) {
 	fake := &controlFake{}
 	controlServe(t, dir, fake)
 	for req, want := range map[string]string{
-		"hello\n": "bad request",
-		`{"op":"restart","program":"web"}` + "\n":                 `unknown op`,
+		"hello\n":                                "bad request",
+		`{"op":"reboot","program":"web"}` + "\n": `unknown op`,
+		`{"op":"restart","program":"web","index":-1}` + "\n":      "name one instance",
 		`{"op":"signal","program":"web","signal":"BOGUS"}` + "\n": "not a signal name",
 	} {
 		conn, err := net.Dial("unix", filepath.Join(dir, ControlSocketName))

@@ -17,6 +17,7 @@ import (
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/internal/regfile"
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
 	"github.com/reconciled/reconciled/reconciler/watch"
@@ -64,6 +65,11 @@ type DaemonOptions struct {
 	// reconciled-<hash of the status dir> of the daemon's own cgroup),
 	// "none" for no cgroups (process groups only).
 	CgroupRoot string
+	// TrustAllOwners turns the owner rule of the privilege policy off
+	// (--trust-all-owners): a manifest may name any user whoever owns it.
+	// The mode rule stays. The policy applies only to a daemon running as
+	// root (DESIGN §13, manifest.Policy).
+	TrustAllOwners bool
 }
 
 // RunDaemon is `reconciled run`: it takes the directory's lock, ends what an
@@ -99,8 +105,15 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
 	CleanupStale(o.StatusDir, log.WithName("cleanup"))
+	id, err := daemonID(stateDir)
+	if err != nil {
+		return err
+	}
+	// Also after a run with cgroups off, whose leftovers no cgroup holds.
+	killMarkedLeftovers(id, log.WithName("cleanup"))
 	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
 	defer closeCgroups()
+	recordCgroups(stateDir, cgroups, log.WithName("cgroup"))
 	containment := ContainProcessGroup
 	if cgroups != nil {
 		containment = ContainCgroup
@@ -123,7 +136,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	outs := output.NewGroup(output.Options{Report: func(rep output.Report) { reportOutput(writer, outLog, rep) }})
 	sockets := health.NewSockets()
 	defer sockets.Close() // a socket a probe releases later is closed at once
-	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: os.Environ(), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
+	starter := &OSStarter{Procs: procs, SpecDir: specDir, LogDir: logDir, BaseEnv: withDaemonID(os.Environ(), id), Stdout: o.Stdout, Stderr: o.Stderr, Output: outs, Sockets: sockets, Cgroups: cgroups}
+	if cgroups == nil {
+		starter.Sweeper = &sweeper{procs: procs, marks: []string{proc.EnvDaemonID + "=" + id}, log: log.WithName("sweep")}
+	}
 	if o.Attach && o.Stdout != nil {
 		starter.Terminal = output.NewTerminal(o.Stdout, output.TerminalOptions{Color: o.Color, Timestamps: o.Timestamps})
 	}
@@ -138,6 +154,13 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		sink = newExitWatcher(writer, policy, programs, endRun, log.WithName("exit"))
 		admit = exitPolicyAdmit(admit)
 	}
+	var trust *manifest.Policy
+	if uid := os.Geteuid(); uid == 0 {
+		trust = &manifest.Policy{DaemonUID: uint32(uid), TrustAllOwners: o.TrustAllOwners}
+		if o.TrustAllOwners {
+			log.Info("Trusting every manifest's owner: a manifest may name any user (--trust-all-owners)")
+		}
+	}
 	r := New(Options{
 		Dir:     o.Dir,
 		Trigger: w.C(),
@@ -149,6 +172,9 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Log:          log.WithName("reconciler"),
 		Starter:      starter,
 		Containment:  containment,
+		PassSignal:   policy != ExitNever,
+		Trust:        trust,
+		LastGoodDir:  filepath.Join(stateDir, LastGoodDirName),
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -195,8 +221,12 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		return err
 	}
 	var exit *ExitCodeError
-	if cause := context.Cause(runCtx); errors.As(cause, &exit) {
+	var sig *ShutdownSignal
+	switch cause := context.Cause(runCtx); {
+	case errors.As(cause, &exit):
 		return exit
+	case policy != ExitNever && errors.As(cause, &sig):
+		return &ExitCodeError{Code: 128 + int(sig.Signal), Instance: "the daemon", How: "got " + proc.SignalName(sig.Signal), Policy: policy}
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 
 // world is what the lifecycle needs to know about the program now.
 func (p *program) world() world {
-	return world{shutdown: p.cur.shutdown, waiting: p.waiting, cur: p.cur.prog, curHash: p.cur.hash}
+	return world{shutdown: p.cur.shutdown, shutdownSignal: p.cur.shutdownSignal, waiting: p.waiting, cur: p.cur.prog, curHash: p.cur.hash}
 }
 
 // step applies ev to in and carries out the effects. An illegal transition
@@ -32,6 +32,9 @@ func (p *program) step(in *instance, ev any) {
 		}
 		if next != in.life {
 			p.dirty = true
+		}
+		if next.restarts > in.life.restarts && p.cur.prog != nil {
+			p.restarted(in.idx, p.clock.Now())
 		}
 		in.life = next
 		ev = nil
@@ -199,7 +202,7 @@ type released struct {
 // for before it starts: a contained process's cgroup is the instance's,
 // and gone only once released. nil: nothing.
 func releasedBy(pr Process) <-chan struct{} {
-	if c, ok := pr.(*cgroupProcess); ok {
+	if c, ok := pr.(interface{ released() <-chan struct{} }); ok {
 		return c.released()
 	}
 	return nil

@@ -3,8 +3,10 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"github.com/reconciled/reconciled/proc"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
@@ -59,6 +61,14 @@ type ExitCodeError struct {
 func (e *ExitCodeError) Error() string {
 	return fmt.Sprintf("%s %s: stopped everything (--exit-on %s)", e.Instance, e.How, e.Policy)
 }
+
+// ShutdownSignal is the cause of a daemon's context ended by a signal it
+// received. Under an exit policy (vagga's rule) the signal is passed on to
+// every instance in place of its stop signal (stopTimeout still applies),
+// and RunDaemon returns an *ExitCodeError with 128+signal.
+type ShutdownSignal struct{ Signal syscall.Signal }
+
+func (s *ShutdownSignal) Error() string { return "received " + proc.SignalName(s.Signal) }
 
 // errAllSucceeded is the cause of the end of a run whose instances all
 // exited 0 under ExitAllSucceeded: RunDaemon returns nil.

@@ -57,11 +57,15 @@ func (in *instance) observed(program string) status.Instance {
 		Index:    in.idx,
 		State:    string(in.state()),
 		Ready:    in.ready(),
+		Health:   in.health(),
 		Pid:      in.pid,
 		Restarts: in.restarts,
 		SpecHash: in.hash,
 		LastExit: in.lastExit,
 		Message:  in.message,
+	}
+	if in.recent != nil {
+		o.RecentExits = *in.recent // shared: an exit makes a new slice
 	}
 	if in.pid != 0 {
 		o.StartedAt = in.startedAt // shared: a start sets a new one

@@ -39,6 +39,9 @@ import (
 // TestMain): the SIGKILL test needs the daemon in a process of its own.
 const itDaemonDirEnv = "RECONCILED_IT_DAEMON_DIR"
 
+// itDaemonCgroupEnv is the child daemon's --cgroup-root.
+const itDaemonCgroupEnv = "RECONCILED_IT_DAEMON_CGROUP_ROOT"
+
 // waitTimeout bounds every wait of these tests for an outcome: generous for
 // a loaded 2-core machine under -race; a passing test never waits that long.
 const waitTimeout = 20 * time.Second
@@ -72,7 +75,7 @@ func itDaemonMain(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
-	if err := RunDaemon(ctx, DaemonOptions{Dir: dir, Log: log, Stdout: os.Stdout, Stderr: os.Stderr}); err != nil {
+	if err := RunDaemon(ctx, DaemonOptions{Dir: dir, Log: log, Stdout: os.Stdout, Stderr: os.Stderr, CgroupRoot: os.Getenv(itDaemonCgroupEnv)}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -122,10 +125,11 @@ type itDaemon struct {
 }
 
 type itOpts struct {
-	dir       string        // default t.TempDir()
-	statusDir string        // default dir
-	resync    time.Duration // default 30s (the daemon's)
-	verbosity int           // log verbosity; default 1 (events are logged at V(1))
+	dir        string        // default t.TempDir()
+	statusDir  string        // default dir
+	resync     time.Duration // default 30s (the daemon's)
+	verbosity  int           // log verbosity; default 1 (events are logged at V(1))
+	cgroupRoot string        // --cgroup-root; default: the daemon's default
 }
 
 // itStart runs RunDaemon in a goroutine. At cleanup it shuts the daemon down,
@@ -149,7 +153,7 @@ func itStart(t *testing.T, o itOpts) *itDaemon {
 	go func() {
 		d.done <- RunDaemon(ctx, DaemonOptions{
 			Dir: o.dir, StatusDir: o.statusDir, Resync: o.resync, Reload: d.reload,
-			Stdout: os.Stdout, Stderr: os.Stderr, Log: d.log.logger(o.verbosity),
+			Stdout: os.Stdout, Stderr: os.Stderr, Log: d.log.logger(o.verbosity), CgroupRoot: o.cgroupRoot,
 		})
 	}()
 	t.Cleanup(func() {

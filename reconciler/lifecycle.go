@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"github.com/reconciled/reconciled/proc"
 	"syscall"
 	"time"
 
@@ -30,7 +31,9 @@ type life struct {
 	startedAt *time.Time // nil before the first start; replaced, never changed
 	restarts  int
 	failures  int // consecutive failed starts
+	crashes   int // restarts since the restart delay was last reset
 	lastExit  *status.Exit
+	recent    *[]status.Exit // the last exits, newest first; replaced, never changed
 	nextRetry time.Time
 	message   string
 
@@ -39,6 +42,44 @@ type life struct {
 	probeReady   bool // the readiness probe's verdict is passing
 	wasReady     bool // ready() as last reported by an event
 	everReady    bool // the current process has been ready (rollout progress)
+	// The probes' last verdicts about the current process (health).
+	readyVerdict, liveVerdict verdict
+}
+
+// verdict is a probe's last verdict: none yet, passing or failing.
+type verdict int8
+
+const (
+	verdictNone verdict = iota
+	verdictPass
+	verdictFail
+)
+
+// recentExitsKept is how many exits an instance's status lists.
+const recentExitsKept = 5
+
+// The values of status.Instance.Health.
+const (
+	healthUnknown   = "Unknown"
+	healthHealthy   = "Healthy"
+	healthUnhealthy = "Unhealthy"
+)
+
+// health says how the probes judge the current process: "" when it has
+// none (or no process is being probed), Unhealthy while one fails,
+// Healthy once all pass, Unknown before that.
+func (l *life) health() string {
+	s := l.spec
+	if s == nil || !l.phase.probing() || (s.Spec.ReadinessProbe == nil && s.Spec.LivenessProbe == nil) {
+		return ""
+	}
+	switch {
+	case l.readyVerdict == verdictFail || l.liveVerdict == verdictFail:
+		return healthUnhealthy
+	case (s.Spec.ReadinessProbe == nil || l.readyVerdict == verdictPass) && (s.Spec.LivenessProbe == nil || l.liveVerdict == verdictPass):
+		return healthHealthy
+	}
+	return healthUnknown
 }
 
 // stopReason says why an instance is being stopped.
@@ -52,14 +93,20 @@ const (
 	// RUNNING.
 	stopUnhealthyStarting
 	stopUnhealthyRunning
+	// Asked to restart (reconciled restart NAME-i): it ends in STOPPED,
+	// and the next drive starts it again, as one of stopWanted does once
+	// its target is back.
+	stopRestart
 )
 
 // world is what the program tells the lifecycle besides the event.
 type world struct {
-	shutdown bool          // the daemon is stopping: start nothing new
-	waiting  string        // unmet dependencies ("" when all are met)
-	cur      *spec.Program // the program's newest valid spec
-	curHash  string
+	shutdown bool // the daemon is stopping: start nothing new
+	// shutdownSignal, at shutdown, replaces the spec's stop signal; 0: none.
+	shutdownSignal syscall.Signal
+	waiting        string        // unmet dependencies ("" when all are met)
+	cur            *spec.Program // the program's newest valid spec
+	curHash        string
 }
 
 // The events the lifecycle takes. The executor drops news about an earlier
@@ -93,6 +140,9 @@ type (
 	// evEdited: the manifest was edited (even without a new hash): a FATAL
 	// instance may start again.
 	evEdited struct{}
+	// evRestart: restart now, as asked through the control socket
+	// (reconciled restart NAME-i); force: SIGKILL instead of stopSignal.
+	evRestart struct{ force bool }
 )
 
 // The effects the executor carries out, in order.
@@ -160,6 +210,8 @@ func transition(l life, ev any, w world, now time.Time) (life, []effect, error) 
 		if t.phase == phFatal {
 			t.to(phFatalRetry)
 		}
+	case evRestart:
+		t.restart(ev.force)
 	default:
 		return l, nil, fmt.Errorf("unknown lifecycle event %T", ev)
 	}
@@ -280,6 +332,7 @@ func (t *step) spawned(ev evSpawned) {
 	t.emit(effWatch{})
 	t.everReady = false
 	t.hasReadiness, t.probeReady = ev.hasReadiness, false
+	t.readyVerdict, t.liveVerdict = verdictNone, verdictNone
 	t.emit(effStartProbes{})
 	if t.spec.Spec.StartSeconds <= 0 {
 		t.becomeRunning()
@@ -323,6 +376,12 @@ func (t *step) exited(ev evExited) {
 		t.lastExit.Reason = reasonOOMKilled
 		t.event(status.EventWarning, reasonOOMKilled, "killed by the OOM killer: out of memory in its cgroup"+memoryLimit(t.spec), t.pid)
 	}
+	recent := make([]status.Exit, 0, recentExitsKept)
+	recent = append(recent, *t.lastExit)
+	if t.recent != nil {
+		recent = append(recent, (*t.recent)[:min(len(*t.recent), recentExitsKept-1)]...)
+	}
+	t.recent = &recent
 	if t.phase == phStopping {
 		t.to(phDraining)
 		t.emit(effAwaitGroup{})
@@ -343,11 +402,18 @@ func (t *step) exited(ev evExited) {
 
 // afterExit applies the restart policy after an exit or a failed spawn.
 func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
+	if facts.ranFor >= t.spec.Spec.BackoffResetAfter {
+		t.crashes = 0 // it ran long enough: the delay starts again
+	}
+	facts.crashes = t.crashes
 	d := decideExit(&t.spec.Spec, facts)
 	if why != "" {
 		d.message = why + "; " + d.message
 	}
 	t.failures = d.failures
+	if d.next == Backoff || d.next == Starting {
+		t.crashes = d.crashes
+	}
 	kind := status.EventWarning
 	if facts.signal == "" && facts.code == 0 {
 		kind = status.EventNormal
@@ -384,13 +450,45 @@ func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
 
 // stopProcess sends the stop signal to the group and arms the SIGKILL timer.
 func (t *step) stopProcess(why stopReason) {
+	sig, name := t.spec.Spec.StopSignal.Number, t.spec.Spec.StopSignal.Name
+	if t.w.shutdown && t.w.shutdownSignal != 0 {
+		sig, name = t.w.shutdownSignal, proc.SignalName(t.w.shutdownSignal)
+	}
+	t.stopWith(why, sig, "sent "+name+" to the process group")
+}
+
+// stopWith sends sig to the group, saying so with msg, and arms the SIGKILL
+// timer.
+func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
 	t.emit(effCancelTimer{})
 	t.to(phStopping)
 	t.stop = why
-	sig := t.spec.Spec.StopSignal
-	t.event(status.EventNormal, "Stopping", "sent "+sig.Name+" to the process group", t.pid)
-	t.emit(effSignal{sig.Number})
+	t.event(status.EventNormal, "Stopping", msg, t.pid)
+	t.emit(effSignal{sig})
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
+}
+
+// restart stops a process to start it again once its group is gone (force:
+// with SIGKILL), or starts at once an instance that has none (BACKOFF,
+// EXITED, FATAL; a FATAL one with fresh counters, as after an edit). Other
+// phases, and an instance without a target, are left alone: the program
+// refuses those before asking.
+func (t *step) restart(force bool) {
+	switch t.phase {
+	case phStarting, phRunning:
+		if force {
+			t.stopWith(stopRestart, syscall.SIGKILL, "restart requested: sent KILL to the process group")
+		} else {
+			sig := t.spec.Spec.StopSignal
+			t.stopWith(stopRestart, sig.Number, "restart requested: sent "+sig.Name+" to the process group")
+		}
+	case phBackoff, phExited, phFatal, phFatalRetry:
+		if t.target == nil || t.w.shutdown {
+			return
+		}
+		t.emit(effCancelTimer{})
+		t.spawn(t.targetHash != t.hash || t.phase == phFatal || t.phase == phFatalRetry)
+	}
 }
 
 func (t *step) groupGone() {
@@ -425,7 +523,12 @@ func (t *step) probe(ev evProbe) {
 	if !t.phase.probing() {
 		return
 	}
+	v := verdictFail
+	if ev.passing {
+		v = verdictPass
+	}
 	if ev.liveness {
+		t.liveVerdict = v
 		if ev.passing {
 			return
 		}
@@ -438,7 +541,7 @@ func (t *step) probe(ev evProbe) {
 		t.message = "liveness probe failed: " + ev.why
 		return
 	}
-	t.probeReady = ev.passing
+	t.probeReady, t.readyVerdict = ev.passing, v
 	if ev.passing {
 		t.message = ""
 	} else {

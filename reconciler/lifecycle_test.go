@@ -155,6 +155,30 @@ func TestTransition(t *testing.T) {
 		{name: "and the next drive takes it", from: func() life { l := on(phFatalRetry); l.restarts = 3; return l }(), ev: evDrive{}, w: cur,
 			phase: phSpawning, effects: "probes-, spawn#2",
 			check: func(l life) error { return expect(l.restarts == 0, "restarts %d", l.restarts) }},
+		{name: "restart stops a running instance with its stop signal", from: on(phRunning), ev: evRestart{}, w: cur,
+			phase: phStopping, effects: "timer-, probes-, Stopping, signal TERM, timer 10s",
+			check: func(l life) error { return expect(l.stop == stopRestart, "stop %d", l.stop) }},
+		{name: "restart --force kills it", from: on(phStarting), ev: evRestart{force: true}, w: cur,
+			phase: phStopping, effects: "timer-, probes-, Stopping, signal KILL, timer 10s"},
+		{name: "restarted: gone, it ends stopped", from: func() life {
+			l := on(phDraining)
+			l.stop, l.lastExit = stopRestart, &status.Exit{Code: -1, Signal: "TERM"}
+			return l
+		}(), ev: evGroupGone{}, w: cur, phase: phStopped, effects: "timer-, release, Stopped"},
+		{name: "and the next drive starts it again, counters kept", from: func() life {
+			l := life{target: prog, targetHash: hash, spec: prog, hash: hash, gen: 1, restarts: 2}
+			return l
+		}(), ev: evDrive{}, w: cur, phase: phSpawning, effects: "probes-, spawn#2",
+			check: func(l life) error { return expect(l.restarts == 2, "restarts %d", l.restarts) }},
+		{name: "restart in BACKOFF starts at once", from: on(phBackoff), ev: evRestart{}, w: cur,
+			phase: phSpawning, effects: "timer-, probes-, spawn#2"},
+		{name: "restart of FATAL starts afresh", from: func() life { l := on(phFatal); l.failures, l.restarts = 2, 4; return l }(),
+			ev: evRestart{}, w: cur, phase: phSpawning, effects: "timer-, probes-, spawn#2",
+			check: func(l life) error {
+				return expect(l.failures == 0 && l.restarts == 0, "failures %d restarts %d", l.failures, l.restarts)
+			}},
+		{name: "restart starts nothing at shutdown", from: on(phExited), ev: evRestart{}, w: world{shutdown: true}, phase: phExited},
+		{name: "restart while stopping changes nothing", from: on(phStopping), ev: evRestart{}, w: cur, phase: phStopping},
 		{name: "late news changes nothing", from: on(phBackoff), ev: evExited{code: 1, at: now}, phase: phBackoff},
 		{name: "a probe verdict after the process left changes nothing", from: on(phExited), ev: evProbe{liveness: true}, phase: phExited},
 	}
@@ -210,4 +234,88 @@ func expect(ok bool, format string, args ...any) error {
 		return nil
 	}
 	return fmt.Errorf(format, args...)
+}
+
+// Every exit goes to the front of recentExits, which keeps five.
+func TestRecentExits(t *testing.T) {
+	prog, hash := lifeSpec(t, "  restartDelay: 0s\n  startSeconds: 0s\n")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	l := life{phase: phRunning, spec: prog, hash: hash, target: prog, targetHash: hash, pid: 7, startedAt: &now, gen: 1}
+	var kept []*[]status.Exit
+	for code := 1; code <= 7; code++ {
+		var err error
+		l, _, err = transition(l, evExited{code: code, at: now.Add(time.Duration(code) * time.Second)}, w, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, l.recent)
+		l.phase, l.pid = phRunning, 7 // as if it started again
+	}
+	var codes []int
+	for _, x := range *l.recent {
+		codes = append(codes, x.Code)
+	}
+	if fmt.Sprint(codes) != "[7 6 5 4 3]" {
+		t.Errorf("recentExits codes %v, want [7 6 5 4 3]", codes)
+	}
+	if first := *kept[0]; len(first) != 1 || first[0].Code != 1 {
+		t.Errorf("an earlier history changed: %+v", first)
+	}
+}
+
+// health: Unknown until every probe has passed, Unhealthy while one fails,
+// nothing without probes or outside STARTING and RUNNING.
+func TestHealth(t *testing.T) {
+	both, hash := lifeSpec(t, "  startSeconds: 0s\n  readinessProbe: {exec: {command: [\"true\"]}}\n  livenessProbe: {exec: {command: [\"true\"]}}\n")
+	plain, _ := lifeSpec(t, "")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: both, curHash: hash}
+	l := life{phase: phSpawning, spec: both, hash: hash, target: both, targetHash: hash, gen: 1}
+	steps := []struct {
+		ev   any
+		want string
+	}{
+		{evSpawned{pid: 7, at: now, hasReadiness: true}, healthUnknown},
+		{evProbe{passing: true}, healthUnknown},
+		{evProbe{liveness: true, passing: true}, healthHealthy},
+		{evProbe{why: "exit 1"}, healthUnhealthy},
+		{evProbe{passing: true}, healthHealthy},
+		{evProbe{liveness: true, why: "timeout"}, ""}, // STOPPING now: no longer probed
+		{evExited{code: -1, signal: "TERM", at: now}, ""},
+	}
+	for i, s := range steps {
+		var err error
+		if l, _, err = transition(l, s.ev, w, now); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.health(); got != s.want {
+			t.Errorf("step %d (%s): health %q, want %q", i, eventName(s.ev), got, s.want)
+		}
+	}
+	if h := (&life{phase: phRunning, spec: plain}).health(); h != "" {
+		t.Errorf("without probes: health %q", h)
+	}
+}
+
+// Restarts after good starts back off too, until an instance runs
+// backoffResetAfter.
+func TestCrashLoopBackoff(t *testing.T) {
+	prog, hash := lifeSpec(t, "  restartDelay: 100ms\n  maxRestartDelay: 1s\n  startSeconds: 0s\n  backoffResetAfter: 1m\n")
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	l := life{phase: phRunning, spec: prog, hash: hash, target: prog, targetHash: hash, pid: 7, startedAt: &now, gen: 1}
+	var delays []time.Duration
+	for _, ran := range []time.Duration{time.Second, time.Second, time.Second, 2 * time.Minute, time.Second} {
+		var err error
+		l, _, err = transition(l, evExited{code: 1, at: now.Add(ran)}, w, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delays = append(delays, l.nextRetry.Sub(now.Add(ran)))
+		l.phase, l.pid = phRunning, 7 // as if it started again
+	}
+	if got := fmt.Sprint(delays); got != "[100ms 200ms 400ms 100ms 200ms]" {
+		t.Errorf("delays %s, want [100ms 200ms 400ms 100ms 200ms]", got)
+	}
 }

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/internal/clock"
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -44,8 +46,18 @@ type Options struct {
 	// Containment is what the status files say holds instances together
 	// (empty: not said).
 	Containment Containment
+	// Trust is the privilege policy of a daemon running as root (DESIGN
+	// §13); nil applies none.
+	Trust *manifest.Policy
+	// LastGoodDir keeps each program's last valid spec (.reconciled/lastgood,
+	// see lastGood); "" keeps none.
+	LastGoodDir string
 	Clock       clock.Clock
 	Log         logr.Logger
+	// PassSignal: when Run's context ends with a *ShutdownSignal cause,
+	// that signal goes to every instance in place of its stop signal
+	// (under an exit policy, as vagga does).
+	PassSignal bool
 }
 
 // Reconciler is the loop: on every trigger it reads the directory, and hands
@@ -58,18 +70,21 @@ type Reconciler struct {
 	// new tells nobody anything.
 	sent        map[string]desired
 	lastValid   map[string]scanned
+	lastGood    *lastGood
 	reportedBad map[string]bool
-	requests    chan signalRequest
+	requests    chan controlRequest
 	deps        *depGraph
 	// running counts program goroutines, deleted ones still finishing
 	// included: shutdown waits for all of them.
 	running sync.WaitGroup
 }
 
-type signalRequest struct {
+// controlRequest is an action of the control socket for one program: msg
+// (a signalReq or restartReq) goes to the program's goroutine, which
+// answers on reply.
+type controlRequest struct {
 	program string
-	index   int
-	sig     syscall.Signal
+	msg     any
 	reply   chan error
 }
 
@@ -95,12 +110,13 @@ func New(opts Options) *Reconciler {
 	}
 	return &Reconciler{
 		opts:        opts,
-		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, cache: map[string]cacheEntry{}},
+		scanner:     scanner{dir: opts.Dir, admit: opts.Admit, trust: opts.Trust, cache: map[string]cacheEntry{}},
+		lastGood:    newLastGood(opts.LastGoodDir, opts.Log),
 		programs:    map[string]*program{},
 		sent:        map[string]desired{},
 		lastValid:   map[string]scanned{},
 		reportedBad: map[string]bool{},
-		requests:    make(chan signalRequest),
+		requests:    make(chan controlRequest),
 		deps:        newDepGraph(),
 	}
 }
@@ -121,7 +137,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			r.shutdown()
+			var sig syscall.Signal
+			if s := (*ShutdownSignal)(nil); r.opts.PassSignal && errors.As(context.Cause(ctx), &s) {
+				sig = s.Signal
+			}
+			r.shutdown(sig)
 			return nil
 		case <-r.opts.Trigger:
 			r.pass(ctx, popts)
@@ -134,7 +154,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // Signal sends sig to instance index of program (every instance when index
 // is negative) through the daemon's own process handles.
 func (r *Reconciler) Signal(ctx context.Context, program string, index int, sig syscall.Signal) error {
-	req := signalRequest{program: program, index: index, sig: sig, reply: make(chan error, 1)}
+	reply := make(chan error, 1)
+	return r.control(ctx, controlRequest{program: program, msg: signalReq{index: index, sig: sig, reply: reply}, reply: reply})
+}
+
+// control hands req to the loop, which forwards it to its program, and
+// waits for the program's answer.
+func (r *Reconciler) control(ctx context.Context, req controlRequest) error {
 	select {
 	case r.requests <- req:
 	case <-ctx.Done():
@@ -148,15 +174,15 @@ func (r *Reconciler) Signal(ctx context.Context, program string, index int, sig 
 	}
 }
 
-func (r *Reconciler) forward(req signalRequest) {
+func (r *Reconciler) forward(req controlRequest) {
 	p := r.programs[req.program]
 	if p == nil {
-		req.reply <- fmt.Errorf("%s: no such program", req.program)
+		req.reply <- fmt.Errorf("%s: %w", req.program, ErrNoProgram)
 		return
 	}
 	// The program answers on req.reply itself; the loop does not wait.
-	if !p.post(signalReq{index: req.index, sig: req.sig, reply: req.reply}) {
-		req.reply <- fmt.Errorf("%s: no such program", req.program)
+	if !p.post(req.msg) {
+		req.reply <- fmt.Errorf("%s: %w", req.program, ErrNoProgram)
 	}
 }
 
@@ -175,11 +201,15 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 				"reason", fmt.Sprintf("a program name is lower-case letters, digits, '-' and '_', at most %d characters", spec.MaxNameLength))
 		}
 	}
+	if !r.scanner.missing {
+		r.lastGood.prune(found)
+	}
 	for name := range found {
 		if r.opts.Filter != nil && !r.opts.Filter(name) {
 			delete(found, name)
 		}
 	}
+	r.recallLastGood(found)
 	cycles := r.cycles(found)
 	for name, res := range found {
 		if c, ok := cycles[name]; ok {
@@ -187,7 +217,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 		}
 		d := desired{prog: res.prog, hash: res.hash}
 		if res.prog != nil {
-			r.lastValid[name] = res
+			r.keepValid(name, res)
 		} else {
 			last := r.lastValid[name]
 			d = desired{prog: last.prog, hash: last.hash, invalid: res.err}
@@ -199,6 +229,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 			last := r.lastValid[name]
 			r.tell(ctx, name, desired{prog: last.prog, hash: last.hash, deleted: true}, popts)
 			delete(r.lastValid, name)
+			r.lastGood.remove(name)
 		}
 	}
 	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", r.opts.Clock.Now().Sub(start).String())
@@ -268,7 +299,7 @@ func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts pro
 }
 
 func same(a, b desired) bool {
-	return a.prog == b.prog && a.hash == b.hash && a.deleted == b.deleted && a.shutdown == b.shutdown &&
+	return a.prog == b.prog && a.hash == b.hash && a.deleted == b.deleted && a.shutdown == b.shutdown && a.shutdownSignal == b.shutdownSignal &&
 		errText(a.invalid) == errText(b.invalid)
 }
 
@@ -279,11 +310,13 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func (r *Reconciler) shutdown() {
+// shutdown stops every program; sig, if not 0, goes to every instance in
+// place of its stop signal.
+func (r *Reconciler) shutdown(sig syscall.Signal) {
 	start := r.opts.Clock.Now()
 	for name, p := range r.programs {
 		d := r.sent[name]
-		d.shutdown = true
+		d.shutdown, d.shutdownSignal = true, sig
 		p.set(d)
 	}
 	r.running.Wait()

@@ -76,14 +76,17 @@ func (p *program) observe() status.ProgramStatus {
 	}
 	progressing := excess > 0 || outdated > 0 || fresh > 0 || waiting > 0
 	exceeded := p.progressDeadline(progressing && waiting == 0, now)
+	completed := p.completed(want)
 	switch {
 	case want == 0 && alive == 0:
 		st.Phase = "Stopped"
 	case fatal > 0:
 		st.Phase = "Failed"
+	case completed:
+		st.Phase = "Completed"
 	case progressing && !exceeded:
 		st.Phase = "Progressing"
-	case st.ReadyReplicas < want && !p.completed(want), exceeded:
+	case st.ReadyReplicas < want, exceeded:
 		st.Phase = "Degraded"
 	default:
 		st.Phase = "Running"
@@ -95,7 +98,7 @@ func (p *program) observe() status.ProgramStatus {
 	}
 	avail := status.Condition{Type: status.ConditionAvailable, Status: status.ConditionTrue, Reason: "MinimumReplicasReady",
 		Message: fmt.Sprintf("%d/%d ready", st.ReadyReplicas, want)}
-	if st.ReadyReplicas < minReady && !p.completed(want) {
+	if st.ReadyReplicas < minReady && !completed {
 		avail.Status, avail.Reason = status.ConditionFalse, "MinimumReplicasUnavailable"
 	}
 	prog := status.Condition{Type: status.ConditionProgressing, Status: status.ConditionFalse, Reason: "Complete"}
@@ -124,6 +127,16 @@ func (p *program) observe() status.ProgramStatus {
 	if p.cur.prog != nil {
 		p.conditions = status.SetCondition(p.conditions, avail, now)
 		p.conditions = status.SetCondition(p.conditions, prog, now)
+		if p.cur.prog.Spec.RestartPolicy != spec.RestartAlways {
+			// A one-shot program, as a Kubernetes Job: Complete once every
+			// instance exited with a success code.
+			done := status.Condition{Type: status.ConditionComplete, Status: status.ConditionFalse, Reason: "InProgress"}
+			if completed {
+				done.Status, done.Reason = status.ConditionTrue, "AllSucceeded"
+				done.Message = fmt.Sprintf("%d/%d succeeded", want, want)
+			}
+			p.conditions = status.SetCondition(p.conditions, done, now)
+		}
 	}
 	st.Conditions = append([]status.Condition(nil), p.conditions...)
 	st.UpdatedAt = now

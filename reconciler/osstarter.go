@@ -68,6 +68,10 @@ type OSStarter struct {
 	// (containment "cgroup"); nil: process groups only, and a spec with
 	// resources fails to start.
 	Cgroups *Cgroups
+	// Sweeper, when set and Cgroups is not, finds the processes that left
+	// an instance's process group by their marks (containment
+	// "processGroup"); see markedProcess.
+	Sweeper *sweeper
 
 	paths commandPaths
 	envs  envTemplates
@@ -114,11 +118,15 @@ func (s *OSStarter) Start(_ context.Context, req StartRequest) (Process, error) 
 	case !p.Spec.Resources.IsZero():
 		return nil, errNoCgroups
 	}
+	started := time.Now()
 	contained := func(pr Process) Process {
-		if cg == nil {
-			return pr
+		switch {
+		case cg != nil:
+			return newCgroupProcess(pr, cg, s.Cgroups)
+		case s.Sweeper != nil:
+			return newMarkedProcess(pr, s.Sweeper, p.Metadata.Name, req.Index, started)
 		}
-		return newCgroupProcess(pr, cg, s.Cgroups.Empty)
+		return pr
 	}
 	fail := func(err error) (Process, error) {
 		if cg != nil {

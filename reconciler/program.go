@@ -26,6 +26,9 @@ type desired struct {
 	invalid  error // the file's current content is invalid; prog stays as it was
 	deleted  bool  // the file is gone
 	shutdown bool  // the daemon is stopping
+	// shutdownSignal, at shutdown, is sent in place of every stop signal
+	// (vagga's rule under an exit policy); 0: the spec's stop signal.
+	shutdownSignal syscall.Signal
 }
 
 // programOptions are what every program shares with the daemon.
@@ -85,6 +88,7 @@ type program struct {
 	progressAt    time.Time
 	deadlineTimer clock.Timer
 	deadlineAt    time.Time
+	flap          flapWatch
 
 	// A pass drives every instance only when something that decides their
 	// targets may have changed: new desired state (full), the count wanted
@@ -191,7 +195,7 @@ func (p *program) apply(d desired) {
 			p.event("", 0, status.EventWarning, "SpecInvalid", msg)
 		}
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
-			Status: status.ConditionFalse, Reason: specReason(d.invalid), Message: d.invalid.Error()}, now)
+			Status: status.ConditionFalse, Reason: invalidReason(d.invalid), Message: d.invalid.Error()}, now)
 	} else if d.prog != nil {
 		p.invalidMsg = ""
 		p.conditions = status.SetCondition(p.conditions, status.Condition{Type: status.ConditionSpecValid,
@@ -206,7 +210,12 @@ func (p *program) apply(d desired) {
 	if d.prog != old.prog || d.deleted != old.deleted || d.shutdown != old.shutdown {
 		p.progressAt = now
 	}
+	if d.prog != old.prog && d.invalid == nil && len(d.prog.Warnings) > 0 {
+		// Once per accepted version: "did you mean shell: true?"
+		p.event("", 0, status.EventWarning, "SpecWarning", d.prog.Warnings.Error())
+	}
 	if d.prog != old.prog {
+		p.newFlapWindow()
 		// Any edit of the manifest gives FATAL instances another chance,
 		// even one that leaves the spec hash alone (startRetries: 10).
 		for _, in := range p.instances {
@@ -324,6 +333,9 @@ func (p *program) handle(m any) {
 		}
 	case signalReq:
 		m.reply <- p.signal(m.index, m.sig)
+	case restartReq:
+		p.touched = append(p.touched, m.index)
+		m.reply <- p.restart(m.index, m.force)
 	case publishDue:
 		p.publishTimer = false
 	case probeVerdict:
@@ -331,6 +343,8 @@ func (p *program) handle(m any) {
 		p.onProbe(m)
 	case deadlineDue:
 		p.deadlineTimer = nil
+	case flapDue:
+		p.flapTimer(m)
 	}
 }
 
@@ -360,7 +374,7 @@ func (p *program) signal(index int, sig syscall.Signal) error {
 		p.event(in.name(p.name), in.pid, status.EventNormal, "Signalled", "sent "+proc.SignalName(sig))
 	}
 	if sent == 0 && len(errs) == 0 {
-		return fmt.Errorf("%s: no running instance to signal", p.name)
+		return fmt.Errorf("%s: %w to signal", p.name, ErrNotRunning)
 	}
 	return errors.Join(errs...)
 }
@@ -378,6 +392,9 @@ func (p *program) finished() bool {
 		}
 		if p.deadlineTimer != nil {
 			p.deadlineTimer.Stop()
+		}
+		if p.flap.timer != nil {
+			p.flap.timer.Stop()
 		}
 		if p.cur.deleted {
 			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")

@@ -223,7 +223,7 @@ func TestOneShotJob(t *testing.T) {
 	h.started(1)
 	h.starter.alive()[0].exit(proc.ExitStatus{Code: 0})
 	st := h.waitFor("EXITED", func(st status.Status) bool { return st.Instances[0].State == string(Exited) })
-	if st.Phase != "Running" || st.Conditions[1].Status != status.ConditionTrue {
+	if st.Phase != "Completed" || st.Conditions[1].Status != status.ConditionTrue || st.Conditions[3].Type != status.ConditionComplete || st.Conditions[3].Status != status.ConditionTrue {
 		t.Fatalf("a completed job is done, not degraded: %s %+v", st.Phase, st.Conditions)
 	}
 	h.clock.Step(time.Hour)

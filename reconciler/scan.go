@@ -16,15 +16,23 @@ import (
 type scanned struct {
 	prog *spec.Program
 	hash string
-	err  error // the file is invalid: the last valid spec stays
+	err  error // the file is invalid or refused: the last valid spec stays
+	// data and owner are a valid manifest's bytes and its real file's
+	// owner: .reconciled/lastgood keeps them (lastGood).
+	data  []byte
+	owner uint32
 }
 
 // fileKey identifies a file's content cheaply: a rescan re-reads only files
 // whose key changed. Symlinks are followed, so a ConfigMap's ..data swap
-// changes the key.
+// changes the key. Owner and mode are part of it because the owner rule
+// depends on the owner (a chown also changes ctime; the key says so
+// outright).
 type fileKey struct {
 	ino, size, dev uint64
 	mtime, ctime   int64
+	uid            uint32
+	mode           fs.FileMode
 }
 
 type cacheEntry struct {
@@ -36,7 +44,13 @@ type cacheEntry struct {
 type scanner struct {
 	dir   string
 	admit func(*spec.Program) (*spec.Program, error) // see Options.Admit
-	cache map[string]cacheEntry                      // by file name
+	// trust is the privilege policy (Options.Trust); nil applies none.
+	trust *manifest.Policy
+	// fsys is where the policy looks; nil is the real file system.
+	fsys  manifest.StatFS
+	cache map[string]cacheEntry // by file name
+	// missing says the last scan found no directory.
+	missing bool
 }
 
 // scan reads every manifest of the directory. A missing directory is empty.
@@ -46,6 +60,7 @@ func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("read %s: %w", s.dir, err)
 	}
+	s.missing = err != nil
 	found = map[string]scanned{}
 	for _, d := range l.Duplicates {
 		found[d.Name] = scanned{err: fmt.Errorf("%s: both %s exist: keep one", d.Name, strings.Join(d.Bases, " and "))}
@@ -73,9 +88,26 @@ func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
 }
 
 // read decodes one manifest the store listed, from the cache when its key
-// is unchanged.
+// is unchanged. Under the privilege policy the mode rule is checked at every
+// pass, before the file is read: a directory's or a link's change leaves the
+// file's key as it is.
 func (s *scanner) read(f manifest.File) (scanned, bool) {
 	file := f.Base
+	owner := ownerOf(f.Info)
+	if s.trust != nil {
+		fsys := s.fsys
+		if fsys == nil {
+			fsys = manifest.OSFS{}
+		}
+		r, err := s.trust.CheckPath(fsys, s.dir, file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return scanned{}, false
+		}
+		if err != nil {
+			return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
+		}
+		owner = r.File.Stat.UID
+	}
 	key := keyOf(f.Info) // symlinks followed
 	if c, ok := s.cache[file]; ok && c.key == key {
 		return c.res, true
@@ -87,31 +119,49 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 	if err != nil {
 		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
-	var res scanned
-	prog, errs := spec.Parse(file, data)
-	switch {
-	case errs != nil:
-		res.err = errs
-	case s.admit != nil:
-		admitted, err := s.admit(prog)
-		if err != nil {
-			res.err = fmt.Errorf("%s: %w", file, err)
-			break
-		}
-		res.prog, res.hash = admitted, spec.Hash(admitted)
-	default:
-		res.prog, res.hash = prog, spec.Hash(prog)
-	}
+	res := s.decode(file, data, owner)
 	// A file still being written may be caught half-way; its key changes
 	// when the writer finishes, so the next pass reads it again.
 	s.cache[file] = cacheEntry{key: key, res: res}
 	return res, true
 }
 
+// decode turns the bytes of file, owned by owner, into a spec to run: parsed,
+// under the owner rule, admitted. The kept last valid specs go through it
+// too.
+func (s *scanner) decode(file string, data []byte, owner uint32) scanned {
+	prog, errs := spec.Parse(file, data)
+	if errs != nil {
+		return scanned{err: errs}
+	}
+	if s.trust != nil {
+		p, err := s.trust.Admit(file, data, owner, prog)
+		if err != nil {
+			return scanned{err: err} // located at the field, file included
+		}
+		prog = p
+	}
+	if s.admit != nil {
+		admitted, err := s.admit(prog)
+		if err != nil {
+			return scanned{err: fmt.Errorf("%s: %w", file, err)}
+		}
+		prog = admitted
+	}
+	return scanned{prog: prog, hash: spec.Hash(prog), data: data, owner: owner}
+}
+
 func keyOf(fi os.FileInfo) fileKey {
-	k := fileKey{size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano()}
+	k := fileKey{size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano(), mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		k.ino, k.dev, k.ctime = st.Ino, st.Dev, st.Ctim.Nano()
+		k.ino, k.dev, k.ctime, k.uid = st.Ino, st.Dev, st.Ctim.Nano(), st.Uid
 	}
 	return k
+}
+
+func ownerOf(fi os.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid
+	}
+	return 0
 }

@@ -153,9 +153,9 @@ func TestITOnFailure(t *testing.T) {
 			if in.Restarts != 0 || in.LastExit == nil || in.LastExit.Code != tc.code || in.Pid != 0 {
 				t.Errorf("EXITED instance: %+v", in)
 			}
-			if st.Status.Phase != "Running" {
-				t.Errorf("a completed job: phase = %s, want Running", st.Status.Phase)
-			}
+			st = itWaitStatus(t, d.dir, name, "Completed", func(st status.ProgramStatus) bool {
+				return st.Status.Phase == "Completed" && itCondition(st, status.ConditionComplete).Status == status.ConditionTrue
+			})
 			if !waitfor.Never(300*time.Millisecond, func() bool {
 				return itCount(itEvents(t, d.dir, name), "Started", "*") != 1
 			}) {

@@ -23,7 +23,7 @@ const MaxManifestSize = 1 << 20
 // file names the manifest in messages and gives the program its name (the
 // stem of its base name). Either the program or the errors are returned.
 func Parse(file string, data []byte) (*Program, ErrorList) {
-	d := &decoder{file: file, keys: map[string]*yaml.Node{}}
+	d := &decoder{file: file, keys: map[string]*yaml.Node{}, table: FieldTable()}
 	name := d.nameFromFile(filepath.Base(file))
 	p := d.parse(data, name)
 	if len(d.errs) > 0 {
@@ -33,15 +33,19 @@ func Parse(file string, data []byte) (*Program, ErrorList) {
 		})
 		return nil, d.errs
 	}
+	p.Warnings = d.warns
 	return p, nil
 }
 
 type decoder struct {
-	file string
-	errs ErrorList
+	file  string
+	errs  ErrorList
+	warns ErrorList
 	// keys maps a field path to its key node, to locate errors found after
 	// decoding (cross-field checks).
 	keys map[string]*yaml.Node
+	// table is the field table: the known keys of every mapping.
+	table *Field
 }
 
 // field is one known key of a mapping and what to do with its value.
@@ -62,6 +66,16 @@ func (d *decoder) add(n *yaml.Node, path, format string, args ...any) {
 		e.Field, e.Message = "", fmt.Sprintf("too many errors; showing the first %d", MaxErrors)
 	}
 	d.errs = append(d.errs, e)
+}
+
+// warn records a warning: located like an error, and it does not make the
+// manifest invalid.
+func (d *decoder) warn(n *yaml.Node, path, format string, args ...any) {
+	w := &Error{File: d.file, Field: path, Message: "warning: " + fmt.Sprintf(format, args...), Line: 1, Column: 1}
+	if n != nil && n.Line > 0 {
+		w.Line, w.Column = n.Line, n.Column
+	}
+	d.warns = append(d.warns, w)
 }
 
 // at returns the key node recorded for path, so that cross-field errors point
@@ -209,18 +223,20 @@ func (d *decoder) metadata(n *yaml.Node, path string, m *Metadata) {
 func defaultSpec() ProgramSpec {
 	term, _ := ParseSignal("TERM")
 	return ProgramSpec{
-		Replicas:         DefaultReplicas,
-		Desired:          DesiredRunning,
-		RestartPolicy:    RestartAlways,
-		SuccessExitCodes: []int{0},
-		StartSeconds:     DefaultStartSeconds,
-		StartRetries:     DefaultStartRetries,
-		RestartDelay:     DefaultRestartDelay,
-		MaxRestartDelay:  DefaultMaxRestartDelay,
-		StopSignal:       term,
-		StopTimeout:      DefaultStopTimeout,
-		Stdout:           Output{Mode: OutputAuto},
-		Stderr:           Output{Mode: OutputAuto},
-		UpdateStrategy:   UpdateStrategy{Type: RollingUpdate, MaxUnavailable: 1},
+		Replicas:          DefaultReplicas,
+		Desired:           DesiredRunning,
+		RestartPolicy:     RestartAlways,
+		SuccessExitCodes:  []int{0},
+		StartSeconds:      DefaultStartSeconds,
+		StartRetries:      DefaultStartRetries,
+		RestartDelay:      DefaultRestartDelay,
+		MaxRestartDelay:   DefaultMaxRestartDelay,
+		BackoffResetAfter: DefaultBackoffResetAfter,
+		Flapping:          Flapping{Restarts: DefaultFlappingRestarts, Window: DefaultFlappingWindow},
+		StopSignal:        term,
+		StopTimeout:       DefaultStopTimeout,
+		Stdout:            Output{Mode: OutputAuto},
+		Stderr:            Output{Mode: OutputAuto},
+		UpdateStrategy:    UpdateStrategy{Type: RollingUpdate, MaxUnavailable: 1},
 	}
 }

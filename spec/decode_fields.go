@@ -6,6 +6,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,13 +15,16 @@ import (
 )
 
 // fields walks the mapping n, calling the matching field's setter for every
-// key and reporting unknown and duplicate keys. A null value means "not set".
+// key and reporting unknown and duplicate keys. The known keys are those the
+// field table lists for path; fs gives a setter for each. A null value means
+// "not set".
 func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		d.add(n, path, "must be a mapping, not %s", describeKind(n))
 		return
 	}
+	known := d.known(path, fs)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -30,9 +34,13 @@ func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 			continue
 		}
 		seen[k.Value] = true
+		if !slices.Contains(known, k.Value) {
+			d.add(k, p, "unknown field%s", suggest(k.Value, known))
+			continue
+		}
 		f := findField(fs, k.Value)
 		if f == nil {
-			d.add(k, p, "unknown field%s", suggest(k.Value, fs))
+			d.add(k, p, "internal error: the field table lists a field the decoder does not read")
 			continue
 		}
 		d.keys[p] = k
@@ -48,6 +56,22 @@ func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 	}
 }
 
+// known returns the names the field table lists for the mapping at path. A
+// setter for a name the table lacks is a bug, reported as an error so that
+// no test can miss it.
+func (d *decoder) known(path string, fs []field) []string {
+	var names []string
+	if f := d.table.Lookup(path); f != nil {
+		names = fieldNames(f.Children())
+	}
+	for _, s := range fs {
+		if !slices.Contains(names, s.name) {
+			d.add(nil, join(path, s.name), "internal error: the decoder reads a field the field table lacks")
+		}
+	}
+	return names
+}
+
 func isOutput(path string) bool { return path == "spec.stdout" || path == "spec.stderr" }
 
 func findField(fs []field, name string) *field {
@@ -60,21 +84,23 @@ func findField(fs []field, name string) *field {
 }
 
 // suggest names the known field closest to a misspelt one.
-func suggest(name string, fs []field) string {
-	best, bestDist := "", 3
-	for _, f := range fs {
-		if dist := editDistance(strings.ToLower(name), strings.ToLower(f.name)); dist < bestDist {
-			best, bestDist = f.name, dist
+func suggest(name string, known []string) string {
+	if best := closest(name, known, 3); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (known: " + strings.Join(known, ", ") + ")"
+}
+
+// closest returns the candidate nearest to name by edit distance, ignoring
+// case, if it is nearer than limit; the first of equals wins.
+func closest(name string, candidates []string, limit int) string {
+	best, bestDist := "", limit
+	for _, c := range candidates {
+		if dist := editDistance(strings.ToLower(name), strings.ToLower(c)); dist < bestDist {
+			best, bestDist = c, dist
 		}
 	}
-	if best == "" {
-		names := make([]string, len(fs))
-		for i, f := range fs {
-			names[i] = f.name
-		}
-		return " (known: " + strings.Join(names, ", ") + ")"
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 func editDistance(a, b string) int {

@@ -49,6 +49,8 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 		{"startRetries", func(k, v *yaml.Node, p string) { d.integer(k, v, p, 0, 1_000_000, &s.StartRetries) }},
 		{"restartDelay", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &s.RestartDelay) }},
 		{"maxRestartDelay", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &s.MaxRestartDelay) }},
+		{"backoffResetAfter", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &s.BackoffResetAfter) }},
+		{"flapping", func(k, v *yaml.Node, p string) { d.flapping(v, p, &s.Flapping) }},
 		{"stopSignal", func(k, v *yaml.Node, p string) {
 			if str, ok := d.str(k, v, p); ok {
 				sig, err := ParseSignal(str)
@@ -100,6 +102,9 @@ func (d *decoder) programSpec(n *yaml.Node, path string, s *ProgramSpec) {
 			return
 		}
 		s.Command = words
+		if op := ShellOperator(cmdString); op != "" {
+			d.warn(d.at(cmdPath), cmdPath, "%q is shell syntax, but no shell runs this command: the program gets %q as an argument; did you mean shell: true?", op, op)
+		}
 	}
 	if cmdBad {
 		// reported above
@@ -318,6 +323,16 @@ func (d *decoder) dependsOn(k, v *yaml.Node, path string) []Dependency {
 		deps = append(deps, dep)
 	}
 	return deps
+}
+
+func (d *decoder) flapping(n *yaml.Node, path string, f *Flapping) {
+	d.fields(n, path, []field{
+		{"restarts", func(k, v *yaml.Node, p string) { d.integer(k, v, p, 0, 1_000_000, &f.Restarts) }},
+		{"window", func(k, v *yaml.Node, p string) { d.duration(k, v, p, &f.Window) }},
+	})
+	if p := join(path, "window"); f.Window <= 0 && d.at(p) != nil {
+		d.add(d.at(p), p, "must be longer than 0s")
+	}
 }
 
 func (d *decoder) updateStrategy(n *yaml.Node, path string, u *UpdateStrategy) {

@@ -127,7 +127,7 @@ func TestErrors(t *testing.T) {
 		{"bad signal", "w.yaml", "spec:\n  command: x\n  stopSignal: STOP\n",
 			[]string{`w.yaml:3:3: spec.stopSignal: "STOP" is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2`}},
 		{"bad size", "w.yaml", "spec:\n  command: x\n  stdout: {file: /tmp/x, maxSize: 5 parsecs}\n",
-			[]string{`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1Gi)`}},
+			[]string{`w.yaml:3:26: spec.stdout.maxSize: "5 parsecs" is not a size (examples: 1048576, 500K, 50MiB, 1.5GiB)`}},
 		{"file target without file", "w.yaml", "spec:\n  command: x\n  stderr: {maxBackups: 3}\n",
 			[]string{"w.yaml:3:11: spec.stderr.file: required: the path of the log file"}},
 		{"file target limits", "w.yaml", "spec:\n  command: x\n  stdout: {file: out.log, maxBackups: 1001, colour: red}\n",
@@ -283,6 +283,39 @@ func TestExamplesValidate(t *testing.T) {
 		}
 		if _, errs := Parse(f, data); errs != nil {
 			t.Errorf("%v", errs)
+		}
+	}
+}
+
+func TestShellOperatorWarning(t *testing.T) {
+	for cmd, want := range map[string]string{
+		`ls -l | wc -l`:                        "|",
+		`make && make install`:                 "&&",
+		`./server > out.log 2>&1`:              ">",
+		`a; b`:                                 ";",
+		`rm /tmp/*.log`:                        "*",
+		`curl http://x/?a=1&b=2`:               "&",
+		`sh -c 'echo a | b; c > d'`:            "",
+		`echo "a > b" \| c`:                    "",
+		`python3 -m http.server "$(PORT)"`:     "",
+		`grep -e 'x*' "file;name" a\*b`:        "",
+		`./run --password=$(SECRET) --port=80`: "",
+	} {
+		if got := ShellOperator(cmd); got != want {
+			t.Errorf("ShellOperator(%q) = %q, want %q", cmd, got, want)
+		}
+	}
+	p := mustParse(t, "w.yaml", "spec:\n  command: ./server > out.log\n")
+	if len(p.Warnings) != 1 || p.Warnings[0].Error() != `w.yaml:2:3: spec.command: warning: ">" is shell syntax, but no shell runs this command: the program gets ">" as an argument; did you mean shell: true?` {
+		t.Errorf("warnings: %v", p.Warnings)
+	}
+	for _, src := range []string{
+		"spec:\n  shell: true\n  command: ./server > out.log\n",
+		"spec:\n  command: [./server, '>', out.log]\n",
+		"spec:\n  command: ./server --port 80\n",
+	} {
+		if p := mustParse(t, "w.yaml", src); p.Warnings != nil {
+			t.Errorf("%q: warnings %v", src, p.Warnings)
 		}
 	}
 }

@@ -216,13 +216,15 @@ func TestClassify(t *testing.T) {
 }
 
 func TestSizesAndDurations(t *testing.T) {
-	sizes := map[string]int64{"1048576": 1 << 20, "500K": 500000, "50MiB": 50 << 20, "1Gi": 1 << 30, "2GB": 2e9, "10 KiB": 10 << 10, "7B": 7, "1Ti": 1 << 40, "2k": 2000}
+	sizes := map[string]int64{"1048576": 1 << 20, "500K": 500000, "50MiB": 50 << 20, "1Gi": 1 << 30, "2GB": 2e9, "10 KiB": 10 << 10, "7B": 7, "1Ti": 1 << 40, "2k": 2000,
+		// Units in any case, decimals rounded up to a byte.
+		"50mb": 50e6, "1.5GiB": 3 << 29, "1.5gib": 3 << 29, "50MIB": 50 << 20, "512m": 512e6, "0.5k": 500, "0.1B": 1, "1.5Mi": 3 << 19, ".5K": 500}
 	for in, want := range sizes {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "-1", "1.5Mi", "MiB", "1Pi", "99999999999999G", "512m"} {
+	for _, bad := range []string{"", "-1", "MiB", "1Pi", "99999999999999G", "1.2.3", "5 parsecs", "1e3", "1KiKi", "1KBi"} {
 		if _, err := parseSize(bad); err == nil {
 			t.Errorf("parseSize(%q): want an error", bad)
 		}

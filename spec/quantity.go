@@ -14,28 +14,24 @@ import (
 var decimalRE = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 
 // parseMemory reads a memory quantity as Kubernetes does: a decimal number of
-// bytes with an optional suffix of parseSize's (k, M, G, T are powers of
+// bytes with an optional unit of parseSize's (k, M, G, T are powers of
 // 1000; Ki, Mi, Gi, Ti of 1024), rounded up to a whole byte ("1.5Gi").
 // Kubernetes's "m" (thousandths) is refused: "512m" is half a byte, never
 // what was meant.
 func parseMemory(s string) (int64, error) {
-	num, mult := splitSize(s)
-	if m, ok := strings.CutSuffix(num, "m"); ok && decimalRE.MatchString(m) {
+	if m, ok := strings.CutSuffix(strings.TrimSpace(s), "m"); ok && decimalRE.MatchString(strings.TrimSpace(m)) {
+		m = strings.TrimSpace(m)
 		return 0, fmt.Errorf("%q is %s thousandths of a byte (m is milli): write %sMi or %sM", s, m, m, m)
 	}
-	if !decimalRE.MatchString(num) {
+	num, mult, ok := splitSize(s)
+	if !ok || !decimalRE.MatchString(num) {
 		return 0, fmt.Errorf("%q is not a memory quantity (examples: 536870912, 512Mi, 1.5Gi, 2G)", s)
 	}
-	r, _ := new(big.Rat).SetString(num)
-	r.Mul(r, new(big.Rat).SetInt64(mult))
-	// Round up, as Kubernetes's Quantity.Value does.
-	n := new(big.Int).Add(r.Num(), r.Denom())
-	n.Sub(n, big.NewInt(1))
-	n.Quo(n, r.Denom())
-	if !n.IsInt64() {
+	n, ok := scaleUp(num, mult)
+	if !ok {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
-	return n.Int64(), nil
+	return n, nil
 }
 
 // parseMilliCPU reads a CPU quantity as Kubernetes does, in thousandths of a

@@ -41,6 +41,10 @@ type Program struct {
 	Kind       string
 	Metadata   Metadata
 	Spec       ProgramSpec
+	// Warnings are located problems that do not make the manifest invalid,
+	// such as a shell operator in a command that runs without a shell. Each
+	// message starts with "warning: ".
+	Warnings ErrorList
 }
 
 // Metadata names the program and carries labels and annotations.
@@ -86,8 +90,12 @@ type ProgramSpec struct {
 	StartRetries     int
 	RestartDelay     time.Duration
 	MaxRestartDelay  time.Duration
-	StopSignal       Signal
-	StopTimeout      time.Duration
+	// BackoffResetAfter is how long an instance must run for its restart
+	// delay to start again from RestartDelay.
+	BackoffResetAfter time.Duration
+	Flapping          Flapping
+	StopSignal        Signal
+	StopTimeout       time.Duration
 
 	WorkingDir string
 	// Env holds the variables the manifest sets, before $(VAR) expansion.
@@ -233,6 +241,13 @@ type Dependency struct {
 	Condition DependencyCondition
 }
 
+// Flapping says when a program flaps: an instance restarted Restarts times
+// within Window (Restarts 0: never).
+type Flapping struct {
+	Restarts int
+	Window   time.Duration
+}
+
 // UpdateStrategyType says how instances are replaced after a spec change.
 type UpdateStrategyType string
 
@@ -255,10 +270,15 @@ const (
 	DefaultStartRetries    = 3
 	DefaultRestartDelay    = 100 * time.Millisecond
 	DefaultMaxRestartDelay = 30 * time.Second
-	DefaultStopTimeout     = 10 * time.Second
-	DefaultLogMaxSize      = 50 << 20
-	DefaultLogMaxBackups   = 10
-	MaxReplicas            = 10000
+	// DefaultBackoffResetAfter is Kubernetes's CrashLoopBackOff reset.
+	DefaultBackoffResetAfter = 10 * time.Minute
+	// DefaultFlappingRestarts and DefaultFlappingWindow are spec.flapping's.
+	DefaultFlappingRestarts = 5
+	DefaultFlappingWindow   = time.Minute
+	DefaultStopTimeout      = 10 * time.Second
+	DefaultLogMaxSize       = 50 << 20
+	DefaultLogMaxBackups    = 10
+	MaxReplicas             = 10000
 
 	// Probe defaults, Kubernetes's.
 	DefaultProbePeriod  = 10 * time.Second

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,42 +28,70 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
-	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"TB", 1000 * 1000 * 1000 * 1000},
-	{"K", 1000}, {"k", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000}, {"T", 1000 * 1000 * 1000 * 1000},
-	{"B", 1},
+// sizeMultiplier returns what a size unit multiplies by, the unit given in
+// lower case: k, m, g, t (and kb, mb, ...) are powers of 1000, ki, mi, gi, ti
+// (and kib, ...) powers of 1024, b and no unit 1.
+func sizeMultiplier(unit string) (int64, bool) {
+	if unit == "" || unit == "b" {
+		return 1, true
+	}
+	binary := strings.HasSuffix(strings.TrimSuffix(unit, "b"), "i")
+	prefix := strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
+	if len(unit) > 3 || len(prefix) != 1 || !binary && len(unit) == 3 {
+		return 0, false
+	}
+	exp := strings.IndexByte("kmgt", prefix[0]) + 1
+	if exp == 0 {
+		return 0, false
+	}
+	base, mult := int64(1000), int64(1)
+	if binary {
+		base = 1024
+	}
+	for range exp {
+		mult *= base
+	}
+	return mult, true
 }
 
-// splitSize splits a size into its number and the multiplier of its suffix
-// (1 without one).
-func splitSize(s string) (string, int64) {
+// splitSize splits a size into its number and the multiplier of its unit,
+// which is read in any case; ok is false for an unknown unit.
+func splitSize(s string) (num string, mult int64, ok bool) {
 	t := strings.TrimSpace(s)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			return strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-		}
+	i := len(t)
+	for i > 0 && ('a' <= t[i-1] && t[i-1] <= 'z' || 'A' <= t[i-1] && t[i-1] <= 'Z') {
+		i--
 	}
-	return t, 1
+	mult, ok = sizeMultiplier(strings.ToLower(t[i:]))
+	return strings.TrimSpace(t[:i]), mult, ok
 }
 
-// parseSize accepts a whole number of bytes with an optional suffix: K (or
-// k), M, G, T (and KB, MB, GB, TB) are powers of 1000; Ki, Mi, Gi, Ti (and
-// KiB, MiB, GiB, TiB) of 1024.
+// parseSize accepts a number of bytes, decimals allowed, with an optional
+// unit in any case: K, M, G, T (and KB, MB, GB, TB) are powers of 1000; Ki,
+// Mi, Gi, Ti (and KiB, MiB, GiB, TiB) of 1024: 50mb, 1.5GiB. A fraction of
+// a byte is rounded up.
 func parseSize(s string) (int64, error) {
-	t, mult := splitSize(s)
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 500K, 50MiB, 1Gi)", s)
+	num, mult, ok := splitSize(s)
+	if !ok || !decimalRE.MatchString(num) {
+		return 0, fmt.Errorf("%q is not a size (examples: 1048576, 500K, 50MiB, 1.5GiB)", s)
 	}
-	if n > math.MaxInt64/mult {
+	n, ok := scaleUp(num, mult)
+	if !ok {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
-	return n * mult, nil
+	return n, nil
+}
+
+// scaleUp returns the decimal num times mult, rounded up to a whole number;
+// ok is false when that does not fit in an int64.
+func scaleUp(num string, mult int64) (int64, bool) {
+	r, _ := new(big.Rat).SetString(num)
+	r.Mul(r, new(big.Rat).SetInt64(mult))
+	// Round up, as Kubernetes's Quantity.Value does.
+	n := new(big.Int).Add(r.Num(), r.Denom())
+	n.Sub(n, big.NewInt(1))
+	n.Quo(n, r.Denom())
+	return n.Int64(), n.IsInt64()
 }
 
 var stopSignals = map[string]syscall.Signal{
@@ -77,7 +106,7 @@ func ParseSignal(s string) (Signal, error) {
 	if n, ok := stopSignals[name]; ok {
 		return Signal{Name: name, Number: n}, nil
 	}
-	return Signal{}, fmt.Errorf("%q is not one of TERM, INT, QUIT, HUP, KILL, USR1, USR2", s)
+	return Signal{}, fmt.Errorf("%q is not one of %s", s, strings.Join(stopSignalNames(), ", "))
 }
 
 // parseUmask reads the digits as octal whether or not they are quoted or have
@@ -92,6 +121,43 @@ func parseUmask(s string) (uint32, error) {
 }
 
 var errUnterminated = errors.New("unterminated quote")
+
+// ShellOperator returns the first shell operator in s outside quotes and
+// not escaped: a pipe, a redirection, a list operator or a glob ("|", "&&",
+// ">", ";", "*", ...), or "" if there is none. A command string with one
+// means what it says only to a shell: without shell: true, SplitWords
+// passes it to the program as an argument. $(VAR) is reconciled's own
+// expansion, not shell syntax.
+func ShellOperator(s string) string {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			i++
+		case '\'':
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return ""
+			}
+			i += end + 1
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '|', '&', '>', '<':
+			// "||", "&&", ">>", "2>&1": the operator as written.
+			j := i + 1
+			for j < len(s) && strings.IndexByte("|&><", s[j]) >= 0 {
+				j++
+			}
+			return s[i:j]
+		case ';', '*', '`':
+			return string(c)
+		}
+	}
+	return ""
+}
 
 // SplitWords splits s into words the way a POSIX shell does, honouring single
 // quotes, double quotes and backslash escapes, without expanding anything or

@@ -57,6 +57,9 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 		e.int(2, "index", in.Index)
 		e.field(2, "state", in.State)
 		e.bool(2, "ready", in.Ready)
+		if in.Health != "" {
+			e.field(2, "health", in.Health)
+		}
 		if in.Pid != 0 {
 			e.int(2, "pid", in.Pid)
 		}
@@ -67,12 +70,12 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 		e.field(2, "specHash", in.SpecHash)
 		if x := in.LastExit; x != nil {
 			e.line(2, "lastExit:")
-			e.int(3, "code", x.Code)
-			e.field(3, "signal", x.Signal)
-			e.time(3, "at", x.At)
-			e.raw(3, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
-			if x.Reason != "" {
-				e.field(3, "reason", x.Reason)
+			e.exit(3, x)
+		}
+		if len(in.RecentExits) > 0 {
+			e.line(2, "recentExits:")
+			for j := range in.RecentExits {
+				e.exitItem(2, &in.RecentExits[j])
 			}
 		}
 		if in.NextRetryAt != nil {
@@ -105,6 +108,28 @@ func clipMessage(s string) string {
 
 // encoder appends block YAML to buf; depth counts two-space indents.
 type encoder struct{ buf []byte }
+
+// exit writes x's fields at depth.
+func (e *encoder) exit(depth int, x *Exit) {
+	e.int(depth, "code", x.Code)
+	e.exitRest(depth, x)
+}
+
+// exitItem writes x as a list item under a key at depth.
+func (e *encoder) exitItem(depth int, x *Exit) {
+	e.key(depth, "- ")
+	e.int(0, "code", x.Code)
+	e.exitRest(depth+1, x)
+}
+
+func (e *encoder) exitRest(depth int, x *Exit) {
+	e.field(depth, "signal", x.Signal)
+	e.time(depth, "at", x.At)
+	e.raw(depth, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
+	if x.Reason != "" {
+		e.field(depth, "reason", x.Reason)
+	}
+}
 
 func (e *encoder) key(depth int, key string) {
 	for range depth {

@@ -31,9 +31,13 @@ func sample(name string) ProgramStatus {
 			Phase:           "Degraded",
 			Conditions:      conds,
 			Instances: []Instance{
-				{Name: name + "-0", Index: 0, State: "RUNNING", Ready: true, Pid: 41237, StartedAt: &started,
+				{Name: name + "-0", Index: 0, State: "RUNNING", Ready: true, Health: "Healthy", Pid: 41237, StartedAt: &started,
 					Restarts: 1, SpecHash: "sha256:4f1c",
-					LastExit: &Exit{Code: 1, At: at.Add(-time.Hour), RanFor: Duration(2500*time.Millisecond + 300*time.Microsecond)}},
+					LastExit: &Exit{Code: 1, At: at.Add(-time.Hour), RanFor: Duration(2500*time.Millisecond + 300*time.Microsecond)},
+					RecentExits: []Exit{
+						{Code: 1, At: at.Add(-time.Hour), RanFor: Duration(2500*time.Millisecond + 300*time.Microsecond)},
+						{Code: -1, Signal: "KILL", At: at.Add(-2 * time.Hour), RanFor: Duration(time.Second), Reason: "OOMKilled"},
+					}},
 				{Name: name + "-1", Index: 1, State: "BACKOFF", Restarts: 3, SpecHash: "sha256:4f1c",
 					LastExit:    &Exit{Signal: "SIGKILL", At: at, RanFor: Duration(20 * time.Millisecond)},
 					NextRetryAt: &retry, Message: "exited too quickly (see logs)"},
@@ -68,6 +72,10 @@ func normalized(st ProgramStatus) ProgramStatus {
 		if in.LastExit != nil {
 			in.LastExit.At = ms(in.LastExit.At)
 			in.LastExit.RanFor = Duration(time.Duration(in.LastExit.RanFor).Round(time.Millisecond))
+		}
+		for j := range in.RecentExits {
+			x := &in.RecentExits[j]
+			x.At, x.RanFor = ms(x.At), Duration(time.Duration(x.RanFor).Round(time.Millisecond))
 		}
 	}
 	return st

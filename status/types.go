@@ -19,6 +19,9 @@ const (
 	ConditionSpecValid   = "SpecValid"
 	ConditionAvailable   = "Available"
 	ConditionProgressing = "Progressing"
+	// ConditionComplete is carried by one-shot programs (restartPolicy
+	// OnFailure or Never): True once every instance exited with success.
+	ConditionComplete = "Complete"
 )
 
 // Values of Condition.Status. They are strings, as in Kubernetes, so that a
@@ -78,16 +81,23 @@ type Condition struct {
 
 // Instance is the observed state of one instance (one process slot) of a program.
 type Instance struct {
-	Name      string     `json:"name"`
-	Index     int        `json:"index"`
-	State     string     `json:"state"`
-	Ready     bool       `json:"ready"`
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+	State string `json:"state"`
+	Ready bool   `json:"ready"`
+	// Health is how the probes judge the running process: Healthy,
+	// Unhealthy (a probe fails; status shows the state as UNHEALTHY) or
+	// Unknown (no verdict yet); empty without probes or process.
+	Health    string     `json:"health,omitempty"`
 	Pid       int        `json:"pid,omitempty"`
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 	Restarts  int        `json:"restarts"`
 	SpecHash  string     `json:"specHash"`
 	// LastExit is nil before the instance's first exit.
 	LastExit *Exit `json:"lastExit,omitempty"`
+	// RecentExits are the last 5 exits (every exit, also those a stop
+	// caused), newest first.
+	RecentExits []Exit `json:"recentExits,omitempty"`
 	// NextRetryAt is set only in BACKOFF: when the next start is due.
 	NextRetryAt *time.Time `json:"nextRetryAt,omitempty"`
 	Message     string     `json:"message"`
@@ -238,15 +248,17 @@ func (in Instance) MarshalJSON() ([]byte, error) {
 		Index       int       `json:"index"`
 		State       string    `json:"state"`
 		Ready       bool      `json:"ready"`
+		Health      string    `json:"health,omitempty"`
 		Pid         int       `json:"pid,omitempty"`
 		StartedAt   *jsonTime `json:"startedAt,omitempty"`
 		Restarts    int       `json:"restarts"`
 		SpecHash    string    `json:"specHash"`
 		LastExit    *Exit     `json:"lastExit,omitempty"`
+		RecentExits []Exit    `json:"recentExits,omitempty"`
 		NextRetryAt *jsonTime `json:"nextRetryAt,omitempty"`
 		Message     string    `json:"message"`
-	}{in.Name, in.Index, in.State, in.Ready, in.Pid, optTime(in.StartedAt), in.Restarts,
-		in.SpecHash, in.LastExit, optTime(in.NextRetryAt), in.Message})
+	}{in.Name, in.Index, in.State, in.Ready, in.Health, in.Pid, optTime(in.StartedAt), in.Restarts,
+		in.SpecHash, in.LastExit, in.RecentExits, optTime(in.NextRetryAt), in.Message})
 }
 
 // MarshalJSON writes e with its time in UTC at millisecond precision.
@@ -256,7 +268,8 @@ func (e Exit) MarshalJSON() ([]byte, error) {
 		Signal string   `json:"signal"`
 		At     jsonTime `json:"at"`
 		RanFor Duration `json:"ranFor"`
-	}{e.Code, e.Signal, jsonTime(e.At), e.RanFor})
+		Reason string   `json:"reason,omitempty"`
+	}{e.Code, e.Signal, jsonTime(e.At), e.RanFor, e.Reason})
 }
 
 // MarshalJSON writes ev as one compact object with the fields in the order of

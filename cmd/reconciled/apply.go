@@ -3,22 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"path/filepath"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/reconciled/reconciled/manifest"
-	"github.com/reconciled/reconciled/spec"
 )
 
 func newApplyCommand(g *globalOptions) *cobra.Command {
 	co := &changeOptions{}
 	var files []string
 	var name string
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|- [-f FILE...]",
 		Short: "Validate manifests and place them in the directory atomically",
@@ -29,24 +27,55 @@ manifest is refused with its located errors and nothing is written.
 
 NAME is --name, else metadata.name, else the file's stem. "-f -" reads standard
 input (then metadata.name or --name is needed). A manifest that is a symbolic link
-in the directory (a ConfigMap volume) is refused: change its source.`,
+in the directory (a ConfigMap volume) is refused: change its source. Run as
+root, apply also refuses what a daemon running as root would (InsecureFile,
+UserNotAllowed: see validate).
+
+With --dry-run nothing is written: apply prints what "reconciled diff" prints (the
+diff and what the daemon would do) and exits 0 when every manifest is valid,
+whether it changes anything or not, 1 when one is invalid.`,
 		Example: `  reconciled apply -f worker.yaml
   reconciled apply -f web.yaml -f worker.yaml --wait
+  reconciled apply -f worker.yaml --dry-run
   sed 's/replicas: 1/replicas: 2/' worker.yaml | reconciled apply -f - --name worker`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(files) == 0 {
-				return &usageError{errors.New("-f FILE is required")}
-			}
-			if name != "" && len(files) > 1 {
-				return &usageError{errors.New("--name goes with a single -f")}
-			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if dryRun {
+				if co.wait {
+					return &usageError{errors.New("--wait does not go with --dry-run")}
+				}
+				plans, err := planFiles(cmd, g, files, name)
+				if err != nil {
+					return err
+				}
+				failed := false
+				for _, p := range plans {
+					p.write(out, errOut)
+					failed = failed || p.err != nil || p.errs != nil
+				}
+				if failed {
+					return &exitError{code: 1}
+				}
+				return nil
+			}
+			ins, readFailed, err := readInputs(files, name, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			failed := len(readFailed) > 0
+			for _, err := range readFailed {
+				fmt.Fprintln(errOut, err)
+			}
 			since := time.Now()
 			var targets []waitTarget
-			failed := false
-			for _, file := range files {
-				r, err := applyFile(g.manifests(), file, name, cmd.InOrStdin())
+			dir := g.manifests()
+			if os.Geteuid() == 0 {
+				// Refuse what the daemon, if it runs as root, would.
+				dir = dir.WithPolicy(manifest.Policy{})
+			}
+			for _, in := range ins {
+				r, err := applyInput(dir, in)
 				if err != nil {
 					failed = true
 					var inv *manifest.InvalidError
@@ -54,12 +83,16 @@ in the directory (a ConfigMap volume) is refused: change its source.`,
 						fmt.Fprintln(errOut, inv.Errs.Error())
 						fmt.Fprintf(errOut, "%s is invalid: nothing was written\n", inv.Path)
 					} else {
-						fmt.Fprintf(errOut, "%s: %v\n", file, err)
+						fmt.Fprintf(errOut, "%s: %v\n", in.file, err)
 					}
 					continue
 				}
+				for _, w := range r.Program.Warnings {
+					w.File = in.display
+					fmt.Fprintln(errOut, w.Error())
+				}
 				fmt.Fprintln(out, r)
-				targets = append(targets, appliedTarget(r.Name, r.Program, since))
+				targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
 			}
 			if failed {
 				return &exitError{code: 1}
@@ -72,6 +105,7 @@ in the directory (a ConfigMap volume) is refused: change its source.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest to apply; - for standard input (repeatable)")
 	cmd.Flags().StringVar(&name, "name", "", "program name (default: metadata.name, else the file's stem)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show what would change (as diff does), writing nothing")
 	co.addFlags(cmd)
 	return cmd
 }
@@ -89,42 +123,16 @@ func (a applied) String() string {
 	return a.Name + " configured"
 }
 
-// applyFile validates file (or standard input for "-") and places it in dir.
-func applyFile(dir manifest.Dir, file, name string, stdin io.Reader) (applied, error) {
-	var data []byte
-	var err error
-	display := file
-	if file == "-" {
-		display = "<stdin>"
-		data, err = manifest.ReadAll(stdin)
-	} else {
-		data, err = manifest.ReadFile(file)
-	}
-	if err != nil {
-		return applied{}, err
-	}
-	if name == "" {
-		name = metadataName(data)
-	}
-	if name == "" && file != "-" {
-		base := filepath.Base(file)
-		name = strings.TrimSuffix(base, filepath.Ext(base))
-	}
-	if name == "" {
-		return applied{}, errors.New("no program name: give --name or set metadata.name")
-	}
-	if !spec.ValidName(name) {
-		return applied{}, fmt.Errorf("%q is not a valid program name: use lower-case letters, digits, '-' and '_', at most %d characters", name, spec.MaxNameLength)
-	}
-	// The store validates data as the file it will be (its stem is the
-	// name); the errors are reported against the input.
-	r, err := dir.Apply(name, data)
+// applyInput places a read input in dir, validating it as the file it will
+// be; the errors of an invalid one name the input.
+func applyInput(dir manifest.Dir, in input) (applied, error) {
+	r, err := dir.Apply(in.name, in.data)
 	var inv *manifest.InvalidError
 	if errors.As(err, &inv) {
 		for _, e := range inv.Errs {
-			e.File = display
+			e.File = in.display
 		}
-		inv.Path = display
+		inv.Path = in.display
 	}
 	if err != nil {
 		return applied{}, err

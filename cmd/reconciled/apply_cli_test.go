@@ -33,11 +33,11 @@ func TestCLIApplyInvalidRefused(t *testing.T) {
 	if entries, _ := os.ReadDir(d.dir); len(entries) != 1 { // .reconciled only
 		t.Errorf("something was written: %v", entries)
 	}
-	// From standard input, with no name anywhere: refused too.
+	// From standard input, with no name anywhere: refused as a usage error.
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	res = cliExec(ctx, "spec: {command: x}\n", "--dir", d.dir, "apply", "-f", "-")
-	if res.code != 1 || !strings.Contains(res.stderr, "--name") {
+	if res.code != 2 || !strings.Contains(res.stderr, "--name") { // a usage error
 		t.Errorf("apply - without a name: %v", res)
 	}
 }

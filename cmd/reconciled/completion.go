@@ -100,6 +100,7 @@ func newCompletionCommand() *cobra.Command {
 func addControlCommands(root *cobra.Command, g *globalOptions) {
 	root.AddGroup(
 		&cobra.Group{ID: "read", Title: "Reading:"},
+		&cobra.Group{ID: "write", Title: "Writing manifests:"},
 		&cobra.Group{ID: "change", Title: "Changing (edit the directory):"},
 		&cobra.Group{ID: "daemon", Title: "The daemon:"},
 	)
@@ -115,11 +116,11 @@ func addControlCommands(root *cobra.Command, g *globalOptions) {
 	group("daemon", newReloadCommand(g), newShutdownCommand(g))
 	for _, c := range root.Commands() {
 		switch c.Name() {
-		case "status", "validate":
+		case "status":
 			c.GroupID = "read"
-			if c.Name() == "status" {
-				c.ValidArgsFunction = completePrograms(g)
-			}
+			c.ValidArgsFunction = completePrograms(g)
+		case "validate", "explain", "schema", "diff":
+			c.GroupID = "write"
 		case "run":
 			c.GroupID = "daemon"
 		}

@@ -13,8 +13,9 @@ import (
 func newDeleteCommand(g *globalOptions) *cobra.Command {
 	co := &changeOptions{}
 	var ignoreMissing bool
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "delete NAME...",
+		Use:   "delete NAME... | -l SELECTOR | --all",
 		Short: "Remove manifests: the daemon stops their instances",
 		Long: `Remove NAME.yaml (or NAME.yml) from the directory. The daemon stops the program's
 instances, removes its status file and writes a final Deleted event (the events
@@ -22,10 +23,15 @@ file stays). With --wait, follow until the daemon has removed the status file. A
 manifest that is a symbolic link (a ConfigMap volume) is refused: change its
 source.`,
 		Example: `  reconciled delete old-worker
-  reconciled delete web worker --wait`,
-		Args:              usageArgs(cobra.MinimumNArgs(1)),
+  reconciled delete web worker --wait
+  reconciled delete -l env=staging`,
+		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
+			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			since := time.Now()
 			var targets []waitTarget
@@ -53,6 +59,7 @@ source.`,
 		},
 	}
 	cmd.Flags().BoolVar(&ignoreMissing, "ignore-not-found", false, "a missing manifest is not an error")
+	sel.addFlags(cmd)
 	co.addFlags(cmd)
 	return cmd
 }

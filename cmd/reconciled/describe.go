@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -22,27 +24,34 @@ import (
 const describeEvents = 10
 
 func newDescribeCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME...",
+	sel := &programSelection{}
+	cmd := &cobra.Command{
+		Use:   "describe NAME... | -l SELECTOR | --all",
 		Short: "Show a program in detail: spec, status, conditions, instances, events",
 		Long: `Show what the manifest asks for (a summary; environment values are never shown,
 only their names), what the daemon last reported (phase, conditions, every
 instance with its last exit) and the last events, as kubectl describe does.`,
 		Example: `  reconciled describe worker
-  reconciled describe web worker`,
-		Args:              usageArgs(cobra.MinimumNArgs(1)),
+  reconciled describe web worker
+  reconciled describe -l team=payments`,
+		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if held, _ := reconciler.Held(filepath.Join(g.statusDirOf(), reconciler.StateDirName)); !held {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
 			}
 			missing := 0
+			use := liveUsage(g.statusDirOf())
 			for i, name := range args {
 				if i > 0 {
 					fmt.Fprintln(out)
 				}
-				if !describe(out, g, name, time.Now()) {
+				if !describe(out, g, name, time.Now(), use) {
 					missing++
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: no manifest and no status\n", name)
 				}
@@ -53,11 +62,14 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 			return nil
 		},
 	}
+	sel.addFlags(cmd)
+	return cmd
 }
 
-// describe writes the description of name and reports whether there was
-// anything to describe.
-func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
+// describe writes the description of name, with each instance's CPU time
+// and memory as use tells them, and reports whether there was anything to
+// describe.
+func describe(w io.Writer, g *globalOptions, name string, now time.Time, use usageOf) bool {
 	file, perr := g.manifests().Resolve(name)
 	var p *spec.Program
 	var errs spec.ErrorList
@@ -82,63 +94,22 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 		return false
 	}
 
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	field := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	field("Name", name)
 	field("Manifest", where)
 	if p != nil {
-		s := p.Spec
 		field("Labels", keyValues(p.Metadata.Labels))
 		field("Annotations", keyValues(p.Metadata.Annotations))
-		cmdline := shellJoin(s.Command)
-		field("Command", cmdline)
-		field("Desired", string(s.Desired))
-		field("Replicas", fmt.Sprint(s.Replicas))
-		restart := fmt.Sprintf("%s, startSeconds %v, startRetries %d, restartDelay %v (max %v)",
-			s.RestartPolicy, s.StartSeconds, s.StartRetries, s.RestartDelay, s.MaxRestartDelay)
-		field("Restart", restart)
-		field("Stop", fmt.Sprintf("%s, then KILL after %v", s.StopSignal.Name, s.StopTimeout))
-		update := string(s.UpdateStrategy.Type)
-		if s.UpdateStrategy.Type == spec.RollingUpdate {
-			update += fmt.Sprintf(", maxUnavailable %d", s.UpdateStrategy.MaxUnavailable)
-		}
-		field("Update", update)
-		if s.WorkingDir != "" {
-			field("Working dir", s.WorkingDir)
-		}
-		if s.User != "" {
-			field("User", strings.TrimSuffix(s.User+":"+s.Group, ":"))
-		}
-		env := make([]string, 0, len(s.Env))
-		for k := range s.Env {
-			env = append(env, k)
-		}
-		sort.Strings(env)
-		if len(env) > 0 {
-			field("Env", strings.Join(env, ", ")+" (values not shown)")
-		}
-		field("Output", fmt.Sprintf("stdout %s, stderr %s", outputName(s.Stdout), outputName(s.Stderr)))
-		if s.ReadinessProbe != nil {
-			field("Readiness", probeText(s.ReadinessProbe))
-		}
-		if s.LivenessProbe != nil {
-			field("Liveness", probeText(s.LivenessProbe))
-		}
-		if len(s.DependsOn) > 0 {
-			deps := make([]string, len(s.DependsOn))
-			for i, d := range s.DependsOn {
-				deps[i] = fmt.Sprintf("%s (%s)", d.Program, d.Condition)
-			}
-			field("Depends on", strings.Join(deps, ", "))
-		}
-		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || s.ReadinessProbe != nil {
+		describeSpec(field, &p.Spec)
+		if _, ok := p.Metadata.Annotations[spec.ProgressDeadlineAnnotation]; ok || p.Spec.ReadinessProbe != nil {
 			field("Progress deadline", p.ProgressDeadline().String())
 		}
 		hash := spec.Hash(p)
 		h := shortHash(hash)
 		switch {
 		case !hasStatus:
-		case st.Status.SpecHash == hash:
+		case slices.Contains(manifest.Hashes(file.Path, p), st.Status.SpecHash):
 			h += " (running)"
 		default:
 			h += " (the daemon runs " + shortHash(st.Status.SpecHash) + ": not applied yet)"
@@ -148,7 +119,9 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 	if errs != nil {
 		field("Manifest errors", fmt.Sprintf("%d (the daemon keeps running the last valid spec)", len(errs)))
 		for _, e := range errs {
-			fmt.Fprintf(tw, "  %s\n", e.Error())
+			// In the value column: a line without a cell would end the
+			// block, and the fields after it would align differently.
+			fmt.Fprintf(tw, "\t%s\n", e.Error())
 		}
 	}
 	if !hasStatus {
@@ -157,13 +130,20 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 		return true
 	}
 	s := st.Status
-	field("Phase", s.Phase)
+	phase := s.Phase
+	if notStarted(g.statusDirOf(), []status.ProgramStatus{st})[name] {
+		phase += " (" + notStartedMessage + ")"
+	}
+	field("Phase", phase)
+	if s.Containment != "" {
+		field("Containment", s.Containment)
+	}
 	field("Instances", fmt.Sprintf("%d desired | %d ready | %d updated | %d total", s.Replicas, s.ReadyReplicas, s.UpdatedReplicas, len(s.Instances)))
 	field("Updated", humanDuration(now.Sub(s.UpdatedAt))+" ago")
 	tw.Flush()
 
 	fmt.Fprintln(w, "Conditions:")
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
 	for _, c := range s.Conditions {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, humanDuration(now.Sub(c.LastTransitionTime)), firstLine(c.Message))
@@ -174,8 +154,8 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 	if len(s.Instances) == 0 {
 		fmt.Fprintln(w, "  <none>")
 	} else {
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tMESSAGE")
+		tw = newTable(w)
+		fmt.Fprintln(tw, "  NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST EXIT\tMESSAGE")
 		for _, in := range s.Instances {
 			pid, uptime := "-", "-"
 			if in.Pid > 0 {
@@ -186,19 +166,17 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 			}
 			last := "-"
 			if e := in.LastExit; e != nil {
-				last = fmt.Sprintf("code %d", e.Code)
-				if e.Signal != "" {
-					last = "signal " + e.Signal
-				}
-				last += fmt.Sprintf(", %s ago", humanDuration(now.Sub(e.At)))
+				last = exitText(*e, now)
 			}
 			msg := in.Message
 			if in.NextRetryAt != nil {
 				msg = strings.TrimSpace(msg + fmt.Sprintf(" (retry in %s)", humanDuration(in.NextRetryAt.Sub(now))))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\n", in.Name, in.State, in.Ready, pid, uptime, in.Restarts, last, msg)
+			cpu, mem := use.cells(name, in)
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", in.Name, shownState(in), in.Ready, pid, uptime, in.Restarts, cpu, mem, last, cell(msg))
 		}
 		tw.Flush()
+		describeRecentExits(w, s.Instances, now)
 	}
 
 	fmt.Fprintln(w, "Events:")
@@ -210,17 +188,50 @@ func describe(w io.Writer, g *globalOptions, name string, now time.Time) bool {
 		fmt.Fprintln(w, "  <none>")
 		return true
 	}
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "  AGE\tTYPE\tREASON\tOBJECT\tMESSAGE")
 	for _, ev := range evs {
 		obj := ev.Instance
 		if obj == "" {
 			obj = ev.Program
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", humanDuration(now.Sub(ev.Time)), ev.Type, ev.Reason, obj, ev.Message)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", humanDuration(now.Sub(ev.Time)), ev.Type, ev.Reason, obj, cell(ev.Message))
 	}
 	tw.Flush()
 	return true
+}
+
+// table aligns tab-separated columns, as tabwriter does, without the
+// trailing spaces it leaves after an empty last cell.
+type table struct {
+	w   io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newTable(w io.Writer) *table {
+	t := &table{w: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 8, 2, ' ', 0)
+	return t
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+// Flush writes the aligned lines.
+func (t *table) Flush() {
+	t.tw.Flush()
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line != "" {
+			fmt.Fprint(t.w, strings.TrimRight(line, " \n")+"\n")
+		}
+	}
+	t.buf.Reset()
+}
+
+// cell keeps a value on one line of a table: a tab or a newline in it
+// would break the columns.
+func cell(s string) string {
+	return strings.NewReplacer("\t", " ", "\r", " ", "\n", " ").Replace(firstLine(s))
 }
 
 func keyValues(m map[string]string) string {
@@ -271,13 +282,6 @@ func hostOr(h string) string {
 		return spec.DefaultProbeHost
 	}
 	return h
-}
-
-func outputName(o spec.Output) string {
-	if o.Mode == spec.OutputFile {
-		return o.File
-	}
-	return string(o.Mode)
 }
 
 // shellJoin prints argv so that it could be pasted into a shell.

@@ -4,11 +4,19 @@ package main
 // process, as the README's example runs it.
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/status"
 )
 
 func devWrite(t *testing.T, dir, name, manifest string) {
@@ -85,5 +93,36 @@ func TestRunOnlyExclude(t *testing.T) {
 	}
 	if res := cmdRun(t, "run", "--dir", dir, "--only", "Web"); res.code != 2 {
 		t.Errorf("a bad --only name: %v", res)
+	}
+}
+
+// vagga's rule: under --exit-on, a SIGINT to the daemon reaches every
+// instance as SIGINT (not its stop signal), and the daemon exits 130.
+func TestRunExitOnPassesSignal(t *testing.T) {
+	dir := t.TempDir()
+	devWrite(t, dir, "trap", `spec:
+  command: sh -c 'trap "echo INT > got; exit 0" INT; trap "echo TERM > got; exit 0" TERM; while :; do sleep 0.05; done'
+  startSeconds: 0s
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := cmdCommand(ctx, "run", "--dir", dir, "--exit-on", "failure")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmdWaitStatus(t, dir, "trap", func(st status.ProgramStatus) bool { return st.Status.ReadyReplicas == 1 })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Errorf("run after SIGINT: %v, want exit 130\n%s", err, errOut.String())
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "got")); string(got) != "INT\n" {
+		t.Errorf("the instance got %q, want INT", got)
 	}
 }

@@ -42,35 +42,20 @@ func allManifests(g *globalOptions) ([]string, error) {
 	return l.Names(), nil
 }
 
-// namesOrAll returns args, or every manifest's name with --all.
-func namesOrAll(g *globalOptions, args []string, all bool) ([]string, error) {
-	switch {
-	case all && len(args) > 0:
-		return nil, &usageError{errors.New("give program names or --all, not both")}
-	case all:
-		names, err := allManifests(g)
-		if err != nil {
-			return nil, err
-		}
-		if len(names) == 0 {
-			return nil, &exitError{code: 1, msg: "no manifests in " + g.dir}
-		}
-		return names, nil
-	case len(args) == 0:
-		return nil, &usageError{errors.New("name at least one program, or use --all")}
-	}
-	return args, nil
-}
-
-// runEdits edits every name with f, reporting each outcome with report, then
-// waits when asked. One failure does not stop the others; the exit code is 1
-// if any failed.
+// runEdits edits every name with f (applyEdits), then waits when asked.
 func runEdits(cmd *cobra.Command, g *globalOptions, names []string, co *changeOptions,
 	f func([]byte) ([]byte, error), report func(r manifest.Result) string) error {
+	targets, failed := applyEdits(cmd, g, names, f, report)
+	return finishChanges(cmd, g, co, targets, failed)
+}
+
+// applyEdits edits every name with f, reporting each outcome with report,
+// and returns what --wait would wait for. One failure does not stop the
+// others; failed says whether any failed.
+func applyEdits(cmd *cobra.Command, g *globalOptions, names []string,
+	f func([]byte) ([]byte, error), report func(r manifest.Result) string) (targets []waitTarget, failed bool) {
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	since := time.Now()
-	var targets []waitTarget
-	failed := false
 	for _, name := range names {
 		r, err := g.manifests().Edit(name, f)
 		if err != nil {
@@ -84,60 +69,93 @@ func runEdits(cmd *cobra.Command, g *globalOptions, names []string, co *changeOp
 			continue
 		}
 		fmt.Fprintln(out, report(r))
-		targets = append(targets, appliedTarget(r.Name, r.Program, since))
+		targets = append(targets, appliedTarget(r.Name, r.Path, r.Program, since))
 	}
+	return targets, failed
+}
+
+// finishChanges ends a changing verb: exit 1 if a change failed, else wait
+// for the targets when --wait was given.
+func finishChanges(cmd *cobra.Command, g *globalOptions, co *changeOptions, targets []waitTarget, failed bool) error {
 	if failed {
 		return &exitError{code: 1}
 	}
 	if co.wait {
-		return waitFor(cmd.Context(), out, errOut, g, targets, co.timeout)
+		return waitFor(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, targets, co.timeout)
 	}
 	return nil
 }
 
 func newStartStopCommand(g *globalOptions, verb string, d spec.Desired) *cobra.Command {
 	co := &changeOptions{}
-	var all bool
+	sel := &programSelection{}
 	short := map[string]string{
 		"start": "Set desired: running in manifests (start their instances)",
 		"stop":  "Set desired: stopped in manifests (stop their instances)",
 	}[verb]
 	waitDesc := map[string]string{"start": "every instance is ready", "stop": "every instance has stopped"}[verb]
+	past := map[string]string{"start": "started", "stop": "stopped"}[verb]
 	cmd := &cobra.Command{
-		Use:   verb + " NAME... | --all",
+		Use:   verb + " NAME... | -l SELECTOR | --all",
 		Short: short,
 		Long: fmt.Sprintf(`%s: set spec.desired to %s in each named manifest, changing only that
 line of the file (comments and layout are kept). With --wait, follow the status
-until %s.`, strings.ToUpper(verb[:1])+verb[1:], d, waitDesc),
+until %s, and end with "NAME: %s".
+
+A program's instances are not %s one by one: how many run is spec.replicas
+(reconciled scale); one instance is restarted with reconciled restart NAME-i.`,
+			strings.ToUpper(verb[:1])+verb[1:], d, waitDesc, past, past),
 		Example: fmt.Sprintf(`  reconciled %[1]s worker
   reconciled %[1]s web worker --wait --timeout 2m
+  reconciled %[1]s -l team=payments
   reconciled %[1]s --all`, verb),
 		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names, err := namesOrAll(g, args, all)
+			names, err := sel.resolve(g, args, false)
 			if err != nil {
 				return err
 			}
-			past := map[string]string{"start": "started", "stop": "stopped"}[verb]
-			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return spec.SetDesired(b, d) },
+			if err := refuseInstances(g, past, names); err != nil {
+				return err
+			}
+			targets, failed := applyEdits(cmd, g, names, func(b []byte) ([]byte, error) { return spec.SetDesired(b, d) },
 				func(r manifest.Result) string {
 					if !r.Changed {
 						return fmt.Sprintf("%s unchanged (already desired: %s)", r.Name, d)
 					}
 					return r.Name + " " + past
 				})
+			for i := range targets {
+				targets[i].final = past // supervisorctl's "NAME: started"
+			}
+			return finishChanges(cmd, g, co, targets, failed)
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "every manifest in the directory")
+	sel.addFlags(cmd)
 	co.addFlags(cmd)
 	return cmd
 }
 
+// refuseInstances fails (exit 2) when a name is an instance, NAME-i, and
+// not a program: start and stop act on programs; instances come and go
+// with spec.replicas. past is the verb's past tense.
+func refuseInstances(g *globalOptions, past string, names []string) error {
+	for _, name := range names {
+		if program, index := resolveInstance(g, name); index >= 0 {
+			return &usageError{fmt.Errorf("%s is an instance of %s: instances are not %s one by one; "+
+				"how many run is spec.replicas (reconciled scale %s N), and reconciled restart %s restarts this one",
+				name, program, past, program, name)}
+		}
+	}
+	return nil
+}
+
 func newScaleCommand(g *globalOptions) *cobra.Command {
 	co := &changeOptions{}
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "scale NAME... N",
+		Use:   "scale NAME... N | -l SELECTOR N | --all N",
 		Short: "Set replicas: N in manifests",
 		Long: `Set spec.replicas to N (0 to 10000) in each named manifest, changing only that
 line of the file. Scaling never restarts running instances: scale-up starts the
@@ -145,14 +163,18 @@ missing indices, scale-down stops the highest first. With --wait, follow the
 status until N instances are ready.`,
 		Example: `  reconciled scale worker 3
   reconciled scale worker 5 --wait
-  reconciled scale web api 0`,
-		Args:              usageArgs(cobra.MinimumNArgs(2)),
+  reconciled scale web api 0
+  reconciled scale -l tier=batch 0`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, last := args[:len(args)-1], args[len(args)-1]
 			n, err := strconv.Atoi(last)
 			if err != nil || n < 0 || n > 10000 {
 				return &usageError{fmt.Errorf("replicas: %q is not a number from 0 to 10000", last)}
+			}
+			if names, err = sel.resolve(g, names, false); err != nil {
+				return err
 			}
 			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return spec.SetReplicas(b, n) },
 				func(r manifest.Result) string {
@@ -163,49 +185,7 @@ status until N instances are ready.`,
 				})
 		},
 	}
+	sel.addFlags(cmd)
 	co.addFlags(cmd)
 	return cmd
-}
-
-func newRestartCommand(g *globalOptions) *cobra.Command {
-	co := &changeOptions{}
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "restart NAME... | --all",
-		Short: "Rolling restart: set the reconciled.dev/restartedAt annotation to now",
-		Long: `Set metadata.annotations["reconciled.dev/restartedAt"] to the current time in each
-named manifest (as kubectl rollout restart does). The annotation is part of the
-spec hash, so the daemon replaces every instance per updateStrategy (one at a
-time by default, waiting for each new one to be ready). It also clears FATAL.
-With --wait, follow the status until every instance runs the new spec and is
-ready.`,
-		Example: `  reconciled restart web
-  reconciled restart web --wait
-  reconciled restart --all`,
-		Args:              usageArgs(cobra.ArbitraryArgs),
-		ValidArgsFunction: completePrograms(g),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			names, err := namesOrAll(g, args, all)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			return runEdits(cmd, g, names, co, func(b []byte) ([]byte, error) { return setRestartedAt(b, now) },
-				func(r manifest.Result) string { return r.Name + " restarting" })
-		},
-	}
-	cmd.Flags().BoolVar(&all, "all", false, "every manifest in the directory")
-	co.addFlags(cmd)
-	return cmd
-}
-
-// setRestartedAt sets the annotation to now in RFC 3339; if it already
-// holds that second, to now with nanoseconds, so that a second restart
-// within the same second still changes the spec hash.
-func setRestartedAt(b []byte, now time.Time) ([]byte, error) {
-	out, err := spec.SetAnnotation(b, spec.RestartedAtAnnotation, now.UTC().Format(time.RFC3339))
-	if err == nil && string(out) == string(b) {
-		out, err = spec.SetAnnotation(b, spec.RestartedAtAnnotation, now.UTC().Format(time.RFC3339Nano))
-	}
-	return out, err
 }

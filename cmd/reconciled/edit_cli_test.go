@@ -78,6 +78,11 @@ func TestCLIScaleWait(t *testing.T) {
 		if err := os.Chown(path, 1234, 5678); err != nil {
 			t.Fatal(err)
 		}
+		// A manifest owned by uid 1234 runs as 1234 (the owner rule), in
+		// the spec directory: 1234 must be able to get there.
+		if err := os.Chmod(filepath.Dir(d.dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d.waitReady(t, "worker", 1)
 
@@ -143,7 +148,7 @@ func TestCLIStopStartWait(t *testing.T) {
 	}
 
 	res = d.cli(t, "start", "--all", "--wait")
-	if res.code != 0 || !strings.HasSuffix(res.stdout, "web: 2/2 ready\n") {
+	if res.code != 0 || !strings.HasSuffix(res.stdout, "web: 2/2 ready\nweb: started\n") {
 		t.Fatalf("start --all --wait: %v", res)
 	}
 	data, _ = os.ReadFile(path)
@@ -336,3 +341,18 @@ func TestCLIHelpExamples(t *testing.T) {
 }
 
 var _ = status.StatusPath
+
+// Each verb's --help lists only the flags it uses: --dir and --status-dir
+// only where the directory is read.
+func TestCLIHelpOnlyUsedFlags(t *testing.T) {
+	for _, c := range newRootCommand().Commands() {
+		res := cliExec(t.Context(), "", c.Name(), "--help")
+		hasDir := strings.Contains(res.stdout, "--dir ")
+		if hasDir != readsDir(c.Name()) {
+			t.Errorf("%s --help: lists --dir: %v, reads the directory: %v", c.Name(), hasDir, readsDir(c.Name()))
+		}
+		if strings.Contains(res.stdout, "Global Flags") {
+			t.Errorf("%s --help lists global flags:\n%s", c.Name(), res.stdout)
+		}
+	}
+}

@@ -28,8 +28,9 @@ type eventsOptions struct {
 
 func newEventsCommand(g *globalOptions) *cobra.Command {
 	o := &eventsOptions{}
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "events [NAME...]",
+		Use:   "events [NAME... | -l SELECTOR]",
 		Short: "Print the events of every program, or of the named ones",
 		Long: `Print the event records of the named programs (all programs when none is named),
 oldest first, from NAME.events.jsonl and its rotated NAME.events.jsonl.1 in the
@@ -38,6 +39,7 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 		Example: `  reconciled events
   reconciled events worker --since 10m
   reconciled events -f
+  reconciled events -l team=payments --since 1h
   reconciled events worker -o json | jq -r 'select(.type=="Warning") | .message'`,
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,6 +48,10 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 			default:
 				return &usageError{fmt.Errorf("-o: %q is not one of table, json", o.output)}
 			}
+			args, err := sel.resolve(g, args, true)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			var since time.Time
@@ -53,7 +59,7 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 				since = time.Now().Add(-o.since)
 			}
 			out := &countingWriter{w: cmd.OutOrStdout()}
-			err := followEvents(ctx, out, g.statusDirOf(), args, since, o.output == "json", o.follow, time.Local)
+			err = followEvents(ctx, out, g.statusDirOf(), args, since, o.output == "json", o.follow, time.Local)
 			if err == nil && out.n == 0 && !o.follow {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no events")
 			}
@@ -63,6 +69,7 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new events until interrupted")
 	cmd.Flags().DurationVar(&o.since, "since", 0, "only events newer than this, such as 10m or 2h")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	sel.addFlags(cmd)
 	return cmd
 }
 

@@ -62,13 +62,20 @@ type cliDaemon struct {
 // status files still record as ours.
 func cliStart(t *testing.T) *cliDaemon {
 	t.Helper()
+	return cliStartCgroupRoot(t, "")
+}
+
+// cliStartCgroupRoot is cliStart with --cgroup-root cgroupRoot ("": the
+// default; "none": without cgroups).
+func cliStartCgroupRoot(t *testing.T, cgroupRoot string) *cliDaemon {
+	t.Helper()
 	cliDaemonMu.Lock()
 	d := &cliDaemon{dir: t.TempDir(), log: &cliBuffer{}}
 	logger := funcr.New(func(prefix, args string) { fmt.Fprintln(d.log, prefix, args) }, funcr.Options{Verbosity: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- reconciler.RunDaemon(ctx, reconciler.DaemonOptions{Dir: d.dir, Resync: time.Second, Log: logger, Stdout: os.Stdout, Stderr: os.Stderr})
+		done <- reconciler.RunDaemon(ctx, reconciler.DaemonOptions{Dir: d.dir, Resync: time.Second, Log: logger, Stdout: os.Stdout, Stderr: os.Stderr, CgroupRoot: cgroupRoot})
 	}()
 	t.Cleanup(func() {
 		defer cliDaemonMu.Unlock()

@@ -33,13 +33,15 @@ type logsOptions struct {
 
 func newLogsCommand(g *globalOptions) *cobra.Command {
 	o := &logsOptions{}
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "logs NAME[-i]",
+		Use:   "logs NAME[-i] | -l SELECTOR | --all",
 		Short: "Print the output of a program's instances",
 		Long: `Print what instance i of NAME (NAME-i) wrote to its standard output, or to its
 standard error with --stderr. Without an index, print every instance's output,
-each line prefixed "NAME-i | ". With -f, keep printing what they write until
-interrupted.
+each line prefixed "NAME-i | "; with -l or --all, that of every instance of
+every program chosen, program after program. With -f, keep printing what they
+write until interrupted.
 
 The logs are the files the daemon writes for "stdout: auto" and "stderr: auto":
 .reconciled/logs/NAME-i.stdout.log and NAME-i.stderr.log in the status
@@ -49,18 +51,34 @@ nothing yet prints nothing (and -f waits for it). With "inherit" or "null"
 there is none; a {file: PATH} target is that file.`,
 		Example: `  reconciled logs web
   reconciled logs web-1 -f
-  reconciled logs worker --tail 50 --stderr`,
-		Args:              usageArgs(cobra.ExactArgs(1)),
+  reconciled logs worker --tail 50 --stderr
+  reconciled logs -l team=payments --tail 20`,
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: completeInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			program, index := resolveInstance(g, args[0])
 			stream := "stdout"
 			if o.stderr {
 				stream = "stderr"
 			}
 			dir := filepath.Join(g.statusDirOf(), reconciler.StateDirName, "logs")
+			if sel.chosen() {
+				// Every instance of every program chosen, prefixed.
+				find := func() []logFile {
+					var files []logFile
+					for _, name := range names {
+						files = append(files, findLogs(dir, name, -1, stream)...)
+					}
+					return files
+				}
+				return streamLogs(ctx, cmd.OutOrStdout(), find(), find, true, o.tail, o.follow)
+			}
+			program, index := resolveInstance(g, args[0])
 			find := func() []logFile { return findLogs(dir, program, index, stream) }
 			files := find()
 			if i := strings.LastIndexByte(args[0], '-'); len(files) == 0 && index < 0 && i > 0 {
@@ -85,6 +103,7 @@ there is none; a {file: PATH} target is that file.`,
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new output until interrupted")
 	cmd.Flags().IntVar(&o.tail, "tail", -1, "print only the last N lines of each instance (-1: all)")
 	cmd.Flags().BoolVar(&o.stderr, "stderr", false, "print standard error instead of standard output")
+	sel.addFlags(cmd)
 	return cmd
 }
 

@@ -386,3 +386,32 @@ func TestRunSignals(t *testing.T) {
 		t.Errorf("lock held after exit")
 	}
 }
+
+// validate over a glob that also matches the daemon's files skips them with
+// a note; a shell operator without shell: true is a warning, not an error.
+func TestValidateSkipsDaemonFilesAndWarns(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"web.yaml":         "spec:\n  command: ./server > server.log\n",
+		"web.status.yaml":  "status: {phase: Running}\n",
+		"web.events.jsonl": "{}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	res := cmdRun(t, append([]string{"validate"}, files...)...)
+	if res.code != 0 || res.stdout != "" {
+		t.Fatalf("want exit 0 and no errors: %v", res)
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "web.status.yaml") + ": skipped: a file the daemon writes, not a manifest",
+		filepath.Join(dir, "web.events.jsonl") + ": skipped",
+		filepath.Join(dir, "web.yaml") + `:2:3: spec.command: warning: ">" is shell syntax, but no shell runs this command: the program gets ">" as an argument; did you mean shell: true?`,
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}

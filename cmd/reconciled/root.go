@@ -27,16 +27,44 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand(), newDiffCommand(g))
+	root.AddCommand(newExportCommand(g))
+	addControlCommands(root, g)
+	addDirFlags(root, g)
+	return root
+}
+
+// readsDir reports whether the verb reads the directory; the others take
+// files or nothing.
+func readsDir(verb string) bool {
+	switch verb {
+	case "validate", "schema", "explain", "completion", "help":
+		return false
+	}
+	return true
+}
+
+// addDirFlags gives --dir and --status-dir to every verb, listed in the
+// --help of those that read the directory and hidden in the others', so
+// that each verb's --help lists only the flags it uses while an alias such
+// as "reconciled --dir D" works with every verb. They are the verb's own
+// flags, not the root's, yet "reconciled --dir D status" works: cobra
+// parses the flags before the verb with the verb's flag set.
+func addDirFlags(root *cobra.Command, g *globalOptions) {
 	dir := os.Getenv("RECONCILED_DIR")
 	if dir == "" {
 		dir = defaultDir
 	}
-	root.PersistentFlags().StringVar(&g.dir, "dir", dir, "directory of manifests (env RECONCILED_DIR)")
-	root.PersistentFlags().StringVar(&g.statusDir, "status-dir", "", "directory of status and event files (default: --dir)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g))
-	addControlCommands(root, g)
-	return root
+	for _, c := range root.Commands() {
+		c.Flags().StringVar(&g.dir, "dir", dir, "directory of manifests (env RECONCILED_DIR)")
+		c.Flags().StringVar(&g.statusDir, "status-dir", "", "directory of status and event files (default: --dir)")
+		if !readsDir(c.Name()) {
+			// MarkHidden fails only for a flag that does not exist.
+			_ = c.Flags().MarkHidden("dir")
+			_ = c.Flags().MarkHidden("status-dir")
+		}
+	}
 }
 
 // statusDirOf is where status and event files live.

@@ -30,6 +30,7 @@ type runOptions struct {
 	only       []string
 	exclude    []string
 	cgroupRoot string
+	trustAll   bool
 }
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -46,7 +47,9 @@ prefixed "NAME-i | " (coloured per program on a terminal, unless NO_COLOR is
 set). --exit-on failure stops everything when any instance ends and exits with
 its exit code (128+signal if a signal killed it); --exit-on all-succeeded
 leaves instances that exit 0 finished, stops on any other exit in the same way,
-and exits 0 once all have exited 0. Under both nothing is restarted. --only
+and exits 0 once all have exited 0. Under both nothing is restarted, and a
+SIGTERM or SIGINT to the daemon goes on to every instance as that signal (not
+its stop signal; stopTimeout still applies) and the daemon exits 128+signal. --only
 and --exclude run a subset of the directory's programs.`,
 		Example: `  reconciled run --dir /etc/reconciled
   reconciled run --dir ./examples --log-level debug
@@ -68,7 +71,7 @@ and --exclude run a subset of the directory's programs.`,
 				}
 			}
 			defer flush()
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			ctx, stop := stopOnSignal(cmd.Context())
 			defer stop()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -84,6 +87,7 @@ and --exclude run a subset of the directory's programs.`,
 				Stdout: os.Stdout, Stderr: os.Stderr, Log: log,
 				Attach: o.attach, Timestamps: o.timestamps, Color: output.ShouldColor(os.Stdout, os.Environ()),
 				ExitOn: policy, Only: o.only, Exclude: o.exclude, CgroupRoot: o.cgroupRoot,
+				TrustAllOwners: o.trustAll,
 			})
 			var exit *reconciler.ExitCodeError
 			switch {
@@ -104,7 +108,25 @@ and --exclude run a subset of the directory's programs.`,
 	cmd.Flags().StringSliceVar(&o.only, "only", nil, "run only these programs (comma-separated names)")
 	cmd.Flags().StringSliceVar(&o.exclude, "exclude", nil, "do not run these programs (comma-separated names)")
 	cmd.Flags().StringVar(&o.cgroupRoot, "cgroup-root", "", `cgroup v2 path under which every instance gets a cgroup of its own (default: reconciled-<hash> under the daemon's own cgroup); "none": process groups only`)
+	cmd.Flags().BoolVar(&o.trustAll, "trust-all-owners", false, "as root: let a manifest name any user whoever owns it (the owner rule off; files and directories must still not be writable by group or other)")
 	return cmd
+}
+
+// stopOnSignal returns a context that SIGTERM or SIGINT ends, with a
+// *reconciler.ShutdownSignal cause that names the signal (under --exit-on
+// the daemon passes it on to the instances and exits 128+signal).
+func stopOnSignal(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(&reconciler.ShutdownSignal{Signal: s.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
 }
 
 func forwardSignals(ctx context.Context, in <-chan os.Signal, out chan<- struct{}) {

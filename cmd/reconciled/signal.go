@@ -1,24 +1,29 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
 
 func newSignalCommand(g *globalOptions) *cobra.Command {
+	sel := &programSelection{}
+	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "signal NAME[-i]... SIGNAL",
+		Use:   "signal NAME[-i]... SIGNAL | -l SELECTOR SIGNAL | --all SIGNAL",
 		Short: "Send a signal to one instance or every instance of a program",
 		Long: `Send SIGNAL to instance i of NAME (NAME-i), or to every instance (NAME), for
 example HUP to make a server reopen its log files. The daemon sends it through
@@ -26,14 +31,22 @@ its own process handles (pidfds), never by a pid read from a file that may be
 stale, and records a Signalled event. SIGNAL is a name with or without SIG
 (HUP, SIGUSR1, term) or a number.
 
+When the manifest wants the program running and its instances are on their way
+to RUNNING (STOPPED, STARTING, BACKOFF or STOPPING: right after reconciled start,
+or while one restarts), the command waits for them, at most --timeout, so that
+"start; signal USR1; stop" runs in that order and the signal reaches a process
+that is up; then it sends to whatever runs. FATAL and EXITED instances are not
+waited for; --timeout 0 sends at once.
+
 The command reaches the daemon through its control socket,
 .reconciled/control.sock in the status directory (mode 0600: root or the
-daemon's user). The socket takes signals only; desired state changes only
-through the directory.`,
+daemon's user). The socket takes signals and restarts of one instance only;
+desired state changes only through the directory.`,
 		Example: `  reconciled signal web HUP
   reconciled signal web-1 USR1
-  reconciled signal web-0 worker-2 SIGTERM`,
-		Args:              usageArgs(cobra.MinimumNArgs(2)),
+  reconciled signal web-0 worker-2 SIGTERM
+  reconciled signal -l team=payments HUP`,
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: completeInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			targets, sig := args[:len(args)-1], args[len(args)-1]
@@ -41,15 +54,22 @@ through the directory.`,
 			if err != nil {
 				return &usageError{err}
 			}
+			if targets, err = sel.resolve(g, targets, false); err != nil {
+				return err
+			}
 			sigName := strings.TrimPrefix(unix.SignalName(num), "SIG")
 			if sigName == "" {
 				sigName = strconv.Itoa(int(num))
 			}
 			stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
+			deadline := time.Now().Add(timeout)
 			failed := false
 			for _, arg := range targets {
-				program, index := resolveInstance(g, arg)
-				err := reconciler.SendSignal(cmd.Context(), stateDir, program, index, sig)
+				program, index := arg, -1
+				if !sel.chosen() {
+					program, index = resolveInstance(g, arg)
+				}
+				err := sendSignalWaiting(cmd.Context(), g, stateDir, program, index, sig, deadline, timeout)
 				if errors.Is(err, reconciler.ErrNoDaemon) {
 					return &exitError{code: 1, msg: err.Error()}
 				}
@@ -70,7 +90,90 @@ through the directory.`,
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "wait at most this long for a running instance to signal")
+	sel.addFlags(cmd)
 	return cmd
+}
+
+// sendSignalWaiting sends sig through the daemon. While the manifest wants
+// the instance (every instance when index < 0) running and the status shows
+// it on its way to RUNNING (right after start, or restarting), it waits,
+// until deadline (--timeout), so that the signal reaches a process that is
+// up rather than one still starting; past the deadline it sends to whatever
+// runs. It asks again while the daemon has nothing to signal yet.
+func sendSignalWaiting(ctx context.Context, g *globalOptions, stateDir, program string, index int, sig string,
+	deadline time.Time, timeout time.Duration) error {
+	tick := time.NewTicker(waitPoll)
+	defer tick.Stop()
+	for {
+		replicas, wants := wantsInstance(g, program, index)
+		expired := !time.Now().Before(deadline)
+		if !wants || expired || instancesUp(g, program, index, replicas) {
+			err := reconciler.SendSignal(ctx, stateDir, program, index, sig)
+			retry := errors.Is(err, reconciler.ErrNotRunning) || errors.Is(err, reconciler.ErrNoProgram)
+			switch {
+			case retry && wants && expired:
+				return fmt.Errorf("%w (none running within --timeout %v)", err, timeout)
+			case !retry || !wants:
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a running instance: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// wantsInstance reports whether the manifest of program, valid now, wants
+// instance index running (any instance when index < 0), and how many
+// replicas it wants.
+func wantsInstance(g *globalOptions, program string, index int) (replicas int, wants bool) {
+	f, err := g.manifests().Resolve(program)
+	if err != nil && !errors.Is(err, manifest.ErrSymlink) {
+		return 0, false
+	}
+	data, err := manifest.ReadFile(f.Path)
+	if err != nil {
+		return 0, false
+	}
+	p, errs := spec.Parse(f.Path, data)
+	if errs != nil {
+		return 0, false
+	}
+	return p.Spec.Replicas, p.Spec.Desired == spec.DesiredRunning && p.Spec.Replicas > max(index, 0)
+}
+
+// instancesUp reports whether no instance that the signal is for is on its
+// way to RUNNING: instance index of program, or, when index < 0, each of
+// the first replicas. One that is STOPPED (not started yet, or waiting for
+// its dependencies), STARTING, in BACKOFF or STOPPING (restarting), or not
+// in the status yet, is on its way; RUNNING, FATAL and EXITED are not.
+func instancesUp(g *globalOptions, program string, index, replicas int) bool {
+	st, err := status.ReadFile(status.StatusPath(g.statusDirOf(), program))
+	if err != nil {
+		return false
+	}
+	states := map[int]string{}
+	for _, in := range st.Status.Instances {
+		states[in.Index] = in.State
+		if in.State == string(reconciler.Running) && in.Pid <= 0 {
+			states[in.Index] = "" // no process recorded yet: look again
+		}
+	}
+	first, last := index, index
+	if index < 0 {
+		first, last = 0, replicas-1
+	}
+	for i := first; i <= last; i++ {
+		switch reconciler.State(states[i]) {
+		case reconciler.Running, reconciler.Fatal, reconciler.Exited:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // resolveInstance splits NAME-i into program and index, or returns arg and

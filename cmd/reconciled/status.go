@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -25,15 +26,25 @@ import (
 func newStatusCommand(g *globalOptions) *cobra.Command {
 	var output string
 	var watch bool
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "status [NAME...]",
+		Use:   "status [NAME... | -l SELECTOR]",
 		Short: "Show the instances of every program, or of the named ones",
 		Long: `Show one row per instance, read from the status files. Says so when no daemon
-holds the directory: the rows are then the last known state.`,
+holds the directory: the rows are then the last known state.
+
+-o wide adds each instance's CPU time and memory, read when asked from its
+cgroup (or, without cgroups, from /proc of its process group); they are not
+in the status files.`,
 		Example: `  reconciled status
   reconciled status web -o wide --watch
+  reconciled status -l team=payments
   reconciled status web worker -o json | jq '.[].status.readyReplicas'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := sel.resolve(g, args, true)
+			if err != nil {
+				return err
+			}
 			switch output {
 			case "table", "wide", "json", "yaml":
 			default:
@@ -79,7 +90,11 @@ holds the directory: the rows are then the last known state.`,
 				if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
 					fmt.Fprintf(cmd.ErrOrStderr(), "no daemon holds %s: showing the last known status\n", g.dir)
 				}
-				printTable(out, sts, output == "wide", time.Now())
+				var use usageOf
+				if output == "wide" {
+					use = liveUsage(dir)
+				}
+				printTable(out, sts, output == "wide", time.Now(), use, notStarted(dir, sts))
 			}
 			if len(missing) > 0 {
 				return &exitError{code: 1, msg: "no status for " + strings.Join(missing, ", ")}
@@ -89,6 +104,7 @@ holds the directory: the rows are then the last known state.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide, json or yaml")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw when the status changes, until interrupted")
+	sel.addFlags(cmd)
 	return cmd
 }
 
@@ -117,7 +133,11 @@ func watchStatus(ctx context.Context, out, errOut io.Writer, g *globalOptions, n
 			if held, _ := reconciler.Held(filepath.Join(dir, reconciler.StateDirName)); !held {
 				fmt.Fprintf(&buf, "(no daemon holds %s: the last known status)\n", g.dir)
 			}
-			printTable(&buf, sts, wide, now)
+			var use usageOf
+			if wide { // read again at each redraw, and only then
+				use = liveUsage(dir)
+			}
+			printTable(&buf, sts, wide, now, use, notStarted(dir, sts))
 			_, _ = out.Write(buf.Bytes())
 			last, drawn = key, now
 		}
@@ -170,23 +190,29 @@ func selectPrograms(all []status.ProgramStatus, names []string) (sel []status.Pr
 }
 
 // printTable writes one row per program (READY n/m) followed by one row per
-// instance, like `kubectl get` and `supervisorctl status` together.
-func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time) {
+// instance, like `kubectl get` and `supervisorctl status` together. Wide,
+// it adds each instance's CPU time and memory, as use tells them. The
+// programs in never say "Not started".
+func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time, use usageOf, never map[string]bool) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	header := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tMESSAGE"
 	if wide {
-		header += "\tAGE\tSPEC\tLAST EXIT"
+		header += "\tAGE\tSPEC\tCPU\tMEMORY\tLAST EXIT"
 	}
 	fmt.Fprintln(tw, header)
 	for _, st := range sts {
 		s := st.Status
-		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, programMessage(s))
+		msg := programMessage(s)
+		if msg == "" && never[st.Metadata.Name] {
+			msg = notStartedMessage
+		}
+		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, msg)
 		if wide {
 			age := "-"
 			if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok && !c.LastTransitionTime.IsZero() {
 				age = humanDuration(now.Sub(c.LastTransitionTime))
 			}
-			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t"
+			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t\t\t"
 		}
 		fmt.Fprintln(tw, row)
 		for _, in := range s.Instances {
@@ -201,7 +227,7 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 			if in.Ready {
 				ready = "true"
 			}
-			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, in.State, ready, pid, uptime, in.Restarts, in.Message)
+			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, shownState(in), ready, pid, uptime, in.Restarts, instanceMessage(in))
 			if wide {
 				last := ""
 				if e := in.LastExit; e != nil {
@@ -211,12 +237,43 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 					}
 					last += " after " + time.Duration(e.RanFor).Round(time.Millisecond).String()
 				}
-				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + last
+				cpu, mem := use.cells(st.Metadata.Name, in)
+				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + cpu + "\t" + mem + "\t" + last
 			}
 			fmt.Fprintln(tw, row)
 		}
 	}
 	tw.Flush()
+}
+
+// notStartedMessage is supervisorctl's word for a program or instance that
+// was never started.
+const notStartedMessage = "Not started"
+
+// notStarted returns the programs of sts that have no instance and never
+// started one, as far as their events tell (no Started event kept).
+func notStarted(dir string, sts []status.ProgramStatus) map[string]bool {
+	never := map[string]bool{}
+	for _, st := range sts {
+		if st.Status.Phase != "Stopped" || len(st.Status.Instances) > 0 {
+			continue
+		}
+		evs, err := status.ReadEvents(dir, st.Metadata.Name)
+		if err != nil {
+			continue // not known: say nothing
+		}
+		never[st.Metadata.Name] = !slices.ContainsFunc(evs, func(ev status.Event) bool { return ev.Reason == "Started" })
+	}
+	return never
+}
+
+// instanceMessage is the instance's message, or "Not started" for a
+// stopped instance that has had no process and says nothing else.
+func instanceMessage(in status.Instance) string {
+	if in.Message == "" && in.State == "STOPPED" && in.StartedAt == nil && in.LastExit == nil {
+		return notStartedMessage
+	}
+	return in.Message
 }
 
 // instanceAge is how long an instance has been in its current state, as
@@ -242,6 +299,11 @@ func programMessage(s status.Status) string {
 	for _, c := range s.Conditions {
 		if c.Type == status.ConditionProgressing && c.Status == status.ConditionTrue {
 			return c.Reason + ": " + c.Message
+		}
+	}
+	for _, c := range s.Conditions {
+		if c.Type == "Flapping" && c.Status == status.ConditionTrue {
+			return "Flapping: " + c.Message
 		}
 	}
 	return ""

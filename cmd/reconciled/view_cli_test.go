@@ -16,6 +16,7 @@ import (
 	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
+	"github.com/reconciled/reconciled/usage"
 )
 
 var cliNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -99,11 +100,27 @@ func cliStatuses(hash string) []status.ProgramStatus {
 	}
 }
 
+// cliUsage is a fixed usage of some running instances; the others have
+// none to show.
+func cliUsage(_ string, in status.Instance) (usage.Sample, bool) {
+	switch in.Name {
+	case "web-0":
+		return usage.Sample{CPUSeconds: 192.4, MemoryBytes: 12<<20 + 512<<10, Source: usage.SourceCgroup}, true
+	case "web-1":
+		return usage.Sample{CPUSeconds: 1.23, MemoryBytes: 4096, Source: usage.SourceCgroupProc}, true
+	case "worker-0":
+		return usage.Sample{CPUSeconds: 0.04, MemoryBytes: 700, Source: usage.SourceProcessGroup}, true
+	}
+	return usage.Sample{}, false
+}
+
 func TestCLIGoldenStatusTable(t *testing.T) {
 	var b bytes.Buffer
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), false, cliNow, cliUsage, map[string]bool{"batch": true})
 	b.WriteString("\n")
-	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow)
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd"), true, cliNow, cliUsage, nil)
+	b.WriteString("\n")
+	printTable(&b, cliStatuses("sha256:aaaabbbbccccdddd")[:1], true, cliNow, nil, nil)
 	cliGolden(t, "status.golden", b.String())
 }
 
@@ -130,6 +147,7 @@ spec:
 		t.Fatal(errs)
 	}
 	st := cliStatuses(spec.Hash(p))[0]
+	st.Status.Containment = "cgroup"
 	if _, err := status.WriteFile(dir, st); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +162,7 @@ spec:
 	}
 	var b bytes.Buffer
 	g := &globalOptions{dir: dir}
-	if !describe(&b, g, "web", cliNow) {
+	if !describe(&b, g, "web", cliNow, cliUsage) {
 		t.Fatal("nothing described")
 	}
 	out := strings.ReplaceAll(b.String(), dir, "DIR")
@@ -158,12 +176,42 @@ spec:
 		t.Fatal(err)
 	}
 	b.Reset()
-	if !describe(&b, g, "web", cliNow) || !strings.Contains(b.String(), "<none> (deleted)") {
+	if !describe(&b, g, "web", cliNow, nil) || !strings.Contains(b.String(), "<none> (deleted)") {
 		t.Errorf("describe of a deleted program:\n%s", b.String())
 	}
 	res := cliExec(context.Background(), "", "--dir", dir, "describe", "nosuch")
 	if res.code != 1 || !strings.Contains(res.stderr, "nosuch: no manifest and no status") {
 		t.Errorf("describe nosuch: %v", res)
+	}
+}
+
+// describe of an invalid manifest keeps its columns aligned: the errors
+// sit in the value column, and the fields after them align with those
+// before.
+func TestCLIDescribeInvalidAligned(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte("spec:\n  command: x\n  replicas: -1\n  colour: red\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if !describe(&b, &globalOptions{dir: dir}, "web", cliNow, nil) {
+		t.Fatal("nothing described")
+	}
+	col := -1
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		if strings.HasSuffix(line, " ") {
+			t.Errorf("trailing spaces: %q", line)
+		}
+		at := len(line) - len(strings.TrimLeft(line, " "))
+		if key, _, ok := strings.Cut(line, ":  "); ok && !strings.HasPrefix(line, " ") {
+			at = len(key) + 1 + len(line[len(key)+1:]) - len(strings.TrimLeft(line[len(key)+1:], " "))
+		}
+		if col < 0 {
+			col = at
+		}
+		if at != col {
+			t.Errorf("value at column %d, want %d: %q\n%s", at, col, line, b.String())
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
@@ -27,31 +28,63 @@ const waitPoll = 50 * time.Millisecond
 type waitKind int
 
 const (
-	waitReady   waitKind = iota // every desired instance ready
-	waitStopped                 // no instance has a process
-	waitDeleted                 // the status file is gone
+	waitReady     waitKind = iota // every desired instance ready
+	waitStopped                   // no instance has a process
+	waitDeleted                   // the status file is gone
+	waitRestarted                 // instance index has a new process, ready
 )
 
 // waitTarget is one program and the state to wait for.
 type waitTarget struct {
 	name string
 	kind waitKind
-	// hash, when set, must be the status's specHash and every instance's.
-	hash string
+	// hash, when set, must be the status's specHash and every instance's;
+	// alt, when set, is as good (manifest.Hashes: the owner rule).
+	hash, alt string
 	// replicas is the count to be ready (waitReady); -1: the status's.
 	replicas int
 	// since: a SpecValid=False condition older than this is not ours.
 	since time.Time
+	// final, when set, is said once the target is reached ("NAME: started",
+	// supervisorctl's words), unless the last progress line said it.
+	final string
+	// index and before (waitRestarted): the instance, and the start time of
+	// the process it had when the restart was asked (nil: none).
+	index  int
+	before *time.Time
 }
 
-// appliedTarget waits for the daemon to have applied p: its spec hash
-// everywhere and replicas ready, or everything stopped.
-func appliedTarget(name string, p *spec.Program, since time.Time) waitTarget {
-	t := waitTarget{name: name, kind: waitReady, hash: spec.Hash(p), replicas: p.Spec.Replicas, since: since}
+// label names the target in progress lines: the program, or NAME-i.
+func (t waitTarget) label() string {
+	if t.kind == waitRestarted {
+		return fmt.Sprintf("%s-%d", t.name, t.index)
+	}
+	return t.name
+}
+
+// appliedTarget waits for the daemon to have applied p, the manifest at
+// path: its spec hash everywhere and replicas ready, or everything stopped.
+func appliedTarget(name, path string, p *spec.Program, since time.Time) waitTarget {
+	t := waitTarget{name: name, kind: waitReady, replicas: p.Spec.Replicas, since: since}
+	t.setHash(path, p)
 	if p.Spec.Desired == spec.DesiredStopped {
 		t.kind = waitStopped
 	}
 	return t
+}
+
+// setHash makes the target the spec hash of p, the manifest at path.
+func (t *waitTarget) setHash(path string, p *spec.Program) {
+	hashes := manifest.Hashes(path, p)
+	t.hash = hashes[0]
+	if len(hashes) > 1 {
+		t.alt = hashes[1]
+	}
+}
+
+// is reports whether h is the target's spec hash (any, when it has none).
+func (t waitTarget) is(h string) bool {
+	return t.hash == "" || h == t.hash || (t.alt != "" && h == t.alt)
 }
 
 // live reports whether the instance has (or is getting) a process.
@@ -89,10 +122,12 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 		c.Status == status.ConditionFalse && !c.LastTransitionTime.Before(t.since.Truncate(time.Millisecond)) {
 		return false, "", fmt.Errorf("the daemon rejected the manifest: %s", firstLine(c.Message))
 	}
-	if t.hash != "" && s.SpecHash != t.hash {
+	if !t.is(s.SpecHash) {
 		return false, "waiting for the daemon to pick up the change", nil
 	}
 	switch t.kind {
+	case waitRestarted:
+		return t.checkRestarted(s)
 	case waitStopped:
 		n := 0
 		for _, in := range s.Instances {
@@ -110,7 +145,7 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 		want = s.Replicas
 	}
 	for _, in := range s.Instances {
-		if in.State == "FATAL" && (t.hash == "" || in.SpecHash == t.hash) {
+		if in.State == "FATAL" && t.is(in.SpecHash) {
 			msg := strings.TrimSpace(in.Message)
 			if e := in.LastExit; msg == "" && e != nil {
 				msg = fmt.Sprintf("exited with code %d", e.Code)
@@ -126,11 +161,11 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 	}
 	ready, updated, complete := 0, 0, 0
 	for _, in := range s.Instances {
-		if t.hash == "" || in.SpecHash == t.hash {
+		if t.is(in.SpecHash) {
 			updated++
 			if in.Ready {
 				ready++
-			} else if in.State == "EXITED" && s.Phase == "Running" {
+			} else if in.State == "EXITED" && s.Phase == "Completed" {
 				complete++ // a one-shot job that completed
 			}
 		}
@@ -144,6 +179,29 @@ func (t waitTarget) check(st status.ProgramStatus, exists bool) (done bool, prog
 	}
 	done = s.Replicas == want && len(s.Instances) == want && ready+complete == want
 	return done, progress, nil
+}
+
+// checkRestarted follows instance t.index until a process other than the
+// one it had when asked is ready. FATAL fails the wait only once a new
+// process was started: the status may not show the restart of a FATAL
+// instance yet.
+func (t waitTarget) checkRestarted(s status.Status) (done bool, progress string, fail error) {
+	for _, in := range s.Instances {
+		if in.Index != t.index {
+			continue
+		}
+		fresh := in.StartedAt != nil && (t.before == nil || !in.StartedAt.Equal(*t.before))
+		switch {
+		case !fresh:
+			return false, "waiting for the new process", nil
+		case in.State == "FATAL":
+			return false, "", fmt.Errorf("%s is FATAL: %s (reconciled logs %s --stderr)", in.Name, strings.TrimSpace(in.Message), in.Name)
+		case in.Ready:
+			return true, "restarted", nil
+		}
+		return false, strings.ToLower(in.State) + ", not ready yet", nil
+	}
+	return false, "waiting for the instance", nil
 }
 
 // waitFor follows the status files of the targets until each is reached,
@@ -174,14 +232,17 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 			}
 			done, progress, fail := t.check(st, exists)
 			if fail != nil {
-				return &exitError{code: 1, msg: t.name + ": " + fail.Error()}
+				return &exitError{code: 1, msg: t.label() + ": " + fail.Error()}
 			}
-			if progress != last[t.name] {
-				fmt.Fprintf(out, "%s: %s\n", t.name, progress)
-				last[t.name] = progress
+			key := t.label()
+			if progress != last[key] {
+				fmt.Fprintf(out, "%s: %s\n", key, progress)
+				last[key] = progress
 			}
 			if !done {
 				still = append(still, t)
+			} else if t.final != "" && t.final != progress {
+				fmt.Fprintf(out, "%s: %s\n", key, t.final)
 			}
 		}
 		if len(still) == 0 {
@@ -193,7 +254,7 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				var names []string
 				for _, t := range pending {
-					names = append(names, t.name+" ("+last[t.name]+")")
+					names = append(names, t.label()+" ("+last[t.label()]+")")
 				}
 				return &exitError{code: 1, msg: fmt.Sprintf("timed out after %v waiting for %s", timeout, strings.Join(names, ", "))}
 			}
@@ -206,8 +267,9 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 func newWaitCommand(g *globalOptions) *cobra.Command {
 	var forState string
 	var timeout time.Duration
+	sel := &programSelection{}
 	cmd := &cobra.Command{
-		Use:   "wait NAME... --for ready|stopped|deleted",
+		Use:   "wait NAME... | -l SELECTOR | --all  --for ready|stopped|deleted",
 		Short: "Block until programs are ready, stopped or deleted",
 		Long: `Block until the status files show the state, for scripts. "ready" waits for the
 manifest as it is now (its spec hash) to run everywhere with every replica ready;
@@ -216,8 +278,9 @@ removed the program. Exits 0 when reached, 1 at the timeout or when an instance
 is FATAL (with its message).`,
 		Example: `  cp worker.yaml /etc/reconciled/ && reconciled wait worker --for ready
   reconciled wait web worker --for ready --timeout 5m
-  rm /etc/reconciled/old.yaml && reconciled wait old --for deleted`,
-		Args:              usageArgs(cobra.MinimumNArgs(1)),
+  rm /etc/reconciled/old.yaml && reconciled wait old --for deleted
+  reconciled wait -l team=payments --for ready`,
+		Args:              usageArgs(cobra.ArbitraryArgs),
 		ValidArgsFunction: completePrograms(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var kind waitKind
@@ -231,6 +294,10 @@ is FATAL (with its message).`,
 			default:
 				return &usageError{fmt.Errorf("--for: %q is not one of ready, stopped, deleted", forState)}
 			}
+			args, err := sel.resolve(g, args, false)
+			if err != nil {
+				return err
+			}
 			since := time.Now()
 			var targets []waitTarget
 			for _, name := range args {
@@ -239,7 +306,8 @@ is FATAL (with its message).`,
 					// Wait for the manifest as it is now, when it is valid.
 					if f, data, err := g.manifests().Read(name); err == nil {
 						if p, errs := spec.Parse(f.Path, data); errs == nil {
-							t.hash, t.replicas = spec.Hash(p), p.Spec.Replicas
+							t.setHash(f.Path, p)
+							t.replicas = p.Spec.Replicas
 						}
 					}
 				}
@@ -250,5 +318,6 @@ is FATAL (with its message).`,
 	}
 	cmd.Flags().StringVar(&forState, "for", "ready", "the state to wait for: ready, stopped or deleted")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long (exit 1)")
+	sel.addFlags(cmd)
 	return cmd
 }

@@ -1,0 +1,82 @@
+package reconciler
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/proc"
+)
+
+// daemonIDFile, in the state directory, holds RECONCILED_DAEMON_ID: made
+// once, kept for as long as the status directory, so that a daemon started
+// after a crash knows the processes of the one before.
+const daemonIDFile = "daemon-id"
+
+// daemonID returns the daemon ID of stateDir, making it on first use.
+func daemonID(stateDir string) (string, error) {
+	path := filepath.Join(stateDir, daemonIDFile)
+	b, err := os.ReadFile(path)
+	if id := strings.TrimSpace(string(b)); err == nil && validDaemonID(id) {
+		return id, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("daemon id: %w", err)
+	}
+	var raw [12]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("daemon id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := atomicfile.Write(path, []byte(id+"\n"), atomicfile.Options{Mode: 0o644}); err != nil {
+		return "", fmt.Errorf("daemon id: %w", err)
+	}
+	return id, nil
+}
+
+func validDaemonID(id string) bool {
+	if len(id) != 24 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// withDaemonID returns env with RECONCILED_DAEMON_ID=id in place of any it
+// inherited (a daemon started by another daemon's instance).
+func withDaemonID(env []string, id string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, proc.EnvDaemonID+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, proc.EnvDaemonID+"="+id)
+}
+
+// killMarkedLeftovers SIGKILLs every process of the host that carries this
+// daemon's ID: after a crash, whatever the earlier daemon of this status
+// directory started, also what left its instance's process group. Nothing
+// of this daemon runs yet (it holds the lock), so all of them are left over.
+func killMarkedLeftovers(id string, log logr.Logger) {
+	found, err := proc.FindMarked([]string{proc.EnvDaemonID + "=" + id})
+	if err != nil {
+		log.Error(err, "Scan for processes an earlier daemon left failed")
+		return
+	}
+	for _, m := range found {
+		log.Info("Killing a process an earlier daemon left", "program", m.Program, "instance", fmt.Sprintf("%s-%d", m.Program, m.Instance), "pid", m.Pid)
+	}
+	if err := proc.SignalMarked(found, unix.SIGKILL); err != nil {
+		log.Error(err, "Kill leftover processes failed")
+	}
+}
