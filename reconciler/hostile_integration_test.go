@@ -121,6 +121,13 @@ func TestITHostileFilesInTheDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The daemon's own state, before it ever ran.
+	if err := os.Mkdir(filepath.Join(dir, StateDirName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mk(filepath.Join(StateDirName, "daemon-id"), "fifo")
+	mk(filepath.Join(StateDirName, "pid"), "zero")
+	mk(filepath.Join(StateDirName, "cgroup"), "zero")
 	mk("x.status.yaml", "fifo")
 	mk("y.status.yaml", "zero")
 	mk("pipe.yaml", "fifo")
