@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"os"
 
 	"github.com/reconciled/reconciled/internal/regfile"
 )
@@ -46,4 +47,17 @@ func fileError(path string, err error) error {
 		reason = ReasonNotRegularFile
 	}
 	return &FileError{Path: path, Reason: reason, Err: err}
+}
+
+// CheckRegular returns the *FileError (reason NotRegularFile) that ReadFile
+// would return for path, symbolic links followed, when what is there is not
+// a regular file; nil otherwise, also when path cannot be stat'ed (ReadFile
+// says why). It opens nothing: validate says what a file is before the
+// privilege policy looks at where it leads.
+func CheckRegular(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil
+	}
+	return fileError(path, &regfile.NotRegularError{Path: path, Mode: fi.Mode().Type()})
 }

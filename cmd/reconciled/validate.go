@@ -94,6 +94,9 @@ it does for the daemon).`,
 // regular file (a FIFO, a directory, a device, also behind a link) is said
 // to be so, without blocking and unread.
 func validateFile(path string, policy *manifest.Policy) (*spec.Program, []byte, error) {
+	if err := manifest.CheckRegular(path); err != nil {
+		return nil, nil, err // "PATH is a FIFO, not a regular file: ..."
+	}
 	var owner uint32
 	if policy != nil {
 		r, err := policy.CheckPath(manifest.OSFS{}, filepath.Dir(path), filepath.Base(path))
