@@ -183,3 +183,50 @@ func TestITHostileFilesInTheDirectory(t *testing.T) {
 	}
 	itNoSecret(t, d, "hunter2")
 }
+
+// .reconciled/lock and pid that are not regular files: the lock is refused
+// with what it is (a daemon does not start on a FIFO it cannot lock for
+// sure), the pid is replaced, not written through, and read without end
+// by nobody.
+func TestHostileLockAndPid(t *testing.T) {
+	state := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(state, "lock"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(state); err == nil || !strings.Contains(err.Error(), "is a FIFO, not a regular file") {
+		t.Fatalf("Lock on a FIFO = %v", err)
+	}
+	if held, _ := Held(state); held {
+		t.Errorf("a FIFO lock counts as held")
+	}
+	if err := os.Remove(filepath.Join(state, "lock")); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(state, "pid")); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := Lock(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
+		t.Errorf("the pid was written through the link: %q", data)
+	}
+	if pid := ReadPid(state); pid != os.Getpid() {
+		t.Errorf("ReadPid = %d, want %d", pid, os.Getpid())
+	}
+	if err := os.Remove(filepath.Join(state, "pid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(state, "pid")); err != nil {
+		t.Fatal(err)
+	}
+	if pid := ReadPid(state); pid != 0 {
+		t.Errorf("ReadPid of a link to /dev/zero = %d", pid)
+	}
+}
