@@ -94,6 +94,8 @@ func FuzzEdit(f *testing.F) {
 			}
 			want, _ := Parse("fuzz.yaml", data)
 			e.apply(want)
+			// Warnings are located: an inserted line moves them.
+			got.Warnings, want.Warnings = nil, nil
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s: the edit changed more than the field:\n got %+v\nwant %+v\n--- before\n%s\n--- after\n%s", e.name, got, want, data, out)
 			}
