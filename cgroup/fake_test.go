@@ -2,14 +2,19 @@ package cgroup
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // A fake cgroup2 mount: a t.TempDir() laid out like /sys/fs/cgroup on a
@@ -272,5 +277,67 @@ func TestFakeWatcher(t *testing.T) {
 	}
 	if _, err := w.watch(events, func() {}); err == nil {
 		t.Error("watch after Close: no error")
+	}
+}
+
+// TestFakeWatcherReadFails: a cgroup.events that cannot be read when it
+// changes (the daemon out of file descriptors) is read again after a
+// back-off, so its emptiness is not missed although no change follows.
+func TestFakeWatcherReadFails(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, fileEvents)
+	if err := os.WriteFile(events, []byte("populated 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewEmptyWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var mu sync.Mutex
+	failing, failures := false, 0
+	w.read = func(path, key string) (uint64, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			failures++
+			return 0, false, &fs.PathError{Op: "open", Path: path, Err: syscall.EMFILE}
+		}
+		return readKeyed(path, key)
+	}
+	fired := make(chan struct{}, 2)
+	if empty, err := w.watch(events, func() { fired <- struct{}{} }); empty || err != nil {
+		t.Fatalf("watch = %v, %v", empty, err)
+	}
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	if err := os.WriteFile(events, []byte("populated 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The event comes, the read fails, the rechecks fail too for a while.
+	waitfor.Condition(t, time.Minute, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failures >= 3
+	}, "the read of the change and two rechecks to fail")
+	select {
+	case <-fired:
+		t.Fatal("a callback while the cgroup could not be read")
+	default:
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	select {
+	case <-fired:
+	case <-time.After(time.Minute):
+		t.Fatal("no callback once the cgroup could be read again")
+	}
+	if w.Len() != 0 {
+		t.Errorf("Len = %d after the callback", w.Len())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

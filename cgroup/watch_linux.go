@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,22 +20,42 @@ import (
 // holds no thread while nothing happens; no timer runs.
 //
 // Each Watch is one-shot: its callback runs once, on the watcher's
-// goroutine, when the cgroup is found empty (or removed), and the watch is
-// then dropped. Callbacks must not block: they hand the news on.
+// goroutine (or the recheck's, see below), when the cgroup is found empty
+// (or removed), and the watch is then dropped. Callbacks must not block:
+// they hand the news on.
 //
 // Each watch takes one inotify watch of fs.inotify.max_user_watches. Only
 // cgroup v2 has cgroup.events; on a v1-only host callers keep following
 // process groups instead.
+//
+// A cgroup.events that cannot be read (EMFILE, ENFILE: the daemon out of
+// file descriptors) counts as populated; since its last change may have
+// been that one, every watch is read again after a back-off (recheckMin
+// doubling to recheckMax) until the reads succeed. That timer runs only
+// after a failed read, and its callbacks run on its own goroutine.
 type EmptyWatcher struct {
 	f    *os.File
 	fd   int // the raw fd, for inotify_add_watch; valid while !closed
 	done chan struct{}
+	// read reads the populated key of a cgroup.events file (readKeyed;
+	// tests fail it).
+	read func(path, key string) (uint64, bool, error)
 
 	mu      sync.Mutex
 	closed  bool
 	byWD    map[int32]*watch
 	byEvent map[string]int32 // cgroup.events path -> wd
+	failed  bool             // a read failed since the last recheck was armed
+	recheck *time.Timer      // armed after a failed read; nil otherwise
+	backoff time.Duration    // the delay of the next recheck
+	timers  sync.WaitGroup   // the recheck callback running, for Close
 }
+
+// The back-off of the recheck after a failed read.
+const (
+	recheckMin = 100 * time.Millisecond
+	recheckMax = 5 * time.Second
+)
 
 type watch struct {
 	events string
@@ -48,7 +69,7 @@ func NewEmptyWatcher() (*EmptyWatcher, error) {
 		return nil, fmt.Errorf("cgroup empty watcher: inotify_init1: %w", err)
 	}
 	w := &EmptyWatcher{f: os.NewFile(uintptr(fd), "inotify"), fd: fd, done: make(chan struct{}),
-		byWD: map[int32]*watch{}, byEvent: map[string]int32{}}
+		read: readKeyed, byWD: map[int32]*watch{}, byEvent: map[string]int32{}}
 	go w.loop()
 	return w, nil
 }
@@ -80,6 +101,7 @@ func (w *EmptyWatcher) watch(events string, fn func()) (bool, error) {
 	}
 	w.byWD[int32(wd)] = &watch{events: events, fn: fn}
 	w.byEvent[events] = int32(wd)
+	w.armRecheck()
 	return false, nil
 }
 
@@ -116,9 +138,14 @@ func (w *EmptyWatcher) Close() error {
 		return nil
 	}
 	w.closed = true
+	if w.recheck != nil && w.recheck.Stop() {
+		w.timers.Done()
+	}
+	w.recheck = nil
 	w.mu.Unlock()
 	err := w.f.Close()
 	<-w.done
+	w.timers.Wait()
 	return err
 }
 
@@ -130,14 +157,54 @@ func (w *EmptyWatcher) forget(wd int32) {
 }
 
 // stillPopulated reads cgroup.events; a cgroup that is gone is empty, and
-// one that cannot be read counts as populated (the next change tries
-// again).
+// one that cannot be read counts as populated, and is read again by the
+// recheck that armRecheck arms. Called with mu held.
 func (w *EmptyWatcher) stillPopulated(events string) bool {
-	n, ok, err := readKeyed(events, "populated")
+	n, ok, err := w.read(events, "populated")
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
 		return false
 	}
+	if err != nil {
+		w.failed = true
+	}
 	return err != nil || !ok || n != 0
+}
+
+// armRecheck arms the recheck after a failed read, unless one is armed;
+// after reads that all succeeded it resets the back-off. Called with mu
+// held.
+func (w *EmptyWatcher) armRecheck() {
+	if !w.failed {
+		if w.recheck == nil {
+			w.backoff = 0
+		}
+		return
+	}
+	w.failed = false
+	if w.recheck != nil || w.closed {
+		return
+	}
+	w.backoff = min(max(2*w.backoff, recheckMin), recheckMax)
+	w.timers.Add(1)
+	w.recheck = time.AfterFunc(w.backoff, w.runRecheck)
+}
+
+// runRecheck reads every watched cgroup again, fires the callbacks of the
+// empty ones, and arms itself again while reads fail.
+func (w *EmptyWatcher) runRecheck() {
+	defer w.timers.Done()
+	w.mu.Lock()
+	w.recheck = nil
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	fire := w.recheckAll()
+	w.armRecheck()
+	w.mu.Unlock()
+	for _, fn := range fire {
+		fn()
+	}
 }
 
 func (w *EmptyWatcher) loop() {
@@ -170,6 +237,7 @@ func (w *EmptyWatcher) loop() {
 			w.forget(ev.Wd)
 			fire = append(fire, x.fn)
 		}
+		w.armRecheck()
 		w.mu.Unlock()
 		for _, fn := range fire {
 			fn()

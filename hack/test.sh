@@ -24,3 +24,7 @@ go test -race -count=1 -timeout 10m "$@" ./...
 echo "== go test proc (CGO_ENABLED=0)"
 CGO_ENABLED=0 go vet ./proc
 CGO_ENABLED=0 go test -count=1 -timeout 5m "$@" ./proc
+
+# Every fuzz target for a few seconds (hack/fuzz.sh).
+echo "== fuzz (a few seconds each)"
+FUZZTIME=${FUZZTIME:-3s} hack/fuzz.sh

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/spec"
 )
 
@@ -62,6 +63,11 @@ type Listing struct {
 	// Files are the manifests, one per program name, sorted by name. Each is
 	// a regular file, symbolic links followed.
 	Files []File
+	// Problems are the manifest names that cannot be read, sorted by name:
+	// not a regular file (a FIFO, a socket, a device, also behind a symbolic
+	// link) or not stat-able (EACCES, EIO, ELOOP). Each Err is a *FileError.
+	// Such a program is not deleted: it keeps its last valid spec.
+	Problems []Problem
 	// Duplicates are the program names with two manifests, sorted by name,
 	// whatever kind of file each is.
 	Duplicates []Duplicate
@@ -70,25 +76,38 @@ type Listing struct {
 	BadNames []string
 }
 
-// Names returns the program names of the listing, of single files and of
-// duplicates alike, sorted: the programs the directory asks for.
+// Problem is a manifest name whose file cannot be read.
+type Problem struct {
+	File
+	Err error // a *FileError
+}
+
+// Names returns the program names of the listing, of single files, of
+// duplicates and of problems alike, sorted: the programs the directory asks
+// for.
 func (l Listing) Names() []string {
-	names := make([]string, 0, len(l.Files)+len(l.Duplicates))
+	names := make([]string, 0, len(l.Files)+len(l.Duplicates)+len(l.Problems))
 	for _, f := range l.Files {
 		names = append(names, f.Name)
 	}
 	for _, d := range l.Duplicates {
 		names = append(names, d.Name)
 	}
+	for _, p := range l.Problems {
+		names = append(names, p.Name)
+	}
 	slices.Sort(names)
 	return names
 }
 
 // List lists the manifests of the directory, by spec.Classify. A name whose
-// file vanishes while List runs, or that is not a regular file (a directory,
-// a FIFO, a device, a dangling link), is left out. An error reading the
-// directory itself is returned as os.ReadDir gives it (it names the
-// directory; errors.Is(err, fs.ErrNotExist) when it is missing).
+// file vanishes while List runs, a dangling link and a directory are left
+// out: nothing asks for that program. A name that is there but cannot be
+// read, or is not a regular file (a FIFO, a socket, a device, a link to
+// one), is a Problem: something asks for the program, and what it asks
+// cannot be known, so its last valid spec stays. Nothing is opened. An
+// error reading the directory itself is returned as os.ReadDir gives it (it
+// names the directory; errors.Is(err, fs.ErrNotExist) when it is missing).
 func (d Dir) List() (Listing, error) {
 	entries, err := os.ReadDir(d.path)
 	if err != nil {
@@ -117,12 +136,23 @@ func (d Dir) List() (Listing, error) {
 			l.Duplicates = append(l.Duplicates, Duplicate{Name: name, Bases: bs})
 			continue
 		}
-		path := filepath.Join(d.path, bs[0])
-		fi, err := os.Stat(path) // follows symbolic links
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
+		f := File{Name: name, Base: bs[0], Path: filepath.Join(d.path, bs[0])}
+		fi, err := os.Stat(f.Path) // follows symbolic links
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Vanished since ReadDir, or a dangling link: the same as absent.
+		case err != nil:
+			l.Problems = append(l.Problems, Problem{File: f, Err: fileError(f.Path, err)})
+		case fi.IsDir():
+			// Sub-directories are never manifests, whatever their name.
+		case !fi.Mode().IsRegular():
+			f.Info = fi
+			l.Problems = append(l.Problems, Problem{File: f, Err: fileError(f.Path,
+				&regfile.NotRegularError{Path: f.Path, Mode: fi.Mode().Type()})})
+		default:
+			f.Info = fi
+			l.Files = append(l.Files, f)
 		}
-		l.Files = append(l.Files, File{Name: name, Base: bs[0], Path: path, Info: fi})
 	}
 	return l, nil
 }
@@ -163,7 +193,7 @@ func (d Dir) Resolve(name string) (File, error) {
 		return f, fmt.Errorf("%s %w (to %s): it is managed elsewhere (a ConfigMap volume, a git checkout), change its source instead", f.Path, ErrSymlink, target)
 	}
 	if !f.Info.Mode().IsRegular() {
-		return File{}, fmt.Errorf("%s is not a regular file", f.Path)
+		return File{}, fileError(f.Path, &regfile.NotRegularError{Path: f.Path, Mode: f.Info.Mode().Type()})
 	}
 	return f, nil
 }
@@ -183,14 +213,25 @@ func (d Dir) Read(name string) (File, []byte, error) {
 }
 
 // ReadFile reads the manifest at path, in the directory or not (validate,
-// apply -f), with the size cap (ReadAll).
+// apply -f), with the size cap (ReadAll). Symbolic links are followed; what
+// is not a regular file is refused without being read (nor, a device,
+// opened) and a FIFO never blocks the open. A missing file is an
+// *fs.PathError (errors.Is fs.ErrNotExist); any other failure is a
+// *FileError.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, true)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fileError(path, err)
 	}
 	defer f.Close()
-	return ReadAll(f)
+	data, err := ReadAll(f)
+	if err != nil {
+		return nil, fileError(path, &fs.PathError{Op: "read", Path: path, Err: err})
+	}
+	return data, nil
 }
 
 // ReadAll reads a manifest from r, at most one byte more than a manifest may

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -55,6 +57,7 @@ func TestList(t *testing.T) {
 		name            string
 		files           map[string]string
 		want, dups, bad []string // File names, duplicate names, bad names
+		problems        []string // "name reason"
 	}{
 		{name: "empty"},
 		{
@@ -85,9 +88,19 @@ func TestList(t *testing.T) {
 			want: []string{"web"},
 		},
 		{
-			name:  "not regular files",
-			files: map[string]string{"pipe.yaml": "<fifo>", "null.yaml": "->/dev/null", "d.yaml": "<dir>", "ok.yml": body},
-			want:  []string{"ok"},
+			name: "not regular files: reported, not deleted; directories ignored",
+			files: map[string]string{"pipe.yaml": "<fifo>", "null.yaml": "->/dev/null", "d.yaml": "<dir>", "ok.yml": body,
+				"zero.yaml": "->/dev/zero", "p.yml": "->pipe.yaml", "..data": "<dir>", "sub.yaml": "->..data"},
+			want:     []string{"ok"},
+			problems: []string{"null NotRegularFile", "p NotRegularFile", "pipe NotRegularFile", "zero NotRegularFile"},
+		},
+		{
+			// Any stat error but ENOENT (here ELOOP; as a non-root
+			// daemon, EACCES behind a link) is not a deletion.
+			name:     "unreadable: reported, not deleted",
+			files:    map[string]string{"loop.yaml": "->loop.yaml", "gone.yaml": "->nowhere/x", "ok.yaml": body},
+			want:     []string{"ok"},
+			problems: []string{"loop Unreadable"},
 		},
 	}
 	for _, c := range cases {
@@ -114,13 +127,28 @@ func TestList(t *testing.T) {
 					t.Errorf("duplicate %s: bases %v, want %v", d.Name, d.Bases, want)
 				}
 			}
-			if !reflect.DeepEqual(files, c.want) || !reflect.DeepEqual(dups, c.dups) || !reflect.DeepEqual(l.BadNames, c.bad) {
-				t.Errorf("List: files %v, duplicates %v, bad %v; want %v, %v, %v", files, dups, l.BadNames, c.want, c.dups, c.bad)
+			var problems []string
+			for _, p := range l.Problems {
+				var fe *FileError
+				if !errors.As(p.Err, &fe) || fe.Path != p.Path || p.Path != filepath.Join(dir, p.Base) ||
+					!strings.Contains(p.Err.Error(), p.Path) {
+					t.Errorf("problem %+v: error %v", p, p.Err)
+					continue
+				}
+				problems = append(problems, p.Name+" "+fe.Reason)
+			}
+			if !reflect.DeepEqual(files, c.want) || !reflect.DeepEqual(dups, c.dups) || !reflect.DeepEqual(l.BadNames, c.bad) ||
+				!reflect.DeepEqual(problems, c.problems) {
+				t.Errorf("List: files %v, duplicates %v, bad %v, problems %v; want %v, %v, %v, %v",
+					files, dups, l.BadNames, problems, c.want, c.dups, c.bad, c.problems)
 			}
 			want := append(append([]string{}, c.want...), c.dups...)
+			for _, p := range c.problems {
+				want = append(want, strings.Fields(p)[0])
+			}
 			slices.Sort(want)
 			if names := l.Names(); !slices.Equal(names, want) {
-				t.Errorf("Names() = %v, want the files and duplicates %v", names, want)
+				t.Errorf("Names() = %v, want the files, duplicates and problems %v", names, want)
 			}
 		})
 	}
@@ -163,8 +191,8 @@ func TestResolve(t *testing.T) {
 		{name: "none", base: "none.yaml", err: ErrNotFound, msg: "no manifest named none in " + dir},
 		{name: "link", base: "link.yaml", err: ErrSymlink, msg: "(to web.yaml): it is managed elsewhere"},
 		{name: "two", msg: "both two.yaml and two.yml exist in " + dir + ": remove one"},
-		{name: "d", msg: "d.yaml is not a regular file"},
-		{name: "pipe", msg: "pipe.yml is not a regular file"},
+		{name: "d", msg: "d.yaml is a directory, not a regular file"},
+		{name: "pipe", msg: "pipe.yml is a FIFO, not a regular file"},
 		{name: "Web", msg: `"Web" is not a valid program name`},
 		{name: "../x", msg: "is not a valid program name"},
 	}
@@ -205,5 +233,76 @@ func TestReadCap(t *testing.T) {
 	}
 	if f, data, err := NewDir(dir).Read("web"); err != nil || string(data) != body || f.Base != "web.yaml" {
 		t.Errorf("Read(web) = %+v, %q, %v", f, data, err)
+	}
+}
+
+// TestReadFileHostile: what is not a regular file is refused without
+// blocking and without reading; only a missing file is ErrNotExist.
+func TestReadFileHostile(t *testing.T) {
+	dir := t.TempDir()
+	layout(t, dir, map[string]string{"pipe.yaml": "<fifo>", "zero.yaml": "->/dev/zero", "d.yaml": "<dir>",
+		"p.yaml": "->pipe.yaml", "loop.yaml": "->loop.yaml"})
+	for base, want := range map[string]string{
+		"pipe.yaml": "is a FIFO", "p.yaml": "is a FIFO", "zero.yaml": "is a character device",
+		"d.yaml": "is a directory", "loop.yaml": "too many levels of symbolic links",
+	} {
+		_, err := ReadFile(filepath.Join(dir, base))
+		var fe *FileError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadFile(%s) = %v, want a *FileError saying %q", base, err, want)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(dir, "none.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+// TestReadFileUnreadable: a manifest the reader may not open (EACCES) is a
+// *FileError with reason Unreadable, not a missing file. Root reads
+// anything, so the read runs in a child process as nobody.
+func TestReadFileUnreadable(t *testing.T) {
+	if path := os.Getenv("MANIFEST_TEST_READ"); path != "" {
+		_, err := ReadFile(path)
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Reason != ReasonUnreadable || errors.Is(err, fs.ErrNotExist) ||
+			!errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("ReadFile(chmod 000) as uid %d = %v, want a *FileError, reason Unreadable, EACCES", os.Geteuid(), err)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the reader as another user")
+	}
+	// t.TempDir's parent is 0700: nobody could not reach it, nor the test
+	// binary in the build cache. Both go to a directory nobody can enter.
+	dir, err := os.MkdirTemp("", "manifest-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vic.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "manifest.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestReadFileUnreadable$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MANIFEST_TEST_READ="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("reader as nobody: %v\n%s", err, out)
 	}
 }

@@ -15,8 +15,13 @@
 //   - List returns, for each program name, either one file or a duplicate
 //     (NAME.yaml and NAME.yml both exist): a duplicate is never resolved by
 //     picking one. Files are regular files after following symbolic links
-//     (a ConfigMap volume's links are read through); directories, FIFOs and
-//     devices are not manifests and are never opened.
+//     (a ConfigMap volume's links are read through). Directories are not
+//     manifests. A name that is a FIFO, a socket or a device (also behind a
+//     link), or that cannot be stat'ed for any reason but ENOENT, is a
+//     Problem (a *FileError with a reason): never a deletion, so the daemon
+//     keeps the program's last valid spec and reports it.
+//   - Nothing here blocks on or reads from anything but a regular file
+//     (internal/regfile): a FIFO is never waited on, a device never opened.
 //   - A read never takes more than spec.MaxManifestSize+1 bytes, so that
 //     spec.Parse refuses a larger file without it being read whole.
 //   - Every change (Edit, Apply, Delete) holds the edit lock of the

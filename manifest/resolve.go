@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/regfile"
 )
 
 // Stat is what the privilege policy needs to know of one directory entry,
@@ -189,7 +191,7 @@ func Resolve(fsys StatFS, dir, name string) (Route, error) {
 		return r, nil
 	}
 	if !last.Mode.IsRegular() {
-		return Route{}, fmt.Errorf("%s is not a regular file", cur)
+		return Route{}, fileError(cur, &regfile.NotRegularError{Path: cur, Mode: last.Mode.Type()})
 	}
 	r.File = Entry{Path: cur, Stat: last}
 	if err := r.File.lookReadOnly(fsys); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/hooks"
+	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -362,9 +364,10 @@ func admitRuntime(p *spec.Program) (*spec.Program, error) {
 // lock it returns an error wrapping ErrLocked that names its pid.
 func Lock(stateDir string) (func(), error) {
 	path := filepath.Join(stateDir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+	// Not through a link, never blocking on a FIFO (internal/regfile).
+	f, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -377,7 +380,8 @@ func Lock(stateDir string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	pidPath := filepath.Join(stateDir, "pid")
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	// Atomically: whatever holds the name (a link) is replaced, not written through.
+	if err := atomicfile.Write(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), atomicfile.Options{Mode: 0o644}); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("write %s: %w", pidPath, err)
 	}
@@ -389,7 +393,7 @@ func Lock(stateDir string) (func(), error) {
 
 // Held reports whether a daemon holds the lock in stateDir, and its pid.
 func Held(stateDir string) (bool, int) {
-	f, err := os.Open(filepath.Join(stateDir, "lock"))
+	f, err := regfile.Open(filepath.Join(stateDir, "lock"), false)
 	if err != nil {
 		return false, 0
 	}
@@ -403,7 +407,7 @@ func Held(stateDir string) (bool, int) {
 
 // ReadPid returns the pid in stateDir/pid, or 0.
 func ReadPid(stateDir string) int {
-	b, err := os.ReadFile(filepath.Join(stateDir, "pid"))
+	b, err := regfile.ReadFile(filepath.Join(stateDir, "pid"), false, 64)
 	if err != nil {
 		return 0
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/proc"
 )
 
@@ -25,11 +25,14 @@ const daemonIDFile = "daemon-id"
 // daemonID returns the daemon ID of stateDir, making it on first use.
 func daemonID(stateDir string) (string, error) {
 	path := filepath.Join(stateDir, daemonIDFile)
-	b, err := os.ReadFile(path)
+	// Not through a link, not from a FIFO, at most 64 bytes (internal/regfile).
+	b, err := regfile.ReadFile(path, false, 64)
 	if id := strings.TrimSpace(string(b)); err == nil && validDaemonID(id) {
 		return id, nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Missing, not a regular file or too large for an id: made anew (the
+	// atomic write replaces whatever holds the name).
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, regfile.ErrNotRegular) && !errors.Is(err, regfile.ErrTooLarge) {
 		return "", fmt.Errorf("daemon id: %w", err)
 	}
 	var raw [12]byte

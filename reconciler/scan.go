@@ -80,6 +80,11 @@ func (s *scanner) scan() (found map[string]scanned, bad []string, err error) {
 	for _, d := range l.Duplicates {
 		found[d.Name] = scanned{err: fmt.Errorf("%s: both %s exist: keep one", d.Name, strings.Join(d.Bases, " and "))}
 	}
+	for _, p := range l.Problems {
+		// There but unreadable (not a regular file, EACCES, EIO): not a
+		// deletion, the last valid spec stays.
+		found[p.Name] = scanned{err: p.Err}
+	}
 	seen := map[string]bool{}
 	for _, f := range l.Files {
 		res, ok := s.read(f)

@@ -58,7 +58,7 @@ func (d *decoder) add(n *yaml.Node, path, format string, args ...any) {
 	if len(d.errs) > MaxErrors {
 		return
 	}
-	e := &Error{File: d.file, Field: path, Message: fmt.Sprintf(format, args...), Line: 1, Column: 1}
+	e := &Error{File: d.file, Field: clip(path, maxFieldPath), Message: clipQuotes(fmt.Sprintf(format, args...)), Line: 1, Column: 1}
 	if n != nil && n.Line > 0 {
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -164,7 +164,7 @@ func (d *decoder) program(root *yaml.Node, name string) *Program {
 	p := &Program{APIVersion: APIVersion, Kind: Kind, Spec: defaultSpec()}
 	root = deref(root)
 	if root.Kind != yaml.MappingNode {
-		d.add(root, "", "expected a Program (a mapping with apiVersion, kind, metadata and spec), not %s", describe(root))
+		d.add(root, "", "expected a Program (a mapping with apiVersion, kind, metadata and spec), not %s", describeKind(root))
 		return nil
 	}
 	d.fields(root, "", []field{

@@ -21,7 +21,7 @@ import (
 func (d *decoder) fields(n *yaml.Node, path string, fs []field) {
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
-		d.add(n, path, "must be a mapping, not %s", describe(n))
+		d.add(n, path, "must be a mapping, not %s", describeKind(n))
 		return
 	}
 	known := d.known(path, fs)
@@ -216,7 +216,7 @@ func (d *decoder) positiveDuration(k, v *yaml.Node, path string, dst *time.Durat
 
 func (d *decoder) exitCodes(k, v *yaml.Node, path string) []int {
 	if v.Kind != yaml.SequenceNode {
-		d.add(k, path, "must be a list of exit codes, not %s", describe(v))
+		d.add(k, path, "must be a list of exit codes, not %s", describeKind(v))
 		return []int{0}
 	}
 	codes := []int{}
@@ -250,7 +250,7 @@ func (d *decoder) stringList(v *yaml.Node, path string) []string {
 
 func (d *decoder) stringMap(k, v *yaml.Node, path string) map[string]string {
 	if v.Kind != yaml.MappingNode {
-		d.add(k, path, "must be a mapping of strings, not %s", describe(v))
+		d.add(k, path, "must be a mapping of strings, not %s", describeKind(v))
 		return nil
 	}
 	m := map[string]string{}
@@ -304,8 +304,11 @@ func describe(n *yaml.Node) string {
 	return "an alias"
 }
 
-// describeKind is describe without the value of a string, for fields whose
-// values may be secrets.
+// describeKind is describe without the value of a string: for fields whose
+// values may be secrets, and wherever a mapping or a list is expected, where
+// a string found instead may be anything (a file holding only a token, a
+// pasted secret). describe's quote is kept for a scalar of the wrong type
+// (replicas: "three"), where it shows the typo.
 func describeKind(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
 		return "a string"

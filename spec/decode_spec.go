@@ -311,7 +311,7 @@ func (d *decoder) port(k, v *yaml.Node, path string) string {
 
 func (d *decoder) dependsOn(k, v *yaml.Node, path string) []Dependency {
 	if v.Kind != yaml.SequenceNode {
-		d.add(k, path, "must be a list of {program, condition}, not %s", describe(v))
+		d.add(k, path, "must be a list of {program, condition}, not %s", describeKind(v))
 		return nil
 	}
 	var deps []Dependency

@@ -17,7 +17,8 @@
 //     part of that comparison, so on disk it keeps the time of the last real change.
 //   - Times are written in UTC, RFC 3339 with millisecond precision
 //     ("2026-11-22T10:00:01.123Z"); durations as Go duration strings rounded to the
-//     millisecond ("2.5s"). What is written parses back to the same value.
+//     millisecond ("2.5s"). What is written parses back to the same value, but
+//     for a message longer than MaxMessage (32 KiB), which is cut.
 //   - Events are only appended, one compact JSON object per line, in the order they
 //     were queued per program, and survive daemon restarts. A file that would grow
 //     past its limit (1 MiB by default) is first rotated to NAME.events.jsonl.1,
@@ -26,6 +27,18 @@
 //     disk at most Interval after it was reported (100ms by default, always well
 //     under the 1s promised in docs/reference.md), however many changes come in between.
 //     When nothing changes, Writer does no work at all.
+//   - A write that failed (a full or read-only file system) is retried on its
+//     own, after a back-off of 100ms doubling to 5s, until it succeeds, so
+//     that no status file stays stale once the fault clears; a lasting fault
+//     is logged once, and its end once.
+//   - The file names are the daemon's, whatever holds them: nothing here
+//     reads from, writes through or waits on anything but a regular file
+//     (internal/regfile). A FIFO, a socket, a device or a symbolic link
+//     named like a status file is replaced by the atomic rename, and named
+//     like an events file is replaced by an empty events file (logged);
+//     readers refuse it (errors.Is regfile.ErrNotRegular) without blocking.
+//     No read is unbounded: a status file is read up to MaxStatusFileSize, an
+//     events file's last MaxEventsRead bytes.
 //   - Nothing here holds environment values: the types have no field for them.
 //   - There is no package state: every dependency (directory, logger, clock) is
 //     passed in by the caller.

@@ -43,7 +43,7 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 		e.item(1, "type", c.Type)
 		e.field(2, "status", c.Status)
 		e.field(2, "reason", c.Reason)
-		e.field(2, "message", c.Message)
+		e.field(2, "message", clipMessage(c.Message))
 		e.time(2, "lastTransitionTime", c.LastTransitionTime)
 	}
 	if len(s.Instances) == 0 {
@@ -81,10 +81,29 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 		if in.NextRetryAt != nil {
 			e.time(2, "nextRetryAt", *in.NextRetryAt)
 		}
-		e.field(2, "message", in.Message)
+		e.field(2, "message", clipMessage(in.Message))
 	}
 	e.time(1, "updatedAt", s.UpdatedAt)
 	return e.buf, nil
+}
+
+// MaxMessage is the longest message a status or event record holds; a
+// longer one (a start failure that quotes a 1 MiB command) is cut, with its
+// length said, so that a hostile manifest cannot make every status write
+// and every event cost megabytes.
+const MaxMessage = 32 << 10
+
+// clipMessage returns s, or its first MaxMessage bytes (whole runes) and a
+// note of how long it was.
+func clipMessage(s string) string {
+	if len(s) <= MaxMessage {
+		return s
+	}
+	n := MaxMessage
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // encoder appends block YAML to buf; depth counts two-space indents.

@@ -8,6 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regfile"
 )
 
 const (
@@ -16,6 +22,9 @@ const (
 	rotatedSuffix = ".1"
 	// DefaultEventsMaxBytes is the size past which an events file is rotated.
 	DefaultEventsMaxBytes int64 = 1 << 20
+	// MaxEventsRead is the most ReadEvents takes of one events file: its
+	// end, whole lines. A file of ours is rotated long before that.
+	MaxEventsRead int64 = 4 << 20
 )
 
 // EventsPath returns the path of the events file of program name in dir. Its
@@ -34,6 +43,10 @@ type EventLog struct {
 	// MaxBytes is the size an events file may not pass: before an append would
 	// pass it, the file is renamed to NAME.events.jsonl.1, replacing an older one.
 	MaxBytes int64
+	// Log is told when something that is not a regular file (a FIFO, a
+	// symbolic link, a socket) had taken an events file's name and was
+	// replaced. The zero Logger discards it.
+	Log logr.Logger
 }
 
 // AppendEvents appends evs to dir/NAME.events.jsonl with the default size limit.
@@ -58,7 +71,7 @@ func (l EventLog) Append(name string, evs []Event) (int, error) {
 		limit = DefaultEventsMaxBytes
 	}
 	path := EventsPath(l.Dir, name)
-	f, size, err := openEvents(path)
+	f, size, err := l.openEvents(path)
 	if err != nil {
 		return 0, fmt.Errorf("append events: %w", err)
 	}
@@ -95,7 +108,7 @@ func (l EventLog) Append(name string, evs []Event) (int, error) {
 			if err := os.Rename(path, path+rotatedSuffix); err != nil {
 				return done, fmt.Errorf("rotate events %s: %w", path, err)
 			}
-			if f, size, err = openEvents(path); err != nil {
+			if f, size, err = l.openEvents(path); err != nil {
 				return done, fmt.Errorf("append events: %w", err)
 			}
 		}
@@ -114,8 +127,24 @@ func (l EventLog) Append(name string, evs []Event) (int, error) {
 // openEvents opens path for appending and returns its size. When a crash left a
 // torn last line, it first ends that line, so that the next record is not glued
 // to it and lost with it.
-func openEvents(path string) (*os.File, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, fileMode)
+//
+// The name is the daemon's: whatever else holds it (a FIFO, which would
+// block every write once full; a symbolic link, to /dev/zero or to a file
+// of someone else's; a socket or a device) is never written through or
+// waited on, but replaced by an empty events file, atomically, and logged.
+// A directory cannot be replaced so: that is an error, reported again at
+// every retry.
+func (l EventLog) openEvents(path string) (*os.File, int64, error) {
+	const flags = os.O_RDWR | os.O_APPEND | os.O_CREATE | unix.O_NOFOLLOW
+	f, err := regfile.OpenFile(path, flags, fileMode)
+	var nr *regfile.NotRegularError
+	if errors.As(err, &nr) && nr.Mode&fs.ModeDir == 0 {
+		if werr := atomicfile.Write(path, nil, atomicfile.Options{Mode: fileMode}); werr != nil {
+			return nil, 0, fmt.Errorf("replace %w: %w", err, werr)
+		}
+		l.Log.Info("Replaced a file in the way of an events file", "path", path, "reason", "is "+regfile.Kind(nr.Mode)+", not a regular file")
+		f, err = regfile.OpenFile(path, flags, fileMode)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -146,7 +175,10 @@ func openEvents(path string) (*os.File, int64, error) {
 
 // ReadEvents returns the events of program name in dir, oldest first: those of
 // NAME.events.jsonl.1, then those of NAME.events.jsonl. Missing files count as
-// empty. Lines that do not parse (a line torn by a crash) are skipped.
+// empty. Lines that do not parse (a line torn by a crash) are skipped. Of a
+// file larger than MaxEventsRead only the last whole lines that fit are read;
+// a file that is not a regular file (a FIFO, a symbolic link, a device) is
+// an error, and is not read.
 func ReadEvents(dir, name string) ([]Event, error) {
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
@@ -154,7 +186,7 @@ func ReadEvents(dir, name string) ([]Event, error) {
 	path := EventsPath(dir, name)
 	var out []Event
 	for _, p := range []string{path + rotatedSuffix, path} {
-		data, err := os.ReadFile(p)
+		data, _, err := regfile.ReadTail(p, false, MaxEventsRead)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

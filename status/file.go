@@ -11,11 +11,16 @@ import (
 	"strings"
 
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regfile"
 )
 
 const (
 	statusSuffix = ".status.yaml"
 	fileMode     = 0o644
+	// MaxStatusFileSize is the most a status file reader takes: a status
+	// of 10000 instances, each with every field filled, is about 5 MB. A
+	// larger file is not ours and is refused (ErrTooLarge) unread.
+	MaxStatusFileSize = 16 << 20
 )
 
 // ErrInvalidName is returned when a program name cannot be turned into a file
@@ -80,8 +85,9 @@ func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp [
 	}
 	if prev != nil && bytes.Equal(prev, cmp) {
 		// The file may be gone although we wrote it: DIR can be a symlink
-		// re-pointed to another checkout (git-sync).
-		if _, err := os.Stat(path); err == nil {
+		// re-pointed to another checkout (git-sync). Or something else may
+		// have taken its name (a FIFO, a link): the rename replaces it.
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
 			return false, cmp, nil
 		}
 	}
@@ -92,9 +98,11 @@ func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp [
 }
 
 // comparableFile returns the comparable form of the status in path, or nil when
-// it cannot be read or parsed, in which case it is simply rewritten.
+// it cannot be read or parsed, in which case it is simply rewritten. What is
+// not a regular file (a FIFO, a link to /dev/zero) is not read: the rename
+// replaces it.
 func comparableFile(path string) []byte {
-	data, err := os.ReadFile(path)
+	data, err := regfile.ReadFile(path, false, MaxStatusFileSize)
 	if err != nil {
 		return nil
 	}
@@ -128,9 +136,12 @@ func removeStaleTemps(dir string) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-// ReadFile reads and parses the status file at path.
+// ReadFile reads and parses the status file at path. Only a regular file
+// of at most MaxStatusFileSize bytes is read: a symbolic link, a FIFO, a
+// socket or a device in its place is refused (errors.Is
+// regfile.ErrNotRegular) without blocking and unread.
 func ReadFile(path string) (ProgramStatus, error) {
-	data, err := os.ReadFile(path)
+	data, err := regfile.ReadFile(path, false, MaxStatusFileSize)
 	if err != nil {
 		return ProgramStatus{}, fmt.Errorf("read status: %w", err)
 	}
@@ -142,9 +153,10 @@ func ReadFile(path string) (ProgramStatus, error) {
 }
 
 // ReadDir reads every NAME.status.yaml in dir, sorted by NAME, skipping hidden
-// (temp) files and files that vanish while it reads. A file that cannot be read
-// or parsed does not stop the others: ReadDir returns what it could read together
-// with the joined errors.
+// (temp) files, directories and files that vanish while it reads. A file that
+// cannot be read or parsed (or is not a regular file: ReadFile) does not stop
+// the others: ReadDir returns what it could read together with the joined
+// errors.
 func ReadDir(dir string) ([]ProgramStatus, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

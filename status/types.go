@@ -304,7 +304,7 @@ func appendEvent(b []byte, ev Event) []byte {
 		b = strconv.AppendInt(b, int64(ev.Pid), 10)
 	}
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, ev.Message)
+	b = appendJSONString(b, clipMessage(ev.Message))
 	return append(b, '}')
 }
 

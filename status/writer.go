@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,13 @@ const (
 	flushCostFactor = 20
 	// staleBudget is docs/reference.md §4's promise: a change is on disk within 1s.
 	staleBudget = time.Second
+	// retryMin and retryMax bound the back-off of a flush that failed: it
+	// is tried again on its own after retryMin, doubling up to retryMax,
+	// so that no status file stays stale for long after a fault (a full or
+	// read-only file system) clears, and a lasting fault costs one attempt
+	// every retryMax.
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
 )
 
 // WriterOptions configures a Writer. The zero value of each field is a sensible
@@ -63,10 +71,13 @@ type WriterOptions struct {
 //	timer fires           flush: append events, then write changed statuses and
 //	                      remove deleted ones; back to sleep until the next change
 //
-// A status whose write fails is logged and written again with the next flush,
-// unless a newer one replaced it; events that fail are kept (bounded) for the
-// next flush too. Nothing is retried on a timer, so a broken disk costs one
-// attempt per change, not a busy loop.
+// A status whose write fails is written again with the next flush, unless a
+// newer one replaced it; events that fail are kept (bounded) for the next
+// flush too. A flush that left something unwritten is followed by one of its
+// own after a back-off (100ms doubling to 5s, see nextRetry), so a status
+// file is fresh again soon after the fault clears even when nothing else
+// changes, and a lasting fault costs one attempt every 5s, not a busy loop.
+// A failure is logged when it starts (or its error changes), and its end once.
 type Writer struct {
 	dir      string
 	interval time.Duration
@@ -85,7 +96,12 @@ type Writer struct {
 	flushMu sync.Mutex // serialises flushes and guards the fields below
 	written map[string][]byte
 	failed  map[string]op
+	retry   bool              // the last flush left something to write again
 	onWrite func(name string) // test hook: called after each status file write
+
+	// failing is what Run has logged as failing and not yet as written
+	// again: failure key -> its cause. Only Run uses it.
+	failing map[string]string
 }
 
 // op is the pending change of one program's status file.
@@ -110,13 +126,14 @@ func NewWriter(opts WriterOptions) *Writer {
 		interval: opts.Interval,
 		log:      opts.Log,
 		clock:    opts.Clock,
-		events:   EventLog{Dir: opts.Dir, MaxBytes: opts.EventsMaxBytes},
+		events:   EventLog{Dir: opts.Dir, MaxBytes: opts.EventsMaxBytes, Log: opts.Log},
 		wake:     make(chan struct{}, 1),
 		pending:  map[string]op{},
 		queued:   map[string][]Event{},
 		dropped:  map[string]int{},
 		written:  map[string][]byte{},
 		failed:   map[string]op{},
+		failing:  map[string]string{},
 	}
 }
 
@@ -186,33 +203,66 @@ func (w *Writer) signal() {
 
 // Run writes changes until ctx is done, then flushes once more and returns.
 // A change is written one batch after it was made (Interval, stretched
-// after a slow flush: see batchInterval); when nothing changes,
-// Run sleeps without timers. Failures are logged, never fatal. It first removes
-// temp files that a crashed writer left behind, so only the process holding the
-// directory lock may run it.
+// after a slow flush: see batchInterval); a flush that failed is retried on
+// its own after a back-off (nextRetry); when nothing changes and nothing
+// failed, Run sleeps without timers. Failures are logged, never fatal. It
+// first removes temp files that a crashed writer left behind, so only the
+// process holding the directory lock may run it.
 func (w *Writer) Run(ctx context.Context) {
 	w.removeStaleTemps()
 	var cost time.Duration // how long the last flush took
+	var backoff time.Duration
 	for {
-		select {
-		case <-ctx.Done():
-			w.logFailures(w.flush())
-			return
-		case <-w.wake:
+		var retry chan struct{}
+		var rt clock.Timer
+		if backoff > 0 {
+			ch := make(chan struct{})
+			retry, rt = ch, w.clock.AfterFunc(backoff, func() { close(ch) })
 		}
-		due := make(chan struct{})
-		t := w.clock.AfterFunc(w.batchInterval(cost), func() { close(due) })
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			w.logFailures(w.flush())
+			if rt != nil {
+				rt.Stop()
+			}
+			w.report(w.flush())
 			return
-		case <-due:
+		case <-retry:
+		case <-w.wake:
+			if rt != nil {
+				rt.Stop()
+			}
+			due := make(chan struct{})
+			t := w.clock.AfterFunc(w.batchInterval(cost), func() { close(due) })
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				w.report(w.flush())
+				return
+			case <-due:
+			}
 		}
 		start := w.clock.Now()
-		w.logFailures(w.flush())
+		w.report(w.flush())
 		cost = w.clock.Now().Sub(start)
+		w.flushMu.Lock()
+		again := w.retry
+		w.flushMu.Unlock()
+		backoff = nextRetry(backoff, again)
 	}
+}
+
+// nextRetry is the back-off before the next flush of its own after one
+// that took prev: none when everything was written, else retryMin doubling
+// up to retryMax. A change meanwhile flushes sooner, and the back-off keeps
+// growing while the fault lasts.
+func nextRetry(prev time.Duration, failed bool) time.Duration {
+	switch {
+	case !failed:
+		return 0
+	case prev <= 0:
+		return retryMin
+	}
+	return min(2*prev, retryMax)
 }
 
 // batchInterval is how long a batch coalesces changes after a flush that
@@ -253,9 +303,27 @@ type failure struct {
 	err                error
 }
 
-func (w *Writer) logFailures(fs []failure) {
+// report logs the failures of a flush: each when it starts or its cause
+// changes (ENOSPC, then EROFS), not at every retry of a lasting fault; and,
+// once, that a write that was failing has succeeded.
+func (w *Writer) report(fs []failure) {
+	now := map[string]bool{}
 	for _, f := range fs {
-		w.log.Error(f.err, f.msg, "program", f.program, "path", f.path)
+		key := f.msg + "\x00" + f.path
+		now[key] = true
+		if c := cause(f.err); w.failing[key] != c {
+			w.failing[key] = c
+			w.log.Error(f.err, f.msg, "program", f.program, "path", f.path)
+		}
+	}
+	for key := range w.failing {
+		if now[key] {
+			continue
+		}
+		// Not failing any more: written since, or no longer to be written.
+		_, path, _ := strings.Cut(key, "\x00")
+		delete(w.failing, key)
+		w.log.Info("Written again after failing", "path", path)
 	}
 }
 
@@ -286,6 +354,7 @@ func (w *Writer) flush() []failure {
 	clear(w.failed)
 
 	var fails []failure
+	w.retry = false
 	for _, name := range sortedKeys(dropped) {
 		w.log.Info("Events dropped", "program", name, "count", dropped[name])
 	}
@@ -300,6 +369,7 @@ func (w *Writer) flush() []failure {
 			w.mu.Lock()
 			w.enqueue(name, evs[n:], true)
 			w.mu.Unlock()
+			w.retry = true
 		}
 	}
 	for _, name := range sortedKeys(ops) {
@@ -311,6 +381,7 @@ func (w *Writer) flush() []failure {
 				fails = append(fails, failure{"Remove status failed", name, path, err})
 				if !errors.Is(err, ErrInvalidName) {
 					w.failed[name] = o
+					w.retry = true
 				}
 			}
 			continue
@@ -322,6 +393,7 @@ func (w *Writer) flush() []failure {
 			fails = append(fails, failure{"Write status failed", name, path, err})
 			if !errors.Is(err, ErrInvalidName) {
 				w.failed[name] = o
+				w.retry = true
 			}
 			continue
 		}
@@ -331,6 +403,19 @@ func (w *Writer) flush() []failure {
 		}
 	}
 	return fails
+}
+
+// cause is the innermost error of err's chain (an errno, typically), as a
+// string: what stays the same from one attempt to the next, where the
+// message may not (it names a random temp file).
+func cause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -302,8 +302,9 @@ func TestWriterFinalFlush(t *testing.T) {
 	}
 }
 
-// TestWriterRetriesFailures makes writes fail, checks they are logged, and that
-// they succeed with the next change once the directory is usable again.
+// TestWriterRetriesFailures makes writes fail, checks they are logged once,
+// retried on their own with a growing back-off while the fault lasts, and
+// written without any other change once the directory is usable again.
 func TestWriterRetriesFailures(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "later")
 	var mu sync.Mutex
@@ -314,16 +315,17 @@ func TestWriterRetriesFailures(t *testing.T) {
 		logged = append(logged, args)
 	}, funcr.Options{})
 	tw := startWriter(t, WriterOptions{Dir: dir, Log: log})
+	nLogged := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(logged)
+	}
 
 	tw.Update(status("a", 1))
 	tw.Event(Event{Type: EventNormal, Reason: "Started", Program: "a"})
 	tw.waitTimer(t)
 	tw.clock.Step(DefaultInterval)
-	waitfor.Condition(t, waitTimeout, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(logged) == 2
-	}, "the failures to be logged")
+	waitfor.Condition(t, waitTimeout, func() bool { return nLogged() == 2 }, "the failures to be logged")
 	mu.Lock()
 	all := strings.Join(logged, "\n")
 	mu.Unlock()
@@ -335,22 +337,59 @@ func TestWriterRetriesFailures(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, all)
 		}
 	}
-	if created := tw.clock.Armed(); created != 1 {
-		t.Errorf("%d timers made: a failure must not retry on its own", created)
+
+	// While the fault lasts: a retry of its own after each back-off, each
+	// twice as long as the one before up to retryMax, and no new log line.
+	want := retryMin
+	for range 8 {
+		waitfor.Condition(t, waitTimeout, func() bool {
+			next, ok := tw.clock.Next()
+			return ok && tw.clock.Pending() == 1 && next == want
+		}, "the retry timer")
+		armed := tw.clock.Armed()
+		tw.clock.Step(want)
+		waitfor.Condition(t, waitTimeout, func() bool { return tw.clock.Armed() > armed }, "a retry and the next timer")
+		want = min(2*want, retryMax)
+	}
+	if n := nLogged(); n != 2 {
+		t.Errorf("%d log lines: a lasting fault is logged once", n)
 	}
 
+	// The fault clears: the next retry writes, with no other change.
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tw.Update(status("b", 2)) // Any change brings the retry.
-	if err := tw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if got, ok := restartsOnDisk(dir, "a"); !ok || got != 1 {
-		t.Errorf("failed status not retried: %d, %v", got, ok)
-	}
+	waitfor.Condition(t, waitTimeout, func() bool { return tw.clock.Pending() == 1 }, "the retry timer")
+	tw.clock.Step(retryMax)
+	waitfor.Condition(t, waitTimeout, func() bool {
+		got, ok := restartsOnDisk(dir, "a")
+		return ok && got == 1
+	}, "the failed status to be written by a retry")
 	if evs, err := ReadEvents(dir, "a"); err != nil || len(evs) != 1 {
 		t.Errorf("failed events not retried: %v, %v", evs, err)
+	}
+	waitfor.Condition(t, waitTimeout, func() bool { return nLogged() == 4 }, "the recovery to be logged")
+	mu.Lock()
+	if all := strings.Join(logged[2:], "\n"); strings.Count(all, `"msg"="Written again after failing"`) != 2 {
+		t.Errorf("recovery log:\n%s", all)
+	}
+	mu.Unlock()
+	// Then it rests: no timer.
+	waitfor.Condition(t, waitTimeout, func() bool { return tw.clock.Pending() == 0 }, "the writer to rest")
+}
+
+func TestNextRetry(t *testing.T) {
+	for _, c := range []struct {
+		prev   time.Duration
+		failed bool
+		want   time.Duration
+	}{
+		{0, false, 0}, {retryMax, false, 0}, {0, true, retryMin}, {retryMin, true, 2 * retryMin},
+		{retryMax / 2, true, retryMax}, {retryMax, true, retryMax},
+	} {
+		if got := nextRetry(c.prev, c.failed); got != c.want {
+			t.Errorf("nextRetry(%v, %v) = %v, want %v", c.prev, c.failed, got, c.want)
+		}
 	}
 }
 

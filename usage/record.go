@@ -13,10 +13,14 @@ import (
 
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regfile"
 )
 
 // RecordName is the record's file name in the daemon's state directory.
 const RecordName = "cgroup"
+
+// maxRecordSize bounds a read of the record: a few lines of paths.
+const maxRecordSize = 64 << 10
 
 // keyV2 names the v2 root's line; the other lines are named by their v1
 // controller.
@@ -73,7 +77,8 @@ func RemoveRecord(stateDir string) error {
 // ReadRecord reads what WriteRecord wrote. The error wraps fs.ErrNotExist
 // when there is no record: the daemon runs without cgroups.
 func ReadRecord(stateDir string) (cgroup.Dirs, error) {
-	data, err := os.ReadFile(RecordPath(stateDir))
+	// Not through a link, not from a FIFO, bounded (internal/regfile).
+	data, err := regfile.ReadFile(RecordPath(stateDir), false, maxRecordSize)
 	if err != nil {
 		return cgroup.Dirs{}, fmt.Errorf("read cgroup record: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -112,7 +113,7 @@ func followEvents(ctx context.Context, w io.Writer, dir string, names []string, 
 	tails := map[string]*tailer{}
 	var all []status.Event
 	for _, p := range eventFiles(dir, names) {
-		if old, err := os.ReadFile(p + ".1"); err == nil {
+		if old, _, err := regfile.ReadTail(p+".1", false, status.MaxEventsRead); err == nil {
 			all = append(all, status.ParseEvents(old)...)
 		}
 		t := newTailer(p)
@@ -195,10 +196,22 @@ func newTailer(path string) *tailer {
 	return t
 }
 
+// open opens the file, if it is a regular file (not a FIFO that would
+// block the reads, nor a link to /dev/zero that would never end them), at
+// its last status.MaxEventsRead bytes: an events file of ours is rotated
+// long before that, and the torn first line is skipped by ParseEvents.
 func (t *tailer) open() {
-	if f, err := os.Open(t.path); err == nil {
-		t.f = f
+	f, err := regfile.Open(t.path, false)
+	if err != nil {
+		return
 	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > status.MaxEventsRead {
+		if _, err := f.Seek(fi.Size()-status.MaxEventsRead, io.SeekStart); err != nil {
+			f.Close()
+			return
+		}
+	}
+	t.f = f
 }
 
 func (t *tailer) close() {
@@ -215,7 +228,9 @@ func (t *tailer) lines() []byte {
 			return nil
 		}
 	}
-	data, _ := io.ReadAll(t.f)
+	// At most MaxEventsRead a call: a file that grows without end (not
+	// ours) cannot hold the reader.
+	data, _ := io.ReadAll(io.LimitReader(t.f, status.MaxEventsRead))
 	if replaced(t.f, t.path) {
 		// Rotated: the rest of the old file was read above; the new
 		// one is read from its start.
@@ -223,7 +238,7 @@ func (t *tailer) lines() []byte {
 		t.f = nil
 		t.open()
 		if t.f != nil {
-			more, _ := io.ReadAll(t.f)
+			more, _ := io.ReadAll(io.LimitReader(t.f, status.MaxEventsRead))
 			data = append(data, more...)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/reconciler/output"
 )
 
@@ -186,7 +187,9 @@ func (s *streamLog) read(first bool, start func(*streamLog) int64) []dataChunk {
 }
 
 func (s *streamLog) open() bool {
-	f, err := os.Open(s.path)
+	// A regular file only: a FIFO or a link to /dev/zero named like a log
+	// must not block or feed the reader for ever.
+	f, err := regfile.Open(s.path, true)
 	if err != nil {
 		return false
 	}
@@ -360,9 +363,9 @@ func (x *indexTail) read() []output.Arrival {
 		}
 	}
 	if x.f == nil {
-		if f, err := os.Open(x.path); err == nil {
+		if f, err := regfile.Open(x.path, true); err == nil {
 			x.f, x.found = f, true
-			b, _ := io.ReadAll(f)
+			b, _ := io.ReadAll(f) // a regular file: it ends
 			data = append(data, b...)
 		}
 	}

@@ -69,6 +69,11 @@ in the status files.`,
 			if err != nil && len(all) == 0 {
 				return err
 			}
+			if err != nil {
+				// A status file that cannot be read (or is not a regular
+				// file) does not hide the others.
+				fmt.Fprintln(cmd.ErrOrStderr(), "reconciled: "+err.Error())
+			}
 			sts, missing := selectPrograms(all, args)
 			if sts == nil {
 				sts = []status.ProgramStatus{} // -o json prints [], not null

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
@@ -89,8 +91,13 @@ it does for the daemon).`,
 
 // validateFile reads path with the store's size cap, so that a huge file is
 // refused without reading it all. With a policy (run as root), the file is
-// first checked as a daemon on its directory would check it.
+// first checked as a daemon on its directory would check it. What is not a
+// regular file (a FIFO, a directory, a device, also behind a link) is said
+// to be so, without blocking and unread.
 func validateFile(path string, policy *manifest.Policy) (*spec.Program, []byte, error) {
+	if err := manifest.CheckRegular(path); err != nil {
+		return nil, nil, err // "PATH is a FIFO, not a regular file: ..."
+	}
 	var owner uint32
 	if policy != nil {
 		r, err := policy.CheckPath(manifest.OSFS{}, filepath.Dir(path), filepath.Base(path))
@@ -100,6 +107,9 @@ func validateFile(path string, policy *manifest.Policy) (*spec.Program, []byte, 
 		owner = r.File.Stat.UID
 	}
 	data, err := manifest.ReadFile(path)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return nil, nil, err // "PATH is a FIFO, not a regular file: ..."
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}

@@ -51,6 +51,10 @@
 //     Writes to the terminal are best effort: one that fails is reported and
 //     that pump stops writing to the terminal, so a closed terminal never
 //     stops the children.
+//   - A log file is a regular file: its open never blocks (O_NONBLOCK: a
+//     FIFO in its place fails the open) and a FIFO, socket or device is
+//     refused; in the daemon's own log directory (FileOptions.CreateDir) a
+//     symbolic link in a log file's place is refused, never written through.
 //   - Every pump has an owner. It ends at end of file, when every writer of
 //     the pipe (the child, and any descendant that inherited it) has closed
 //     it, or when it is aborted (Group.Wait past its deadline, Pump.Abort);

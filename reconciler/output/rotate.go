@@ -24,6 +24,13 @@ type FileOptions struct {
 	// CreateDir creates a missing parent directory (the daemon's own log
 	// directory); otherwise a missing directory is an error.
 	CreateDir bool
+	// Name, when set, is how the errors of the file name it instead of its
+	// path (and its backups' paths): a path expanded from an instance's
+	// environment may hold a secret, which must not reach status, events
+	// or the daemon's log (docs/reference.md §13). Such errors keep the
+	// operation and the errno: "open spec.stdout.file /x/$(T).log: no
+	// such file or directory".
+	Name string
 }
 
 // File is a log file rotated by size. It is opened for appending, so that a
@@ -45,9 +52,31 @@ type File struct {
 func OpenFile(path string, o FileOptions) (*File, error) {
 	w := &File{path: path, opts: o, fd: -1}
 	if err := w.open(false); err != nil {
-		return nil, err
+		return nil, w.named("open", err)
 	}
 	return w, nil
+}
+
+// named returns err as the file's user may show it: as it is, or with
+// FileOptions.Name set, an *fs.PathError of op (or of err's own op) on Name
+// with the innermost cause of err, and no path. w.mu must be held, or w not
+// yet shared.
+func (w *File) named(op string, err error) error {
+	if err == nil || w.opts.Name == "" {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && op != "rotate" {
+		op = pe.Op
+	}
+	cause := err
+	for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
+		cause = next
+	}
+	if cause == err {
+		cause = errors.New("failed") // not wrapped: its message may hold the path
+	}
+	return &fs.PathError{Op: op, Path: w.opts.Name, Err: cause}
 }
 
 // Path returns the file's path.
@@ -61,9 +90,17 @@ func (w *File) setOptions(o FileOptions) {
 }
 
 func (w *File) open(truncate bool) error {
-	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC
+	// O_NONBLOCK: a FIFO in the log file's place fails the open (ENXIO)
+	// instead of blocking it until someone reads; on a regular file it
+	// means nothing. O_NOCTTY: a terminal does not become ours.
+	flags := unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 	if truncate {
 		flags |= unix.O_TRUNC
+	}
+	if w.opts.CreateDir {
+		// The daemon's own log directory: a link in a log file's place is
+		// refused (ELOOP), never written through.
+		flags |= unix.O_NOFOLLOW
 	}
 	fd, err := openFile(w.path, flags)
 	if err != nil && w.opts.CreateDir && errors.Is(err, fs.ErrNotExist) {
@@ -72,12 +109,17 @@ func (w *File) open(truncate bool) error {
 		}
 	}
 	if err != nil {
-		return err // *fs.PathError: "open PATH: reason"
+		return notRegular(err, flags) // *fs.PathError: "open PATH: reason"
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return &fs.PathError{Op: "stat", Path: w.path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		// A device or a socket: not a file to append to, size and rotate.
+		unix.Close(fd)
+		return &fs.PathError{Op: "open", Path: w.path, Err: errNotRegular}
 	}
 	// A bare fd, not an *os.File: os.OpenFile on Linux makes every file
 	// non-blocking, tries to register it with the netpoller (which refuses
@@ -86,6 +128,21 @@ func (w *File) open(truncate bool) error {
 	// own lock already orders every use of the fd.
 	w.fd, w.size, w.ino = fd, st.Size, st.Ino
 	return nil
+}
+
+// errNotRegular is what a log file that is not a regular file fails with.
+var errNotRegular = errors.New("not a regular file")
+
+// notRegular says in err (an *fs.PathError of open) that the file is not a
+// regular file where open's own errno would not: ENXIO is what an O_NONBLOCK
+// open for writing gives a FIFO nobody reads, or a socket; ELOOP under
+// O_NOFOLLOW a symbolic link.
+func notRegular(err error, flags int) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && (pe.Err == unix.ENXIO || pe.Err == unix.ELOOP && flags&unix.O_NOFOLLOW != 0) {
+		pe.Err = fmt.Errorf("%w (%v)", errNotRegular, pe.Err)
+	}
+	return err
 }
 
 // openFile is open(2), as os.OpenFile calls it.
@@ -134,7 +191,7 @@ func (w *File) writeLocked(p []byte) (int, error) {
 	for len(p) > 0 {
 		if w.fd < 0 {
 			if err := w.open(false); err != nil {
-				return written, err
+				return written, w.named("open", err)
 			}
 		}
 		chunk := p
@@ -145,7 +202,7 @@ func (w *File) writeLocked(p []byte) (int, error) {
 			}
 			if cut == 0 && w.size > 0 {
 				if err := w.rotate(); err != nil {
-					return written, err
+					return written, w.named("rotate", err)
 				}
 				continue
 			}
@@ -161,7 +218,7 @@ func (w *File) writeLocked(p []byte) (int, error) {
 		written += n
 		p = p[n:]
 		if err != nil {
-			return written, err
+			return written, w.named("write", err)
 		}
 	}
 	return written, nil
@@ -231,5 +288,5 @@ func (w *File) Close() error {
 	if w.fd < 0 {
 		return nil
 	}
-	return w.closeFd()
+	return w.named("close", w.closeFd())
 }

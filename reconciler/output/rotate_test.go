@@ -1,11 +1,15 @@
 package output
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -174,4 +178,72 @@ func TestOpenFileErrors(t *testing.T) {
 		t.Fatalf("CreateDir: %v", err)
 	}
 	f.Close()
+}
+
+// TestOpenFileHostile: a log file's name taken by a FIFO, a socket or a
+// device fails the open at once (a FIFO nobody reads would block it
+// forever); in the daemon's own log directory (CreateDir) a symbolic link
+// is refused, not written through.
+func TestOpenFileHostile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "sock.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.log")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		o    FileOptions
+	}{
+		{fifo, FileOptions{}}, {fifo, FileOptions{CreateDir: true}}, {filepath.Join(dir, "sock.log"), FileOptions{}},
+		{"/dev/null", FileOptions{}}, {link, FileOptions{CreateDir: true}},
+	} {
+		if f, err := OpenFile(c.path, c.o); !errors.Is(err, errNotRegular) || !strings.Contains(err.Error(), c.path) {
+			t.Errorf("OpenFile(%s, %+v) = %v, want it refused as not a regular file", c.path, c.o, err)
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
+		t.Errorf("written through the link: %q", data)
+	}
+	// A user's file target may be a link to a regular file.
+	f, err := OpenFile(link, FileOptions{})
+	if err != nil {
+		t.Fatalf("a link to a regular file: %v", err)
+	}
+	f.Close()
+}
+
+// TestOpenFileName: with FileOptions.Name, errors name the file by it,
+// never by its path, which may hold a value from the environment.
+func TestOpenFileName(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "s3cr3t-v4lue"
+	name := "spec.stdout.file /x/$(TOKEN).log"
+	_, err := OpenFile(filepath.Join(dir, "missing", secret+".log"), FileOptions{Name: name})
+	if err == nil || strings.Contains(err.Error(), secret) || err.Error() != "open "+name+": no such file or directory" {
+		t.Errorf("missing directory: %v", err)
+	}
+	fifo := filepath.Join(dir, secret+".log")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenFile(fifo, FileOptions{Name: name})
+	if !errors.Is(err, errNotRegular) || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), name) {
+		t.Errorf("FIFO: %v", err)
+	}
 }
