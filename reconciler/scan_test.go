@@ -9,14 +9,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
 )
 
 const scanBody = "spec:\n  command: [sleep, \"100\"]\n"
 
 // TestScan: the scanner reports what the manifest store lists: one result
-// per program name, duplicates as errors, bad names apart, and neither
-// FIFOs nor directories read.
+// per program name, duplicates as errors, bad names apart, a FIFO as an
+// error (NotRegularFile) without reading it, and directories not at all.
 func TestScan(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
@@ -43,7 +44,7 @@ func TestScan(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if want := []string{"broken", "db", "web"}; !slices.Equal(names, want) {
+	if want := []string{"broken", "db", "pipe", "web"}; !slices.Equal(names, want) {
 		t.Errorf("found %v, want %v", names, want)
 	}
 	if !slices.Equal(bad, []string{"Bad.yaml"}) {
@@ -57,6 +58,9 @@ func TestScan(t *testing.T) {
 	}
 	if r := found["broken"]; r.prog != nil || r.err == nil || !strings.HasPrefix(r.err.Error(), "broken.yml:") {
 		t.Errorf("broken: %+v", r)
+	}
+	if r := found["pipe"]; r.prog != nil || invalidReason(r.err) != manifest.ReasonNotRegularFile {
+		t.Errorf("pipe: %+v", r)
 	}
 }
 
