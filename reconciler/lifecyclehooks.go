@@ -32,7 +32,7 @@ func (e *LifecycleError) Error() string {
 func startFailure(err error) string {
 	var le *LifecycleError
 	if errors.As(err, &le) {
-		return le.Error()
+		return err.Error() // as redacted (redactStart), the hook's own words
 	}
 	return "start failed: " + err.Error()
 }

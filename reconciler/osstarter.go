@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,7 @@ type OSStarter struct {
 }
 
 // Start starts instance req.Index of req.Program.
-func (s *OSStarter) Start(ctx context.Context, req StartRequest) (Process, error) {
+func (s *OSStarter) Start(ctx context.Context, req StartRequest) (_ Process, err error) {
 	p := req.Program
 	name := p.Metadata.Name + "-" + strconv.Itoa(req.Index)
 	env, tmpl, cred, err := s.instanceIdentity(p, req.Index)
@@ -94,6 +95,8 @@ func (s *OSStarter) Start(ctx context.Context, req StartRequest) (Process, error
 		Credential: cred,
 		Umask:      p.Spec.Umask,
 	}
+	// The failure is reported in status and events: no expanded value.
+	defer func() { err = redactStart(err, p, ps.Argv, env) }()
 	if p.Spec.Nice != 0 {
 		nice := p.Spec.Nice
 		ps.Nice = &nice
@@ -370,6 +373,11 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 				path = filepath.Join(o.dir, path)
 			}
 			fo = output.FileOptions{MaxSize: out.MaxSize, MaxBackups: out.MaxBackups}
+			if strings.Contains(out.File, "$") {
+				// Expanded from the environment: what reports the file's
+				// later write failures names the field, not the path.
+				fo.Name = "spec." + stream + ".file " + out.File
+			}
 		}
 		var f io.WriteCloser
 		if out.Mode == spec.OutputAuto {
@@ -383,7 +391,7 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 				return nil, fmt.Errorf("open %s log: %w", stream, err)
 			}
 		}
-		targets = append(targets, output.Target{Name: path, W: f})
+		targets = append(targets, output.Target{Name: cmp.Or(fo.Name, path), W: f})
 	default:
 		return nil, fmt.Errorf("%s: output mode %q is not supported", stream, out.Mode)
 	}

@@ -17,7 +17,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // expanded to argv in environment env, with every value that expansion put
 // into the command or a log file's path replaced by its $(VAR) template:
 // such a message goes to status, events and the daemon's log, and an
-// expanded value may be a secret (docs/reference.md §13). err is returned
+// expanded value may be a secret (docs/reference.md §1). err is returned
 // as it is when it holds none.
 func redactStart(err error, p *spec.Program, argv, env []string) error {
 	if err == nil {

@@ -13,7 +13,7 @@ const minRedacted = 4
 // expanded[i], replaced by the template it came from, templates[i], so that
 // a message about a command or a path (a start failure: "exec: ...: not
 // found", "open LOG: no such file") names what the manifest says, never a
-// value from the instance's environment (docs/reference.md §13). Pairs
+// value from the instance's environment (docs/reference.md §1). Pairs
 // whose expansion changed nothing, and values shorter than minRedacted,
 // are left alone; longer values go first, so that one that holds another
 // is replaced whole.

@@ -27,7 +27,7 @@ type FileOptions struct {
 	// Name, when set, is how the errors of the file name it instead of its
 	// path (and its backups' paths): a path expanded from an instance's
 	// environment may hold a secret, which must not reach status, events
-	// or the daemon's log (docs/reference.md §13). Such errors keep the
+	// or the daemon's log (docs/reference.md §1). Such errors keep the
 	// operation and the errno: "open spec.stdout.file /x/$(T).log: no
 	// such file or directory".
 	Name string
