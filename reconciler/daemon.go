@@ -174,6 +174,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		}
 	}()
 	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
+	forgetDeleted(o.Dir, o.StatusDir, filter, writer, log.WithName("cleanup"))
 	specDir, _ := filepath.Abs(o.Dir)
 	// The run ends with ctx, or earlier by the exit policy, whose cause
 	// then says how RunDaemon returns.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
@@ -15,6 +16,7 @@ import (
 	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/proc"
+	"github.com/reconciled/reconciled/status"
 )
 
 // daemonIDFile, in the state directory, holds RECONCILED_DAEMON_ID: made
@@ -81,5 +83,36 @@ func killMarkedLeftovers(id string, log logr.Logger) {
 	}
 	if err := proc.SignalMarked(found, unix.SIGKILL); err != nil {
 		log.Error(err, "Kill leftover processes failed")
+	}
+}
+
+// forgetDeleted records the end of every program whose status file
+// remains but whose manifest was deleted while no daemon ran (its
+// processes were ended by the start-up cleanup): a Deleted event, then
+// the status file goes, as when a running daemon sees the deletion.
+// Programs the filter leaves out are not this daemon's to judge.
+func forgetDeleted(dir, statusDir string, filter func(string) bool, sink StatusSink, log logr.Logger) {
+	statuses, err := status.ReadDir(statusDir)
+	if err != nil || len(statuses) == 0 {
+		return
+	}
+	names, err := listPrograms(dir, nil)
+	if err != nil {
+		log.Error(err, "Cannot list the manifests: status files of deleted programs kept")
+		return
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, st := range statuses {
+		name := st.Metadata.Name
+		if have[name] || (filter != nil && !filter(name)) {
+			continue
+		}
+		log.Info("Manifest deleted while no daemon ran: removing its status", "program", name)
+		sink.Event(status.Event{Time: time.Now(), Type: status.EventNormal, Reason: "Deleted", Program: name,
+			Message: "manifest removed while no daemon ran: all instances stopped"})
+		sink.Delete(name)
 	}
 }

@@ -2,9 +2,13 @@ package reconciler
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -60,4 +64,32 @@ func TestITSpecWarning(t *testing.T) {
 	if n := itCount(itEvents(t, d.dir, name), "SpecWarning", "*"); n != 1 {
 		t.Errorf("%d SpecWarning events, want 1", n)
 	}
+}
+
+// A manifest deleted while no daemon ran: the next daemon removes its
+// status file, with a Deleted event (found by the soak).
+func TestITDeletedWhileDown(t *testing.T) {
+	dir := t.TempDir()
+	name := "gone-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { itKillPrograms(name) })
+	itWrite(t, dir, name, itSpec(`["sleep", "1000"]`))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), itDaemonDirEnv+"="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	itWaitStatus(t, dir, name, "running", itReady(1))
+	_ = cmd.Process.Signal(syscall.SIGTERM) // a clean stop: the status stays
+	_ = cmd.Wait()
+	itRemove(t, dir, name)
+	d := itStart(t, itOpts{dir: dir})
+	d.track(name)
+	if !waitfor.Until(waitTimeout, func() bool {
+		_, err := os.Stat(filepath.Join(dir, name+".status.yaml"))
+		return os.IsNotExist(err)
+	}) {
+		t.Fatalf("the status file of a program deleted while no daemon ran is still there")
+	}
+	itWaitEvents(t, dir, name, "Deleted", itHasReason("Deleted", ""))
 }

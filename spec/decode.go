@@ -162,6 +162,7 @@ func (d *decoder) parse(data []byte, name string) *Program {
 
 func (d *decoder) program(root *yaml.Node, name string) *Program {
 	p := &Program{APIVersion: APIVersion, Kind: Kind, Spec: defaultSpec()}
+	decoded := false // spec was a value, not empty
 	root = deref(root)
 	if root.Kind != yaml.MappingNode {
 		d.add(root, "", "expected a Program (a mapping with apiVersion, kind, metadata and spec), not %s", describeKind(root))
@@ -179,10 +180,13 @@ func (d *decoder) program(root *yaml.Node, name string) *Program {
 			}
 		}},
 		{"metadata", func(k, v *yaml.Node, path string) { d.metadata(v, path, &p.Metadata) }},
-		{"spec", func(k, v *yaml.Node, path string) { d.programSpec(v, path, &p.Spec) }},
+		{"spec", func(k, v *yaml.Node, path string) { decoded = true; d.programSpec(v, path, &p.Spec) }},
 	})
-	if d.at("spec") == nil {
+	switch k := d.at("spec"); {
+	case k == nil:
 		d.add(root, "spec", "required: the program's command and settings")
+	case !decoded: // "spec:" with nothing after it (a file cut short)
+		d.add(k, "spec", "required: the program's command and settings, not an empty value")
 	}
 	switch {
 	case p.Metadata.Name == "":

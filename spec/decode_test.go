@@ -319,3 +319,12 @@ func TestShellOperatorWarning(t *testing.T) {
 		}
 	}
 }
+
+// A file cut short right after "spec:" is invalid, not a program without a
+// command (found by the soak).
+func TestEmptySpec(t *testing.T) {
+	_, errs := Parse("e.yaml", []byte("apiVersion: reconciled.dev/v1\nkind: Program\nmetadata:\n  name: e\nspec:\n"))
+	if errs == nil || !strings.Contains(errs.Error(), "e.yaml:5:1: spec: required") {
+		t.Fatalf("errors %v, want spec required at 5:1", errs)
+	}
+}
