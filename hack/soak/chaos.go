@@ -143,7 +143,9 @@ func (s *soak) storm(ctx context.Context) error {
 	end := time.Now().Add(s.opt.duration)
 	// A daemon kill every fifth of the run, 10-60s apart, jittered.
 	every := min(max(s.opt.duration/5, 10*time.Second), 60*time.Second)
-	nextKill := time.Now().Add(every/2 + time.Duration(s.r.Int64N(int64(every))))
+	// The first comes by half-time at the latest, so that a short run
+	// restarts the daemon too.
+	nextKill := time.Now().Add(min(every/2+time.Duration(s.r.Int64N(int64(every))), s.opt.duration/2))
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
