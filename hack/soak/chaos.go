@@ -251,6 +251,10 @@ func (s *soak) mismatches() []string {
 				pidOf[in.Index] = in.Pid
 			}
 		}
+		if len(sp.Command) == 0 {
+			out = append(out, p.name+": its last valid spec has no command (an empty `spec:` passed spec.Parse)")
+			continue
+		}
 		for i := 0; i < sp.Replicas; i++ {
 			pids := leaders[p.name][i]
 			if len(pids) != 1 || pidOf[i] != pids[0] {
