@@ -136,11 +136,11 @@ func writers() []struct {
 }
 
 // writeInPlace truncates and writes in two pieces, so the daemon may see
-// half a file for a moment. A symlink left by writeSymlink is removed
-// first: a write through it lands in the hidden store, where the daemon's
+// half a file for a moment. A symlink left by writeSymlink is first
+// replaced by a regular file (materialize): a write through it lands in the hidden store, where the daemon's
 // directory watch cannot see it, and only the resync (30s) would.
-func writeInPlace(_, target string, data []byte, r *rand.Rand) error {
-	if err := unlinkSymlink(target); err != nil {
+func writeInPlace(dir, target string, data []byte, r *rand.Rand) error {
+	if err := materialize(dir, target, r); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -192,14 +192,17 @@ func writeSymlink(dir, target string, data []byte, r *rand.Rand) error {
 }
 
 // writeCp runs cp(1) from a file outside the directory; like the in-place
-// writer, it replaces a symlink rather than writing through it.
+// writer, it replaces a symlink by a file first rather than write through it.
 func writeCp(dir, target string, data []byte, r *rand.Rand) error {
 	src := filepath.Join(filepath.Dir(dir), fmt.Sprintf("cp-%d.yaml", r.Int64()))
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		return fmt.Errorf("write cp source: %w", err)
 	}
 	defer os.Remove(src)
-	if out, err := exec.Command("cp", "--remove-destination", src, target).CombinedOutput(); err != nil {
+	if err := materialize(dir, target, r); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", src, target).CombinedOutput(); err != nil {
 		return fmt.Errorf("cp: %w: %s", err, out)
 	}
 	return nil
@@ -214,14 +217,18 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// unlinkSymlink removes target if it is a symlink.
-func unlinkSymlink(target string) error {
+// materialize replaces a symlink at target, atomically, by a regular file
+// with the same content, so that the next write goes into the directory
+// and the daemon never sees the file missing (a delete then create would
+// be a deletion it may act on).
+func materialize(dir, target string, r *rand.Rand) error {
 	fi, err := os.Lstat(target)
 	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		return nil
 	}
-	if err := os.Remove(target); err != nil {
-		return fmt.Errorf("remove symlink: %w", err)
+	data, err := os.ReadFile(target)
+	if err != nil {
+		return fmt.Errorf("read through symlink: %w", err)
 	}
-	return nil
+	return writeRename(dir, target, data, r)
 }
