@@ -106,7 +106,9 @@ func (e *encoder) exitItem(depth int, x *Exit) {
 func (e *encoder) exitRest(depth int, x *Exit) {
 	e.field(depth, "signal", x.Signal)
 	e.time(depth, "at", x.At)
-	e.raw(depth, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
+	e.key(depth, "ranFor: ")
+	e.buf = appendDuration(e.buf, time.Duration(x.RanFor).Round(time.Millisecond))
+	e.buf = append(e.buf, '\n')
 	if x.Reason != "" {
 		e.field(depth, "reason", x.Reason)
 	}
@@ -140,9 +142,17 @@ func (e *encoder) field(depth int, key, value string) {
 }
 
 // item starts a list element whose first key is key.
-func (e *encoder) item(depth int, key, value string) { e.field(depth, "- "+key, value) }
+func (e *encoder) item(depth int, key, value string) {
+	e.key(depth, "- ")
+	e.field(0, key, value)
+}
 
-func (e *encoder) int(depth int, key string, v int) { e.raw(depth, key, strconv.Itoa(v)) }
+func (e *encoder) int(depth int, key string, v int) {
+	e.key(depth, key)
+	e.buf = append(e.buf, ": "...)
+	e.buf = strconv.AppendInt(e.buf, int64(v), 10)
+	e.buf = append(e.buf, '\n')
+}
 
 func (e *encoder) bool(depth int, key string, v bool) { e.raw(depth, key, strconv.FormatBool(v)) }
 
@@ -155,8 +165,54 @@ func (e *encoder) time(depth int, key string, t time.Time) {
 	}
 	e.key(depth, key)
 	e.buf = append(e.buf, `: "`...)
-	e.buf = t.UTC().AppendFormat(e.buf, timeLayout)
+	e.buf = appendTime(e.buf, t)
 	e.buf = append(e.buf, "\"\n"...)
+}
+
+// appendTime appends t in UTC as timeLayout does (milliseconds truncated),
+// by hand: a status of thousands of instances holds thousands of times, and
+// AppendFormat interprets the layout for each.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendDuration appends d as d.String() writes it, without allocating for
+// the usual whole seconds below a minute.
+func appendDuration(b []byte, d time.Duration) []byte {
+	if d >= 0 && d < time.Minute && d%time.Second == 0 {
+		b = strconv.AppendInt(b, int64(d/time.Second), 10)
+		return append(b, 's')
+	}
+	return append(b, d.String()...)
+}
+
+// appendDigits appends v, at most width digits, zero-padded to width.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [4]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 // appendString writes s plain when it reads back as the same string in YAML
@@ -165,16 +221,48 @@ func appendString(buf []byte, s string) []byte {
 	if plainSafe(s) {
 		return append(buf, s...)
 	}
-	q, _ := marshalJSON(s) // a string always encodes
-	return append(buf, q...)
+	return appendJSONString(buf, s)
 }
 
 // plainSafe is deliberately conservative: whatever might be a number, a
-// boolean, null, a timestamp, an indicator or a comment is quoted.
+// boolean, null, a timestamp, an indicator or a comment is quoted. The
+// decoder (decode.go) takes a plain value only when plainSafe says the
+// encoder would have written it so.
 func plainSafe(s string) bool {
 	if s == "" || s[len(s)-1] == ' ' || s[len(s)-1] == ':' ||
-		strings.IndexByte(" -?:,[]{}#&*!|>'\"%@`<=~+.0123456789\\", s[0]) >= 0 ||
-		strings.Contains(s, ": ") || strings.Contains(s, " #") {
+		strings.IndexByte(" -?:,[]{}#&*!|>'\"%@`<=~+.0123456789\\", s[0]) >= 0 {
+		return false
+	}
+	// Printable ASCII, the usual case, in one pass without allocating.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return plainSafeUnicode(s)
+		case c < ' ' || c == 0x7f:
+			return false
+		case c == ':' && i+1 < len(s) && s[i+1] == ' ', c == '#' && s[i-1] == ' ':
+			return false
+		}
+	}
+	return len(s) > 5 || !yamlWord(s)
+}
+
+// yamlWord reports whether ASCII s reads as a boolean or null in YAML 1.1
+// or 1.2, in any case.
+func yamlWord(s string) bool {
+	for _, w := range [...]string{"true", "false", "null", "yes", "no", "on", "off", "y", "n"} {
+		if strings.EqualFold(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainSafeUnicode is plainSafe for a string with non-ASCII characters,
+// whose first character has been checked.
+func plainSafeUnicode(s string) bool {
+	if strings.Contains(s, ": ") || strings.Contains(s, " #") {
 		return false
 	}
 	for _, r := range s {
