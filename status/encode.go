@@ -18,6 +18,13 @@ import (
 // it cannot read back as anything else, and double-quoted (JSON escaping,
 // which YAML accepts) otherwise.
 func Marshal(st ProgramStatus) ([]byte, error) {
+	return marshal(st, nil), nil
+}
+
+// marshal is Marshal; with a cache (see encodeCache) it copies the YAML of
+// the instances that have not changed since the cache's last status
+// instead of encoding them again, and remembers this status.
+func marshal(st ProgramStatus, c *encodeCache) []byte {
 	e := &encoder{buf: make([]byte, 0, 512+300*len(st.Status.Instances))}
 	s := &st.Status
 	e.field(0, "apiVersion", st.APIVersion)
@@ -51,40 +58,51 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 	} else {
 		e.line(1, "instances:")
 	}
-	for i := range s.Instances {
-		in := &s.Instances[i]
-		e.item(1, "name", in.Name)
-		e.int(2, "index", in.Index)
-		e.field(2, "state", in.State)
-		e.bool(2, "ready", in.Ready)
-		if in.Health != "" {
-			e.field(2, "health", in.Health)
+	if c == nil {
+		for i := range s.Instances {
+			e.instance(&s.Instances[i])
 		}
-		if in.Pid != 0 {
-			e.int(2, "pid", in.Pid)
-		}
-		if in.StartedAt != nil {
-			e.time(2, "startedAt", *in.StartedAt)
-		}
-		e.int(2, "restarts", in.Restarts)
-		e.field(2, "specHash", in.SpecHash)
-		if x := in.LastExit; x != nil {
-			e.line(2, "lastExit:")
-			e.exit(3, x)
-		}
-		if len(in.RecentExits) > 0 {
-			e.line(2, "recentExits:")
-			for j := range in.RecentExits {
-				e.exitItem(2, &in.RecentExits[j])
-			}
-		}
-		if in.NextRetryAt != nil {
-			e.time(2, "nextRetryAt", *in.NextRetryAt)
-		}
-		e.field(2, "message", in.Message)
+	} else {
+		c.instances(e, s.Instances)
 	}
 	e.time(1, "updatedAt", s.UpdatedAt)
-	return e.buf, nil
+	if c != nil {
+		c.data = e.buf
+	}
+	return e.buf
+}
+
+// instance writes one element of the instances list.
+func (e *encoder) instance(in *Instance) {
+	e.item(1, "name", in.Name)
+	e.int(2, "index", in.Index)
+	e.field(2, "state", in.State)
+	e.bool(2, "ready", in.Ready)
+	if in.Health != "" {
+		e.field(2, "health", in.Health)
+	}
+	if in.Pid != 0 {
+		e.int(2, "pid", in.Pid)
+	}
+	if in.StartedAt != nil {
+		e.time(2, "startedAt", *in.StartedAt)
+	}
+	e.int(2, "restarts", in.Restarts)
+	e.field(2, "specHash", in.SpecHash)
+	if x := in.LastExit; x != nil {
+		e.line(2, "lastExit:")
+		e.exit(3, x)
+	}
+	if len(in.RecentExits) > 0 {
+		e.line(2, "recentExits:")
+		for j := range in.RecentExits {
+			e.exitItem(2, &in.RecentExits[j])
+		}
+	}
+	if in.NextRetryAt != nil {
+		e.time(2, "nextRetryAt", *in.NextRetryAt)
+	}
+	e.field(2, "message", in.Message)
 }
 
 // encoder appends block YAML to buf; depth counts two-space indents.

@@ -85,6 +85,7 @@ type Writer struct {
 	flushMu sync.Mutex // serialises flushes and guards the fields below
 	written map[string][]byte
 	failed  map[string]op
+	encoded map[string]*encodeCache // per program: what its last status encoded to
 	onWrite func(name string) // test hook: called after each status file write
 }
 
@@ -117,6 +118,7 @@ func NewWriter(opts WriterOptions) *Writer {
 		dropped:  map[string]int{},
 		written:  map[string][]byte{},
 		failed:   map[string]op{},
+		encoded:  map[string]*encodeCache{},
 	}
 }
 
@@ -307,6 +309,7 @@ func (w *Writer) flush() []failure {
 		path := StatusPath(w.dir, name)
 		if o.del {
 			delete(w.written, name)
+			delete(w.encoded, name)
 			if err := RemoveFile(w.dir, name); err != nil {
 				fails = append(fails, failure{"Remove status failed", name, path, err})
 				if !errors.Is(err, ErrInvalidName) {
@@ -315,7 +318,12 @@ func (w *Writer) flush() []failure {
 			}
 			continue
 		}
-		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name])
+		c := w.encoded[name]
+		if c == nil {
+			c = &encodeCache{}
+			w.encoded[name] = c
+		}
+		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name], c)
 		if err != nil {
 			// Forget what is on disk: the failed write may have left anything.
 			delete(w.written, name)
