@@ -86,7 +86,7 @@ type Writer struct {
 	written map[string][]byte
 	failed  map[string]op
 	encoded map[string]*encodeCache // per program: what its last status encoded to
-	onWrite func(name string) // test hook: called after each status file write
+	onWrite func(name string)       // test hook: called after each status file write
 }
 
 // op is the pending change of one program's status file.
