@@ -239,7 +239,44 @@ func appendString(buf []byte, s string) []byte {
 	if plainSafe(s) {
 		return append(buf, s...)
 	}
-	return appendJSONString(buf, s)
+	return appendYAMLQuoted(buf, s)
+}
+
+// appendYAMLQuoted writes s as a JSON string, which YAML reads as a
+// double-quoted scalar, except that the characters JSON leaves as they are
+// and YAML does not allow in a stream (DEL, the C1 controls, U+FEFF, U+FFFE,
+// U+FFFF) are escaped too: raw, they made the file unreadable.
+func appendYAMLQuoted(buf []byte, s string) []byte {
+	from := len(buf)
+	buf = appendJSONString(buf, s)
+	clean := true
+	for _, c := range buf[from:] {
+		if c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return buf
+	}
+	q := string(buf[from:])
+	buf = buf[:from]
+	for _, r := range q {
+		if yamlUnprintable(r) {
+			buf = append(buf, `\u`...)
+			buf = append(buf, "0123456789abcdef"[r>>12&0xf], "0123456789abcdef"[r>>8&0xf], "0123456789abcdef"[r>>4&0xf], "0123456789abcdef"[r&0xf])
+			continue
+		}
+		buf = utf8.AppendRune(buf, r)
+	}
+	return buf
+}
+
+// yamlUnprintable reports whether r, valid in a JSON string as it is, may
+// not appear in a YAML stream (YAML 1.2 c-printable, and no byte order mark
+// inside a document).
+func yamlUnprintable(r rune) bool {
+	return r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfeff || r == 0xfffe || r == 0xffff
 }
 
 // plainSafe is deliberately conservative: whatever might be a number, a
@@ -298,6 +335,14 @@ func plainSafeUnicode(s string) bool {
 // Parse reads the YAML (or JSON) of a status file. Unknown fields are ignored, so
 // an older reader can read a newer daemon's files.
 func Parse(data []byte) (ProgramStatus, error) {
+	if st, ok := parseFast(data); ok {
+		return st, nil
+	}
+	return parseGeneric(data)
+}
+
+// parseGeneric is Parse through sigs.k8s.io/yaml, for any layout.
+func parseGeneric(data []byte) (ProgramStatus, error) {
 	var st ProgramStatus
 	if err := yaml.Unmarshal(data, &st); err != nil {
 		return ProgramStatus{}, fmt.Errorf("decode status: %w", err)
