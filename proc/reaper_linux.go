@@ -12,11 +12,8 @@ import (
 
 // fullReapInterval bounds how often a reaper pass reads the children of every
 // thread rather than of the main thread only (see childLister.orphans): it
-// guards against a kernel that puts orphans elsewhere. That listing holds
-// every instance's leader, and reading it costs the kernel O(children) (with
-// thousands, milliseconds: more than the rest of a replacement), so it is
-// rare: an exit after a quiet spell should not pay for every instance.
-const fullReapInterval = 10 * time.Second
+// guards against a kernel that puts orphans elsewhere.
+const fullReapInterval = time.Second
 
 // groupRecheck is the safety re-check period of WaitGroupEmpty, for when a
 // reaper verdict is missed (e.g. Run is not running).
