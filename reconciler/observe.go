@@ -38,42 +38,10 @@ func (p *program) observe() status.ProgramStatus {
 	if d := p.cur; d.prog != nil && !d.deleted && !d.shutdown {
 		st.Desired = string(d.prog.Spec.Desired)
 	}
-	var (
-		fatal, alive, excess, outdated, fresh, waiting int
-		notReady                                       *instance // the first new instance not ready yet
-	)
-	sorted := p.sorted()
-	st.Instances = make([]status.Instance, 0, len(sorted))
-	for _, in := range sorted {
-		st.Instances = append(st.Instances, in.observed(p.name))
-		if in.live() {
-			alive++
-		}
-		if in.idx >= want {
-			excess++
-			continue
-		}
-		if in.ready() {
-			st.ReadyReplicas++
-		}
-		if in.live() && in.hash == p.cur.hash {
-			st.UpdatedReplicas++
-		}
-		switch {
-		case in.state() == Fatal:
-			fatal++
-		case in.state() == Stopped && p.waiting != "":
-			waiting++
-		case in.hash != p.cur.hash && in.state() != Exited:
-			outdated++
-		case in.state() == Stopped || in.state() == Starting && in.restarts == 0,
-			in.state() == Running && !in.ready() && !in.everReady:
-			fresh++
-		}
-		if notReady == nil && in.hash == p.cur.hash && in.live() && !in.ready() {
-			notReady = in
-		}
-	}
+	insts, c := p.observedInstances(want)
+	st.Instances = insts
+	st.ReadyReplicas, st.UpdatedReplicas = c.ready, c.updated
+	fatal, alive, excess, outdated, fresh, waiting := c.fatal, c.alive, c.excess, c.outdated, c.fresh, c.waiting
 	progressing := excess > 0 || outdated > 0 || fresh > 0 || waiting > 0
 	exceeded := p.progressDeadline(progressing && waiting == 0, now)
 	completed := p.completed(want)
@@ -116,7 +84,7 @@ func (p *program) observe() status.ProgramStatus {
 	if exceeded {
 		prog.Status, prog.Reason = status.ConditionFalse, "ProgressDeadlineExceeded"
 		prog.Message = fmt.Sprintf("no instance became ready in %v", p.cur.prog.ProgressDeadline())
-		if notReady != nil {
+		if notReady := p.firstNotReady(); notReady != nil {
 			prog.Message = fmt.Sprintf("%s not ready after %v", notReady.name(p.name), p.cur.prog.ProgressDeadline())
 			if notReady.message != "" {
 				prog.Message += ": " + notReady.message

@@ -110,6 +110,7 @@ type program struct {
 	lastWant   int
 	touched    []int
 	fullPasses atomic.Int64
+	built      statusBuild // the last status build, for the next (statusbuild.go)
 }
 
 func newProgram(parent context.Context, name string, opts programOptions) *program {
@@ -266,10 +267,12 @@ func (p *program) reconcile() {
 				p.dropIfDone(in, want)
 			}
 		}
+		p.built.touch(p.touched)
 		p.touched = p.touched[:0]
 		p.reportDependencyState(want)
 		return
 	}
+	p.built.touchAll()
 	p.full, p.lastWant, p.touched = false, want, p.touched[:0]
 	p.fullPasses.Add(1)
 	for i := range want {

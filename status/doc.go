@@ -39,6 +39,13 @@
 //     readers refuse it (errors.Is regfile.ErrNotRegular) without blocking.
 //     No read is unbounded: a status file is read up to MaxStatusFileSize, an
 //     events file's last MaxEventsRead bytes.
+//   - Parse reads a file in exactly Marshal's layout with a line decoder and
+//     anything else with the generic YAML decoder; the line decoder declines
+//     what it does not know rather than guess, so both read a file alike.
+//   - Writer encodes a program's status incrementally: the lines of an
+//     instance equal to the one of the same index in the last status are
+//     copied, not encoded again; the bytes are those Marshal writes.
+//   - WriteJSON writes the bytes json.MarshalIndent writes.
 //   - Nothing here holds environment values: the types have no field for them.
 //   - There is no package state: every dependency (directory, logger, clock) is
 //     passed in by the caller.

@@ -18,7 +18,20 @@ import (
 // it cannot read back as anything else, and double-quoted (JSON escaping,
 // which YAML accepts) otherwise.
 func Marshal(st ProgramStatus) ([]byte, error) {
-	e := &encoder{buf: make([]byte, 0, 512+300*len(st.Status.Instances))}
+	return marshal(st, nil), nil
+}
+
+// marshal is Marshal; with a cache (see encodeCache) it copies the YAML of
+// the instances that have not changed since the cache's last status
+// instead of encoding them again, and remembers this status.
+func marshal(st ProgramStatus, c *encodeCache) []byte {
+	e := &encoder{}
+	if c != nil {
+		e.buf = c.spare[:0]
+	}
+	if e.buf == nil {
+		e.buf = make([]byte, 0, 512+300*len(st.Status.Instances))
+	}
 	s := &st.Status
 	e.field(0, "apiVersion", st.APIVersion)
 	e.field(0, "kind", st.Kind)
@@ -51,40 +64,51 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 	} else {
 		e.line(1, "instances:")
 	}
-	for i := range s.Instances {
-		in := &s.Instances[i]
-		e.item(1, "name", in.Name)
-		e.int(2, "index", in.Index)
-		e.field(2, "state", in.State)
-		e.bool(2, "ready", in.Ready)
-		if in.Health != "" {
-			e.field(2, "health", in.Health)
+	if c == nil {
+		for i := range s.Instances {
+			e.instance(&s.Instances[i])
 		}
-		if in.Pid != 0 {
-			e.int(2, "pid", in.Pid)
-		}
-		if in.StartedAt != nil {
-			e.time(2, "startedAt", *in.StartedAt)
-		}
-		e.int(2, "restarts", in.Restarts)
-		e.field(2, "specHash", in.SpecHash)
-		if x := in.LastExit; x != nil {
-			e.line(2, "lastExit:")
-			e.exit(3, x)
-		}
-		if len(in.RecentExits) > 0 {
-			e.line(2, "recentExits:")
-			for j := range in.RecentExits {
-				e.exitItem(2, &in.RecentExits[j])
-			}
-		}
-		if in.NextRetryAt != nil {
-			e.time(2, "nextRetryAt", *in.NextRetryAt)
-		}
-		e.field(2, "message", clipMessage(in.Message))
+	} else {
+		c.instances(e, s.Instances)
 	}
 	e.time(1, "updatedAt", s.UpdatedAt)
-	return e.buf, nil
+	if c != nil {
+		c.data, c.spare = e.buf, c.data
+	}
+	return e.buf
+}
+
+// instance writes one element of the instances list.
+func (e *encoder) instance(in *Instance) {
+	e.item(1, "name", in.Name)
+	e.int(2, "index", in.Index)
+	e.field(2, "state", in.State)
+	e.bool(2, "ready", in.Ready)
+	if in.Health != "" {
+		e.field(2, "health", in.Health)
+	}
+	if in.Pid != 0 {
+		e.int(2, "pid", in.Pid)
+	}
+	if in.StartedAt != nil {
+		e.time(2, "startedAt", *in.StartedAt)
+	}
+	e.int(2, "restarts", in.Restarts)
+	e.field(2, "specHash", in.SpecHash)
+	if x := in.LastExit; x != nil {
+		e.line(2, "lastExit:")
+		e.exit(3, x)
+	}
+	if len(in.RecentExits) > 0 {
+		e.line(2, "recentExits:")
+		for j := range in.RecentExits {
+			e.exitItem(2, &in.RecentExits[j])
+		}
+	}
+	if in.NextRetryAt != nil {
+		e.time(2, "nextRetryAt", *in.NextRetryAt)
+	}
+	e.field(2, "message", clipMessage(in.Message))
 }
 
 // MaxMessage is the longest message a status or event record holds; a
@@ -125,7 +149,9 @@ func (e *encoder) exitItem(depth int, x *Exit) {
 func (e *encoder) exitRest(depth int, x *Exit) {
 	e.field(depth, "signal", x.Signal)
 	e.time(depth, "at", x.At)
-	e.raw(depth, "ranFor", time.Duration(x.RanFor).Round(time.Millisecond).String())
+	e.key(depth, "ranFor: ")
+	e.buf = appendDuration(e.buf, time.Duration(x.RanFor).Round(time.Millisecond))
+	e.buf = append(e.buf, '\n')
 	if x.Reason != "" {
 		e.field(depth, "reason", x.Reason)
 	}
@@ -159,9 +185,17 @@ func (e *encoder) field(depth int, key, value string) {
 }
 
 // item starts a list element whose first key is key.
-func (e *encoder) item(depth int, key, value string) { e.field(depth, "- "+key, value) }
+func (e *encoder) item(depth int, key, value string) {
+	e.key(depth, "- ")
+	e.field(0, key, value)
+}
 
-func (e *encoder) int(depth int, key string, v int) { e.raw(depth, key, strconv.Itoa(v)) }
+func (e *encoder) int(depth int, key string, v int) {
+	e.key(depth, key)
+	e.buf = append(e.buf, ": "...)
+	e.buf = strconv.AppendInt(e.buf, int64(v), 10)
+	e.buf = append(e.buf, '\n')
+}
 
 func (e *encoder) bool(depth int, key string, v bool) { e.raw(depth, key, strconv.FormatBool(v)) }
 
@@ -174,8 +208,54 @@ func (e *encoder) time(depth int, key string, t time.Time) {
 	}
 	e.key(depth, key)
 	e.buf = append(e.buf, `: "`...)
-	e.buf = t.UTC().AppendFormat(e.buf, timeLayout)
+	e.buf = appendTime(e.buf, t)
 	e.buf = append(e.buf, "\"\n"...)
+}
+
+// appendTime appends t in UTC as timeLayout does (milliseconds truncated),
+// by hand: a status of thousands of instances holds thousands of times, and
+// AppendFormat interprets the layout for each.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendDuration appends d as d.String() writes it, without allocating for
+// the usual whole seconds below a minute.
+func appendDuration(b []byte, d time.Duration) []byte {
+	if d >= 0 && d < time.Minute && d%time.Second == 0 {
+		b = strconv.AppendInt(b, int64(d/time.Second), 10)
+		return append(b, 's')
+	}
+	return append(b, d.String()...)
+}
+
+// appendDigits appends v, at most width digits, zero-padded to width.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [4]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 // appendString writes s plain when it reads back as the same string in YAML
@@ -184,16 +264,85 @@ func appendString(buf []byte, s string) []byte {
 	if plainSafe(s) {
 		return append(buf, s...)
 	}
-	q, _ := marshalJSON(s) // a string always encodes
-	return append(buf, q...)
+	return appendYAMLQuoted(buf, s)
+}
+
+// appendYAMLQuoted writes s as a JSON string, which YAML reads as a
+// double-quoted scalar, except that the characters JSON leaves as they are
+// and YAML does not allow in a stream (DEL, the C1 controls, U+FEFF, U+FFFE,
+// U+FFFF) are escaped too: raw, they made the file unreadable.
+func appendYAMLQuoted(buf []byte, s string) []byte {
+	from := len(buf)
+	buf = appendJSONString(buf, s)
+	clean := true
+	for _, c := range buf[from:] {
+		if c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return buf
+	}
+	q := string(buf[from:])
+	buf = buf[:from]
+	for _, r := range q {
+		if yamlUnprintable(r) {
+			buf = append(buf, `\u`...)
+			buf = append(buf, "0123456789abcdef"[r>>12&0xf], "0123456789abcdef"[r>>8&0xf], "0123456789abcdef"[r>>4&0xf], "0123456789abcdef"[r&0xf])
+			continue
+		}
+		buf = utf8.AppendRune(buf, r)
+	}
+	return buf
+}
+
+// yamlUnprintable reports whether r, valid in a JSON string as it is, may
+// not appear in a YAML stream (YAML 1.2 c-printable, and no byte order mark
+// inside a document).
+func yamlUnprintable(r rune) bool {
+	return r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfeff || r == 0xfffe || r == 0xffff
 }
 
 // plainSafe is deliberately conservative: whatever might be a number, a
-// boolean, null, a timestamp, an indicator or a comment is quoted.
+// boolean, null, a timestamp, an indicator or a comment is quoted. The
+// decoder (decode.go) takes a plain value only when plainSafe says the
+// encoder would have written it so.
 func plainSafe(s string) bool {
 	if s == "" || s[len(s)-1] == ' ' || s[len(s)-1] == ':' ||
-		strings.IndexByte(" -?:,[]{}#&*!|>'\"%@`<=~+.0123456789\\", s[0]) >= 0 ||
-		strings.Contains(s, ": ") || strings.Contains(s, " #") {
+		strings.IndexByte(" -?:,[]{}#&*!|>'\"%@`<=~+.0123456789\\", s[0]) >= 0 {
+		return false
+	}
+	// Printable ASCII, the usual case, in one pass without allocating.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			return plainSafeUnicode(s)
+		case c < ' ' || c == 0x7f:
+			return false
+		case c == ':' && i+1 < len(s) && s[i+1] == ' ', c == '#' && s[i-1] == ' ':
+			return false
+		}
+	}
+	return len(s) > 5 || !yamlWord(s)
+}
+
+// yamlWord reports whether ASCII s reads as a boolean or null in YAML 1.1
+// or 1.2, in any case.
+func yamlWord(s string) bool {
+	for _, w := range [...]string{"true", "false", "null", "yes", "no", "on", "off", "y", "n"} {
+		if strings.EqualFold(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainSafeUnicode is plainSafe for a string with non-ASCII characters,
+// whose first character has been checked.
+func plainSafeUnicode(s string) bool {
+	if strings.Contains(s, ": ") || strings.Contains(s, " #") {
 		return false
 	}
 	for _, r := range s {
@@ -211,6 +360,14 @@ func plainSafe(s string) bool {
 // Parse reads the YAML (or JSON) of a status file. Unknown fields are ignored, so
 // an older reader can read a newer daemon's files.
 func Parse(data []byte) (ProgramStatus, error) {
+	if st, ok := parseFast(data); ok {
+		return st, nil
+	}
+	return parseGeneric(data)
+}
+
+// parseGeneric is Parse through sigs.k8s.io/yaml, for any layout.
+func parseGeneric(data []byte) (ProgramStatus, error) {
 	var st ProgramStatus
 	if err := yaml.Unmarshal(data, &st); err != nil {
 		return ProgramStatus{}, fmt.Errorf("decode status: %w", err)

@@ -56,14 +56,15 @@ func sansUpdatedAt(data []byte) []byte {
 // wrote. An empty APIVersion or Kind is written as APIVersion and Kind. The caller sets st.Status.UpdatedAt; because an unchanged status is not
 // written, the file keeps the updatedAt of the last real change.
 func WriteFile(dir string, st ProgramStatus) (changed bool, err error) {
-	changed, _, err = writeStatus(dir, st, nil)
+	changed, _, err = writeStatus(dir, st, nil, nil)
 	return changed, err
 }
 
 // writeStatus is WriteFile with the comparable form of the current content
-// supplied by a caller that remembers it (nil: read it from the file). It returns
-// the comparable form of st for the caller to remember.
-func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp []byte, err error) {
+// supplied by a caller that remembers it (nil: read it from the file), and
+// the caller's encodeCache of the program (nil: none). It returns the
+// comparable form of st for the caller to remember.
+func writeStatus(dir string, st ProgramStatus, prev []byte, c *encodeCache) (changed bool, cmp []byte, err error) {
 	name := st.Metadata.Name
 	if err := checkName(name); err != nil {
 		return false, nil, fmt.Errorf("write status: %w", err)
@@ -74,10 +75,7 @@ func writeStatus(dir string, st ProgramStatus, prev []byte) (changed bool, cmp [
 	if st.Kind == "" {
 		st.Kind = Kind
 	}
-	data, err := Marshal(st)
-	if err != nil {
-		return false, nil, err
-	}
+	data := marshal(st, c)
 	cmp = sansUpdatedAt(data)
 	path := StatusPath(dir, name)
 	if prev == nil {

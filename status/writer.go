@@ -96,12 +96,13 @@ type Writer struct {
 	flushMu sync.Mutex // serialises flushes and guards the fields below
 	written map[string][]byte
 	failed  map[string]op
-	retry   bool              // the last flush left something to write again
-	onWrite func(name string) // test hook: called after each status file write
+	retry   bool // the last flush left something to write again
 
 	// failing is what Run has logged as failing and not yet as written
 	// again: failure key -> its cause. Only Run uses it.
 	failing map[string]string
+	encoded map[string]*encodeCache // per program: what its last status encoded to
+	onWrite func(name string)       // test hook: called after each status file write
 }
 
 // op is the pending change of one program's status file.
@@ -134,6 +135,7 @@ func NewWriter(opts WriterOptions) *Writer {
 		written:  map[string][]byte{},
 		failed:   map[string]op{},
 		failing:  map[string]string{},
+		encoded:  map[string]*encodeCache{},
 	}
 }
 
@@ -377,6 +379,7 @@ func (w *Writer) flush() []failure {
 		path := StatusPath(w.dir, name)
 		if o.del {
 			delete(w.written, name)
+			delete(w.encoded, name)
 			if err := RemoveFile(w.dir, name); err != nil {
 				fails = append(fails, failure{"Remove status failed", name, path, err})
 				if !errors.Is(err, ErrInvalidName) {
@@ -386,7 +389,12 @@ func (w *Writer) flush() []failure {
 			}
 			continue
 		}
-		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name])
+		c := w.encoded[name]
+		if c == nil {
+			c = &encodeCache{}
+			w.encoded[name] = c
+		}
+		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name], c)
 		if err != nil {
 			// Forget what is on disk: the failed write may have left anything.
 			delete(w.written, name)

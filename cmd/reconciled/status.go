@@ -10,9 +10,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,11 +81,9 @@ in the status files.`,
 			out := cmd.OutOrStdout()
 			switch format.name {
 			case "json":
-				b, err := json.MarshalIndent(sts, "", "  ")
-				if err != nil {
+				if err := status.WriteJSON(out, sts); err != nil {
 					return err
 				}
-				fmt.Fprintln(out, string(b))
 			case "yaml":
 				if err := printYAML(out, sts); err != nil {
 					return err
@@ -214,40 +212,62 @@ func selectPrograms(all []status.ProgramStatus, names []string) (sel []status.Pr
 // it adds each instance's CPU time and memory, as use tells them. The
 // programs in never say "Not started".
 func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Time, use usageOf, never map[string]bool) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	header := "NAME\tSTATE\tREADY\tPID\tUPTIME\tRESTARTS\tMESSAGE"
-	if wide {
-		header += "\tAGE\tSPEC\tCPU\tMEMORY\tLAST EXIT"
+	t := newCellTable()
+	for _, h := range []string{"NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "MESSAGE"} {
+		t.str(h)
 	}
-	fmt.Fprintln(tw, header)
+	if wide {
+		for _, h := range []string{"AGE", "SPEC", "CPU", "MEMORY", "LAST EXIT"} {
+			t.str(h)
+		}
+	}
+	t.endRow()
 	for _, st := range sts {
-		s := st.Status
-		msg := programMessage(s)
+		s := &st.Status
+		msg := programMessage(*s)
 		if msg == "" && never[st.Metadata.Name] {
 			msg = notStartedMessage
 		}
-		row := fmt.Sprintf("%s\t%s\t%d/%d\t\t\t\t%s", st.Metadata.Name, strings.ToUpper(s.Phase), s.ReadyReplicas, s.Replicas, msg)
+		t.str(st.Metadata.Name)
+		t.str(strings.ToUpper(s.Phase))
+		t.buf = strconv.AppendInt(t.buf, int64(s.ReadyReplicas), 10)
+		t.buf = append(t.buf, '/')
+		t.int(s.Replicas)
+		t.str("")
+		t.str("")
+		t.str("")
+		t.str(msg)
 		if wide {
 			age := "-"
 			if c, ok := status.FindCondition(s.Conditions, status.ConditionSpecValid); ok && !c.LastTransitionTime.IsZero() {
 				age = humanDuration(now.Sub(c.LastTransitionTime))
 			}
-			row += "\t" + age + "\t" + shortHash(s.SpecHash) + "\t\t\t"
+			t.str(age)
+			t.str(shortHash(s.SpecHash))
+			t.str("")
+			t.str("")
+			t.str("")
 		}
-		fmt.Fprintln(tw, row)
-		for _, in := range s.Instances {
-			pid, uptime := "-", "-"
+		t.endRow()
+		for i := range s.Instances {
+			in := &s.Instances[i]
+			t.buf = append(t.buf, "  "...)
+			t.str(in.Name)
+			t.str(shownState(*in))
+			t.str(strconv.FormatBool(in.Ready))
 			if in.Pid > 0 {
-				pid = fmt.Sprint(in.Pid)
+				t.int(in.Pid)
+			} else {
+				t.str("-")
 			}
 			if in.StartedAt != nil && in.Pid > 0 {
-				uptime = humanDuration(now.Sub(*in.StartedAt))
+				t.buf = appendHumanDuration(t.buf, now.Sub(*in.StartedAt))
+				t.cell()
+			} else {
+				t.str("-")
 			}
-			ready := "false"
-			if in.Ready {
-				ready = "true"
-			}
-			row := fmt.Sprintf("  %s\t%s\t%s\t%s\t%s\t%d\t%s", in.Name, shownState(in), ready, pid, uptime, in.Restarts, instanceMessage(in))
+			t.int(in.Restarts)
+			t.str(instanceMessage(*in))
 			if wide {
 				last := ""
 				if e := in.LastExit; e != nil {
@@ -257,13 +277,17 @@ func printTable(w io.Writer, sts []status.ProgramStatus, wide bool, now time.Tim
 					}
 					last += " after " + time.Duration(e.RanFor).Round(time.Millisecond).String()
 				}
-				cpu, mem := use.cells(st.Metadata.Name, in)
-				row += "\t" + instanceAge(in, now) + "\t" + shortHash(in.SpecHash) + "\t" + cpu + "\t" + mem + "\t" + last
+				cpu, mem := use.cells(st.Metadata.Name, *in)
+				t.str(instanceAge(*in, now))
+				t.str(shortHash(in.SpecHash))
+				t.str(cpu)
+				t.str(mem)
+				t.str(last)
 			}
-			fmt.Fprintln(tw, row)
+			t.endRow()
 		}
 	}
-	tw.Flush()
+	_ = t.write(w)
 }
 
 // notStartedMessage is supervisorctl's word for a program or instance that

@@ -37,6 +37,9 @@ type spawner struct {
 	setpgid bool
 	pidfd   bool
 	pidfds  []int // kept open, as the daemon keeps one per instance
+	// null is the children's stdio: held here so that the collector does
+	// not close it (attr holds only its fd) while the spawns go on
+	null *os.File
 
 	pidMu    sync.Mutex // guards pidfds
 	mu       sync.Mutex
@@ -208,6 +211,7 @@ func main() {
 		},
 		setpgid: *setpgid,
 		pidfd:   *pidfd,
+		null:    null,
 		pids:    make([]int, n),
 		index:   make(map[int]int, n),
 	}

@@ -136,6 +136,32 @@ func (o *Observer) Replacement(parent int, want string, rng *rand.Rand, interval
 	if victim == 0 {
 		return 0, 0, fmt.Errorf("no child of %d runs %q", parent, strings.ReplaceAll(want, "\x00", " "))
 	}
+	return o.replace(parent, victim, want, prior, interval, timeout)
+}
+
+// ReplaceVictim SIGKILLs victim, a child of parent that runs argv want, and
+// returns the time until a new child of parent runs want. The caller picks
+// the victim (say, one that was never replaced, so that a restart delay
+// that grows with each restart does not enter the figure).
+func (o *Observer) ReplaceVictim(parent, victim int, want string, interval, timeout time.Duration) (time.Duration, error) {
+	kids, err := o.Children(parent)
+	if err != nil {
+		return 0, err
+	}
+	prior := make(map[int]bool, len(kids))
+	for _, pid := range kids {
+		prior[pid] = true
+	}
+	if !prior[victim] || !o.CmdlineIs(victim, want) {
+		return 0, fmt.Errorf("%d is not a child of %d that runs %q", victim, parent, strings.ReplaceAll(want, "\x00", " "))
+	}
+	d, _, err := o.replace(parent, victim, want, prior, interval, timeout)
+	return d, err
+}
+
+// replace kills victim, a live child of parent just read, and waits for a
+// new child that is not in prior to run want.
+func (o *Observer) replace(parent, victim int, want string, prior map[int]bool, interval, timeout time.Duration) (time.Duration, int, error) {
 	t0 := time.Now()
 	// A live process we just read: its pid cannot have been reused since.
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {

@@ -3,9 +3,11 @@ package benchkit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // CPUTicks returns utime+stime of pid in clock ticks (USER_HZ = 100). It
@@ -147,4 +149,34 @@ func MemKiB(pid int) (rss, hwm int64, err error) {
 func Threads(pid int) int {
 	tids, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	return len(tids)
+}
+
+// LoadAvg returns the first three fields of /proc/loadavg ("2.47 2.70
+// 3.00"), or "?" when it cannot be read: how loaded the machine was, for
+// the report.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// RaiseNofile raises this process's soft limit on open files to its hard
+// limit, so that its children (the daemon, the baselines) inherit it, and
+// returns the limit before and after. Setting it explicitly also stops Go
+// from restoring the original soft limit in the children it starts.
+func RaiseNofile() (was, now syscall.Rlimit, err error) {
+	if err = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &was); err != nil {
+		return was, was, fmt.Errorf("getrlimit: %w", err)
+	}
+	now = syscall.Rlimit{Cur: was.Max, Max: was.Max}
+	if err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &now); err != nil {
+		return was, was, fmt.Errorf("setrlimit: %w", err)
+	}
+	return was, now, nil
 }
