@@ -12,10 +12,6 @@ type encodeCache struct {
 	insts []Instance // the last status's instances (the caller does not change them: Writer.Update)
 	spans []span     // of each in data
 	data  []byte     // the last status's YAML
-	// spare is the YAML before data, which nothing holds any more once
-	// data replaced it (a Writer compares with data's, see writeStatus):
-	// the next encoding writes into it rather than into a new buffer.
-	spare []byte
 }
 
 // span is where one instance's lines lie in encodeCache.data.

@@ -25,13 +25,7 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 // the instances that have not changed since the cache's last status
 // instead of encoding them again, and remembers this status.
 func marshal(st ProgramStatus, c *encodeCache) []byte {
-	e := &encoder{}
-	if c != nil {
-		e.buf = c.spare[:0]
-	}
-	if e.buf == nil {
-		e.buf = make([]byte, 0, 512+300*len(st.Status.Instances))
-	}
+	e := &encoder{buf: make([]byte, 0, 512+300*len(st.Status.Instances))}
 	s := &st.Status
 	e.field(0, "apiVersion", st.APIVersion)
 	e.field(0, "kind", st.Kind)
@@ -73,7 +67,7 @@ func marshal(st ProgramStatus, c *encodeCache) []byte {
 	}
 	e.time(1, "updatedAt", s.UpdatedAt)
 	if c != nil {
-		c.data, c.spare = e.buf, c.data
+		c.data = e.buf
 	}
 	return e.buf
 }
