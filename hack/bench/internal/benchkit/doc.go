@@ -4,13 +4,16 @@
 //
 //   - Observer lists a parent's children and matches their argv with one
 //     reused buffer, and times a SIGKILL until the replacement runs
-//     (Replacement, WaitNewChild). It polls, the same way for the daemon and
+//     (Replacement, of a random child, or ReplaceVictim, of one the caller
+//     picks; WaitNewChild). It polls, the same way for the daemon and
 //     for any baseline it is compared with, so that its cost and resolution
 //     weigh the same on both sides of a ratio.
 //   - CPUTicks, RunNanos, ReadCPU, ChildrenNanos, MemKiB and Threads read a
 //     process's CPU time (utime+stime ticks; schedstat nanoseconds, summed
 //     per thread so that a thread that ends in between subtracts nothing)
-//     and memory.
+//     and memory; LoadAvg reads the machine's load average for the report,
+//     and RaiseNofile raises the soft limit on open files to the hard one
+//     for the harness and what it starts.
 //   - Procs starts the daemon (StartDaemon) and helpers that talk over
 //     stdin/stdout (StartPiped), each in its own process group and carrying
 //     TokenEnv=token in its environment; Proc ends one (Stop: SIGTERM, a
