@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/reconciled/reconciled/internal/regfile"
 )
 
 // tailLines is how many lines of each stream a log pane starts with, as
@@ -83,7 +85,7 @@ func (s *logStream) read() []paneLine {
 	}
 	data, _ := io.ReadAll(io.LimitReader(s.f, 4<<20))
 	out := s.lines(data)
-	if replaced(s.f, s.path) {
+	if regfile.Replaced(s.f, s.path) {
 		rest, _ := io.ReadAll(io.LimitReader(s.f, 4<<20))
 		out = append(out, s.lines(rest)...)
 		s.f.Close()
@@ -125,24 +127,6 @@ func (f *follower) close() {
 			s.f = nil
 		}
 	}
-}
-
-// replaced reports whether the file at path is no longer f (rotated away)
-// or was truncated below where f has read.
-func replaced(f *os.File, path string) bool {
-	now, err := os.Stat(path)
-	if err != nil {
-		return false // gone for now: keep what we have
-	}
-	cur, err := f.Stat()
-	if err != nil {
-		return true
-	}
-	if !os.SameFile(now, cur) {
-		return true
-	}
-	off, err := f.Seek(0, io.SeekCurrent)
-	return err == nil && cur.Size() < off
 }
 
 // readTail returns the last n lines of f and leaves f at its end.

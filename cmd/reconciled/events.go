@@ -231,7 +231,7 @@ func (t *tailer) lines() []byte {
 	// At most MaxEventsRead a call: a file that grows without end (not
 	// ours) cannot hold the reader.
 	data, _ := io.ReadAll(io.LimitReader(t.f, status.MaxEventsRead))
-	if replaced(t.f, t.path) {
+	if regfile.Replaced(t.f, t.path) {
 		// Rotated: the rest of the old file was read above; the new
 		// one is read from its start.
 		t.f.Close()

@@ -391,21 +391,3 @@ func (x *indexTail) close() {
 		x.f.Close()
 	}
 }
-
-// replaced reports whether the file at path is no longer f (rotated away)
-// or was truncated below where f has read.
-func replaced(f *os.File, path string) bool {
-	now, err := os.Stat(path)
-	if err != nil {
-		return false // gone for now: keep what we have
-	}
-	cur, err := f.Stat()
-	if err != nil {
-		return true
-	}
-	if !os.SameFile(now, cur) {
-		return true
-	}
-	off, err := f.Seek(0, io.SeekCurrent)
-	return err == nil && cur.Size() < off
-}
