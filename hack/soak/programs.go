@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -132,6 +133,7 @@ func writers() []struct {
 		{"rename", writeRename},
 		{"symlink", writeSymlink},
 		{"cp", writeCp},
+		{"git", writeGit},
 	}
 }
 
@@ -206,6 +208,40 @@ func writeCp(dir, target string, data []byte, r *rand.Rand) error {
 		return fmt.Errorf("cp: %w: %s", err, out)
 	}
 	return nil
+}
+
+// writeGit has git(1) write the file the way `git checkout` does (unlink,
+// then create and write): the content is stored as a blob, staged, and
+// checked out from the index of a repository whose work tree is the
+// directory (.git is a hidden entry the daemon ignores).
+func writeGit(dir, target string, data []byte, r *rand.Rand) error {
+	git := func(stdin []byte, args ...string) (string, error) {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %w: %s", args[0], err, out)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
+		if _, err := git(nil, "init", "-q"); err != nil {
+			return err
+		}
+	}
+	sha, err := git(data, "hash-object", "-w", "--stdin")
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(target)
+	if _, err := git(nil, "update-index", "--add", "--cacheinfo", "100644,"+sha+","+name); err != nil {
+		return err
+	}
+	_, err = git(nil, "checkout-index", "-f", "--", name)
+	return err
 }
 
 func firstErr(errs ...error) error {

@@ -17,7 +17,7 @@ func TestShortSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak: skipped with -short")
 	}
-	for _, tool := range []string{"go", "sh", "setsid", "sleep", "cp"} {
+	for _, tool := range []string{"go", "sh", "setsid", "sleep", "cp", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("soak needs %s: %v", tool, err)
 		}
