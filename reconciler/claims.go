@@ -275,7 +275,7 @@ func ProgramOwner(stateDir, program string) int {
 // so asking never gets in the way of a daemon's claim.
 func FlockHolders(path string) ([]int, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	if err := unix.Lstat(path, &st); err != nil {
 		return nil, err
 	}
 	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
