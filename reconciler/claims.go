@@ -24,6 +24,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,6 +351,13 @@ func (c *claims) claim(name string) (ok bool, owner int, err error) {
 	// lock; then the lock is on a file nobody finds: try again.
 	for range 5 {
 		f, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The status directory is a link that was re-pointed (git-sync):
+			// the new target gets a locks/ of its own.
+			if err = os.MkdirAll(c.dir, 0o755); err == nil {
+				f, err = regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
+			}
+		}
 		if err != nil {
 			return false, 0, fmt.Errorf("claim %s: %w", name, err)
 		}
