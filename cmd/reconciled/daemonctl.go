@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/spec"
 )
 
 func newReloadCommand(g *globalOptions) *cobra.Command {
@@ -39,6 +40,9 @@ with NAME only the daemons that own those programs.`,
 			pids, err := signalDaemons(g, args, syscall.SIGHUP)
 			for _, pid := range pids {
 				fmt.Fprintf(cmd.OutOrStdout(), "sent HUP to the daemon (pid %d): rescanning %s\n", pid, g.dir)
+			}
+			if isUsage(err) {
+				return err
 			}
 			if err != nil {
 				return &exitError{code: 1, msg: err.Error()}
@@ -68,6 +72,9 @@ the unit restarts it.`,
 			pids, err := signalDaemons(g, args, syscall.SIGTERM)
 			for _, pid := range pids {
 				fmt.Fprintf(cmd.OutOrStdout(), "sent TERM to the daemon (pid %d): stopping every instance\n", pid)
+			}
+			if isUsage(err) {
+				return err
 			}
 			if err != nil {
 				return &exitError{code: 1, msg: err.Error()}
@@ -125,6 +132,11 @@ func joinPids(pids []int) string {
 // programs named (every daemon when none is), and returns the pids it
 // signalled; the error says what could not be.
 func signalDaemons(g *globalOptions, programs []string, sig syscall.Signal) ([]int, error) {
+	for _, name := range programs {
+		if !spec.ValidName(name) {
+			return nil, &usageError{fmt.Errorf("%q is not a program name", name)}
+		}
+	}
 	stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
 	pids := reconciler.Daemons(stateDir)
 	if len(pids) == 0 {
