@@ -25,7 +25,10 @@ type Leftover struct {
 
 // Leftovers lists the instance cgroups (ROOT/NAME/*, v2 and v1) that no
 // live Instance of r owns, sorted by program and name.
-func (r *Root) Leftovers() ([]Leftover, error) {
+func (r *Root) Leftovers() ([]Leftover, error) { return r.leftoversOf(nil) }
+
+// leftoversOf is Leftovers for the programs mine accepts (nil: every one).
+func (r *Root) leftoversOf(mine func(program string) bool) ([]Leftover, error) {
 	byKey := map[string]*Leftover{}
 	for _, root := range r.allRoots() {
 		programs, err := readSubdirs(root)
@@ -33,6 +36,9 @@ func (r *Root) Leftovers() ([]Leftover, error) {
 			return nil, fmt.Errorf("list leftover cgroups: %w", err)
 		}
 		for _, p := range programs {
+			if mine != nil && !mine(p) {
+				continue
+			}
 			names, err := readSubdirs(filepath.Join(root, p))
 			if err != nil {
 				return nil, fmt.Errorf("list leftover cgroups: %w", err)
@@ -103,7 +109,15 @@ func readSubdirs(dir string) ([]string, error) {
 // at start-up, not per instance) until all are gone or ctx ends. It
 // returns the leftovers it found.
 func (r *Root) RemoveLeftovers(ctx context.Context) ([]Leftover, error) {
-	ls, err := r.Leftovers()
+	return r.RemoveLeftoversOf(ctx, nil)
+}
+
+// RemoveLeftoversOf is RemoveLeftovers for the programs mine accepts (nil:
+// every one): several daemons that share a root (one status directory,
+// each running some of its programs) each clean only the programs they
+// own, and never a program directory of another's.
+func (r *Root) RemoveLeftoversOf(ctx context.Context, mine func(program string) bool) ([]Leftover, error) {
+	ls, err := r.leftoversOf(mine)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +148,7 @@ func (r *Root) RemoveLeftovers(ctx context.Context) ([]Leftover, error) {
 	for _, root := range r.allRoots() {
 		programs, _ := readSubdirs(root)
 		for _, p := range programs {
-			if r.refs[p] == 0 {
+			if r.refs[p] == 0 && (mine == nil || mine(p)) {
 				_ = os.Remove(filepath.Join(root, p))
 			}
 		}

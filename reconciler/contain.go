@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
@@ -209,11 +208,13 @@ type oomReporter interface{ OOMKilled() bool }
 
 // openCgroups sets up cgroup containment for the daemon of statusDir under
 // root (--cgroup-root; "none": off), and first kills and removes whatever
-// an earlier daemon left under it. It returns nil, and the daemon runs on
-// process groups, when cgroups cannot be had: not root nor delegated, no
-// cgroup v2, or turned off. The returned func ends it, after every
-// instance has stopped.
-func openCgroups(ctx context.Context, root, statusDir string, log logr.Logger) (*Cgroups, func()) {
+// an earlier daemon left under it of the programs mine accepts (the
+// daemons of one status directory share the root; each cleans its own
+// programs). It returns nil, and the daemon runs on process groups, when
+// cgroups cannot be had: not root nor delegated, no cgroup v2, or turned
+// off. The returned func ends it, after every instance has stopped; it
+// removes the root only when alone says no other daemon uses it.
+func openCgroups(ctx context.Context, root, statusDir string, mine func(string) bool, alone func() bool, log logr.Logger) (*Cgroups, func()) {
 	off := func(why string, err error) (*Cgroups, func()) {
 		log.Info("Containment: process groups only", "reason", why, "error", errString(err))
 		return nil, func() {}
@@ -238,12 +239,8 @@ func openCgroups(ctx context.Context, root, statusDir string, log logr.Logger) (
 	if err != nil {
 		return off("cannot make the cgroup root", err)
 	}
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	left, err := r.RemoveLeftovers(cleanup)
-	cancel()
-	if len(left) > 0 || err != nil {
-		log.Info("Removed cgroups an earlier daemon left", "count", len(left), "error", errString(err))
-	}
+	c := &Cgroups{Root: r, Log: log}
+	removeCgroupLeftovers(ctx, c, mine, log)
 	empty, err := cgroup.NewEmptyWatcher()
 	if err != nil {
 		return off("cannot watch cgroups", err)
@@ -253,10 +250,13 @@ func openCgroups(ctx context.Context, root, statusDir string, log logr.Logger) (
 		ctrls = append(ctrls, c.Name+":"+c.Version.String())
 	}
 	log.Info("Containment: a cgroup per instance", "root", r.Dir(), "controllers", strings.Join(ctrls, ","))
-	c := &Cgroups{Root: r, Empty: empty, Log: log}
+	c.Empty = empty
 	return c, func() {
 		c.wg.Wait() // the last removals
 		empty.Close()
+		if !alone() {
+			return // another daemon of the directory builds under it
+		}
 		if err := r.Remove(); err != nil {
 			log.V(1).Info("Cgroup root not removed", "root", r.Dir(), "error", err.Error())
 		}

@@ -6,8 +6,10 @@ package reconciler
 // signal or the restart of one instance is an action, not desired state:
 // desired state changes only through the manifests.
 //
-// STATUSDIR/.reconciled/control.sock, a unix stream socket with mode 0600
-// (and the peer's uid checked: root or the daemon's own user). One request
+// STATUSDIR/.reconciled/daemons/PID.sock, a unix stream socket of daemon
+// PID with mode 0600 (and the peer's uid checked: root or the daemon's own
+// user). A client reaches the daemon that owns the program it names (its
+// lock, .reconciled/locks/NAME, says which: see claims.go). One request
 // per connection, one JSON object a line each way:
 //
 //	-> {"op":"signal","program":"web","index":-1,"signal":"HUP"}
@@ -39,8 +41,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ControlSocketName is the control socket's name in the state directory.
-const ControlSocketName = "control.sock"
+// ControlSocketPath is the control socket of daemon pid in stateDir.
+func ControlSocketPath(stateDir string, pid int) string {
+	return DaemonPath(stateDir, pid) + ".sock"
+}
 
 // controlTimeout bounds one request, so a stuck client cannot pin a
 // goroutine of the daemon.
@@ -102,13 +106,18 @@ type ControlServer struct {
 	path string
 }
 
-// ListenControl creates stateDir/control.sock with mode 0600, replacing a
-// socket left by an earlier daemon (the caller holds the directory's lock,
-// so nothing else uses it). The socket is bound in a private temporary
-// directory, given its mode, and only then renamed into place, so nobody
-// can connect before the mode is set.
+// ListenControl creates this process's control socket in stateDir
+// (ControlSocketPath) with mode 0600, replacing one left by an earlier
+// daemon of the same pid (pids are reused; a live daemon's pid is not).
+// The socket is bound in a private temporary directory, given its mode,
+// and only then renamed into place, so nobody can connect before the mode
+// is set.
 func ListenControl(stateDir string) (*ControlServer, error) {
-	tmp, err := os.MkdirTemp(stateDir, ".control-")
+	path := ControlSocketPath(stateDir, os.Getpid())
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".control-")
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -123,7 +132,6 @@ func ListenControl(stateDir string) (*ControlServer, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	ln.SetUnlinkOnClose(false) // it is renamed away; Serve removes it
-	path := filepath.Join(stateDir, ControlSocketName)
 	if err := os.Chmod(bound, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -264,11 +272,16 @@ func RestartInstance(ctx context.Context, stateDir, program string, index int, f
 	return request(ctx, stateDir, ControlRequest{Op: "restart", Program: program, Index: index, Force: force})
 }
 
-// request sends req to the daemon and returns its answer as an error.
+// request sends req to the daemon that owns req.Program and returns its
+// answer as an error.
 func request(ctx context.Context, stateDir string, req ControlRequest) error {
-	path := filepath.Join(stateDir, ControlSocketName)
+	pid, err := daemonFor(stateDir, req.Program)
+	if err != nil {
+		return err
+	}
+	path := ControlSocketPath(stateDir, pid)
 	var conn net.Conn
-	err := withShortPath(path, func(p string) (err error) {
+	err = withShortPath(path, func(p string) (err error) {
 		var d net.Dialer
 		conn, err = d.DialContext(ctx, "unix", p)
 		return err
@@ -301,6 +314,23 @@ func request(ctx context.Context, stateDir string, req ControlRequest) error {
 		return &remoteError{msg: resp.Error, sentinel: controlReasons[resp.Reason]}
 	}
 	return nil
+}
+
+// daemonFor returns the pid of the daemon to ask about program: its
+// owner; else the only daemon of the directory (which answers for a
+// program it has not read yet).
+func daemonFor(stateDir, program string) (int, error) {
+	if pid := ProgramOwner(stateDir, program); pid > 0 {
+		return pid, nil
+	}
+	switch pids := Daemons(stateDir); len(pids) {
+	case 0:
+		return 0, fmt.Errorf("%w on %s: is `reconciled run` running for this directory?", ErrNoDaemon, filepath.Dir(stateDir))
+	case 1:
+		return pids[0], nil
+	default:
+		return 0, fmt.Errorf("%s: %w: none of the daemons of this directory (pids %s) owns it", program, ErrNoProgram, pidList(pids))
+	}
 }
 
 // remoteError is an error the daemon answered: its message as the daemon

@@ -46,6 +46,12 @@ func (f *controlFake) calls() []string {
 // controlServe runs a control server on stateDir until the test ends.
 func controlServe(t *testing.T, stateDir string, s Controller) (stop func()) {
 	t.Helper()
+	// Registered as the directory's only daemon: clients find it so.
+	unlock, err := Lock(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 	srv, err := ListenControl(stateDir)
 	if err != nil {
 		t.Fatal(err)
@@ -70,14 +76,14 @@ func TestControlSignalRoundTrip(t *testing.T) {
 	fake := &controlFake{}
 	stop := controlServe(t, dir, fake)
 
-	fi, err := os.Stat(filepath.Join(dir, ControlSocketName))
+	fi, err := os.Stat(ControlSocketPath(dir, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v, want a socket with 0600", fi.Mode())
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, ".control-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "daemons", ".control-*")); len(left) > 0 {
 		t.Errorf("temporary directory left: %v", left)
 	}
 
@@ -130,7 +136,7 @@ func TestControlSignalRoundTrip(t *testing.T) {
 	}
 
 	stop()
-	if _, err := os.Stat(filepath.Join(dir, ControlSocketName)); !os.IsNotExist(err) {
+	if _, err := os.Stat(ControlSocketPath(dir, os.Getpid())); !os.IsNotExist(err) {
 		t.Errorf("socket left after Serve returned: %v", err)
 	}
 	if err := SendSignal(ctx, dir, "web", -1, "HUP"); !errors.Is(err, ErrNoDaemon) {
@@ -146,7 +152,10 @@ func TestControlStaleAndLongPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What a killed daemon left at the socket's path.
-	if err := os.WriteFile(filepath.Join(dir, ControlSocketName), nil, 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Dir(ControlSocketPath(dir, os.Getpid())), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ControlSocketPath(dir, os.Getpid()), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fake := &controlFake{}
@@ -171,7 +180,7 @@ func TestControlBadRequests(t *testing.T) {
 		`{"op":"restart","program":"web","index":-1}` + "\n":      "name one instance",
 		`{"op":"signal","program":"web","signal":"BOGUS"}` + "\n": "not a signal name",
 	} {
-		conn, err := net.Dial("unix", filepath.Join(dir, ControlSocketName))
+		conn, err := net.Dial("unix", ControlSocketPath(dir, os.Getpid()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,19 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/hooks"
-	"github.com/reconciled/reconciled/internal/atomicfile"
-	"github.com/reconciled/reconciled/internal/regfile"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -31,9 +27,6 @@ import (
 // StateDirName is the daemon's own directory inside the status directory:
 // lock, pid and logs/.
 const StateDirName = ".reconciled"
-
-// ErrLocked means another daemon holds the directory.
-var ErrLocked = errors.New("another reconciled daemon holds the directory")
 
 // DaemonOptions configure RunDaemon.
 type DaemonOptions struct {
@@ -139,27 +132,60 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", logDir, err)
 	}
-	unlock, err := Lock(stateDir)
+	// Without --only/--exclude the daemon owns every program: it holds the
+	// directory alone. With them it shares it, and owns a program once it
+	// holds its lock (claims.go).
+	reg, err := register(stateDir, filter == nil)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer reg.close()
+	owned, err := newClaims(stateDir)
+	if err != nil {
+		return err
+	}
+	defer owned.releaseAll()
 	if err := proc.BecomeSubreaper(); err != nil {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
-	CleanupStale(o.StatusDir, log.WithName("cleanup"))
+	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
+	clog := log.WithName("cleanup")
+	claimer := &daemonClaims{c: owned, filter: filter, statusDir: o.StatusDir, sink: writer, log: log.WithName("claims")}
+	statuses, err := status.ReadDir(o.StatusDir)
+	if err != nil {
+		clog.Error(err, "Read status files failed", "path", o.StatusDir)
+	}
+	// Claimed before anything of them is touched; what another daemon
+	// owns is left alone from here on.
+	claimer.claimAtStart(o.Dir, statuses)
+	cleanupStale(statuses, claimer.mine, clog)
 	id, err := daemonID(stateDir)
 	if err != nil {
 		return err
 	}
 	// Also after a run with cgroups off, whose leftovers no cgroup holds.
-	killMarkedLeftovers(id, log.WithName("cleanup"))
-	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, log.WithName("cgroup"))
+	killMarkedLeftovers(id, claimer.mine, clog)
+	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, claimer.mine, reg.alone, log.WithName("cgroup"))
 	defer closeCgroups()
-	recordCgroups(stateDir, cgroups, log.WithName("cgroup"))
+	if cgroups != nil || filter == nil {
+		// A daemon without cgroups removes a record only when alone: a
+		// daemon beside it may have cgroups.
+		recordCgroups(stateDir, cgroups, log.WithName("cgroup"))
+	}
 	containment := ContainProcessGroup
 	if cgroups != nil {
 		containment = ContainCgroup
+	}
+	forgetDeleted(o.Dir, statuses, claimer.mine, writer, clog)
+	claimer.releaseUnlisted(o.Dir)
+	if filter != nil {
+		// Another daemon may have run a program this one claims later.
+		claimer.cleanup = func(mine func(string) bool) {
+			statuses, _ := status.ReadDir(o.StatusDir)
+			cleanupStale(statuses, mine, clog)
+			killMarkedLeftovers(id, mine, clog)
+			removeCgroupLeftovers(ctx, cgroups, mine, clog)
+		}
 	}
 
 	w, err := watch.New(watch.Options{Dir: o.Dir, Resync: o.Resync, Ignore: ownFile, Log: log.WithName("watch")})
@@ -173,8 +199,6 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 			log.Error(err, "Cannot end the fork server")
 		}
 	}()
-	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
-	forgetDeleted(o.Dir, o.StatusDir, filter, writer, log.WithName("cleanup"))
 	specDir, _ := filepath.Abs(o.Dir)
 	// The run ends with ctx, or earlier by the exit policy, whose cause
 	// then says how RunDaemon returns.
@@ -183,7 +207,10 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	var sink StatusSink = writer
 	admit := admitRuntime
 	if policy != ExitNever {
-		programs := func() ([]string, error) { return listPrograms(o.Dir, filter) }
+		// Not those another daemon owns: this one waits for its own.
+		programs := func() ([]string, error) {
+			return listPrograms(o.Dir, func(name string) bool { return (filter == nil || filter(name)) && !claimer.isRefused(name) })
+		}
 		sink = newExitWatcher(writer, policy, programs, endRun, log.WithName("exit"))
 		admit = exitPolicyAdmit(admit)
 	}
@@ -235,6 +262,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		Trust:       trust,
 		LastGoodDir: filepath.Join(stateDir, LastGoodDirName),
 		OnPass:      o.Observers.Pass,
+		Claims:      claimer,
 	})
 
 	// Helpers live until the reconciler has stopped every instance.
@@ -358,97 +386,6 @@ func admitRuntime(p *spec.Program) (*spec.Program, error) {
 		return nil, fmt.Errorf("spec.user: %q needs the daemon to run as root", p.Spec.User)
 	}
 	return p, nil
-}
-
-// Lock takes .reconciled/lock in stateDir (flock), writes .reconciled/pid,
-// and returns the function that releases both. If another daemon holds the
-// lock it returns an error wrapping ErrLocked that names its pid.
-func Lock(stateDir string) (func(), error) {
-	path := filepath.Join(stateDir, "lock")
-	// Not through a link, never blocking on a FIFO (internal/regfile).
-	f, err := regfile.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			if pid := ReadPid(stateDir); pid > 0 {
-				return nil, fmt.Errorf("%w (pid %d): %s", ErrLocked, pid, filepath.Dir(stateDir))
-			}
-			return nil, fmt.Errorf("%w: %s", ErrLocked, filepath.Dir(stateDir))
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	pidPath := filepath.Join(stateDir, "pid")
-	// Atomically: whatever holds the name (a link) is replaced, not written through.
-	if err := atomicfile.Write(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), atomicfile.Options{Mode: 0o644}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", pidPath, err)
-	}
-	return func() {
-		os.Remove(pidPath)
-		f.Close()
-	}, nil
-}
-
-// Held reports whether a daemon holds the lock in stateDir, and its pid.
-func Held(stateDir string) (bool, int) {
-	f, err := regfile.Open(filepath.Join(stateDir, "lock"), false)
-	if err != nil {
-		return false, 0
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK), ReadPid(stateDir)
-	}
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return false, 0
-}
-
-// ReadPid returns the pid in stateDir/pid, or 0.
-func ReadPid(stateDir string) int {
-	b, err := regfile.ReadFile(filepath.Join(stateDir, "pid"), false, 64)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
-}
-
-// CleanupStale kills what the status files record as running and what is
-// provably still ours: processes in the recorded process groups that carry
-// the instance's RECONCILED_* marks and started after the recorded start.
-// This matters after the daemon itself was SIGKILLed: its children die with
-// it (PDEATHSIG), but their own children may not.
-func CleanupStale(statusDir string, log logr.Logger) {
-	statuses, err := status.ReadDir(statusDir)
-	if err != nil {
-		log.Error(err, "Read status files failed", "path", statusDir)
-	}
-	var queries []proc.StaleQuery
-	for _, st := range statuses {
-		for _, in := range st.Status.Instances {
-			if in.Pid > 0 && in.StartedAt != nil {
-				queries = append(queries, proc.StaleQuery{Program: st.Metadata.Name, Index: in.Index, LeaderPid: in.Pid, StartedAt: *in.StartedAt})
-			}
-		}
-	}
-	if len(queries) == 0 {
-		return
-	}
-	found, err := proc.FindStaleAll(queries)
-	if err != nil {
-		log.Error(err, "Scan for stale processes failed")
-		return
-	}
-	for _, sp := range found {
-		q := queries[sp.Query]
-		log.Info("Killing a stale process of an earlier daemon", "program", q.Program, "instance", fmt.Sprintf("%s-%d", q.Program, q.Index), "pid", sp.Pid)
-	}
-	if err := proc.KillStaleProcesses(found); err != nil {
-		log.Error(err, "Kill stale processes failed")
-	}
 }
 
 var _ Process = (*proc.Process)(nil)

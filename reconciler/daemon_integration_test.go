@@ -52,8 +52,8 @@ func TestITLocked(t *testing.T) {
 	if held, _ := Held(filepath.Join(d.dir, StateDirName)); held {
 		t.Errorf("lock still held after shutdown")
 	}
-	if _, err := os.Stat(filepath.Join(d.dir, StateDirName, "pid")); !os.IsNotExist(err) {
-		t.Errorf("pid file left after shutdown: %v", err)
+	if left := Daemons(filepath.Join(d.dir, StateDirName)); len(left) > 0 {
+		t.Errorf("daemons registered after shutdown: %v", left)
 	}
 }
 

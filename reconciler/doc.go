@@ -38,6 +38,10 @@
 //     timer is recognised and dropped.
 //   - An invalid manifest never replaces the last valid spec, and one
 //     program's change never touches another program's instances.
+//   - A daemon touches a program (starts, adopts, cleans up, writes its
+//     status) only while it holds the program's lock, .reconciled/locks/NAME
+//     (claims.go): several daemons may share a directory, each owning some
+//     of its programs, and none ever acts on another's.
 //   - A process group is signalled only while its leader is unreaped (see
 //     package proc), so a signal never reaches a reused pid.
 //   - Every goroutine has an owner that waits for it: programs wait for their

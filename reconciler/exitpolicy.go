@@ -3,10 +3,11 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"github.com/reconciled/reconciled/proc"
 	"strconv"
 	"sync"
 	"syscall"
+
+	"github.com/reconciled/reconciled/proc"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"

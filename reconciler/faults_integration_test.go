@@ -166,12 +166,12 @@ func TestITStatusDirReadOnly(t *testing.T) {
 }
 
 // itChildDaemon runs the daemon in a process of its own on dir (see
-// TestMain) and returns it with its log; at cleanup it is killed if still
-// running.
-func itChildDaemon(t *testing.T, dir string) (*exec.Cmd, func() string) {
+// TestMain), with env added to its environment, and returns it with its
+// log; at cleanup it is killed if still running.
+func itChildDaemon(t *testing.T, dir string, env ...string) (*exec.Cmd, func() string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), itDaemonDirEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), itDaemonDirEnv+"="+dir), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -184,10 +184,11 @@ func TestITHostileFilesInTheDirectory(t *testing.T) {
 	itNoSecret(t, d, "hunter2")
 }
 
-// .reconciled/lock and pid that are not regular files: the lock is refused
-// with what it is (a daemon does not start on a FIFO it cannot lock for
-// sure), the pid is replaced, not written through, and read without end
-// by nobody.
+// .reconciled/lock, a daemon's entry and a program's lock that are not
+// regular files: the lock is refused with what it is (a daemon does not
+// start on a FIFO it cannot lock for sure), an entry that is a link or a
+// FIFO counts as no daemon, and a program lock that is a link is refused,
+// never followed.
 func TestHostileLockAndPid(t *testing.T) {
 	state := t.TempDir()
 	if err := syscall.Mkfifo(filepath.Join(state, "lock"), 0o644); err != nil {
@@ -206,7 +207,13 @@ func TestHostileLockAndPid(t *testing.T) {
 	if err := os.WriteFile(victim, []byte("keep\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(victim, filepath.Join(state, "pid")); err != nil {
+	if err := os.MkdirAll(filepath.Join(state, "daemons"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(state, "daemons", "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(state, "daemons", "2"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	unlock, err := Lock(state)
@@ -214,19 +221,23 @@ func TestHostileLockAndPid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
+	if held, pid := Held(state); !held || pid != os.Getpid() {
+		t.Errorf("Held = %v, %d; want this process (pid %d), not a link or a FIFO", held, pid, os.Getpid())
+	}
+	c, err := newClaims(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(state, "locks", "web")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := c.claim("web"); ok || err == nil {
+		t.Errorf("claim through a link = %v, %v", ok, err)
+	}
 	if data, _ := os.ReadFile(victim); string(data) != "keep\n" {
-		t.Errorf("the pid was written through the link: %q", data)
+		t.Errorf("the victim was written through a link: %q", data)
 	}
-	if pid := ReadPid(state); pid != os.Getpid() {
-		t.Errorf("ReadPid = %d, want %d", pid, os.Getpid())
-	}
-	if err := os.Remove(filepath.Join(state, "pid")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/dev/zero", filepath.Join(state, "pid")); err != nil {
-		t.Fatal(err)
-	}
-	if pid := ReadPid(state); pid != 0 {
-		t.Errorf("ReadPid of a link to /dev/zero = %d", pid)
+	if pid := ProgramOwner(state, "web"); pid != 0 {
+		t.Errorf("ProgramOwner of a link = %d", pid)
 	}
 }

@@ -42,6 +42,13 @@ const itDaemonDirEnv = "RECONCILED_IT_DAEMON_DIR"
 // itDaemonCgroupEnv is the child daemon's --cgroup-root.
 const itDaemonCgroupEnv = "RECONCILED_IT_DAEMON_CGROUP_ROOT"
 
+// itDaemonOnlyEnv and itDaemonExcludeEnv are the child daemon's --only and
+// --exclude (comma-separated).
+const (
+	itDaemonOnlyEnv    = "RECONCILED_IT_DAEMON_ONLY"
+	itDaemonExcludeEnv = "RECONCILED_IT_DAEMON_EXCLUDE"
+)
+
 // waitTimeout bounds every wait of these tests for an outcome: generous for
 // a loaded 2-core machine under -race; a passing test never waits that long.
 const waitTimeout = 20 * time.Second
@@ -75,7 +82,14 @@ func itDaemonMain(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
-	if err := RunDaemon(ctx, DaemonOptions{Dir: dir, Log: log, Stdout: os.Stdout, Stderr: os.Stderr, CgroupRoot: os.Getenv(itDaemonCgroupEnv)}); err != nil {
+	names := func(env string) []string {
+		if v := os.Getenv(env); v != "" {
+			return strings.Split(v, ",")
+		}
+		return nil
+	}
+	if err := RunDaemon(ctx, DaemonOptions{Dir: dir, Log: log, Stdout: os.Stdout, Stderr: os.Stderr, CgroupRoot: os.Getenv(itDaemonCgroupEnv),
+		Only: names(itDaemonOnlyEnv), Exclude: names(itDaemonExcludeEnv)}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -64,6 +64,21 @@ type Options struct {
 	// OnPass, when set, hears of every pass that read the directory, on
 	// the loop's goroutine: it must return at once (metrics, readiness).
 	OnPass func(PassReport)
+	// Claims, when set, decides which programs are this daemon's when
+	// several daemons share the directory (see claims.go): a program is
+	// claimed before anything of it is started or adopted, and released
+	// once it is deleted and stopped.
+	Claims Claimer
+}
+
+// Claimer hands the programs of a directory to one of several daemons.
+// The loop calls it from its goroutine only.
+type Claimer interface {
+	// Claim takes the programs named, each unless another daemon owns
+	// it, and returns those it refused. Claiming an owned name succeeds.
+	Claim(names []string) (refused map[string]bool)
+	// Release gives up a program that is gone.
+	Release(name string)
 }
 
 // PassReport tells what one pass of the loop did.
@@ -89,6 +104,9 @@ type Reconciler struct {
 	lastGood    *lastGood
 	reportedBad map[string]bool
 	requests    chan controlRequest
+	// gone holds the deleted programs whose goroutine ended, for the loop
+	// to forget and release (Options.Claims).
+	gone goneBox
 	// heartbeat is received by the loop whenever it waits for work: a
 	// send that goes through proves it is not stuck (Alive).
 	heartbeat chan struct{}
@@ -138,6 +156,7 @@ func New(opts Options) *Reconciler {
 		requests:    make(chan controlRequest),
 		heartbeat:   make(chan struct{}),
 		deps:        newDepGraph(),
+		gone:        goneBox{wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -153,6 +172,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	popts := programOptions{log: r.opts.Log, clock: r.opts.Clock, starter: r.opts.Starter, probes: probes,
 		sink: r.opts.Sink, deps: r.deps, spawnSlots: slots, publishEvery: r.opts.PublishEvery,
 		containment: r.opts.Containment, newHooks: r.opts.Hooks}
+	if r.opts.Claims != nil {
+		popts.onGone = r.gone.add
+	}
 	if hc, ok := r.opts.Starter.(HookContexter); ok {
 		popts.hookCtx = hc
 	}
@@ -170,6 +192,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.pass(ctx, popts)
 		case req := <-r.requests:
 			r.forward(req)
+		case <-r.gone.wake:
+			r.forget()
 		case <-r.heartbeat:
 		}
 	}
@@ -245,6 +269,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 			delete(found, name)
 		}
 	}
+	r.claim(found)
 	r.recallLastGood(found)
 	cycles := r.cycles(found)
 	for name, res := range found {
@@ -324,6 +349,9 @@ func (r *Reconciler) tell(ctx context.Context, name string, d desired, popts pro
 		if d.deleted {
 			delete(r.programs, name)
 			delete(r.sent, name)
+			if r.opts.Claims != nil {
+				r.opts.Claims.Release(name)
+			}
 			return
 		}
 		p = newProgram(ctx, name, popts)
@@ -362,4 +390,64 @@ func (r *Reconciler) shutdown(sig syscall.Signal) {
 	}
 	r.running.Wait()
 	r.opts.Log.Info("Stopped every instance", "programs", len(r.programs), "took", r.opts.Clock.Now().Sub(start).Round(time.Millisecond).String())
+}
+
+// claim drops from found the programs another daemon owns; those this
+// daemon runs already are its own.
+func (r *Reconciler) claim(found map[string]scanned) {
+	if r.opts.Claims == nil {
+		return
+	}
+	var fresh []string
+	for name := range found {
+		if r.programs[name] == nil {
+			fresh = append(fresh, name)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	for name := range r.opts.Claims.Claim(fresh) {
+		delete(found, name)
+	}
+}
+
+// forget drops the deleted programs whose goroutine ended and releases
+// them, unless a program of the same name was made since (the manifest
+// came back): that one keeps the claim.
+func (r *Reconciler) forget() {
+	for _, p := range r.gone.take() {
+		if r.programs[p.name] != p {
+			continue
+		}
+		delete(r.programs, p.name)
+		delete(r.sent, p.name)
+		r.opts.Claims.Release(p.name)
+	}
+}
+
+// goneBox collects programs from their goroutines for the loop, without
+// ever blocking them (the loop may be busy, or shutting down).
+type goneBox struct {
+	mu   sync.Mutex
+	list []*program
+	wake chan struct{} // one slot: something is in list
+}
+
+func (b *goneBox) add(p *program) {
+	b.mu.Lock()
+	b.list = append(b.list, p)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *goneBox) take() []*program {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.list
+	b.list = nil
+	return l
 }

@@ -53,6 +53,9 @@ type programOptions struct {
 	// hookCtx tells the context its hooks run in.
 	newHooks HookRunners
 	hookCtx  HookContexter
+	// onGone, when set, hears of a deleted program whose instances have
+	// all stopped, from its goroutine, once it takes no more messages.
+	onGone func(*program)
 }
 
 // program owns the instances of one program. Its goroutine (run) is the only
@@ -417,6 +420,9 @@ func (p *program) finished() bool {
 			p.event("", 0, status.EventNormal, "Deleted", "manifest removed: all instances stopped")
 			p.hooks.gone.Store(true)
 			p.sink.Delete(p.name)
+			if p.onGone != nil {
+				p.onGone(p)
+			}
 		} else {
 			p.publishNow()
 		}

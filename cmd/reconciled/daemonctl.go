@@ -1,17 +1,16 @@
 package main
 
-// reload and shutdown: signals to the daemon itself. The daemon is found
-// through the directory, never by process name: .reconciled/pid names it,
-// the lock proves it is alive and ours (/proc/locks must show that pid
-// holding it), and the signal goes through a pidfd opened while the lock is
-// still held, so a reused pid cannot be hit.
+// reload and shutdown: signals to the daemons themselves. A daemon is found
+// through the directory, never by process name: .reconciled/daemons/PID
+// names it, its lock proves it is alive and ours (/proc/locks must show that
+// pid holding it), and the signal goes through a pidfd opened while the lock
+// is still held, so a reused pid cannot be hit. A program's owner is the
+// holder of .reconciled/locks/NAME.
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,24 +20,33 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/reconciler"
+	"github.com/reconciled/reconciled/spec"
 )
 
 func newReloadCommand(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reload",
+		Use:   "reload [NAME...]",
 		Short: "Make the daemon rescan the directory now (SIGHUP)",
-		Long: `Send SIGHUP to the daemon that holds the directory: it rescans every manifest at
-once rather than at its next resync. Useful after changes the watcher cannot see,
-such as edits of files that a symlinked manifest points to.`,
+		Long: `Send SIGHUP to the daemons of the directory: each rescans every manifest at once
+rather than at its next resync. Useful after changes the watcher cannot see,
+such as edits of files that a symlinked manifest points to. Several daemons may
+share a directory (run --only/--exclude): without NAME every one of them gets it,
+with NAME only the daemons that own those programs.`,
 		Example: `  reconciled reload
-  reconciled reload --dir /srv/reconciled`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pid, err := signalDaemon(g, syscall.SIGHUP)
+  reconciled reload --dir /srv/reconciled
+  reconciled reload web`,
+		Args: usageArgs(cobra.ArbitraryArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pids, err := signalDaemons(g, args, syscall.SIGHUP)
+			for _, pid := range pids {
+				fmt.Fprintf(cmd.OutOrStdout(), "sent HUP to the daemon (pid %d): rescanning %s\n", pid, g.dir)
+			}
+			if isUsage(err) {
+				return err
+			}
 			if err != nil {
 				return &exitError{code: 1, msg: err.Error()}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "sent HUP to the daemon (pid %d): rescanning %s\n", pid, g.dir)
 			return nil
 		},
 	}
@@ -47,36 +55,49 @@ such as edits of files that a symlinked manifest points to.`,
 func newShutdownCommand(g *globalOptions) *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "shutdown",
+		Use:   "shutdown [NAME...]",
 		Short: "Stop the daemon and every instance (SIGTERM), and wait for it to exit",
-		Long: `Send SIGTERM to the daemon that holds the directory: it stops every instance in
-parallel (each with its stopSignal and stopTimeout), writes the final statuses and
-exits. Waits until the daemon has released the directory's lock, at most
---timeout (exit 1 after that). Under systemd use systemctl stop instead, or the
-unit restarts it.`,
+		Long: `Send SIGTERM to the daemons of the directory: each stops every instance it runs
+in parallel (each with its stopSignal and stopTimeout), writes the final statuses
+and exits. Waits until they have exited, at most --timeout (exit 1 after that).
+Several daemons may share a directory (run --only/--exclude): without NAME every
+one of them is stopped, with NAME only the daemons that own those programs (and
+with them every program they run). Under systemd use systemctl stop instead, or
+the unit restarts it.`,
 		Example: `  reconciled shutdown
-  reconciled shutdown --timeout 5m`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pid, err := signalDaemon(g, syscall.SIGTERM)
+  reconciled shutdown --timeout 5m
+  reconciled shutdown web`,
+		Args: usageArgs(cobra.ArbitraryArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pids, err := signalDaemons(g, args, syscall.SIGTERM)
+			for _, pid := range pids {
+				fmt.Fprintf(cmd.OutOrStdout(), "sent TERM to the daemon (pid %d): stopping every instance\n", pid)
+			}
+			if isUsage(err) {
+				return err
+			}
 			if err != nil {
 				return &exitError{code: 1, msg: err.Error()}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "sent TERM to the daemon (pid %d): stopping every instance\n", pid)
 			stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
 			deadline := time.NewTimer(timeout)
 			defer deadline.Stop()
 			tick := time.NewTicker(waitPoll)
 			defer tick.Stop()
 			for {
-				if held, _ := reconciler.Held(stateDir); !held {
-					fmt.Fprintln(cmd.OutOrStdout(), "the daemon has exited")
+				left := stillRunning(stateDir, pids)
+				if len(left) == 0 {
+					if len(pids) == 1 {
+						fmt.Fprintln(cmd.OutOrStdout(), "the daemon has exited")
+					} else {
+						fmt.Fprintf(cmd.OutOrStdout(), "the %d daemons have exited\n", len(pids))
+					}
 					return nil
 				}
 				select {
 				case <-tick.C:
 				case <-deadline.C:
-					return &exitError{code: 1, msg: fmt.Sprintf("the daemon (pid %d) still holds %s after %v", pid, g.dir, timeout)}
+					return &exitError{code: 1, msg: fmt.Sprintf("the daemon (pid %s) still holds %s after %v", joinPids(left), g.dir, timeout)}
 				case <-cmd.Context().Done():
 					return &exitError{code: 1, msg: "interrupted"}
 				}
@@ -87,65 +108,82 @@ unit restarts it.`,
 	return cmd
 }
 
-// signalDaemon sends sig to the daemon holding the directory and returns
-// its pid.
-func signalDaemon(g *globalOptions, sig syscall.Signal) (int, error) {
+// stillRunning returns those of pids that are still daemons of stateDir.
+func stillRunning(stateDir string, pids []int) []int {
+	live := reconciler.Daemons(stateDir)
+	var left []int
+	for _, pid := range pids {
+		if slices.Contains(live, pid) {
+			left = append(left, pid)
+		}
+	}
+	return left
+}
+
+func joinPids(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+// signalDaemons sends sig to the daemons of the directory that own the
+// programs named (every daemon when none is), and returns the pids it
+// signalled; the error says what could not be.
+func signalDaemons(g *globalOptions, programs []string, sig syscall.Signal) ([]int, error) {
+	for _, name := range programs {
+		if !spec.ValidName(name) {
+			return nil, &usageError{fmt.Errorf("%q is not a program name", name)}
+		}
+	}
 	stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
-	held, pid := reconciler.Held(stateDir)
-	if !held {
-		return 0, fmt.Errorf("no daemon holds %s", g.dir)
+	pids := reconciler.Daemons(stateDir)
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("no daemon holds %s", g.dir)
 	}
-	if pid <= 0 {
-		return 0, fmt.Errorf("a daemon holds %s but %s is missing or unreadable", g.dir, filepath.Join(stateDir, "pid"))
+	if len(programs) > 0 {
+		pids = nil
+		for _, name := range programs {
+			pid := reconciler.ProgramOwner(stateDir, name)
+			if pid == 0 {
+				return nil, fmt.Errorf("%s: no daemon of %s owns it", name, g.dir)
+			}
+			if !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+			}
+		}
 	}
-	if holders, err := lockHolders(filepath.Join(stateDir, "lock")); err == nil && len(holders) > 0 && !holders[pid] {
-		return 0, fmt.Errorf("%s says pid %d, but another process holds the lock: not signalling", filepath.Join(stateDir, "pid"), pid)
+	var done []int
+	for _, pid := range pids {
+		if err := signalDaemon(stateDir, pid, sig); err != nil {
+			return done, err
+		}
+		done = append(done, pid)
+	}
+	return done, nil
+}
+
+// signalDaemon sends sig to daemon pid of stateDir.
+func signalDaemon(stateDir string, pid int, sig syscall.Signal) error {
+	entry := reconciler.DaemonPath(stateDir, pid)
+	if holders, err := reconciler.FlockHolders(entry); err == nil && !slices.Contains(holders, pid) {
+		return fmt.Errorf("%s names pid %d, but that process does not hold it: not signalling", entry, pid)
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return 0, fmt.Errorf("daemon pid %d: %w", pid, err)
+		return fmt.Errorf("daemon pid %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
-	// The pidfd pins this process; make sure it is still the holder.
-	if held, now := reconciler.Held(stateDir); !held || now != pid {
-		return 0, fmt.Errorf("the daemon of %s changed while signalling it: try again", g.dir)
+	// The pidfd pins this process; make sure it is still the daemon.
+	if holders, err := reconciler.FlockHolders(entry); err == nil && !slices.Contains(holders, pid) {
+		return fmt.Errorf("the daemon pid %d of %s changed while signalling it: try again", pid, filepath.Dir(stateDir))
+	}
+	if !slices.Contains(reconciler.Daemons(stateDir), pid) {
+		return fmt.Errorf("the daemon pid %d of %s exited while signalling it", pid, filepath.Dir(stateDir))
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
-		return 0, fmt.Errorf("signal daemon pid %d: %w", pid, err)
+		return fmt.Errorf("signal daemon pid %d: %w", pid, err)
 	}
-	return pid, nil
-}
-
-// lockHolders returns the pids that /proc/locks shows holding an exclusive
-// flock on path.
-func lockHolders(path string) (map[int]bool, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return nil, err
-	}
-	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	holders := map[int]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "1: FLOCK  ADVISORY  WRITE 25378 fe:00:9994417 0 EOF"
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" || fields[5] != id {
-			continue
-		}
-		if pid, err := strconv.Atoi(fields[4]); err == nil {
-			holders[pid] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(holders) == 0 {
-		return nil, errors.New("no holder in /proc/locks")
-	}
-	return holders, nil
+	return nil
 }

@@ -6,13 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
+	"golang.org/x/sys/unix"
 )
 
 // cliHelperEnv makes TestCLIHelperDaemon run `reconciled run` on that
@@ -25,15 +25,22 @@ func TestCLIHelperDaemon(t *testing.T) {
 	if dir == "" {
 		return // only as the helper process
 	}
-	os.Exit(run([]string{"run", "--dir", dir, "--log-format", "json", "--resync", "1h"}))
+	args := []string{"run", "--dir", dir, "--log-format", "json", "--resync", "1h"}
+	if extra := os.Getenv(cliHelperArgsEnv); extra != "" {
+		args = append(args, strings.Fields(extra)...)
+	}
+	os.Exit(run(args))
 }
+
+// cliHelperArgsEnv adds arguments to the helper's `reconciled run`.
+const cliHelperArgsEnv = "RECONCILED_CLI_HELPER_ARGS"
 
 // cliDaemonProcess starts `reconciled run` on dir in a child process. The
 // channel yields its exit once, then is closed.
-func cliDaemonProcess(t *testing.T, dir string) (*exec.Cmd, *cliBuffer, <-chan error) {
+func cliDaemonProcess(t *testing.T, dir string, args ...string) (*exec.Cmd, *cliBuffer, <-chan error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIHelperDaemon$")
-	cmd.Env = append(os.Environ(), cliHelperEnv+"="+dir)
+	cmd.Env = append(os.Environ(), cliHelperEnv+"="+dir, cliHelperArgsEnv+"="+strings.Join(args, " "))
 	log := &cliBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -100,30 +107,31 @@ func TestCLIReloadShutdown(t *testing.T) {
 	}
 }
 
-// A pid file that names a process other than the lock's holder is not
+// A daemon entry that names a process other than its lock's holder is not
 // trusted: nothing is signalled.
 func TestCLIDaemonPidMismatch(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, reconciler.StateDirName)
-	if err := os.MkdirAll(state, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := reconciler.Lock(state) // held by this test process
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
 	bystander := exec.Command("sleep", "1000")
 	if err := bystander.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = bystander.Process.Kill(); _ = bystander.Wait() }()
-	if err := os.WriteFile(filepath.Join(state, "pid"), []byte(strconv.Itoa(bystander.Process.Pid)+"\n"), 0o644); err != nil {
+	entry := reconciler.DaemonPath(state, bystander.Process.Pid)
+	if err := os.MkdirAll(filepath.Dir(entry), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil { // held by this test process
 		t.Fatal(err)
 	}
 	res := cliExec(context.Background(), "", "--dir", dir, "shutdown", "--timeout", "1s")
-	if res.code != 1 || !strings.Contains(res.stderr, "another process holds the lock: not signalling") {
-		t.Errorf("shutdown with a lying pid file: %v", res)
+	if res.code != 1 || !strings.Contains(res.stderr, "but that process does not hold it: not signalling") {
+		t.Errorf("shutdown with a lying daemon entry: %v", res)
 	}
 	if bystander.ProcessState != nil || !cliAlive(bystander.Process.Pid) {
 		t.Errorf("the bystander was signalled")

@@ -314,7 +314,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"logs"},
 		{"events", "-o", "xml"},
 		{"status", "--watch", "-o", "json"},
-		{"reload", "extra"},
+		{"reload", "Not/AName"},
 		{"shutdown", "--timeout", "soon"},
 	} {
 		res := cliExec(t.Context(), "", append([]string{"--dir", dir}, args...)...)

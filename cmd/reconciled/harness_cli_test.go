@@ -95,7 +95,7 @@ func cliStartCgroupRoot(t *testing.T, cgroupRoot string) *cliDaemon {
 	})
 	waitfor.Condition(t, cliTimeout, func() bool {
 		held, _ := reconciler.Held(filepath.Join(d.dir, reconciler.StateDirName))
-		_, err := os.Stat(filepath.Join(d.dir, reconciler.StateDirName, reconciler.ControlSocketName))
+		_, err := os.Stat(reconciler.ControlSocketPath(filepath.Join(d.dir, reconciler.StateDirName), os.Getpid()))
 		return held && err == nil
 	}, "the daemon to take the lock and open its socket")
 	return d

@@ -278,7 +278,7 @@ func TestRunLocked(t *testing.T) {
 	}
 	defer unlock()
 	res := cmdRun(t, "run", "--dir", dir)
-	want := fmt.Sprintf("reconciled: another reconciled daemon holds the directory (pid %d): %s\n", os.Getpid(), dir)
+	want := fmt.Sprintf("reconciled: another reconciled daemon holds the directory (pid %d): %s (a daemon without --only/--exclude owns every program)\n", os.Getpid(), dir)
 	if res.code != 1 || res.stderr != want {
 		t.Errorf("run on a locked directory: %v\nwant stderr %q", res, want)
 	}

@@ -54,7 +54,11 @@ leaves instances that exit 0 finished, stops on any other exit in the same way,
 and exits 0 once all have exited 0. Under both nothing is restarted, and a
 SIGTERM or SIGINT to the daemon goes on to every instance as that signal (not
 its stop signal; stopTimeout still applies) and the daemon exits 128+signal. --only
-and --exclude run a subset of the directory's programs.
+and --exclude run a subset of the directory's programs; daemons with them may
+share a directory (run --only web in one terminal, run --exclude web in
+another): each program is owned by one daemon, and a daemon leaves a program
+another owns alone, with an OwnedByOtherDaemon event naming the owner's pid.
+Without them a daemon owns every program, and is refused beside any other.
 
 Operating it: --http ADDR serves Prometheus metrics on /metrics, /healthz (200
 while the loop answers) and /readyz (200 once the first pass has started every

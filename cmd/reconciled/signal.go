@@ -38,8 +38,8 @@ or while one restarts), the command waits for them, at most --timeout, so that
 that is up; then it sends to whatever runs. FATAL and EXITED instances are not
 waited for; --timeout 0 sends at once.
 
-The command reaches the daemon through its control socket,
-.reconciled/control.sock in the status directory (mode 0600: root or the
+The command reaches the daemon that owns the program through its control
+socket, .reconciled/daemons/PID.sock in the status directory (mode 0600: root or the
 daemon's user). The socket takes signals and restarts of one instance only;
 desired state changes only through the directory.`,
 		Example: `  reconciled signal web HUP
