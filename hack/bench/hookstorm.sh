@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark a hook storm: a program crash-looping with restartDelay 0, plain
-# and with a hook that sleeps 30 s on every exit, paired round by round; the
+# and with a hook that sleeps 8.5 s on every exit, paired round by round; the
 # figure is the ratio of their restart cycles (the requirement: unchanged)
 # and the most hook processes seen at once (at most 4).
 #

@@ -228,7 +228,7 @@ func report(cfg config, plain, withHooks []sample) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "variant\tcycle (ms)\trestarts per window\thooks at once (most)")
 	fmt.Fprintf(tw, "plain\t%.2f (%s)\t%d\t-\n", benchkit.Median(p), span(p), plain[len(plain)/2].restarts)
-	fmt.Fprintf(tw, "a 8.5 s hook on every exit\t%.2f (%s)\t%d\t%d\n", benchkit.Median(h), span(h), withHooks[len(withHooks)/2].restarts, most)
+	fmt.Fprintf(tw, "an 8.5 s hook on every exit\t%.2f (%s)\t%d\t%d\n", benchkit.Median(h), span(h), withHooks[len(withHooks)/2].restarts, most)
 	tw.Flush()
 	fmt.Printf("\nhooked / plain, paired by round: median %.2fx (%s)\n", benchkit.Median(ratios), span(ratios))
 }
