@@ -160,7 +160,7 @@ func New(ctx context.Context, o Options) *Model {
 // changesMsg carries what the watcher saw.
 type changesMsg changes
 
-// tickMsg is the once-a-second tick of the uptime and usage columns.
+// tickMsg is the tick of the uptime and usage columns (nextTick).
 type tickMsg struct{ gen int }
 
 // Init starts listening to the watcher and the tick.
