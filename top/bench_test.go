@@ -59,3 +59,39 @@ func BenchmarkView1000(b *testing.B) {
 		_ = f.m.View()
 	}
 }
+
+// newBench1000 is a directory of 1000 instances: programs of per
+// instances each, every program expanded.
+func newBench1000(b *testing.B, per int) *fixture {
+	ms := map[string]string{}
+	for i := range 1000 / per {
+		ms["program-"+itoa(i)] = manifestText(per)
+	}
+	f := newFixture(b, ms, true)
+	for name := range ms {
+		f.status(name, per, per*9/10, "BACKOFF", func(st *status.ProgramStatus) {})
+	}
+	f.m.expandAll(true)
+	return f
+}
+
+// BenchmarkRedraw1000Programs is BenchmarkRedraw1000 over 1000 programs of
+// one instance: 1000 manifests and 1000 status files read again.
+func BenchmarkRedraw1000Programs(b *testing.B) {
+	f := newBench1000(b, 1)
+	for b.Loop() {
+		f.m.reload(changes{all: true})
+		_ = f.m.View()
+	}
+}
+
+// BenchmarkManifestChange1000Programs is one manifest changed (a scale
+// from the view or the command line) among 1000 programs of one
+// instance: the manifest directory and that program's status change.
+func BenchmarkManifestChange1000Programs(b *testing.B) {
+	f := newBench1000(b, 1)
+	for b.Loop() {
+		f.m.reload(changes{manifests: true, statuses: map[string]bool{"program-3": true}})
+		_ = f.m.View()
+	}
+}

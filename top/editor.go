@@ -78,7 +78,11 @@ func (m *Model) runEditor() tea.Cmd {
 		argv = []string{"vi"}
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], m.edit.tmp)...)
-	return tea.ExecProcess(cmd, func(err error) tea.Msg { return editedMsg{err} })
+	done := func(err error) tea.Msg { return editedMsg{err} }
+	if m.term != nil {
+		return tea.Exec(handOver{cmd: cmd, t: m.term}, done)
+	}
+	return tea.ExecProcess(cmd, done)
 }
 
 // edited validates the copy when the editor ends, and places it when valid.

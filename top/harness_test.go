@@ -25,11 +25,12 @@ var testNow = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 
 // fixture is a directory and a model over it.
 type fixture struct {
-	t     testing.TB
-	dir   string
-	m     *Model
-	quit  bool
-	ticks int // ticks armed
+	t      testing.TB
+	dir    string
+	m      *Model
+	quit   bool
+	ticks  int           // ticks armed
+	tickIn time.Duration // the delay of the last tick armed
 }
 
 // manifestText is a manifest with a comment, to check that edits keep it.
@@ -55,7 +56,7 @@ func (f *fixture) start(o Options) *fixture {
 	o.Dir = f.dir
 	o.Now = func() time.Time { return testNow }
 	f.m = New(f.t.Context(), o)
-	f.m.after = func(time.Duration, func(time.Time) tea.Msg) tea.Cmd { f.ticks++; return nil }
+	f.m.after = func(d time.Duration, _ func(time.Time) tea.Msg) tea.Cmd { f.ticks++; f.tickIn = d; return nil }
 	f.send(tea.WindowSizeMsg{Width: 80, Height: 24})
 	return f
 }

@@ -30,6 +30,7 @@ func commands() []command {
 		{"/", "filter programs by name (in the table), search (in a pane)", func(m *Model) tea.Cmd { m.startSlash(); return nil }},
 		{"n / N", "next / previous search match", func(m *Model) tea.Cmd { m.nextMatch(1); return nil }},
 		{"o", "sort by the next key: name, restarts, cpu, memory", func(m *Model) tea.Cmd { m.setSort((m.sortBy + 1) % sortKeys); return nil }},
+		{"u", "hide or show the CPU% and MEM columns (hidden, usage is not read)", func(m *Model) tea.Cmd { m.toggleUsage(); return nil }},
 		{"E", "edit the manifest in $EDITOR (validated before it is placed)", func(m *Model) tea.Cmd { return m.startEdit() }},
 		{"g", "dependsOn graph: each edge's condition, met or not", func(m *Model) tea.Cmd { m.openGraph(); return nil }},
 		{":", "command palette: every action by name", func(m *Model) tea.Cmd { m.openPalette(); return nil }},
@@ -302,6 +303,15 @@ func (m *Model) setSort(k sortKey) {
 		m.sampleUsage()
 	}
 	m.buildRows()
+}
+
+// toggleUsage hides or shows the usage columns; shown again, they are
+// read at once.
+func (m *Model) toggleUsage() {
+	m.hideUsage = !m.hideUsage
+	if m.usageShown() {
+		m.sampleUsage()
+	}
 }
 
 func (m *Model) toggleExpand() {

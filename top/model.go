@@ -112,7 +112,9 @@ type Model struct {
 
 	usage     *sampler
 	newReader func() usageReader // nil: no usage
+	hideUsage bool               // u: no CPU% and MEM columns (unless sorting by them)
 	ticking   bool
+	tickAt    time.Time // when the armed tick is due
 	tickGen   int
 	// nextSample is when usage may be read again: a second after the last
 	// read at the earliest, later when reading took long (sampleShare).
@@ -120,7 +122,8 @@ type Model struct {
 	// after is tea.Tick; tests replace it to deliver ticks themselves.
 	after func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 
-	watcher *watcher // nil in tests
+	watcher *watcher  // nil in tests
+	term    *terminal // nil in tests
 }
 
 // New returns the model of the view over o.Dir, with the directory read
@@ -157,7 +160,7 @@ func New(ctx context.Context, o Options) *Model {
 // changesMsg carries what the watcher saw.
 type changesMsg changes
 
-// tickMsg is the once-a-second tick of the uptime and usage columns.
+// tickMsg is the tick of the uptime and usage columns (nextTick).
 type tickMsg struct{ gen int }
 
 // Init starts listening to the watcher and the tick.
@@ -187,7 +190,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.gen == m.tickGen && m.ticking {
 			m.ticking = false
 			m.held, m.pid = m.src.daemon()
-			if !m.now().Before(m.nextSample) {
+			if m.usageShown() && !m.now().Before(m.nextSample) {
 				m.sampleUsage()
 			}
 		}
@@ -229,33 +232,87 @@ func (m *Model) reload(c changes) {
 	}
 }
 
-// schedule arms the once-a-second tick when it has something to show: a
-// daemon holds the directory and a row on screen has a process (its
-// uptime and CPU move). Otherwise no tick runs, and the view costs nothing
-// until a file changes. One tick chain at most: a tick that finds it was
-// not re-armed (tickGen moved on) does nothing.
+// schedule arms the tick for the next moment a figure on screen changes
+// by the clock alone (nextTick); with none, no tick runs, and the view
+// costs nothing until a file changes or a key is pressed. One tick chain
+// at most: a tick that finds it was not re-armed (tickGen moved on) does
+// nothing. An armed tick is replaced only by an earlier one.
 func (m *Model) schedule() tea.Cmd {
-	if m.ticking || !m.wantsTick() {
+	d, ok := m.nextTick()
+	if !ok {
 		return nil
 	}
-	m.ticking = true
+	at := m.now().Add(d)
+	if m.ticking && !at.Before(m.tickAt) {
+		return nil
+	}
+	m.ticking, m.tickAt = true, at
 	m.tickGen++
 	gen := m.tickGen
-	return m.after(time.Second, func(time.Time) tea.Msg { return tickMsg{gen} })
+	return m.after(d, func(time.Time) tea.Msg { return tickMsg{gen} })
 }
 
-func (m *Model) wantsTick() bool {
+// nextTick is how long until a figure on screen changes by the clock, when
+// a daemon holds the directory and no overlay hides the table: the next
+// usage read when the usage columns are shown and a program on screen has
+// a process (at most once a second, later when reading took long: see
+// sampleUsage), and the next change of an uptime or of the age of a last
+// exit shown (every second in the first hour, then every minute, then
+// every hour). ok false: nothing on screen moves by itself.
+func (m *Model) nextTick() (d time.Duration, ok bool) {
 	if !m.held || m.overlay == helpOverlay || m.overlay == graphOverlay || m.edit != nil {
-		return false
+		return 0, false
 	}
-	for _, p := range m.onScreen() {
-		for _, in := range p.st.Status.Instances {
-			if in.Pid > 0 {
-				return true
+	now := m.now()
+	soonest := func(x time.Duration) {
+		if !ok || x < d {
+			d, ok = x, true
+		}
+	}
+	if m.usageShown() {
+	usage:
+		for _, p := range m.onScreen() {
+			for _, in := range p.st.Status.Instances {
+				if in.Pid > 0 {
+					soonest(max(m.nextSample.Sub(now), time.Second))
+					break usage
+				}
 			}
 		}
 	}
-	return false
+	end := min(m.offset+m.tableHeight(), len(m.rows))
+	for i := max(m.offset, 0); i < end; i++ {
+		in := m.rows[i].in
+		switch {
+		case in == nil:
+		case in.Pid > 0 && in.StartedAt != nil:
+			soonest(untilShownChange(now.Sub(*in.StartedAt)))
+		case in.Pid == 0 && in.LastExit != nil && in.Message == "":
+			soonest(untilShownChange(now.Sub(in.LastExit.At)))
+		}
+	}
+	return d, ok
+}
+
+// untilShownChange is how long until shortDuration(age) shows another
+// value.
+func untilShownChange(age time.Duration) time.Duration {
+	step := time.Second
+	switch {
+	case age < 0:
+		return -age
+	case age >= 48*time.Hour:
+		step = time.Hour
+	case age >= time.Hour:
+		step = time.Minute
+	}
+	return step - age%step
+}
+
+// usageShown says whether the CPU% and MEM columns are drawn: unless u
+// hid them, and always while sorting by them.
+func (m *Model) usageShown() bool {
+	return !m.hideUsage || m.sortBy == sortCPU || m.sortBy == sortMemory
 }
 
 // onScreen returns the programs whose rows are on screen; every program

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -48,6 +49,32 @@ type source struct {
 
 	specs    map[string]*program // by name: the manifest part
 	statuses map[string]status.ProgramStatus
+	// parsed keeps each manifest's parse by path with the file's identity
+	// when parsed: a manifest is parsed again only when it changed, so an
+	// edit of one of a thousand programs parses one.
+	parsed map[string]parsedManifest
+}
+
+// parsedManifest is a manifest's parse and the identity of the file parsed.
+type parsedManifest struct {
+	id fileID
+	p  *program
+}
+
+// fileID tells a file's versions apart: a rename over it changes the
+// inode, a write in place the size or the change time.
+type fileID struct {
+	ino, size    int64
+	mtime, ctime int64
+}
+
+func idOf(fi fs.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{ino: int64(st.Ino), size: st.Size, mtime: fi.ModTime().UnixNano(),
+		ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}, true
 }
 
 func newSource(dir, statusDir string, sel labels.Selector) *source {
@@ -58,17 +85,25 @@ func newSource(dir, statusDir string, sel labels.Selector) *source {
 		selector:  sel,
 		specs:     map[string]*program{},
 		statuses:  map[string]status.ProgramStatus{},
+		parsed:    map[string]parsedManifest{},
 	}
 }
 
-// readManifests lists and parses every manifest again.
+// readManifests lists the manifests again and parses those that changed.
 func (s *source) readManifests() error {
 	l, err := s.manifests.List()
 	if err != nil {
 		return err
 	}
 	specs := map[string]*program{}
+	parsed := make(map[string]parsedManifest, len(l.Files))
 	for _, f := range l.Files {
+		id, known := idOf(f.Info)
+		if old, ok := s.parsed[f.Path]; ok && known && old.id == id && old.p.name == f.Name {
+			specs[f.Name] = old.p
+			parsed[f.Path] = old
+			continue
+		}
 		p := &program{name: f.Name, path: f.Path}
 		if data, err := manifest.ReadFile(f.Path); err == nil {
 			p.spec, p.errs = spec.Parse(f.Path, data)
@@ -79,7 +114,11 @@ func (s *source) readManifests() error {
 			p.labels = manifest.Labels(f.Path)
 		}
 		specs[f.Name] = p
+		if known {
+			parsed[f.Path] = parsedManifest{id: id, p: p}
+		}
 	}
+	s.parsed = parsed
 	for _, d := range l.Duplicates {
 		specs[d.Name] = &program{name: d.Name, path: filepath.Join(s.manifests.Path(), d.Bases[0]),
 			errs: spec.ErrorList{{File: d.Bases[0], Message: "two manifests: " + d.Bases[0] + " and " + d.Bases[1]}}}

@@ -123,8 +123,13 @@ type columns struct {
 	name, state, ready, pid, uptime, restarts, cpu, mem, msg int
 }
 
-func layout(w int, rows []row) columns {
+// Without usage (u) there are no CPU% and MEM columns.
+func layout(w int, rows []row, usage bool) columns {
 	c := columns{state: 9, ready: 5, pid: 7, uptime: 6, restarts: 4, cpu: 5, mem: 6}
+	gaps := 8 // the spaces between the columns
+	if !usage {
+		c.cpu, c.mem, gaps = 0, 0, 6
+	}
 	longest := 4
 	for _, r := range rows {
 		n := len(r.p.name)
@@ -134,7 +139,7 @@ func layout(w int, rows []row) columns {
 		longest = max(longest, n)
 	}
 	c.name = min(max(longest, 10), 28)
-	fixed := 2 + c.name + c.state + c.ready + c.pid + c.uptime + c.restarts + c.cpu + c.mem + 8
+	fixed := 2 + c.name + c.state + c.ready + c.pid + c.uptime + c.restarts + c.cpu + c.mem + gaps
 	c.msg = max(w-fixed-1, 0)
 	if c.msg < 8 && c.name > 10 {
 		c.name = max(10, c.name-(8-c.msg))
@@ -144,9 +149,12 @@ func layout(w int, rows []row) columns {
 }
 
 func (c columns) line(marker, name, state, ready, pid, uptime, restarts, cpu, mem, msg string) string {
-	return marker + fit(name, c.name) + " " + fit(state, c.state) + " " + fitRight(ready, c.ready) + " " +
-		fitRight(pid, c.pid) + " " + fitRight(uptime, c.uptime) + " " + fitRight(restarts, c.restarts) + " " +
-		fitRight(cpu, c.cpu) + " " + fitRight(mem, c.mem) + " " + fit(msg, c.msg)
+	s := marker + fit(name, c.name) + " " + fit(state, c.state) + " " + fitRight(ready, c.ready) + " " +
+		fitRight(pid, c.pid) + " " + fitRight(uptime, c.uptime) + " " + fitRight(restarts, c.restarts) + " "
+	if c.cpu > 0 {
+		s += fitRight(cpu, c.cpu) + " " + fitRight(mem, c.mem) + " "
+	}
+	return s + fit(msg, c.msg)
 }
 
 // fitRight aligns s to the right in w columns.
@@ -160,7 +168,7 @@ func fitRight(s string, w int) string {
 // tableView draws the column header and height rows of the table, the
 // selected one in reverse video (or marked ">" without colour).
 func (m *Model) tableView(height int) []string {
-	c := layout(m.w, m.rows)
+	c := layout(m.w, m.rows, m.usageShown())
 	out := []string{m.theme.bold(fit(c.line("  ", "NAME", "STATE", "READY", "PID", "UPTIME", "RST", "CPU%", "MEM", "MESSAGE"), m.w))}
 	height--
 	if len(m.rows) == 0 {

@@ -76,3 +76,52 @@ func TestSamplerRestartedInstance(t *testing.T) {
 		t.Errorf("cpu after a restart %s, want -", cpu)
 	}
 }
+
+// The tick is armed for the next change on screen: with the usage columns
+// hidden (u), collapsed programs need none, an uptime under a minute one a
+// second later, and one of two hours the next whole minute.
+func TestTickAtNextChange(t *testing.T) {
+	f := newFixture(t, map[string]string{"web": manifestText(1)}, false)
+	f.hold()
+	f.status("web", 1, 1, "")
+	f.changed(changes{all: true})
+	f.m.newReader = func() usageReader { return fakeUsage{} }
+	if f.ticks != 1 || f.tickIn != time.Second {
+		t.Fatalf("with usage shown: %d ticks, the last in %v; want one in 1s", f.ticks, f.tickIn)
+	}
+	f.press("u")
+	f.noScreen("CPU%", "MEM")
+	f.send(tickMsg{gen: f.m.tickGen})
+	if f.ticks != 1 {
+		t.Fatalf("collapsed, usage hidden: %d ticks armed, want none more", f.ticks)
+	}
+
+	started := testNow.Add(-2*time.Hour - 10*time.Second)
+	f.status("web", 1, 1, "", func(st *status.ProgramStatus) { st.Status.Instances[0].StartedAt = &started })
+	f.changed(changes{statuses: map[string]bool{"web": true}})
+	f.press("enter")
+	f.wantScreen("2h0m")
+	if f.ticks != 2 || f.tickIn != 50*time.Second {
+		t.Fatalf("up 2h0m10s: %d ticks, the last in %v; want a second one in 50s", f.ticks, f.tickIn)
+	}
+	f.press("u")
+	f.wantScreen("CPU%")
+	if f.ticks != 3 || f.tickIn != time.Second {
+		t.Fatalf("usage shown again: %d ticks, the last in %v; want a third (earlier) one in 1s", f.ticks, f.tickIn)
+	}
+}
+
+func TestUntilShownChange(t *testing.T) {
+	for _, c := range []struct{ age, want time.Duration }{
+		{0, time.Second},
+		{1500 * time.Millisecond, 500 * time.Millisecond},
+		{59*time.Minute + 59*time.Second, time.Second},
+		{time.Hour + 30*time.Second, 30 * time.Second},
+		{48*time.Hour + 5*time.Minute, 55 * time.Minute},
+		{-2 * time.Second, 2 * time.Second},
+	} {
+		if got := untilShownChange(c.age); got != c.want {
+			t.Errorf("untilShownChange(%v) = %v, want %v", c.age, got, c.want)
+		}
+	}
+}

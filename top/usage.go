@@ -23,8 +23,9 @@ type cpuMark struct {
 
 // sampler turns samples of CPU time into CPU % (the time used between two
 // samples over the time between them) and keeps the last memory figures.
-// It samples when the once-a-second tick asks, only the programs the tick
-// names (those on screen).
+// It samples when the tick asks (at most once a second, and only while the
+// usage columns are shown), only the programs the tick names (those on
+// screen).
 type sampler struct {
 	last map[string]cpuMark // by program/instance
 	cpu  map[string]float64 // percent of one CPU

@@ -28,8 +28,9 @@ every key, : finds an action by name.
 
 The view reads the directory's files only (the status directory is watched
 with inotify) and redraws when they change; it uses no CPU while nothing
-changes, but for a once-a-second tick of the uptime and CPU columns while a
-row on screen has a process. NO_COLOR or TERM=dumb draw it without colour.`,
+changes, but for the uptime and CPU columns of rows on screen that have a
+process (u hides the CPU and memory columns, and their reads). NO_COLOR or
+TERM=dumb draw it without colour.`,
 		Example: `  reconciled top
   reconciled top --dir /etc/reconciled -l team=payments`,
 		Args: usageArgs(cobra.NoArgs),
