@@ -148,6 +148,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 	if err := proc.BecomeSubreaper(); err != nil {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
+	raiseNofile(log)
 	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
 	clog := log.WithName("cleanup")
 	claimer := &daemonClaims{c: owned, filter: filter, statusDir: o.StatusDir, sink: writer, log: log.WithName("claims")}

@@ -84,6 +84,15 @@ func (p *program) do(in *instance, e effect) any {
 		in.previous = p.retire(in.proc, e.sig, e.timeout)
 		in.proc = nil
 	case effEvent:
+		if e.oncePer != "" {
+			if p.limitsReported[e.oncePer] {
+				return nil
+			}
+			if p.limitsReported == nil {
+				p.limitsReported = map[string]bool{}
+			}
+			p.limitsReported[e.oncePer] = true
+		}
 		p.emitEvent(status.Event{Type: e.typ, Reason: e.reason, Instance: in.name(p.name), Pid: e.pid, Message: e.message, Exit: e.exit})
 	case effProgress:
 		p.progressAt = p.clock.Now()
@@ -143,6 +152,7 @@ func (p *program) spawnProcess(idx int, e effSpawn, previous <-chan struct{}) {
 		prs, err := p.buildProbes(prog, idx)
 		if err == nil {
 			proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
+			err = asLimitError(err)
 		}
 		<-p.spawnSlots
 		p.post(spawned{idx: idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})
@@ -163,6 +173,7 @@ func (p *program) onSpawned(m spawned) {
 	if m.err == nil {
 		in.proc, in.probers = m.proc, m.probers
 		ev.pid = m.proc.Pid()
+		clear(p.limitsReported) // a limit reached is reported again
 	}
 	p.step(in, ev)
 }

@@ -11,6 +11,7 @@ package reconciler
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,19 +263,23 @@ func itLowerFdLimit(t *testing.T, pid int, limit uint64) func() {
 
 // The daemon short of file descriptors (RLIMIT_NOFILE lowered under it to
 // leave two spare: enough to read a manifest and write its files, not to
-// start a process): a scale-up's new instance cannot start, and its status
-// and events say why, with the errno; the others run on; once the limit is
-// back the start succeeds on its own (startRetries 0: it keeps trying).
+// start a process): a scale-up's new instances cannot start. They wait in
+// BACKOFF with a message that names the limit, its value and how to raise
+// it, and keep retrying past startRetries (the limit is not the program's
+// failure: no FATAL); the program gets one ResourceLimit event, not one per
+// instance and retry; the others run on; once the limit is back the starts
+// succeed on their own.
 func TestITEMFILE(t *testing.T) {
 	itNeedRoot(t)
 	dir := t.TempDir()
 	name := "emfile-" + strconv.Itoa(os.Getpid())
 	t.Cleanup(func() { itKillPrograms(name) })
 	spec := func(replicas string) string {
-		return itSpec(`["sleep", "1000"]`, "replicas: "+replicas, "startRetries: 0", "maxRestartDelay: 500ms")
+		return itSpec(`["sleep", "1000"]`, "replicas: "+replicas, "startRetries: 2", "maxRestartDelay: 200ms")
 	}
 	itWrite(t, dir, name, spec("2"))
-	cmd, _ := itChildDaemon(t, dir)
+	cmd, log := itChildDaemon(t, dir)
+	itWaitLog(t, log, "Open-files limit")
 	st := itWaitStatus(t, dir, name, "2 ready", itReady(2))
 	var running []itProc
 	for _, pid := range itPids(st) {
@@ -282,23 +287,37 @@ func TestITEMFILE(t *testing.T) {
 	}
 	daemon := cmd.Process.Pid
 
-	restore := itLowerFdLimit(t, daemon, itSpareFdLimit(t, daemon, 2))
-	itWrite(t, dir, name, spec("3"))
-	itWaitStatus(t, dir, name, "a start failure that names the errno", func(st status.ProgramStatus) bool {
-		in, ok := itInstance(st, 2)
-		return ok && in.State == "BACKOFF" && strings.Contains(in.Message, "too many open files")
-	})
-	itWaitEvents(t, dir, name, "a BackOff event that names the errno", func(evs []status.Event) bool {
-		for _, ev := range evs {
-			if ev.Reason == "BackOff" && strings.Contains(ev.Message, "too many open files") {
-				return true
+	limit := itSpareFdLimit(t, daemon, 2)
+	restore := itLowerFdLimit(t, daemon, limit)
+	itWrite(t, dir, name, spec("4"))
+	says := fmt.Sprintf("open-files limit is reached (RLIMIT_NOFILE soft %d, ", limit)
+	itWaitStatus(t, dir, name, "starts that keep failing on the limit, past startRetries", func(st status.ProgramStatus) bool {
+		for _, i := range []int{2, 3} {
+			in, ok := itInstance(st, i)
+			if !ok || in.State != "BACKOFF" || in.Restarts < 4 || !strings.Contains(in.Message, says) || !strings.Contains(in.Message, "LimitNOFILE=") {
+				return false
 			}
 		}
-		return false
+		return true
 	})
-
 	restore()
-	itWaitStatus(t, dir, name, "3 ready", itReady(3))
+	itWaitStatus(t, dir, name, "4 ready", itReady(4))
+	evs := itWaitEvents(t, dir, name, "the events", func([]status.Event) bool { return true })
+	limits := 0
+	for _, ev := range evs {
+		switch {
+		case ev.Reason == ReasonResourceLimit:
+			limits++
+			if !strings.Contains(ev.Message, says) {
+				t.Errorf("ResourceLimit event %q does not name the limit", ev.Message)
+			}
+		case ev.Reason == "Exited" || ev.Reason == "BackOff" || ev.Reason == "Fatal":
+			t.Errorf("a start stopped by the limit made a %s event: %q", ev.Reason, ev.Message)
+		}
+	}
+	if limits != 1 {
+		t.Errorf("%d ResourceLimit events, want 1 for the program", limits)
+	}
 	for _, p := range running {
 		if !p.alive() {
 			t.Errorf("instance %d did not survive the fault", p.pid)

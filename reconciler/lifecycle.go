@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -154,6 +155,9 @@ type (
 		typ, reason, message string
 		pid                  int
 		exit                 *status.Exit // the exit an Exited event reports
+		// oncePer, when set, makes it a program's event: sent once until
+		// an instance of the program starts again (a limit reached).
+		oncePer string
 	}
 	// effProgress: a new instance became ready, the rollout progressed.
 	effProgress struct{}
@@ -311,6 +315,11 @@ func (t *step) spawned(ev evSpawned) {
 		return
 	}
 	if ev.err != nil {
+		var le *LimitError
+		if errors.As(ev.err, &le) {
+			t.limited(le, ev.at)
+			return
+		}
 		t.afterExit(exitFacts{code: 127, failures: t.failures}, startFailure(ev.err), ev.at)
 		return
 	}
@@ -436,6 +445,28 @@ func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
 		t.message = d.message
 	}
 }
+
+// limited: a limit of the daemon or the host stopped the start. That is
+// not the program's failure: no startRetries count, no Exited event; the
+// instance waits in BACKOFF (the crash-loop delay, at least
+// limitRetryDelay so that a restartDelay of 0 does not spin) and tries
+// again, and the program reports the limit once.
+func (t *step) limited(le *LimitError, now time.Time) {
+	base := max(t.spec.Spec.RestartDelay, limitRetryDelay)
+	t.crashes++
+	delay := backoffDelay(base, max(t.spec.Spec.MaxRestartDelay, base), t.crashes)
+	t.pid = 0
+	t.to(phBackoff)
+	t.message = "start failed: " + le.Error()
+	t.nextRetry = now.Add(delay)
+	t.emit(effArmTimer{delay})
+	t.emit(effEvent{typ: status.EventWarning, reason: ReasonResourceLimit, oncePer: le.Limit,
+		message: "a start failed: " + le.Error() + "; the instances wait in BACKOFF and retry"})
+}
+
+// limitRetryDelay is the shortest wait before a start that a limit stopped
+// is tried again.
+const limitRetryDelay = 100 * time.Millisecond
 
 // reasonOOMKilled is the lastExit.reason and event reason of an OOM kill.
 const reasonOOMKilled = "OOMKilled"

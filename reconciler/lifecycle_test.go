@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +110,13 @@ func TestTransition(t *testing.T) {
 			ev: evSpawned{err: errors.New("no such file"), at: now}, phase: phBackoff, effects: "Exited, timer 100ms, BackOff",
 			check: func(l life) error {
 				return expect(l.failures == 1 && strings.HasPrefix(l.message, "start failed: no such file; "), "failures %d message %q", l.failures, l.message)
+			}},
+		{name: "a limit stops the start: no failure counted", from: life{phase: phSpawning, spec: prog, gen: 1, failures: 1},
+			ev:    evSpawned{err: &LimitError{Limit: "open files", msg: "the daemon's open-files limit is reached", err: syscall.EMFILE}, at: now},
+			phase: phBackoff, effects: "timer 100ms, ResourceLimit",
+			check: func(l life) error {
+				return expect(l.failures == 1 && l.pid == 0 && strings.HasPrefix(l.message, "start failed: the daemon's open-files limit is reached: too many open files"),
+					"failures %d message %q", l.failures, l.message)
 			}},
 		{name: "startSeconds elapsed", from: on(phStarting), ev: evTimer{}, phase: phRunning, effects: "Ready"},
 		{name: "early exit is a failed start", from: on(phStarting), ev: evExited{code: 1, at: now}, w: cur,

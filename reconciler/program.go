@@ -100,6 +100,9 @@ type program struct {
 	deadlineAt    time.Time
 	flap          flapWatch
 	hooks         programHooks
+	// limitsReported: the limits (LimitError.Limit) reported since an
+	// instance last started (one ResourceLimit event each).
+	limitsReported map[string]bool
 
 	// A pass drives every instance only when something that decides their
 	// targets may have changed: new desired state (full), the count wanted
