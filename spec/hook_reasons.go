@@ -24,7 +24,7 @@ func knownReasons() []string { // the reasons a hook may run on
 		"Started", "Ready", "NotReady", "Unhealthy", "Exited", "BackOff", "Fatal",
 		"Stopping", "Killed", "OOMKilled", "Stopped", "Scaled", "SpecChanged",
 		"SpecInvalid", "SpecWarning", "DependencyLost", "PreStopFailed", "Deleted", "Signalled", "LogWriteFailed", "LogWriteResumed",
-		"LogDropped", "IllegalTransition", "Flapping", "Stable",
+		"LogDropped", "IllegalTransition", "Flapping", "Stable", "ResourceLimit",
 	}
 }
 
