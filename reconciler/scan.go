@@ -1,12 +1,14 @@
 package reconciler
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/spec"
@@ -38,6 +40,13 @@ type fileKey struct {
 type cacheEntry struct {
 	key fileKey
 	res scanned
+	// sum is the SHA-256 of the bytes decoded, and racy says they were
+	// read too soon after the file's last change to trust its key: a write
+	// of the same size within the file system's timestamp granularity
+	// leaves the key as it was (git's "racy clean" entries). A racy entry
+	// is read again at the next pass and kept only when its bytes match.
+	sum  [sha256.Size]byte
+	racy bool
 	// env are the files of the manifest's spec.envFrom as the decode found
 	// them, and owner the manifest's owner then: a change of one of them
 	// decodes the manifest again, although its own key is the same.
@@ -120,7 +129,9 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 		owner = r.File.Stat.UID
 	}
 	key := keyOf(f.Info) // symlinks followed
-	if c, ok := s.cache[file]; ok && c.key == key && s.envUnchanged(c) {
+	c, cached := s.cache[file]
+	cached = cached && c.key == key && s.envUnchanged(c)
+	if cached && !c.racy {
 		return c.res, true
 	}
 	data, err := manifest.ReadFile(f.Path)
@@ -130,12 +141,31 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 	if err != nil {
 		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
+	sum := sha256.Sum256(data)
+	racy := isRacy(key, time.Now())
+	if cached && c.sum == sum {
+		c.racy = racy
+		s.cache[file] = c
+		return c.res, true // the same bytes: the same program, not an edit
+	}
 	res, env := s.decodeEnv(file, data, owner)
 	// A file still being written may be caught half-way; its key changes
 	// when the writer finishes, so the next pass reads it again. The same
 	// holds for an env file.
-	s.cache[file] = cacheEntry{key: key, res: res, env: env, owner: owner}
+	s.cache[file] = cacheEntry{key: key, res: res, env: env, owner: owner, sum: sum, racy: racy}
 	return res, true
+}
+
+// racyWindow is how long after a file's last change its key is not
+// trusted: above the coarsest timestamp granularity of a Linux file
+// system in use (1 s on ext4 with small inodes; kernels before multigrain
+// timestamps lag a clock tick).
+const racyWindow = 2 * time.Second
+
+// isRacy reports whether a file whose key is k, read at now, may change
+// again without its key changing.
+func isRacy(k fileKey, now time.Time) bool {
+	return now.UnixNano()-max(k.ctime, k.mtime) < int64(racyWindow)
 }
 
 // decode turns the bytes of file, owned by owner, into a spec to run: parsed,

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -95,6 +96,61 @@ func TestScanCache(t *testing.T) {
 	if found, bad, err := s.scan(); err != nil || len(found) != 0 || len(bad) != 0 {
 		t.Errorf("a missing directory: %v, %v, %v", found, bad, err)
 	}
+}
+
+// TestScanRacy: a file read within racyWindow of its last change is read
+// again at the next pass, so that a rewrite of the same size that left its
+// key as it was (coarse timestamps; simulated here by giving the cache
+// entry the new key) is still seen; its bytes unchanged, it keeps the
+// decoded program. Once the entry is no longer racy, the key is trusted.
+func TestScanRacy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.yaml")
+	write := func(replicas string) fileKey {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(scanBody+"  replicas: "+replicas+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keyOf(fi)
+	}
+	write("2")
+	s := &scanner{dir: dir, cache: map[string]cacheEntry{}}
+	first, _, _ := s.scan()
+	if !s.cache["web.yaml"].racy {
+		t.Fatal("a file read right after it was written is not racy")
+	}
+	if again, _, _ := s.scan(); again["web"].prog != first["web"].prog {
+		t.Error("a racy file with the same bytes was decoded again")
+	}
+	sameKey := func(k fileKey, racy bool) {
+		c := s.cache["web.yaml"]
+		c.key, c.racy = k, racy
+		s.cache["web.yaml"] = c
+	}
+	sameKey(write("3"), true)
+	if p := mustScan(t, s)["web"].prog; p == nil || p.Spec.Replicas != 3 {
+		t.Errorf("a racy entry hid a same-size rewrite: %+v", p)
+	}
+	sameKey(write("4"), false)
+	if p := mustScan(t, s)["web"].prog; p == nil || p.Spec.Replicas != 3 {
+		t.Errorf("an entry that is not racy was read again: %+v", p)
+	}
+	if isRacy(fileKey{ctime: time.Now().Add(-2 * racyWindow).UnixNano()}, time.Now()) {
+		t.Error("a file changed two windows ago is racy")
+	}
+}
+
+func mustScan(t *testing.T, s *scanner) map[string]scanned {
+	t.Helper()
+	found, _, err := s.scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 // TestScanEnvFrom: a manifest is decoded again when one of its env files
