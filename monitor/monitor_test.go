@@ -1,9 +1,11 @@
 package monitor
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -509,5 +511,48 @@ func TestGatherConsistent(t *testing.T) {
 	}
 	if v, ok := value(parse(t, exposition(mfs)), "reconciled_events_total", "reason=Bad\uFFFDReason"); !ok || v != 1 {
 		t.Errorf("event with a bad reason = %v (present %v), want 1 with the bad byte replaced", v, ok)
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, c := range []struct {
+		headers []string
+		want    bool
+	}{
+		{nil, false}, {[]string{"gzip"}, true}, {[]string{"GZIP"}, true}, {[]string{"identity"}, false},
+		{[]string{"br, gzip;q=0.5"}, true}, {[]string{"gzip;q=0"}, false}, {[]string{"gzip ; q=0.0"}, false},
+		{[]string{"*"}, true}, {[]string{"deflate", "gzip"}, true}, {[]string{"gzipx"}, false},
+	} {
+		if got := acceptsGzip(c.headers); got != c.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", c.headers, got, c.want)
+		}
+	}
+}
+
+// TestGzip: a client that accepts gzip gets the same exposition, gzipped.
+func TestGzip(t *testing.T) {
+	s := NewState()
+	s.Update(testStatus())
+	h := Handler(s, HandlerOptions{NoUsage: true, Log: logr.Discard()})
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(w.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics with gzip: %d %v", w.Code, w.Header())
+	}
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := value(parse(t, string(body)), "reconciled_program_replicas", "program=web", "state=desired"); !ok || v != 3 {
+		t.Errorf("desired replicas from the gzipped body = %v (present %v), want 3", v, ok)
+	}
+	if _, plain := scrape(t, h, "/metrics"); !strings.Contains(plain, "reconciled_program_replicas") {
+		t.Error("no plain exposition without Accept-Encoding")
 	}
 }
