@@ -16,10 +16,11 @@ import (
 // HandlerOptions configure Handler.
 type HandlerOptions struct {
 	// NoUsage leaves out reconciled_instance_cpu_seconds_total and
-	// reconciled_instance_memory_bytes, which read files at scrape time.
+	// reconciled_instance_memory_bytes, whose figures are read from files.
 	NoUsage bool
-	// UsageEvery is the least time between two reads of the instances'
-	// usage (default 10s): a scrape sooner shows the last figures again.
+	// UsageEvery is how old the usage figures may grow before a scrape
+	// has them read again, in the background, for the scrapes after it
+	// (default 10s).
 	UsageEvery time.Duration
 	// Clock times UsageEvery (default: the wall clock).
 	Clock clock.Clock
@@ -27,34 +28,50 @@ type HandlerOptions struct {
 	// (default 5s).
 	AliveTimeout time.Duration
 	Log          logr.Logger
+
+	// promGzip leaves compression to promhttp, at gzip's default level
+	// (benchmarks compare the two).
+	promGzip bool
 }
 
-// NewRegistry returns a registry of the daemon's metrics from s, with the
-// standard go_* and process_* collectors and go_build_info.
-func NewRegistry(s *State, o HandlerOptions) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newCollector(s, o),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(),
-	)
-	return reg
-}
-
-// Handler serves /metrics (Prometheus), /healthz (200 while the loop
+// Endpoints serves /metrics (Prometheus), /healthz (200 while the loop
 // answers) and /readyz (200 from the moment the first full pass has
 // started every instance it desired until the daemon begins to stop).
-func Handler(s *State, o HandlerOptions) http.Handler {
+// Close it once the server that serves it has shut down.
+type Endpoints struct {
+	mux   *http.ServeMux
+	usage *usageCache // nil without usage
+}
+
+// Handler returns the daemon's endpoints over s.
+func Handler(s *State, o HandlerOptions) *Endpoints {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.UsageEvery <= 0 {
+		o.UsageEvery = 10 * time.Second
+	}
+	var u *usageCache
+	if !o.NoUsage {
+		u = newUsageCache(fileUsage(s, o.Log), o.Clock, o.UsageEvery)
+	}
+	return newEndpoints(s, o, u)
+}
+
+func newEndpoints(s *State, o HandlerOptions, u *usageCache) *Endpoints {
 	if o.AliveTimeout <= 0 {
 		o.AliveTimeout = 5 * time.Second
 	}
 	mux := http.NewServeMux()
-	reg := NewRegistry(s, o)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      promLog{o.Log},
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	metrics := promhttp.HandlerForTransactional(newGatherers(s, u), promhttp.HandlerOpts{
+		ErrorLog:           promLog{o.Log},
+		ErrorHandling:      promhttp.ContinueOnError,
+		DisableCompression: !o.promGzip,
+	})
+	if !o.promGzip {
+		metrics = newGzipHandler(metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), o.AliveTimeout)
 		defer cancel()
@@ -74,7 +91,36 @@ func Handler(s *State, o HandlerOptions) http.Handler {
 			_, _ = w.Write([]byte("ok\n"))
 		}
 	})
-	return mux
+	return &Endpoints{mux: mux, usage: u}
+}
+
+func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
+
+// Close stops a read of usage in progress and waits for it; no other
+// starts after.
+func (e *Endpoints) Close() {
+	if e.usage != nil {
+		e.usage.close()
+	}
+}
+
+// newGatherers returns what /metrics serves: the daemon's families from
+// the gatherer, and a registry with the loop's passes and the standard
+// go_*, process_* and go_build_info collectors. Their names differ, so the
+// two are merged by a sort.
+func newGatherers(s *State, u *usageCache) prometheus.TransactionalGatherer {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "reconciled_reconcile_passes_total",
+			Help: "Passes of the loop that read the directory.",
+		}, func() float64 { return float64(s.passes.Load()) }),
+		s.passSeconds,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	return prometheus.NewMultiTRegistry(prometheus.ToTransactionalGatherer(reg), newGatherer(s, u))
 }
 
 // promLog is promhttp's error log, on the daemon's logger.

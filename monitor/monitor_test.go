@@ -1,18 +1,22 @@
 package monitor
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -201,6 +205,7 @@ func TestMetricsPromtool(t *testing.T) {
 	}
 	s := benchState(20, 15)
 	h := Handler(s, HandlerOptions{Log: logr.Discard()})
+	t.Cleanup(h.Close)
 	for range 2 { // the second scrape reuses the memos
 		code, body := scrape(t, h, "/metrics")
 		if code != 200 {
@@ -398,6 +403,7 @@ func TestHealthReady(t *testing.T) {
 func TestScrapeWhilePublishing(t *testing.T) {
 	s := NewState()
 	h := Handler(s, HandlerOptions{Log: logr.Discard()})
+	t.Cleanup(h.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -448,5 +454,105 @@ func TestCowMap(t *testing.T) {
 		if got, ok := m.load(k); !ok || got != v {
 			t.Errorf("load(%d) disagrees with the snapshot", k)
 		}
+	}
+}
+
+// gathererFunc lets the daemon's gatherer through a prometheus.Gatherers,
+// which checks every series as a registry does.
+type gathererFunc func() ([]*dto.MetricFamily, error)
+
+func (f gathererFunc) Gather() ([]*dto.MetricFamily, error) { return f() }
+
+// TestGatherConsistent: the families the gatherer builds without a
+// registry pass a registry's checks (types, label names and values,
+// unique series), have their labels sorted, and tell the same series as
+// the registry's normalised copy.
+func TestGatherConsistent(t *testing.T) {
+	s := benchState(12, 11) // replicas 0..10: "10" sorts before "2"
+	s.Update(testStatus())
+	s.ProbeCounter("web", 1, true)(false)
+	s.ProbeCounter("web", 0, false)(true)
+	s.HookRan("web", false)
+	s.HookRan("web", true)
+	s.Event(status.Event{Program: "web", Reason: "Bad\xffReason", Type: status.EventWarning})
+	g := newGatherer(s, nil)
+	mfs, done, err := g.Gather()
+	defer done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, err := prometheus.Gatherers{gathererFunc(func() ([]*dto.MetricFamily, error) { return mfs, nil })}.Gather()
+	if err != nil {
+		t.Fatalf("a registry's checks: %v", err)
+	}
+	exposition := func(mfs []*dto.MetricFamily) string {
+		var b strings.Builder
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.String()
+	}
+	lines := func(mfs []*dto.MetricFamily) []string {
+		l := strings.Split(exposition(mfs), "\n")
+		slices.Sort(l)
+		return l
+	}
+	if a, b := lines(mfs), lines(checked); !slices.Equal(a, b) {
+		t.Errorf("the gatherer's series differ from the registry's copy:\n%s\n---\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if !slices.IsSortedFunc(m.GetLabel(), func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }) {
+				t.Errorf("%s: labels not sorted: %v", mf.GetName(), m.GetLabel())
+			}
+		}
+	}
+	if v, ok := value(parse(t, exposition(mfs)), "reconciled_events_total", "reason=Bad\uFFFDReason"); !ok || v != 1 {
+		t.Errorf("event with a bad reason = %v (present %v), want 1 with the bad byte replaced", v, ok)
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for _, c := range []struct {
+		headers []string
+		want    bool
+	}{
+		{nil, false}, {[]string{"gzip"}, true}, {[]string{"GZIP"}, true}, {[]string{"identity"}, false},
+		{[]string{"br, gzip;q=0.5"}, true}, {[]string{"gzip;q=0"}, false}, {[]string{"gzip ; q=0.0"}, false},
+		{[]string{"*"}, true}, {[]string{"deflate", "gzip"}, true}, {[]string{"gzipx"}, false},
+	} {
+		if got := acceptsGzip(c.headers); got != c.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", c.headers, got, c.want)
+		}
+	}
+}
+
+// TestGzip: a client that accepts gzip gets the same exposition, gzipped.
+func TestGzip(t *testing.T) {
+	s := NewState()
+	s.Update(testStatus())
+	h := Handler(s, HandlerOptions{NoUsage: true, Log: logr.Discard()})
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(w.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics with gzip: %d %v", w.Code, w.Header())
+	}
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := value(parse(t, string(body)), "reconciled_program_replicas", "program=web", "state=desired"); !ok || v != 3 {
+		t.Errorf("desired replicas from the gzipped body = %v (present %v), want 3", v, ok)
+	}
+	if _, plain := scrape(t, h, "/metrics"); !strings.Contains(plain, "reconciled_program_replicas") {
+		t.Error("no plain exposition without Accept-Encoding")
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
@@ -42,17 +45,22 @@ type State struct {
 	pending map[string]bool
 }
 
-// program is what State holds of one program.
+// program is what State holds of one program. Each counter carries the
+// label pairs of its series, made once when it appears, so that a scrape
+// only reads its value (gather.go).
 type program struct {
+	name string
+	// label is program="NAME", shared by every series of the program.
+	label  *dto.LabelPair
 	status atomic.Pointer[status.ProgramStatus]
-	events cowMap[eventKey, *atomic.Uint64]
+	events cowMap[eventKey, *counter]
 	// probes holds a *probeCounts per probeKey: a sync.Map, whose readers
 	// take no lock for keys it has had for a while, because a program of
 	// thousands of probed replicas adds thousands of keys at its start,
 	// and a cowMap would copy itself for each.
 	probes sync.Map
-	hooks  cowMap[bool, *atomic.Uint64] // by success
-	// memo is the metrics of the last status a scrape saw (collector.go).
+	hooks  cowMap[bool, *counter] // by success
+	// memo is the metrics of the last status a scrape saw (memo.go).
 	memo atomic.Pointer[memo]
 }
 
@@ -63,7 +71,18 @@ type probeKey struct {
 	liveness bool
 }
 
-type probeCounts struct{ success, failure atomic.Uint64 }
+// counter is a count and the labels of its series.
+type counter struct {
+	n      atomic.Uint64
+	labels []*dto.LabelPair
+}
+
+// probeCounts counts one probe's results; labels[0] are the labels of its
+// failures, labels[1] of its successes.
+type probeCounts struct {
+	success, failure atomic.Uint64
+	labels           [2][]*dto.LabelPair
+}
 
 // NewState returns an empty State.
 func NewState() *State {
@@ -88,7 +107,9 @@ func (s *State) Observers() reconciler.Observers {
 var _ reconciler.ProbeCounter = (*State)(nil)
 
 func (s *State) program(name string) *program {
-	return s.programs.loadOrStore(name, func() *program { return &program{} })
+	return s.programs.loadOrStore(name, func() *program {
+		return &program{name: name, label: labelPair("program", name)}
+	})
 }
 
 // Update keeps st as the program's status (the reconciler never changes it
@@ -109,8 +130,11 @@ func (s *State) Update(st status.ProgramStatus) {
 
 // Event counts ev by program, reason and type.
 func (s *State) Event(ev status.Event) {
-	c := s.program(ev.Program).events.loadOrStore(eventKey{ev.Reason, ev.Type}, newCounter)
-	c.Add(1)
+	p := s.program(ev.Program)
+	c := p.events.loadOrStore(eventKey{ev.Reason, ev.Type}, func() *counter {
+		return &counter{labels: []*dto.LabelPair{p.label, labelPair("reason", ev.Reason), labelPair("type", ev.Type)}}
+	})
+	c.n.Add(1)
 }
 
 // Delete forgets the program, its counters included.
@@ -131,7 +155,11 @@ func (s *State) Delete(name string) {
 // index of program.
 func (s *State) ProbeCounter(programName string, index int, liveness bool) func(ok bool) {
 	p := s.program(programName)
-	v, _ := p.probes.LoadOrStore(probeKey{index, liveness}, new(probeCounts))
+	key := probeKey{index, liveness}
+	v, ok := p.probes.Load(key)
+	if !ok {
+		v, _ = p.probes.LoadOrStore(key, newProbeCounts(p, index, liveness))
+	}
 	n := v.(*probeCounts)
 	return func(ok bool) {
 		if ok {
@@ -145,10 +173,34 @@ func (s *State) ProbeCounter(programName string, index int, liveness bool) func(
 // HookRan counts a run of one of program's event hooks that ended
 // (reconciler.Observers.HookRan, from the hook's goroutine).
 func (s *State) HookRan(programName string, success bool) {
-	s.program(programName).hooks.loadOrStore(success, newCounter).Add(1)
+	p := s.program(programName)
+	p.hooks.loadOrStore(success, func() *counter {
+		return &counter{labels: []*dto.LabelPair{p.label, labelPair("result", result(success))}}
+	}).n.Add(1)
 }
 
-func newCounter() *atomic.Uint64 { return new(atomic.Uint64) }
+// newProbeCounts returns the counts of a probe of instance index of p, with
+// the labels of their series in the order they sort in: probe, program,
+// replica, result.
+func newProbeCounts(p *program, index int, liveness bool) *probeCounts {
+	kind := "readiness"
+	if liveness {
+		kind = "liveness"
+	}
+	probe, replica := labelPair("probe", kind), labelPair("replica", strconv.Itoa(index))
+	n := &probeCounts{}
+	for i, r := range []string{result(false), result(true)} {
+		n.labels[i] = []*dto.LabelPair{probe, p.label, replica, labelPair("result", r)}
+	}
+	return n
+}
+
+// labelPair returns a label pair; an invalid UTF-8 value (no name or word
+// of ours has one) has its bad bytes replaced, which Prometheus requires.
+func labelPair(name, value string) *dto.LabelPair {
+	value = strings.ToValidUTF8(value, "\uFFFD")
+	return &dto.LabelPair{Name: &name, Value: &value}
+}
 
 // Started keeps what the daemon lets its observers ask.
 func (s *State) Started(v reconciler.DaemonView) { s.view.Store(&v) }

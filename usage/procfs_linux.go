@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTicks is USER_HZ, the unit of the times in /proc/PID/stat: 100 on
@@ -34,22 +36,47 @@ func scanProc(procDir string) (map[int]procUsage, error) {
 		return nil, fmt.Errorf("scan %s: %w", procDir, err)
 	}
 	procs := make(map[int]procUsage, len(names))
+	buf := make([]byte, statBufSize)
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(procDir, n, "stat"))
-		if err != nil {
+		p, err := readStat(procDir, pid, buf)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 			continue // exited since the listing
 		}
-		p, err := parseStat(b)
 		if err != nil {
-			return nil, fmt.Errorf("scan %s: pid %d: %w", procDir, pid, err)
+			return nil, fmt.Errorf("scan %s: %w", procDir, err)
 		}
 		procs[pid] = p
 	}
 	return procs, nil
+}
+
+// statBufSize holds any /proc/PID/stat line: 52 numbers and a command name
+// of at most 64 bytes.
+const statBufSize = 2048
+
+// readStat reads /proc/PID/stat under procDir with three system calls
+// (open, one read, close), into buf (statBufSize bytes). The error wraps
+// fs.ErrNotExist when the process is gone.
+func readStat(procDir string, pid int, buf []byte) (procUsage, error) {
+	path := procDir + "/" + strconv.Itoa(pid) + "/stat"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return procUsage{}, fmt.Errorf("pid %d: %w", pid, &fs.PathError{Op: "open", Path: path, Err: err})
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	if err != nil {
+		return procUsage{}, fmt.Errorf("pid %d: %w", pid, &fs.PathError{Op: "read", Path: path, Err: err})
+	}
+	p, err := parseStat(buf[:max(n, 0)])
+	if err != nil {
+		return procUsage{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	return p, nil
 }
 
 // parseStat parses /proc/PID/stat: pgid (field 5), utime, stime, cutime,

@@ -1,6 +1,9 @@
 package usage
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
 )
@@ -23,5 +26,16 @@ func TestParseStat(t *testing.T) {
 		if _, err := parseStat([]byte(bad)); err == nil {
 			t.Errorf("parseStat(%q): no error", bad)
 		}
+	}
+}
+
+func TestReadStat(t *testing.T) {
+	buf := make([]byte, statBufSize)
+	p, err := readStat("/proc", os.Getpid(), buf)
+	if err != nil || p.pgid <= 0 || p.rss <= 0 {
+		t.Errorf("readStat(self) = %+v, %v; want a process group and a resident set", p, err)
+	}
+	if _, err := readStat(t.TempDir(), 1, buf); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("readStat of a missing process = %v, want fs.ErrNotExist", err)
 	}
 }

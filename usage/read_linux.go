@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reconciled/reconciled/cgroup"
 )
 
@@ -39,15 +41,17 @@ type Sample struct {
 }
 
 // Reader reads the usage of instances. Use one per pass (a command, a
-// metrics scrape): it scans /proc once, at its first need, and answers
-// every later question from that scan. It is not safe for concurrent use.
+// metrics read): it scans /proc once, at the first instance without a
+// cgroup, and answers every later question from that scan. It is not safe
+// for concurrent use.
 type Reader struct {
 	dirs     cgroup.Dirs
 	pageSize int64
 
+	buf []byte // for readStat, made at its first need
+
 	scanned bool
 	scanErr error
-	procs   map[int]procUsage // by pid
 	groups  map[int]procUsage // summed by pgid
 }
 
@@ -90,12 +94,17 @@ func (r *Reader) fromCgroup(program, instance string) (Sample, error) {
 	if err != nil {
 		return Sample{}, err
 	}
-	if err := r.scan(); err != nil {
-		return Sample{}, fmt.Errorf("usage of %s: %w", instance, err)
-	}
+	// The members' own stat files: no scan of every process of the host.
 	var rss int64
 	for _, pid := range pids {
-		rss += r.procs[pid].rss
+		p, err := readStat("/proc", pid, r.statBuf())
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH):
+			continue // exited since the listing
+		case err != nil:
+			return Sample{}, fmt.Errorf("usage of %s: %w", instance, err)
+		}
+		rss += p.rss
 	}
 	s.MemoryBytes, s.Source = rss*r.pageSize, SourceCgroupProc
 	return s, nil
@@ -116,15 +125,23 @@ func (r *Reader) fromGroup(instance string, pid int) (Sample, error) {
 	return Sample{CPUSeconds: float64(g.ticks) / clockTicks, MemoryBytes: g.rss * r.pageSize, Source: SourceProcessGroup}, nil
 }
 
+func (r *Reader) statBuf() []byte {
+	if r.buf == nil {
+		r.buf = make([]byte, statBufSize)
+	}
+	return r.buf
+}
+
 // scan reads /proc once per Reader.
 func (r *Reader) scan() error {
 	if r.scanned {
 		return r.scanErr
 	}
 	r.scanned = true
-	r.procs, r.scanErr = scanProc("/proc")
-	r.groups = make(map[int]procUsage, len(r.procs))
-	for _, p := range r.procs {
+	procs, err := scanProc("/proc")
+	r.scanErr = err
+	r.groups = make(map[int]procUsage, len(procs))
+	for _, p := range procs {
 		g := r.groups[p.pgid]
 		g.ticks += p.ticks
 		g.rss += p.rss

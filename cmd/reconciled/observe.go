@@ -24,6 +24,9 @@ type observers struct {
 	state    *monitor.State
 	notifier *sdnotify.Notifier // nil when systemd does not listen
 	server   *http.Server       // nil without --http
+	// endpoints are the server's handler: closed after the server, it
+	// waits for a read of usage in progress.
+	endpoints *monitor.Endpoints
 	// seamPass, for tests, runs after each pass on the loop's goroutine
 	// (runOptions.seamPass).
 	seamPass func(reconciler.PassReport)
@@ -50,8 +53,9 @@ func startObservers(ctx context.Context, httpAddr string, log logr.Logger, onLis
 			return nil, fmt.Errorf("--http: %w", err)
 		}
 		hlog := log.WithName("http")
+		o.endpoints = monitor.Handler(o.state, monitor.HandlerOptions{Log: hlog})
 		o.server = &http.Server{
-			Handler:           monitor.Handler(o.state, monitor.HandlerOptions{Log: hlog}),
+			Handler:           o.endpoints,
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		hlog.Info("Serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
@@ -116,6 +120,7 @@ func (o *observers) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = o.server.Shutdown(ctx)
 		cancel()
+		o.endpoints.Close()
 	}
 	o.cancel()
 	o.wg.Wait()

@@ -6,13 +6,16 @@
 // For each case it starts a daemon (`reconciled run --dir WORK/specs --http
 // 127.0.0.1:PORT [--cgroup-root none]`), places the programs, waits until
 // every instance is ready and the daemon is quiet, measures the daemon's
-// idle CPU over -idle, then scrapes /metrics -scrapes times back to back,
-// -rounds times, as Prometheus does (gzip accepted). The first scrape of a
-// round reads the instances' usage (CPU, memory); the others, within the
-// daemon's 10 s usage interval, show those figures again; rounds are 11 s
-// apart, so each first scrape reads anew. The figures are the daemon's CPU
-// (schedstat of its threads) over the first scrape, and over the others
-// divided by their number, each less the idle rate over the same time.
+// idle CPU over -idle, then runs -rounds rounds, 11 s apart (the daemon
+// reads usage again once its figures are 10 s old). A round scrapes
+// /metrics once with gzip accepted, as Prometheus does, and measures the
+// daemon's CPU over that scrape and the -read-window after it: the scrape
+// and the read of every instance's CPU and memory it sets off (in the
+// background; a daemon that reads usage during the scrape is measured the
+// same way). Then -scrapes scrapes with gzip and -scrapes without, back to
+// back, whose figures are already read: the cost of a scrape itself. CPU
+// is the schedstat of the daemon's threads, less the idle rate over the
+// same time; "read" is the first figure less a gzip scrape's.
 //
 //	one   1 program of N replicas (`sleep 100000`), cgroups as the daemon
 //	      finds them (its default)
@@ -46,6 +49,7 @@ type config struct {
 	scrapes       int
 	rounds        int
 	idle, settle  time.Duration
+	readWindow    time.Duration
 	wait, timeout time.Duration
 	cases         string
 	token         string
@@ -60,6 +64,7 @@ func parseFlags() config {
 	flag.IntVar(&c.rounds, "rounds", 5, "rounds per case")
 	flag.DurationVar(&c.idle, "idle", 5*time.Second, "idle window before the scrapes")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "quiet time once every instance is ready")
+	flag.DurationVar(&c.readWindow, "read-window", 2*time.Second, "time after a round's first scrape over which its usage read is measured")
 	flag.StringVar(&c.cases, "cases", "one,many,proc", "cases to run, comma-separated")
 	flag.DurationVar(&c.wait, "wait", 2*time.Minute, "bound of any single wait")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound of the whole benchmark")
@@ -80,8 +85,9 @@ type result struct {
 	name          string
 	series, bytes int       // of one scrape, uncompressed
 	gzBytes       int       // as sent with gzip
-	first, cached []float64 // ms of daemon CPU: the usage-reading scrape, a scrape with usage cached; one per round
-	wall          float64   // ms per cached scrape, median round
+	first         []float64 // ms of daemon CPU: a round's first scrape and the usage read it sets off; one per round
+	cached, plain []float64 // ms of daemon CPU per scrape once usage is read: with gzip, without; one per round
+	wall          float64   // ms per gzip scrape once usage is read, median round
 	idlePct       float64   // daemon CPU while idle, % of a core
 }
 
@@ -205,8 +211,13 @@ func runCase(cfg config, procs *benchkit.Procs, name string) (result, *benchkit.
 		}
 		return int(n), err
 	}
-	// One plain scrape for the size and the series; it also builds the
-	// per-status memos, as the first scrape after a change does.
+	// A first scrape builds the per-status memos, as the first scrape
+	// after a change does, and sets off the first read of usage; then one
+	// plain scrape for the size and the series.
+	if _, err := get(true); err != nil {
+		return r, ws, err
+	}
+	time.Sleep(cfg.readWindow)
 	resp, err := client.Get(base + "/metrics")
 	if err != nil {
 		return r, ws, err
@@ -237,39 +248,52 @@ func runCase(cfg config, procs *benchkit.Procs, name string) (result, *benchkit.
 		c1, _ := benchkit.ReadCPU(d.Pid())
 		return (float64(c1.Since(c0).NS) - idleRate*float64(time.Since(t0))) / 1e6
 	}
-	for round := range cfg.rounds {
-		if round > 0 {
-			time.Sleep(11 * time.Second) // the daemon reads usage at most every 10 s
+	scrapes := func(gzip bool) (float64, error) {
+		c0, _ := benchkit.ReadCPU(d.Pid())
+		t0 := time.Now()
+		for range cfg.scrapes {
+			if _, err := get(gzip); err != nil {
+				return 0, err
+			}
 		}
+		if gzip {
+			walls = append(walls, float64(time.Since(t0))/1e6/float64(cfg.scrapes))
+		}
+		return cpuSince(c0, t0) / float64(cfg.scrapes), nil
+	}
+	for range cfg.rounds {
+		time.Sleep(11 * time.Second) // the daemon reads usage again once its figures are 10 s old
 		c0, _ := benchkit.ReadCPU(d.Pid())
 		t0 := time.Now()
 		if _, err := get(true); err != nil {
 			return r, ws, err
 		}
+		time.Sleep(cfg.readWindow)
 		r.first = append(r.first, cpuSince(c0, t0))
-		c0, _ = benchkit.ReadCPU(d.Pid())
-		t0 = time.Now()
-		for range cfg.scrapes - 1 {
-			if _, err := get(true); err != nil {
-				return r, ws, err
-			}
+		ms, err := scrapes(true)
+		if err != nil {
+			return r, ws, err
 		}
-		r.cached = append(r.cached, cpuSince(c0, t0)/float64(cfg.scrapes-1))
-		walls = append(walls, float64(time.Since(t0))/1e6/float64(cfg.scrapes-1))
+		r.cached = append(r.cached, ms)
+		if ms, err = scrapes(false); err != nil {
+			return r, ws, err
+		}
+		r.plain = append(r.plain, ms)
 	}
 	r.wall = benchkit.Median(walls)
-	say(cfg, "%s: %v ms reading usage, %v ms cached", name, r.first, r.cached)
+	say(cfg, "%s: %v ms with the read, %v ms gzip, %v ms plain", name, r.first, r.cached, r.plain)
 	return r, ws, nil
 }
 
 func report(cfg config, results []result) {
-	fmt.Printf("N = %d instances, %d rounds of %d scrapes (gzip); daemon CPU per scrape (schedstat, less the idle rate), medians\n\n",
-		cfg.n, cfg.rounds, cfg.scrapes)
+	fmt.Printf("N = %d instances, %d rounds of 1 + %d + %d scrapes; daemon CPU (schedstat, less the idle rate), medians (range)\n\n",
+		cfg.n, cfg.rounds, cfg.scrapes, cfg.scrapes)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "case\tseries\tbody\tgzip\tscrape, usage read (ms)\tscrape, usage cached (ms)\twall, cached (ms)\tidle CPU")
+	fmt.Fprintln(tw, "case\tseries\tbody\tgzip\tfirst scrape + its read (ms)\tscrape, gzip (ms)\tscrape, plain (ms)\tread (ms)\twall, gzip (ms)\tidle CPU")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d KiB\t%d KiB\t%.1f (%s)\t%.1f (%s)\t%.1f\t%.2f%%\n", r.name, r.series, r.bytes>>10, r.gzBytes>>10,
-			benchkit.Median(r.first), span(r.first), benchkit.Median(r.cached), span(r.cached), r.wall, r.idlePct)
+		first, cached := benchkit.Median(r.first), benchkit.Median(r.cached)
+		fmt.Fprintf(tw, "%s\t%d\t%d KiB\t%d KiB\t%.1f (%s)\t%.1f (%s)\t%.1f (%s)\t%.1f\t%.1f\t%.2f%%\n", r.name, r.series, r.bytes>>10, r.gzBytes>>10,
+			first, span(r.first), cached, span(r.cached), benchkit.Median(r.plain), span(r.plain), first-cached, r.wall, r.idlePct)
 	}
 	tw.Flush()
 }
