@@ -13,14 +13,17 @@
 //     (it carries the soak's RECONCILED_SOAK_TOKEN) that leads its process
 //     group and is not a deliberately escaped child; a duplicate counts only
 //     if both are still alive, with the same start time, after the scan;
-//   - no orphan: no process of ours for a (program, index) that the last
-//     valid spec does not want running, once stopTimeout + grace has passed
-//     since the program's last edit or the daemon's last start;
+//   - no orphan: no process of ours for a (program, index) that no last
+//     valid spec the daemon may be keeping (entry.accepted) wants running,
+//     once stopTimeout + grace has passed since the program's last edit or
+//     the daemon's last start;
 //   - the daemon never exits unless the soak killed it.
 //
 // After the storm, within 10 s, every program's status and processes must
-// match its last valid spec (what spec.Parse accepts of the file on disk)
-// exactly. One summary line is printed; any violation makes the exit
+// match its last valid spec exactly: the file on disk when spec.Parse
+// accepts it; else the last valid version the daemon could have seen (the
+// last its status showed, or one written after it; a version replaced
+// before the daemon read it cannot be kept). One summary line is printed; any violation makes the exit
 // status non-zero. On exit, whatever the reason, every process carrying
 // the token is SIGKILLed and the temporary directory removed.
 package main

@@ -40,8 +40,45 @@ type counts struct {
 // entry is what the soak knows of one program: its last valid spec (nil
 // once the file is deleted) and when it last touched the file.
 type entry struct {
-	valid   *spec.Program
+	valid   *spec.Program // the file's last valid content; nil once deleted
+	current bool          // the file's content now is valid
 	touched time.Time
+	// since are the valid versions written since (and with) the last one
+	// the daemon's status showed (confirmed), with their hashes. While the
+	// file is invalid, the daemon keeps the last valid spec it saw: any of
+	// them (a version it never read, replaced within its debounce or while
+	// it was down, it cannot keep), or none when none was confirmed since
+	// the file was created.
+	since     []*spec.Program
+	sinceHash []string
+	confirmed bool
+}
+
+// maxSince bounds entry.since: versions older than the last confirmed
+// one are dropped as soon as a status shows a newer one.
+const maxSince = 64
+
+// accepted returns the specs the daemon may rightly be running: the file's
+// content when valid, else any version since the confirmed one; none
+// (nil, true) when the daemon may have no valid spec at all.
+func (e *entry) accepted() (specs []*spec.Program, none bool) {
+	if e.valid == nil {
+		return nil, true
+	}
+	if e.current {
+		return []*spec.Program{e.valid}, false
+	}
+	return e.since, !e.confirmed
+}
+
+// confirm notes that the daemon's status shows hash.
+func (e *entry) confirm(hash string) {
+	for j := len(e.sinceHash) - 1; j >= 0; j-- {
+		if e.sinceHash[j] == hash {
+			e.since, e.sinceHash, e.confirmed = e.since[j:], e.sinceHash[j:], true
+			return
+		}
+	}
 }
 
 type soak struct {
@@ -204,16 +241,23 @@ func (s *soak) refresh(p program) {
 	}
 	e.touched = time.Now()
 	if errors.Is(err, fs.ErrNotExist) {
-		e.valid = nil
+		*e = entry{touched: e.touched}
 		return
 	}
 	if err != nil {
 		return
 	}
-	if prog, errs := spec.Parse(p.path(s.dir), data); len(errs) == 0 {
-		e.valid = prog
-	} else {
+	prog, errs := spec.Parse(p.path(s.dir), data)
+	e.current = len(errs) == 0
+	if !e.current {
 		s.n.invalidEdits++
+		return
+	}
+	e.valid = prog
+	e.since = append(e.since, prog)
+	e.sinceHash = append(e.sinceHash, spec.Hash(prog))
+	if len(e.since) > maxSince {
+		e.since, e.sinceHash = e.since[1:], e.sinceHash[1:]
 	}
 }
 
@@ -228,11 +272,13 @@ func (s *soak) wanted(name string, index int) (want bool, settled time.Time) {
 	if s.daemonUp.After(settled) {
 		settled = s.daemonUp
 	}
-	if e.valid == nil {
-		return false, settled
+	specs, _ := e.accepted()
+	for _, p := range specs {
+		if p.Spec.Desired == spec.DesiredRunning && index < p.Spec.Replicas {
+			return true, settled
+		}
 	}
-	sp := e.valid.Spec
-	return sp.Desired == spec.DesiredRunning && index < sp.Replicas, settled
+	return false, settled
 }
 
 // check runs the continuous checks once.
@@ -245,6 +291,11 @@ func (s *soak) check() {
 	s.n.statusReads += len(sts)
 	if err == nil {
 		s.statuses = sts
+		for _, st := range sts {
+			if e := s.model[st.Metadata.Name]; e != nil {
+				e.confirm(st.Status.SpecHash)
+			}
+		}
 	}
 	up := !s.daemonUp.IsZero()
 	type key struct {
