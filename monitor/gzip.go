@@ -47,9 +47,11 @@ type gzipWriter struct {
 
 func (w gzipWriter) Write(b []byte) (int, error) { return w.gz.Write(b) }
 
-// acceptsGzip reads Accept-Encoding headers: gzip (or *) with a quality
-// above zero.
+// acceptsGzip reads Accept-Encoding headers: gzip with a quality above
+// zero, or * above zero when gzip is not named (an explicit gzip;q=0 wins
+// over *).
 func acceptsGzip(headers []string) bool {
+	gzip, star := -1.0, -1.0 // -1: not named
 	for _, h := range headers {
 		for item := range strings.SplitSeq(h, ",") {
 			name, params, _ := strings.Cut(item, ";")
@@ -65,10 +67,15 @@ func acceptsGzip(headers []string) bool {
 					}
 				}
 			}
-			if q > 0 {
-				return true
+			if name == "gzip" {
+				gzip = q
+			} else {
+				star = q
 			}
 		}
 	}
-	return false
+	if gzip >= 0 {
+		return gzip > 0
+	}
+	return star > 0
 }

@@ -521,7 +521,7 @@ func TestAcceptsGzip(t *testing.T) {
 	}{
 		{nil, false}, {[]string{"gzip"}, true}, {[]string{"GZIP"}, true}, {[]string{"identity"}, false},
 		{[]string{"br, gzip;q=0.5"}, true}, {[]string{"gzip;q=0"}, false}, {[]string{"gzip ; q=0.0"}, false},
-		{[]string{"*"}, true}, {[]string{"deflate", "gzip"}, true}, {[]string{"gzipx"}, false},
+		{[]string{"*"}, true}, {[]string{"gzip;q=0, *"}, false}, {[]string{"*;q=0"}, false}, {[]string{"deflate", "gzip"}, true}, {[]string{"gzipx"}, false},
 	} {
 		if got := acceptsGzip(c.headers); got != c.want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", c.headers, got, c.want)

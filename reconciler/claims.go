@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/internal/regfile"
+	"github.com/reconciled/reconciled/spec"
 )
 
 // The names in the state directory that claims.go manages.
@@ -253,11 +254,7 @@ func DaemonPath(stateDir string, pid int) string {
 // stateDir.
 func ProgramOwner(stateDir, program string) int {
 	path := filepath.Join(stateDir, locksDir, program)
-	holders, err := FlockHolders(path)
-	if err == nil {
-		if len(holders) == 0 {
-			return 0
-		}
+	if holders, err := FlockHolders(path); err == nil {
 		return holders[0]
 	}
 	b, err := regfile.ReadFile(path, false, 64)
@@ -272,8 +269,9 @@ func ProgramOwner(stateDir, program string) int {
 }
 
 // FlockHolders returns the pids that /proc/locks shows holding an
-// exclusive flock on path, lowest first. Reading /proc/locks takes no lock,
-// so asking never gets in the way of a daemon's claim.
+// exclusive flock on path, lowest first, or an error when it shows none
+// (see errNoLockLine). Reading /proc/locks takes no lock, so asking never
+// gets in the way of a daemon's claim.
 func FlockHolders(path string) ([]int, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
@@ -300,9 +298,18 @@ func FlockHolders(path string) ([]int, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read /proc/locks: %w", err)
 	}
+	if len(pids) == 0 {
+		// Nobody holds it, or /proc/locks names the file's device other
+		// than stat does (btrfs subvolumes, overlayfs without xino): the
+		// caller cannot tell, and falls back to what the file says.
+		return nil, errNoLockLine
+	}
 	slices.Sort(pids)
 	return pids, nil
 }
+
+// errNoLockLine: /proc/locks has no lock of the file.
+var errNoLockLine = errors.New("no lock of the file in /proc/locks")
 
 // sameFile reports whether f is the file that path names now.
 func sameFile(f *os.File, path string) bool {
@@ -341,6 +348,11 @@ func (c *claims) has(name string) bool {
 // that holds it (0 when it cannot be told). Claiming a name already owned
 // succeeds.
 func (c *claims) claim(name string) (ok bool, owner int, err error) {
+	if !spec.ValidName(name) {
+		// Names also come from processes' environments (marked leftovers):
+		// never a path.
+		return false, 0, fmt.Errorf("claim %q: not a program name", name)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.own[name] != nil {

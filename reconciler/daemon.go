@@ -165,7 +165,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		return err
 	}
 	// Also after a run with cgroups off, whose leftovers no cgroup holds.
-	killMarkedLeftovers(id, claimer.mine, clog)
+	killMarkedLeftovers(id, claimer.mine, filter == nil, clog)
 	cgroups, closeCgroups := openCgroups(ctx, o.CgroupRoot, o.StatusDir, claimer.mine, reg.alone, log.WithName("cgroup"))
 	defer closeCgroups()
 	if cgroups != nil || filter == nil {
@@ -184,7 +184,7 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		claimer.cleanup = func(mine func(string) bool) {
 			statuses, _ := status.ReadDir(o.StatusDir)
 			cleanupStale(statuses, mine, clog)
-			killMarkedLeftovers(id, mine, clog)
+			killMarkedLeftovers(id, mine, false, clog)
 			removeCgroupLeftovers(ctx, cgroups, mine, clog)
 		}
 	}

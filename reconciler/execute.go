@@ -152,7 +152,7 @@ func (p *program) spawnProcess(idx int, e effSpawn, previous <-chan struct{}) {
 		prs, err := p.buildProbes(prog, idx)
 		if err == nil {
 			proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
-			err = asLimitError(err)
+			err = asLimitError(err, prog)
 		}
 		<-p.spawnSlots
 		p.post(spawned{idx: idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})

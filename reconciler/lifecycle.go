@@ -452,12 +452,16 @@ func (t *step) afterExit(facts exitFacts, why string, now time.Time) {
 // limitRetryDelay so that a restartDelay of 0 does not spin) and tries
 // again, and the program reports the limit once.
 func (t *step) limited(le *LimitError, now time.Time) {
+	t.pid = 0
+	t.message = "start failed: " + le.Error()
+	if t.w.shutdown {
+		t.to(phExited) // as afterExit: nothing new starts at shutdown
+		return
+	}
 	base := max(t.spec.Spec.RestartDelay, limitRetryDelay)
 	t.crashes++
 	delay := backoffDelay(base, max(t.spec.Spec.MaxRestartDelay, base), t.crashes)
-	t.pid = 0
 	t.to(phBackoff)
-	t.message = "start failed: " + le.Error()
 	t.nextRetry = now.Add(delay)
 	t.emit(effArmTimer{delay})
 	t.emit(effEvent{typ: status.EventWarning, reason: ReasonResourceLimit, oncePer: le.Limit,

@@ -118,6 +118,9 @@ func TestTransition(t *testing.T) {
 				return expect(l.failures == 1 && l.pid == 0 && strings.HasPrefix(l.message, "start failed: the daemon's open-files limit is reached: too many open files"),
 					"failures %d message %q", l.failures, l.message)
 			}},
+		{name: "a limit at shutdown starts nothing new", from: life{phase: phSpawning, spec: prog, gen: 1},
+			ev: evSpawned{err: &LimitError{Limit: "open files", msg: "the daemon's open-files limit is reached", err: syscall.EMFILE}, at: now},
+			w: world{shutdown: true}, phase: phExited, effects: ""},
 		{name: "startSeconds elapsed", from: on(phStarting), ev: evTimer{}, phase: phRunning, effects: "Ready"},
 		{name: "early exit is a failed start", from: on(phStarting), ev: evExited{code: 1, at: now}, w: cur,
 			phase: phBackoff, effects: "retire TERM, timer-, Exited, probes-, timer 100ms, BackOff",

@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/spec"
 )
 
 // LimitError is a start stopped by a limit of the daemon or the host, not
@@ -32,11 +34,17 @@ func (e *LimitError) Unwrap() error { return e.err }
 // the daemon or the host stops one of its starts.
 const ReasonResourceLimit = "ResourceLimit"
 
-// asLimitError returns err as a *LimitError when a limit caused it, with
-// the limit's value read now; else err unchanged.
-func asLimitError(err error) error {
+// asLimitError returns err, the failed start of p, as a *LimitError when a
+// limit of the daemon or the host caused it, with the limit's value read
+// now; else err unchanged. EAGAIN and ENOMEM under the program's own
+// resources.pids or resources.memory are its own failure, not the host's.
+func asLimitError(err error, p *spec.Program) error {
 	var errno syscall.Errno
 	if err == nil || !errors.As(err, &errno) {
+		return err
+	}
+	own := p.Spec.Resources
+	if (errno == syscall.EAGAIN && own.Pids > 0) || (errno == syscall.ENOMEM && own.Memory > 0) {
 		return err
 	}
 	var limit, msg string
@@ -53,7 +61,7 @@ func asLimitError(err error) error {
 		var r unix.Rlimit
 		_ = unix.Getrlimit(unix.RLIMIT_NPROC, &r)
 		limit = "processes"
-		msg = fmt.Sprintf("no new process can be made (kernel.pid_max %s, kernel.threads-max %s, the daemon's RLIMIT_NPROC soft %s, or the cgroup's pids.max): raise it (TasksMax= or LimitNPROC= under systemd, sysctl kernel.pid_max, resources.pids)",
+		msg = fmt.Sprintf("no new process can be made (kernel.pid_max %s, kernel.threads-max %s, RLIMIT_NPROC of the user it runs as (the daemon's soft %s), or the daemon's cgroup's pids.max): raise it (TasksMax= or LimitNPROC= under systemd, sysctl kernel.pid_max)",
 			sysctl("kernel/pid_max"), sysctl("kernel/threads-max"), rlimitText(r.Cur))
 	case syscall.ENOMEM:
 		limit = "memory"
@@ -64,27 +72,26 @@ func asLimitError(err error) error {
 	return &LimitError{Limit: limit, msg: msg, err: err}
 }
 
-// raiseNofile raises the daemon's soft limit on open files to its hard
-// limit (each instance costs the daemon a few descriptors: pipes, a
-// pidfd, its cgroup) and logs both. The Go runtime already raises it at
-// start (and restores the original for what os/exec starts); this makes
-// it explicit and says what the daemon has.
+// raiseNofile makes sure the daemon's soft limit on open files is its hard
+// limit (each instance costs the daemon a few descriptors: pipes, a pidfd,
+// its cgroup) and logs both. The Go runtime raises it at start already
+// (and gives what os/exec starts the original back); prlimit, not
+// setrlimit, keeps that bookkeeping as it is.
 func raiseNofile(log logr.Logger) {
 	var r unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &r); err != nil {
 		log.Error(err, "Cannot read the open-files limit")
 		return
 	}
 	if r.Cur < r.Max {
-		was := r.Cur
-		r.Cur = r.Max
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
-			log.Error(err, "Cannot raise the open-files limit to the hard limit", "soft", was, "hard", r.Max)
-			r.Cur = was
+		raised := unix.Rlimit{Cur: r.Max, Max: r.Max}
+		if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &raised, nil); err != nil {
+			log.Error(err, "Cannot raise the open-files limit to the hard limit", "soft", rlimitText(r.Cur), "hard", rlimitText(r.Max))
+		} else {
+			r = raised
 		}
 	}
-	log.Info("Open-files limit (RLIMIT_NOFILE): soft raised to hard",
-		"soft", rlimitText(r.Cur), "hard", rlimitText(r.Max))
+	log.Info("Open-files limit (RLIMIT_NOFILE)", "soft", rlimitText(r.Cur), "hard", rlimitText(r.Max))
 }
 
 // sysctl reads /proc/sys/NAME, or "?".

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/spec"
 )
 
 // A start stopped by a limit becomes a LimitError that names the limit,
@@ -24,7 +26,7 @@ func TestAsLimitError(t *testing.T) {
 		{fmt.Errorf("fork: %w", syscall.ENOMEM), "memory", []string{"out of memory"}},
 	} {
 		var le *LimitError
-		if !errors.As(asLimitError(c.err), &le) {
+		if !errors.As(asLimitError(c.err, &spec.Program{}), &le) {
 			t.Errorf("%v: not a LimitError", c.err)
 			continue
 		}
@@ -45,8 +47,15 @@ func TestAsLimitError(t *testing.T) {
 		}
 	}
 	for _, err := range []error{nil, errors.New("no such file"), fmt.Errorf("exec: %w", syscall.ENOENT)} {
-		if got := asLimitError(err); got != err {
+		if got := asLimitError(err, &spec.Program{}); got != err {
 			t.Errorf("%v became %v", err, got)
+		}
+	}
+	// Under the program's own resources, EAGAIN and ENOMEM are its failure.
+	own := &spec.Program{Spec: spec.ProgramSpec{Resources: spec.Resources{Pids: 10, Memory: 1 << 20}}}
+	for _, err := range []error{fmt.Errorf("fork: %w", syscall.EAGAIN), fmt.Errorf("fork: %w", syscall.ENOMEM)} {
+		if got := asLimitError(err, own); got != err {
+			t.Errorf("%v under the program's own resources became %v", err, got)
 		}
 	}
 }

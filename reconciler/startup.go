@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/proc"
+	"github.com/reconciled/reconciled/spec"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -75,12 +76,13 @@ func cleanupStale(statuses []status.ProgramStatus, mine func(string) bool, log l
 }
 
 // killMarkedLeftovers SIGKILLs every process of the host that carries this
-// directory's daemon ID and a program mine accepts: after a crash, whatever
+// directory's daemon ID and a program mine accepts (with alone, also one
+// whose program is not a valid name): after a crash, whatever
 // the earlier daemon of those programs started, also what left its
 // instance's process group. Nothing of those programs runs yet (this daemon
 // has just claimed them), so all of them are left over; the daemon ID is
 // the directory's, so the program decides whose a process is.
-func killMarkedLeftovers(id string, mine func(string) bool, log logr.Logger) {
+func killMarkedLeftovers(id string, mine func(string) bool, alone bool, log logr.Logger) {
 	found, err := proc.FindMarked([]string{proc.EnvDaemonID + "=" + id})
 	if err != nil {
 		log.Error(err, "Scan for processes an earlier daemon left failed")
@@ -88,7 +90,12 @@ func killMarkedLeftovers(id string, mine func(string) bool, log logr.Logger) {
 	}
 	kill := found[:0]
 	for _, m := range found {
-		if mine != nil && !mine(m.Program) {
+		// The program name comes from the process's environment, which the
+		// process may have set itself: only a valid name is asked about (a
+		// claim is a file of that name). One that is not a program's name
+		// is left over all the same; a daemon alone on the directory ends
+		// it, one beside others cannot tell whose it is.
+		if valid := spec.ValidName(m.Program); (!valid && !alone) || (valid && mine != nil && !mine(m.Program)) {
 			continue
 		}
 		log.Info("Killing a process an earlier daemon left", "program", m.Program, "instance", fmt.Sprintf("%s-%d", m.Program, m.Instance), "pid", m.Pid)
@@ -278,7 +285,9 @@ func removeCgroupLeftovers(ctx context.Context, c *Cgroups, mine func(string) bo
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	left, err := c.Root.RemoveLeftoversOf(cleanup, mine)
 	cancel()
-	if len(left) > 0 || err != nil {
-		log.Info("Removed cgroups an earlier daemon left", "count", len(left), "error", errString(err))
+	if err != nil {
+		log.Error(err, "Removing the cgroups an earlier daemon left failed", "removed", len(left))
+	} else if len(left) > 0 {
+		log.Info("Removed cgroups an earlier daemon left", "count", len(left))
 	}
 }

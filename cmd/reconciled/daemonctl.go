@@ -8,6 +8,7 @@ package main
 // holder of .reconciled/locks/NAME.
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -154,14 +155,17 @@ func signalDaemons(g *globalOptions, programs []string, sig syscall.Signal) ([]i
 			}
 		}
 	}
+	// One daemon that cannot be signalled does not keep the others from it.
 	var done []int
+	var errs []error
 	for _, pid := range pids {
 		if err := signalDaemon(stateDir, pid, sig); err != nil {
-			return done, err
+			errs = append(errs, err)
+			continue
 		}
 		done = append(done, pid)
 	}
-	return done, nil
+	return done, errors.Join(errs...)
 }
 
 // signalDaemon sends sig to daemon pid of stateDir.
