@@ -120,7 +120,7 @@ func TestTransition(t *testing.T) {
 			}},
 		{name: "a limit at shutdown starts nothing new", from: life{phase: phSpawning, spec: prog, gen: 1},
 			ev: evSpawned{err: &LimitError{Limit: "open files", msg: "the daemon's open-files limit is reached", err: syscall.EMFILE}, at: now},
-			w: world{shutdown: true}, phase: phExited, effects: ""},
+			w:  world{shutdown: true}, phase: phExited, effects: ""},
 		{name: "startSeconds elapsed", from: on(phStarting), ev: evTimer{}, phase: phRunning, effects: "Ready"},
 		{name: "early exit is a failed start", from: on(phStarting), ev: evExited{code: 1, at: now}, w: cur,
 			phase: phBackoff, effects: "retire TERM, timer-, Exited, probes-, timer 100ms, BackOff",
