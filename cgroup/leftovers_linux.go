@@ -26,7 +26,7 @@ type Leftover struct {
 // Leftovers lists the instance cgroups (ROOT/NAME/*, v2 and v1) that no
 // live Instance of r owns, sorted by program and name.
 func (r *Root) Leftovers() ([]Leftover, error) {
-	byKey := map[string]*Leftover{}
+	byKey := map[instanceKey]*Leftover{}
 	for _, root := range r.allRoots() {
 		programs, err := readSubdirs(root)
 		if err != nil {
@@ -38,7 +38,7 @@ func (r *Root) Leftovers() ([]Leftover, error) {
 				return nil, fmt.Errorf("list leftover cgroups: %w", err)
 			}
 			for _, n := range names {
-				key := p + "/" + n
+				key := instanceKey{p, n}
 				l := byKey[key]
 				if l == nil {
 					l = &Leftover{Program: p, Name: n, Index: indexOf(p, n)}
