@@ -54,6 +54,9 @@
 //   - Nothing polls per instance: emptiness is watched with one inotify
 //     instance; usage is read on demand. Only RemoveLeftovers, once at start-up,
 //     retries with a pause while killed processes exit.
+//   - The root keeps one O_PATH descriptor of its v2 directory (until
+//     Remove), and instances none: files under the root are opened relative
+//     to it, control files by open, read or write, and close alone.
 //   - No package state. Methods of Root, Instance and EmptyWatcher are safe for
 //     concurrent use.
 //

@@ -25,6 +25,7 @@ type Instance struct {
 	root    *Root
 	program string
 	name    string            // NAME-i
+	rel     string            // NAME/NAME-i: the v2 directory below the root
 	v2      string            // v2 directory
 	v1      map[string]string // controller -> v1 directory
 	v1Dirs  []string          // distinct v1 directories, in creation order
@@ -50,14 +51,14 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
 	i := &Instance{root: r, program: program, name: name, v1: map[string]string{},
-		v2: filepath.Join(r.v2, program, name)}
+		rel: program + "/" + name, v2: filepath.Join(r.v2, program, name)}
 	defer func() {
 		if err != nil {
 			i.undo()
 			r.release(program, name)
 		}
 	}()
-	if err := r.mkdirFresh(i.v2); err != nil {
+	if err := r.mkdirFreshV2(i.rel, i.v2); err != nil {
 		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
 	for _, c := range r.v1Needed(res) {
@@ -120,6 +121,39 @@ func (i *Instance) apply(res Resources) error {
 	return nil
 }
 
+// mkdirFreshV2 is mkdirFresh of the v2 directory dir, rel below the root,
+// made relative to the root's descriptor.
+func (r *Root) mkdirFreshV2(rel, dir string) error {
+	mkdir := func() error {
+		err := r.at(rel, func(dirfd int, p string) error { return unix.Mkdirat(dirfd, p, 0o755) })
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: err}
+		}
+		if r.afterMkdir != nil {
+			return r.afterMkdir(dir)
+		}
+		return nil
+	}
+	err := mkdir()
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if err := r.rmdirV2(rel, dir); err != nil {
+		return fmt.Errorf("cgroup %s is left from an earlier run and cannot be removed: %w", dir, err)
+	}
+	return mkdir()
+}
+
+// rmdirV2 removes the v2 directory dir, rel below the root, relative to
+// the root's descriptor; it is gone already: nil.
+func (r *Root) rmdirV2(rel, dir string) error {
+	err := r.at(rel, func(dirfd int, p string) error { return unix.Unlinkat(dirfd, p, unix.AT_REMOVEDIR) })
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return &fs.PathError{Op: "remove", Path: dir, Err: err}
+}
+
 // mkdirFresh creates the cgroup dir; one left from an earlier run is
 // removed and made again, so that no old limit or counter carries over.
 func (r *Root) mkdirFresh(dir string) error {
@@ -127,7 +161,7 @@ func (r *Root) mkdirFresh(dir string) error {
 	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	if err := os.Remove(dir); err != nil {
+	if err := rmdir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("cgroup %s is left from an earlier run and cannot be removed: %w", dir, err)
 	}
 	return r.mkdir(dir)
@@ -138,9 +172,9 @@ func (r *Root) mkdirFresh(dir string) error {
 func (r *Root) acquire(program, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key := program + "/" + name
+	key := instanceKey{program, name}
 	if r.live[key] {
-		return fmt.Errorf("cgroup %s exists already", key)
+		return fmt.Errorf("cgroup %s/%s exists already", program, name)
 	}
 	if r.refs[program] == 0 {
 		dir := filepath.Join(r.v2, program)
@@ -164,7 +198,7 @@ func (r *Root) acquire(program, name string) error {
 func (r *Root) release(program, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.live, program+"/"+name)
+	delete(r.live, instanceKey{program, name})
 	if r.refs[program]--; r.refs[program] > 0 {
 		return
 	}
@@ -177,7 +211,7 @@ func (r *Root) release(program, name string) {
 // undo removes what a failed Create made.
 func (i *Instance) undo() {
 	for _, d := range append([]string{i.v2}, i.v1Dirs...) {
-		_ = os.Remove(d)
+		_ = rmdir(d)
 	}
 }
 
@@ -195,7 +229,11 @@ func (i *Instance) Dir() string { return i.v2 }
 // caller closes it. None is kept open per instance: at thousands of
 // instances every descriptor counts.
 func (i *Instance) OpenFD() (int, error) {
-	fd, err := unix.Open(i.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd := -1
+	err := i.root.at(i.rel, func(dirfd int, p string) (err error) {
+		fd, err = openAt(dirfd, p, unix.O_PATH|unix.O_DIRECTORY)
+		return err
+	})
 	if err != nil {
 		return -1, fmt.Errorf("open cgroup %s: %w", i.v2, err)
 	}
@@ -234,23 +272,33 @@ func (i *Instance) Signal(sig unix.Signal) error {
 // stop of thousands: one read of cgroup.procs, where Signal also lists
 // the directory for cgroups below; Kill reaches those at the stop timeout.
 func (i *Instance) SignalExcept(sig unix.Signal, skip func(pid int) bool) error {
-	if err := signalMembers(filepath.Join(i.v2, fileProcs), sig, skip); err != nil {
+	read := func() (pids []int, err error) {
+		err = i.root.at(i.rel+"/"+fileProcs, func(dirfd int, p string) (err error) {
+			pids, err = readPidsAt(dirfd, p)
+			return err
+		})
+		return pids, err
+	}
+	if err := signalMembers(read, i.v2, sig, skip); err != nil {
 		return fmt.Errorf("signal cgroup %s: %w", i.name, err)
 	}
 	return nil
 }
 
 // Populated reports whether any process is in the cgroup or below it
-// (cgroup.events).
-func (i *Instance) Populated() (bool, error) { return populated(i.v2) }
-
-func populated(dir string) (bool, error) {
-	n, ok, err := readKeyed(filepath.Join(dir, fileEvents), "populated")
+// (cgroup.events). It runs once per exit: one open, read and close.
+func (i *Instance) Populated() (bool, error) {
+	var n uint64
+	var ok bool
+	err := i.root.at(i.rel+"/"+fileEvents, func(dirfd int, p string) (err error) {
+		n, ok, err = readKeyedAt(dirfd, p, "populated")
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("read cgroup events: %w", err)
 	}
 	if !ok {
-		return false, fmt.Errorf("read cgroup events: no populated key in %s", dir)
+		return false, fmt.Errorf("read cgroup events: no populated key in %s", i.v2)
 	}
 	return n != 0, nil
 }
@@ -266,7 +314,16 @@ func (i *Instance) Remove() error {
 		return nil
 	}
 	var errs []error
-	for _, d := range append([]string{i.v2}, i.v1Dirs...) {
+	// The v2 directory in one rmdir, relative to the root; the walk of
+	// removeTree only when a program made cgroups below it.
+	if err := i.root.rmdirV2(i.rel, i.v2); err != nil {
+		if !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+			errs = append(errs, err)
+		} else if err := removeTree(i.v2); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range i.v1Dirs {
 		if err := removeTree(d); err != nil {
 			errs = append(errs, err)
 		}

@@ -29,7 +29,7 @@ func (r *Root) Leftovers() ([]Leftover, error) { return r.leftoversOf(nil) }
 
 // leftoversOf is Leftovers for the programs mine accepts (nil: every one).
 func (r *Root) leftoversOf(mine func(program string) bool) ([]Leftover, error) {
-	byKey := map[string]*Leftover{}
+	byKey := map[instanceKey]*Leftover{}
 	for _, root := range r.allRoots() {
 		programs, err := readSubdirs(root)
 		if err != nil {
@@ -44,7 +44,7 @@ func (r *Root) leftoversOf(mine func(program string) bool) ([]Leftover, error) {
 				return nil, fmt.Errorf("list leftover cgroups: %w", err)
 			}
 			for _, n := range names {
-				key := p + "/" + n
+				key := instanceKey{p, n}
 				l := byKey[key]
 				if l == nil {
 					l = &Leftover{Program: p, Name: n, Index: indexOf(p, n)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,7 @@ func realRoot(t *testing.T, l Layout, o RootOptions) *Root {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		_ = r.Remove() // its descriptor; the directories go below
 		r2, err := OpenRoot(l, o)
 		if err != nil {
 			t.Error(err)
@@ -511,5 +513,43 @@ func TestRealCreateOverLeftover(t *testing.T) {
 	}
 	if ls, err := r.Leftovers(); err != nil || len(ls) != 1 || ls[0].Name != "p-0" {
 		t.Errorf("Leftovers = %+v, %v", ls, err)
+	}
+}
+
+// TestRealManyMembers: a cgroup.procs longer than the reader's first
+// buffer is read whole (a seq_file returns it in several reads), and
+// SignalExcept reaches every member outside the skipped set.
+func TestRealManyMembers(t *testing.T) {
+	l := realLayout(t)
+	r := realRoot(t, l, RootOptions{})
+	i := create(t, r, "many", 0, Resources{})
+	const n = 300 // about 2 KB of pids: four times the first buffer
+	start(t, i, "sh", "-c", "i=0; while [ $i -lt 300 ]; do setsid sleep 1000 & i=$((i+1)); done; exec sleep 1000")
+	procs := filepath.Join(i.Dir(), fileProcs)
+	waitfor.Condition(t, wait, func() bool { return len(members(t, procs)) == n+1 }, "%d members in %s", n+1, procs)
+	if err := i.SignalExcept(unix.SIGKILL, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, wait, func() bool { p, _ := i.Populated(); return !p }, "%s empty", i.Dir())
+}
+
+// TestRealAfterRootRemove: once Remove has closed the root's descriptor,
+// an instance's files are still found, by their full paths.
+func TestRealAfterRootRemove(t *testing.T) {
+	l := realLayout(t)
+	r := realRoot(t, l, RootOptions{})
+	i := create(t, r, "late", 0, Resources{})
+	_ = r.Remove() // fails (not empty), but closes the descriptor
+	if r.hasFD {
+		t.Fatal("Remove left the root's descriptor open")
+	}
+	if p, err := i.Populated(); err != nil || p {
+		t.Fatalf("Populated after the root's Remove = %v, %v; want false, nil", p, err)
+	}
+	if err := i.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(i.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("instance dir after Remove: %v", err)
 	}
 }

@@ -166,8 +166,18 @@ type Root struct {
 	noV1Mem bool
 
 	mu   sync.Mutex
-	refs map[string]int  // program -> instances created and not removed
-	live map[string]bool // PROGRAM/NAME-i of those instances
+	refs map[string]int       // program -> instances created and not removed
+	live map[instanceKey]bool // those instances
+
+	// fd is an O_PATH descriptor of the v2 directory while hasFD (from
+	// open until Remove): the busy paths (a start's mkdir, an exit's
+	// cgroup.events, a stop's cgroup.procs and rmdir) name their files
+	// relative to it rather than walk from / across two mounts each time.
+	// fdMu is held (read) across each use, so that Remove cannot close it
+	// under one.
+	fdMu  sync.RWMutex
+	fd    int
+	hasFD bool
 
 	// afterMkdir, when set, runs after each cgroup mkdir: tests that lay a
 	// cgroup2 tree out as plain files create the control files there.
@@ -198,9 +208,12 @@ func OpenRoot(l Layout, o RootOptions) (*Root, error) {
 	}
 	r := &Root{layout: l, path: p, v2: dir, v1: map[string]string{},
 		ctrls: map[string]Controller{}, noV1Mem: o.NoV1MemoryAccounting,
-		refs: map[string]int{}, live: map[string]bool{}}
+		refs: map[string]int{}, live: map[instanceKey]bool{}}
 	return r, r.open(o)
 }
+
+// instanceKey names an instance cgroup, PROGRAM/NAME-i, in Root.live.
+type instanceKey struct{ program, name string }
 
 // open is OpenRoot after the paths are known; a fake-tree test calls it
 // with afterMkdir set.
@@ -251,7 +264,24 @@ func (r *Root) open(o RootOptions) error {
 	}
 	_, err = os.Stat(filepath.Join(r.v2, fileKill))
 	r.hasKill = err == nil
+	fd, err := openAt(unix.AT_FDCWD, r.v2, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("open cgroup root: %w", err)
+	}
+	r.fd, r.hasFD = fd, true
 	return nil
+}
+
+// at calls f with the root's directory fd and rel, a path below the root;
+// once the root is removed, with unix.AT_FDCWD and rel's full path. Its
+// result is f's.
+func (r *Root) at(rel string, f func(dirfd int, p string) error) error {
+	r.fdMu.RLock()
+	defer r.fdMu.RUnlock()
+	if !r.hasFD {
+		return f(unix.AT_FDCWD, filepath.Join(r.v2, rel))
+	}
+	return f(r.fd, rel)
 }
 
 // mkdirChain creates dir and its missing parents (each a cgroup) and
@@ -341,8 +371,15 @@ func (r *Root) Check(res Resources) error {
 }
 
 // Remove removes the root's directories (v2 and v1) once they are empty:
-// at shutdown, after every instance was removed.
+// at shutdown, after every instance was removed. It also closes the
+// root's descriptor; methods called later name their files by full path.
 func (r *Root) Remove() error {
+	r.fdMu.Lock()
+	if r.hasFD {
+		_ = unix.Close(r.fd)
+		r.hasFD = false
+	}
+	r.fdMu.Unlock()
 	var errs []error
 	for _, d := range r.allRoots() {
 		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -34,7 +34,8 @@ func killDir(dir string, hasKill bool) error {
 // signalTree signals the members of dir and of every cgroup below it,
 // except those skip (when not nil) says were signalled otherwise.
 func signalTree(dir string, sig unix.Signal, skip func(pid int) bool) error {
-	if err := signalMembers(filepath.Join(dir, fileProcs), sig, skip); err != nil {
+	procs := filepath.Join(dir, fileProcs)
+	if err := signalMembers(func() ([]int, error) { return readPids(procs) }, dir, sig, skip); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
@@ -54,9 +55,9 @@ func signalTree(dir string, sig unix.Signal, skip func(pid int) bool) error {
 	return nil
 }
 
-// signalMembers sends sig to each process listed in the cgroup.procs file
-// procs, rereading it until no new pid shows up (a member may fork while
-// being signalled). A pid that skip (when not nil) reports is not
+// signalMembers sends sig to each process listed in a cgroup.procs file,
+// which read returns (dir names the cgroup in errors), rereading it until
+// no new pid shows up (a member may fork while being signalled). A pid that skip (when not nil) reports is not
 // signalled: the caller reached it otherwise (its process group).
 //
 // A pid read from the file may belong to another process by the time it is
@@ -64,15 +65,21 @@ func signalTree(dir string, sig unix.Signal, skip func(pid int) bool) error {
 // the pid is still listed when the file is read again: the pidfd names the
 // process that had the pid when it was opened; if that one is gone the
 // signal fails harmlessly, and otherwise it is the member listed.
-func signalMembers(procs string, sig unix.Signal, skip func(pid int) bool) error {
-	sent := map[int]bool{}
+func signalMembers(read func() ([]int, error), dir string, sig unix.Signal, skip func(pid int) bool) error {
+	var sent map[int]bool
 	for range maxPasses {
-		pids, err := readPids(procs)
+		pids, err := read()
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+			if isGone(err) {
 				return nil // removed: nobody left
 			}
 			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if sent == nil {
+			sent = make(map[int]bool, len(pids))
 		}
 		type member struct{ pid, fd int }
 		var fresh []member
@@ -97,8 +104,8 @@ func signalMembers(procs string, sig unix.Signal, skip func(pid int) bool) error
 		if len(fresh) == 0 {
 			return nil
 		}
-		still, err := readPids(procs)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENODEV) {
+		still, err := read()
+		if err != nil && !isGone(err) {
 			closeAll(fresh, func(m member) int { return m.fd })
 			return err
 		}
@@ -116,7 +123,7 @@ func signalMembers(procs string, sig unix.Signal, skip func(pid int) bool) error
 			return sendErr
 		}
 	}
-	return fmt.Errorf("signal members of %s: new processes kept appearing", procs)
+	return fmt.Errorf("signal members of %s: new processes kept appearing", dir)
 }
 
 func closeAll[T any](xs []T, fd func(T) int) {
@@ -125,10 +132,24 @@ func closeAll[T any](xs []T, fd func(T) int) {
 	}
 }
 
+// rmdir is rmdir(2) of dir, with os.Remove's error but not its unlink(2)
+// first (a cgroup is always a directory).
+func rmdir(dir string) error {
+	for {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil:
+			return nil
+		case err != unix.EINTR:
+			return &fs.PathError{Op: "remove", Path: dir, Err: err}
+		}
+	}
+}
+
 // removeTree removes the cgroup dir, and first any cgroups below it (a
 // program may make its own). A cgroup with processes is EBUSY.
 func removeTree(dir string) error {
-	err := os.Remove(dir)
+	err := rmdir(dir)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -151,7 +172,7 @@ func removeTree(dir string) error {
 	if !sub {
 		return err
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := rmdir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 	"unsafe"
@@ -79,7 +78,7 @@ func NewEmptyWatcher() (*EmptyWatcher, error) {
 // caller watches after its process started, and either gets true or,
 // later, exactly one call. Watching an instance again replaces its fn.
 func (w *EmptyWatcher) Watch(i *Instance, fn func()) (bool, error) {
-	return w.watch(filepath.Join(i.v2, fileEvents), fn)
+	return w.watch(i.v2+"/"+fileEvents, fn)
 }
 
 func (w *EmptyWatcher) watch(events string, fn func()) (bool, error) {
@@ -109,7 +108,7 @@ func (w *EmptyWatcher) watch(events string, fn func()) (bool, error) {
 // means its fn has been called or is being called (or it was never
 // watched).
 func (w *EmptyWatcher) Unwatch(i *Instance) bool {
-	events := filepath.Join(i.v2, fileEvents)
+	events := i.v2 + "/" + fileEvents
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	wd, ok := w.byEvent[events]

@@ -185,6 +185,14 @@ func (p *Process) finish(st ExitStatus, err error) {
 	})
 }
 
+// Exited reports whether the leader has exited, asking the kernel (one
+// waitid, WNOWAIT) when its exit has not been observed yet. An exit found
+// so counts as observed: Wait returns, and OnExit's callbacks run, there
+// and then on the caller's goroutine. It lets a caller that is about to
+// read what the leader left behind (its cgroup) skip what only a live
+// leader needs.
+func (p *Process) Exited() bool { return p.exited() }
+
 // exitObserved reports whether the exit has been observed already.
 func (p *Process) exitObserved() bool {
 	select {

@@ -113,6 +113,37 @@ func TestReleaseRunning(t *testing.T) {
 	}
 }
 
+// TestExited: Exited asks the kernel, and an exit it finds counts as
+// observed (Wait returns at once, OnExit's callbacks have run).
+func TestExited(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
+	if p.Exited() {
+		t.Fatal("Exited = true for a running leader")
+	}
+	ran := make(chan struct{})
+	p.OnExit(func() { close(ran) })
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, 10*time.Second, p.Exited, "Exited after SIGKILL")
+	select {
+	case <-p.Done():
+	default:
+		t.Error("Exited = true, and the exit not observed")
+	}
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Error("OnExit's callback did not run")
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Exited() {
+		t.Error("Exited = false after Release")
+	}
+}
+
 // TestWaitParksOnEpoll checks that Wait parks on the netpoller: the pidfd is
 // in Go's epoll set, and the waitid callback runs once before parking and once
 // when the exit makes the pidfd readable, not in a loop.

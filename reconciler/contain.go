@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -59,6 +60,14 @@ type memberSignal struct {
 }
 
 func (c *Cgroups) signalMembers(m memberSignal) {
+	// The usual case in a stop of many: the group's kill(2) has ended
+	// the leader, and with it everything, by the time the backlog gets
+	// here. Then one read of cgroup.events, which the exit's own check
+	// would make anyway (found saves it that), shows nobody is left,
+	// where cgroup.procs would cost a read more.
+	if m.p.found.Load() || m.p.leaderExited() && m.p.GroupGone() {
+		return
+	}
 	pgid := m.p.Pid() // a leader's pgid is its pid
 	inGroup := func(pid int) bool {
 		pg, err := unix.Getpgid(pid)
@@ -101,6 +110,11 @@ type cgroupProcess struct {
 	c     *Cgroups
 	empty *cgroup.EmptyWatcher
 	gone  chan struct{} // closed once the cgroup is removed (or that was given up)
+	// found is set once the cgroup was found empty. It stays so: no
+	// process can enter an empty instance cgroup (a child is born in its
+	// parent's, and the daemon moves none in), so a stop signal still
+	// queued for its members has nobody to reach.
+	found atomic.Bool
 }
 
 func newCgroupProcess(pr Process, cg *cgroup.Instance, c *Cgroups) *cgroupProcess {
@@ -125,11 +139,25 @@ func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
 	return nil
 }
 
+// leaderExited reports whether the leader has exited, asking the kernel
+// (proc.Process.Exited); false when the Process cannot tell.
+func (p *cgroupProcess) leaderExited() bool {
+	e, ok := p.Process.(interface{ Exited() bool })
+	return ok && e.Exited()
+}
+
 // GroupGone reports whether the cgroup is empty: every process of the
 // instance, in its process group or not, has exited.
 func (p *cgroupProcess) GroupGone() bool {
+	if p.found.Load() {
+		return true
+	}
 	populated, err := p.cg.Populated()
-	return err == nil && !populated
+	if err != nil || populated {
+		return false
+	}
+	p.found.Store(true)
+	return true
 }
 
 // OnGroupEmpty calls f once the cgroup is empty, from the watcher's
@@ -139,12 +167,13 @@ func (p *cgroupProcess) OnGroupEmpty(f func()) {
 		f()
 		return
 	}
-	already, err := p.empty.Watch(p.cg, f)
+	already, err := p.empty.Watch(p.cg, func() { p.found.Store(true); f() })
 	switch {
 	case err != nil:
 		// No watch (out of inotify watches): the process group tells.
 		p.Process.OnGroupEmpty(f)
 	case already:
+		p.found.Store(true)
 		f()
 	}
 }

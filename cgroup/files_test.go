@@ -1,0 +1,48 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadControlAt(t *testing.T) {
+	dir := t.TempDir()
+	var long strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&long, "%d\n", 100000+i)
+	}
+	p := filepath.Join(dir, "cgroup.procs")
+	if err := os.WriteFile(p, []byte(long.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pids, err := readPids(p)
+	if err != nil || len(pids) != 1000 || pids[0] != 100000 || pids[999] != 100999 {
+		t.Fatalf("readPids of 1000 pids = %d pids, %v", len(pids), err)
+	}
+	ev := filepath.Join(dir, "cgroup.events")
+	if err := os.WriteFile(ev, []byte("populated 1\nfrozen 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]uint64{"populated": 1, "frozen": 0} {
+		if n, ok, err := readKeyed(ev, key); err != nil || !ok || n != want {
+			t.Errorf("readKeyed %s = %d, %v, %v; want %d", key, n, ok, err, want)
+		}
+	}
+	if _, ok, err := readKeyed(ev, "missing"); ok || err != nil {
+		t.Errorf("readKeyed of a missing key = %v, %v", ok, err)
+	}
+	if _, err := readPids(filepath.Join(dir, "nothing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("readPids of a missing file: %v; want ErrNotExist", err)
+	}
+	if err := writeControl(dir, "cgroup.events", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeControl(dir, "absent", "x"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("writeControl of a missing file: %v; want ErrNotExist (never created)", err)
+	}
+}
