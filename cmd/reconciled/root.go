@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -31,8 +32,19 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand(), newDiffCommand(g))
 	root.AddCommand(newExportCommand(g))
 	root.AddCommand(newVersionCommand(), newManCommand())
-	root.Version = readBuildInfo().version // --version
-	root.SetVersionTemplate(readBuildInfo().String())
+	// --version prints what `reconciled version` does. Not through cobra's
+	// Version and a version template: a template links text/template's
+	// method calls, which keeps every exported method of every type in the
+	// binary (7 MB more of it, all mapped by the daemon).
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version, as `reconciled version` does")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if showVersion {
+			_, err := fmt.Fprint(cmd.OutOrStdout(), readBuildInfo().String())
+			return err
+		}
+		return cmd.Help()
+	}
 	addControlCommands(root, g)
 	addDirFlags(root, g)
 	return root
