@@ -81,11 +81,14 @@ bench_sweep() {
 }
 
 # bench_kill_daemon_group SIGKILLs the daemon's process group, led by the pid
-# in its lock dir (for a harness that starts no token).
+# it registers under its state dir's daemons/ (for a harness that starts no
+# token).
 bench_kill_daemon_group() {
-  if [ -f "$work/run/specs/.reconciled/pid" ]; then
-    kill -KILL -- "-$(cat "$work/run/specs/.reconciled/pid")" 2>/dev/null || true
-  fi
+  local f
+  for f in "$work"/run/specs/.reconciled/daemons/[0-9]*; do
+    case "$f" in *.sock|*'[0-9]*') continue ;; esac
+    kill -KILL -- "-${f##*/}" 2>/dev/null || true
+  done
 }
 
 bench_cleanup() {

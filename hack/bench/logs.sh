@@ -5,6 +5,7 @@
 #
 #   hack/bench/logs.sh                 # 3 rounds of 1 GiB
 #   hack/bench/logs.sh -- -rounds 5    # extra flags go to hack/bench/logs
+#   BIN=/path/to/reconciled hack/bench/logs.sh   # a daemon built elsewhere (before/after)
 #
 # Targets (issue 4): ratio >= 0.70, daemon RSS < 64 MB throughout. Needs
 # about 2 GiB free in ${TMPDIR:-/tmp}. Whatever happens, the trap kills the
@@ -21,4 +22,4 @@ bench_build bench-logs ./hack/bench/logs
 mkdir -p "$work/run"
 
 echo "== run" >&2
-bench_run 1800 "$work/bench-logs" -bin "$work/reconciled" -workdir "$work/run" "${harness_args[@]}"
+bench_run 1800 "$work/bench-logs" -bin "${BIN:-$work/reconciled}" -workdir "$work/run" "${harness_args[@]}"

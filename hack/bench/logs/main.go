@@ -94,28 +94,41 @@ func writer(args []string) int {
 		left -= int64(n)
 	}
 	end := time.Now()
-	if err := os.WriteFile(args[2], []byte(fmt.Sprintf("%d %d\n", start.UnixNano(), end.UnixNano())), 0o644); err != nil {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := ru.Utime.Nano() + ru.Stime.Nano()
+	if err := os.WriteFile(args[2], []byte(fmt.Sprintf("%d %d %d\n", start.UnixNano(), end.UnixNano(), cpu)), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "writer:", err)
 		return 1
 	}
 	return 0
 }
 
-func readStamps(path string) (time.Time, time.Time, error) {
+// stamps is what the writer leaves: its first and last write, and the CPU
+// time it used (user and system).
+type stamps struct {
+	start, end time.Time
+	cpu        time.Duration
+}
+
+func readStamps(path string) (stamps, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return time.Time{}, time.Time{}, err
+		return stamps{}, err
 	}
-	var s, e int64
-	if _, err := fmt.Sscanf(string(b), "%d %d", &s, &e); err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("%s: %w", path, err)
+	var s, e, cpu int64
+	if _, err := fmt.Sscanf(string(b), "%d %d %d", &s, &e, &cpu); err != nil {
+		return stamps{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return time.Unix(0, s), time.Unix(0, e), nil
+	return stamps{time.Unix(0, s), time.Unix(0, e), time.Duration(cpu)}, nil
 }
 
 type sample struct {
 	direct, daemon float64 // MB/s (10^6), as the writer sees it
 	e2e            float64 // MB/s through the daemon until the files hold everything
+	// CPU seconds per GiB: the writer into a file, the writer into the
+	// pipe, the daemon (utime+stime, 10ms ticks).
+	cpuDirect, cpuPiped, cpuDaemon float64
 }
 
 func run(c config) error {
@@ -144,9 +157,11 @@ func run(c config) error {
 	}
 	defer daemon.Stop(20 * time.Second)
 	pid := daemon.Pid()
-	// Ready once it holds the directory (it writes its pid file then).
+	// Ready once it holds the directory (it enters itself under daemons/
+	// then).
+	registered := filepath.Join(specs, ".reconciled", "daemons", strconv.Itoa(pid))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(specs, ".reconciled", "pid")); err == nil {
+		if _, err := os.Stat(registered); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -173,11 +188,13 @@ func run(c config) error {
 		if err != nil {
 			return fmt.Errorf("direct writer: %w", err)
 		}
-		start, end, err := readStamps(stamp)
+		st, err := readStamps(stamp)
 		if err != nil {
 			return err
 		}
-		s.direct = float64(c.bytes) / end.Sub(start).Seconds() / 1e6
+		gib := float64(c.bytes) / (1 << 30)
+		s.direct = float64(c.bytes) / st.end.Sub(st.start).Seconds() / 1e6
+		s.cpuDirect = st.cpu.Seconds() / gib
 		if fi, err := os.Stat(out); err != nil || fi.Size() != c.bytes {
 			return fmt.Errorf("direct file: %v bytes, want %d (%v)", fi, c.bytes, err)
 		}
@@ -202,6 +219,7 @@ func run(c config) error {
 		if err := os.WriteFile(tmp, []byte(manifest), 0o644); err != nil {
 			return err
 		}
+		ticks0, _ := benchkit.CPUTicks(pid)
 		if err := os.Rename(tmp, filepath.Join(specs, name+".yaml")); err != nil {
 			return err
 		}
@@ -227,12 +245,15 @@ func run(c config) error {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		start, end, err = waitStamps(stamp)
+		ticks1, _ := benchkit.CPUTicks(pid)
+		s.cpuDaemon = float64(ticks1-ticks0) / 100 / gib
+		st, err = waitStamps(stamp)
 		if err != nil {
 			return err
 		}
-		s.daemon = float64(c.bytes) / end.Sub(start).Seconds() / 1e6
-		s.e2e = float64(c.bytes) / done.Sub(start).Seconds() / 1e6
+		s.daemon = float64(c.bytes) / st.end.Sub(st.start).Seconds() / 1e6
+		s.e2e = float64(c.bytes) / done.Sub(st.start).Seconds() / 1e6
+		s.cpuPiped = st.cpu.Seconds() / gib
 		if err := checkLines(target, int(c.bytes%100)); err != nil {
 			return err
 		}
@@ -242,8 +263,8 @@ func run(c config) error {
 			removeLogs(filepath.Join(filepath.Dir(target), name+"-0.index"))
 		}
 		samples = append(samples, s)
-		fmt.Printf("round %d: direct %5.0f MB/s   daemon %5.0f MB/s (end to end %5.0f)   ratio %.2f (%.2f)\n",
-			round, s.direct, s.daemon, s.e2e, s.daemon/s.direct, s.e2e/s.direct)
+		fmt.Printf("round %d: direct %5.0f MB/s   daemon %5.0f MB/s (end to end %5.0f)   ratio %.2f (%.2f)   CPU s/GiB: writer %.2f (piped %.2f), daemon %.2f\n",
+			round, s.direct, s.daemon, s.e2e, s.daemon/s.direct, s.e2e/s.direct, s.cpuDirect, s.cpuPiped, s.cpuDaemon)
 	}
 	_, hwm := rssBytes(pid)
 	direct := median(samples, func(s sample) float64 { return s.direct })
@@ -265,18 +286,22 @@ func run(c config) error {
 	fmt.Printf("direct to a file (median)      %7.0f MB/s\n", direct)
 	fmt.Printf("through the daemon (median)    %7.0f MB/s   end to end %.0f MB/s\n", viaDaemon, e2e)
 	fmt.Printf("ratio (median of rounds)       %7.2f   target >= 0.70: %s   (end to end %.2f)\n", ratios, verdict(ratios >= 0.70), e2eRatios)
+	fmt.Printf("CPU s/GiB (median)             writer into a file %.2f, into the pipe %.2f; daemon %.2f\n",
+		median(samples, func(s sample) float64 { return s.cpuDirect }),
+		median(samples, func(s sample) float64 { return s.cpuPiped }),
+		median(samples, func(s sample) float64 { return s.cpuDaemon }))
 	fmt.Printf("daemon RSS before / peak / HWM %5.1f / %.1f / %.1f MB   target < 64 MB: %s\n",
 		float64(rssBefore)/1e6, float64(peak)/1e6, float64(hwm)/1e6, verdict(hwm < 64e6))
 	return nil
 }
 
 // waitStamps waits for the writer's stamp file (written just before it exits).
-func waitStamps(path string) (time.Time, time.Time, error) {
+func waitStamps(path string) (stamps, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		s, e, err := readStamps(path)
+		st, err := readStamps(path)
 		if err == nil || time.Now().After(deadline) {
-			return s, e, err
+			return st, err
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
