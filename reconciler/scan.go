@@ -142,7 +142,7 @@ func (s *scanner) read(f manifest.File) (scanned, bool) {
 		return scanned{err: fmt.Errorf("%s: %w", file, err)}, true
 	}
 	sum := sha256.Sum256(data)
-	racy := isRacy(key, time.Now())
+	racy := isRacy(key, time.Now()) // the wall clock, not Options.Clock: it is compared with the kernel's timestamps
 	if cached && c.sum == sum {
 		c.racy = racy
 		s.cache[file] = c

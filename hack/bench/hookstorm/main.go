@@ -227,17 +227,8 @@ func report(cfg config, plain, withHooks []sample) {
 	fmt.Printf("crash loop (sh -c 'exit 1', restartDelay 0), %d rounds of %v per variant; mean restart cycle, median (range)\n\n", cfg.rounds, cfg.window)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "variant\tcycle (ms)\trestarts per window\thooks at once (most)")
-	fmt.Fprintf(tw, "plain\t%.2f (%s)\t%d\t-\n", benchkit.Median(p), span(p), plain[len(plain)/2].restarts)
-	fmt.Fprintf(tw, "an 8.5 s hook on every exit\t%.2f (%s)\t%d\t%d\n", benchkit.Median(h), span(h), withHooks[len(withHooks)/2].restarts, most)
+	fmt.Fprintf(tw, "plain\t%.2f (%s)\t%d\t-\n", benchkit.Median(p), benchkit.Span(p, 2), plain[len(plain)/2].restarts)
+	fmt.Fprintf(tw, "an 8.5 s hook on every exit\t%.2f (%s)\t%d\t%d\n", benchkit.Median(h), benchkit.Span(h, 2), withHooks[len(withHooks)/2].restarts, most)
 	tw.Flush()
-	fmt.Printf("\nhooked / plain, paired by round: median %.2fx (%s)\n", benchkit.Median(ratios), span(ratios))
-}
-
-// span writes the range of v: "3.10-4.20".
-func span(v []float64) string {
-	lo, hi := v[0], v[0]
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	return fmt.Sprintf("%.2f-%.2f", lo, hi)
+	fmt.Printf("\nhooked / plain, paired by round: median %.2fx (%s)\n", benchkit.Median(ratios), benchkit.Span(ratios, 2))
 }

@@ -293,16 +293,7 @@ func report(cfg config, results []result) {
 	for _, r := range results {
 		first, cached := benchkit.Median(r.first), benchkit.Median(r.cached)
 		fmt.Fprintf(tw, "%s\t%d\t%d KiB\t%d KiB\t%.1f (%s)\t%.1f (%s)\t%.1f (%s)\t%.1f\t%.1f\t%.2f%%\n", r.name, r.series, r.bytes>>10, r.gzBytes>>10,
-			first, span(r.first), cached, span(r.cached), benchkit.Median(r.plain), span(r.plain), first-cached, r.wall, r.idlePct)
+			first, benchkit.Span(r.first, 1), cached, benchkit.Span(r.cached, 1), benchkit.Median(r.plain), benchkit.Span(r.plain, 1), first-cached, r.wall, r.idlePct)
 	}
 	tw.Flush()
-}
-
-// span writes the range of v: "3.1-4.2".
-func span(v []float64) string {
-	lo, hi := v[0], v[0]
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	return fmt.Sprintf("%.1f-%.1f", lo, hi)
 }

@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -38,4 +39,13 @@ func Join[S ~[]time.Duration](ds S, format func(time.Duration) string) string {
 		parts[i] = format(d)
 	}
 	return strings.Join(parts, " ")
+}
+
+// Span renders the range of v with prec decimals: "3.1-4.2"; "" when v is
+// empty.
+func Span(v []float64, prec int) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.*f-%.*f", prec, slices.Min(v), prec, slices.Max(v))
 }
