@@ -16,6 +16,7 @@ import (
 	"github.com/reconciled/reconciled/cgroup"
 	"github.com/reconciled/reconciled/health"
 	"github.com/reconciled/reconciled/hooks"
+	"github.com/reconciled/reconciled/internal/memsettle"
 	"github.com/reconciled/reconciled/manifest"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/reconciler/output"
@@ -149,7 +150,11 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
 	raiseNofile(log)
-	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status")})
+	// After a burst of work (every one ends in a status flush) the memory
+	// it freed goes back to the kernel once the daemon is quiet.
+	settler := memsettle.New(0, nil)
+	defer settler.Stop()
+	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status"), AfterFlush: settler.Touch})
 	clog := log.WithName("cleanup")
 	claimer := &daemonClaims{c: owned, filter: filter, statusDir: o.StatusDir, sink: writer, log: log.WithName("claims")}
 	statuses, err := status.ReadDir(o.StatusDir)

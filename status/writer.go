@@ -57,6 +57,9 @@ type WriterOptions struct {
 	Log logr.Logger
 	// Clock is the source of time and timers. Nil means the real clock.
 	Clock clock.Clock
+	// AfterFlush, if set, is called on Run's goroutine after each flush
+	// (the daemon's memory settler counts it as work).
+	AfterFlush func()
 }
 
 // Writer is the daemon's status and events writer. The reconciler hands it the
@@ -100,9 +103,10 @@ type Writer struct {
 
 	// failing is what Run has logged as failing and not yet as written
 	// again: failure key -> its cause. Only Run uses it.
-	failing map[string]string
-	encoded map[string]*encodeCache // per program: what its last status encoded to
-	onWrite func(name string)       // test hook: called after each status file write
+	failing    map[string]string
+	encoded    map[string]*encodeCache // per program: what its last status encoded to
+	afterFlush func()
+	onWrite    func(name string) // test hook: called after each status file write
 }
 
 // op is the pending change of one program's status file.
@@ -123,19 +127,20 @@ func NewWriter(opts WriterOptions) *Writer {
 		opts.Clock = clock.Real{}
 	}
 	return &Writer{
-		dir:      opts.Dir,
-		interval: opts.Interval,
-		log:      opts.Log,
-		clock:    opts.Clock,
-		events:   EventLog{Dir: opts.Dir, MaxBytes: opts.EventsMaxBytes, Log: opts.Log},
-		wake:     make(chan struct{}, 1),
-		pending:  map[string]op{},
-		queued:   map[string][]Event{},
-		dropped:  map[string]int{},
-		written:  map[string][]byte{},
-		failed:   map[string]op{},
-		failing:  map[string]string{},
-		encoded:  map[string]*encodeCache{},
+		dir:        opts.Dir,
+		interval:   opts.Interval,
+		log:        opts.Log,
+		clock:      opts.Clock,
+		events:     EventLog{Dir: opts.Dir, MaxBytes: opts.EventsMaxBytes, Log: opts.Log},
+		wake:       make(chan struct{}, 1),
+		pending:    map[string]op{},
+		queued:     map[string][]Event{},
+		dropped:    map[string]int{},
+		written:    map[string][]byte{},
+		failed:     map[string]op{},
+		failing:    map[string]string{},
+		encoded:    map[string]*encodeCache{},
+		afterFlush: opts.AfterFlush,
 	}
 }
 
@@ -246,6 +251,9 @@ func (w *Writer) Run(ctx context.Context) {
 		start := w.clock.Now()
 		w.report(w.flush())
 		cost = w.clock.Now().Sub(start)
+		if w.afterFlush != nil {
+			w.afterFlush()
+		}
 		w.flushMu.Lock()
 		again := w.retry
 		w.flushMu.Unlock()

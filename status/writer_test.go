@@ -162,6 +162,23 @@ func TestWriterSkipsUnchanged(t *testing.T) {
 	}
 }
 
+// TestWriterAfterFlush: Run calls AfterFlush after each of its flushes,
+// and never while nothing changes.
+func TestWriterAfterFlush(t *testing.T) {
+	var flushes atomic.Int32
+	tw := startWriter(t, WriterOptions{Dir: t.TempDir(), AfterFlush: func() { flushes.Add(1) }})
+	for i := range 2 {
+		tw.Update(status("w", i))
+		tw.waitTimer(t)
+		tw.clock.Step(DefaultInterval)
+		waitfor.Condition(t, waitTimeout, func() bool { return flushes.Load() == int32(i+1) }, "flush %d", i+1)
+	}
+	tw.clock.Step(time.Hour)
+	if n := flushes.Load(); n != 2 || tw.clock.Pending() != 0 {
+		t.Errorf("%d flushes and %d timers after an hour without change, want 2 and 0", n, tw.clock.Pending())
+	}
+}
+
 // TestWriterRealClock: with the real clock, each update reaches the disk.
 // How soon (the staleness of a status file, which docs/reference.md promises
 // within a second) is BenchmarkWriterStaleness's figure, not this test's.

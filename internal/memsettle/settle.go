@@ -1,0 +1,137 @@
+package memsettle
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/reconciled/reconciled/internal/clock"
+)
+
+// DefaultQuiet is how long no work must come before a Settler settles.
+const DefaultQuiet = 5 * time.Second
+
+// minFreeable is the least a settle must be able to give back: below it
+// the collection would cost more than the pages are worth.
+const minFreeable = 1 << 20
+
+// Settler runs one collection and returns free memory to the kernel once
+// no Touch came for its quiet period. Safe for concurrent use.
+//
+// One timer at most is armed, and only by work: Touch records the time
+// and arms the timer if none is; when it fires early (work came since it
+// was armed), it re-arms itself for what is left of the quiet period.
+type Settler struct {
+	quiet time.Duration
+	clock clock.Clock
+	// settle is what runs when the quiet period ends (tests replace it).
+	settle func() bool
+
+	mu      sync.Mutex
+	allocs  uint64      // the heap's allocations (bytes, cumulative) at the last settle
+	last    time.Time   // the last Touch
+	timer   clock.Timer // the armed timer; nil when none is
+	stopped bool
+}
+
+// New returns a Settler with the quiet period quiet (DefaultQuiet if zero
+// or less) on clk (the real clock if nil).
+func New(quiet time.Duration, clk clock.Clock) *Settler {
+	if quiet <= 0 {
+		quiet = DefaultQuiet
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	s := &Settler{quiet: quiet, clock: clk}
+	s.settle = s.Settle
+	return s
+}
+
+// Touch says work was done: the settle waits for quiet from now on.
+func (s *Settler) Touch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = s.clock.Now()
+	if s.timer == nil && !s.stopped {
+		s.timer = s.clock.AfterFunc(s.quiet, s.fire)
+	}
+}
+
+// fire settles when the quiet period has passed since the last Touch, and
+// otherwise waits for the rest of it.
+func (s *Settler) fire() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	if left := s.quiet - s.clock.Now().Sub(s.last); left > 0 {
+		s.timer = s.clock.AfterFunc(left, s.fire)
+		s.mu.Unlock()
+		return
+	}
+	s.timer = nil
+	s.mu.Unlock()
+	s.settle()
+}
+
+// Stop cancels a pending settle; Touch arms nothing afterwards.
+func (s *Settler) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// Settle collects and returns free memory to the kernel when that is worth
+// it (see worth), and reports whether it did.
+func (s *Settler) Settle() bool {
+	m := read()
+	s.mu.Lock()
+	since := m.allocs - s.allocs
+	s.mu.Unlock()
+	if !worth(m, since) {
+		return false
+	}
+	debug.FreeOSMemory()
+	after := read()
+	s.mu.Lock()
+	s.allocs = after.allocs
+	s.mu.Unlock()
+	return true
+}
+
+// worth reports whether a collection and a return to the kernel could give
+// back enough: the heap's free pages not yet returned plus what was
+// allocated since the last settle (the garbage of the burst is in there),
+// at least minFreeable and a quarter of the live heap.
+func worth(m heapMetrics, allocatedSince uint64) bool {
+	n := m.free + allocatedSince
+	return n >= minFreeable && n*4 >= m.live
+}
+
+type heapMetrics struct {
+	free, allocs, live uint64
+}
+
+// read takes the runtime's heap metrics; all zero on a runtime without
+// them (then nothing is ever worth a settle).
+func read() heapMetrics {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	metrics.Read(samples)
+	for _, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return heapMetrics{}
+		}
+	}
+	return heapMetrics{free: samples[0].Value.Uint64(), allocs: samples[1].Value.Uint64(), live: samples[2].Value.Uint64()}
+}

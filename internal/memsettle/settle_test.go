@@ -1,0 +1,90 @@
+package memsettle
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/internal/fakeclock"
+)
+
+// TestSettlerWaitsForQuiet: work keeps the settle away; it runs once the
+// work stops, once, and not again while nothing happens.
+func TestSettlerWaitsForQuiet(t *testing.T) {
+	clk := fakeclock.New()
+	runs := 0
+	s := New(50*time.Millisecond, clk)
+	s.settle = func() bool { runs++; return true }
+	for range 10 {
+		s.Touch()
+		clk.Step(40 * time.Millisecond)
+	}
+	if runs != 0 {
+		t.Fatalf("settled %d times while work came every 40ms", runs)
+	}
+	if n := clk.Armed(); n > 10 {
+		t.Errorf("%d timers armed for 10 touches", n)
+	}
+	clk.Step(10 * time.Millisecond)
+	if runs != 1 {
+		t.Fatalf("settled %d times 50ms after the last work, want 1", runs)
+	}
+	clk.Step(time.Hour)
+	if runs != 1 || clk.Pending() != 0 {
+		t.Fatalf("settled %d times (want 1) with %d timers pending after an hour of nothing", runs, clk.Pending())
+	}
+	s.Touch()
+	clk.Step(50 * time.Millisecond)
+	if runs != 2 {
+		t.Fatalf("no settle after the next work: %d", runs)
+	}
+	s.Touch()
+	s.Stop()
+	clk.Step(time.Hour)
+	s.Touch()
+	clk.Step(time.Hour)
+	if runs != 2 {
+		t.Errorf("settled after Stop: %d", runs)
+	}
+}
+
+// TestSettleReturnsGarbage: after a burst leaves garbage behind, Settle
+// collects it and gives it back; right after, nothing is worth another.
+func TestSettleReturnsGarbage(t *testing.T) {
+	s := New(0, nil)
+	s.Settle() // whatever the test binary did before
+	keep := make([][]byte, 0, 64)
+	for range 64 {
+		keep = append(keep, make([]byte, 256<<10)) // 16 MiB, then garbage
+	}
+	runtime.KeepAlive(keep)
+	keep = nil
+	if !s.Settle() {
+		t.Fatal("Settle did not collect 16 MiB of garbage")
+	}
+	// Collected (not live) and returned (not free in the heap).
+	if m := read(); m.live >= 8<<20 || m.free >= 1<<20 {
+		t.Errorf("16 MiB of garbage not given back: live %d, free %d bytes", m.live, m.free)
+	}
+	if s.Settle() {
+		t.Error("a second Settle collected again with nothing to give back")
+	}
+}
+
+func TestWorth(t *testing.T) {
+	for _, tc := range []struct {
+		m     heapMetrics
+		since uint64
+		want  bool
+	}{
+		{heapMetrics{free: 0, live: 4 << 20}, 0, false},
+		{heapMetrics{free: 512 << 10, live: 4 << 20}, 256 << 10, false}, // under 1 MiB
+		{heapMetrics{free: 2 << 20, live: 4 << 20}, 0, true},
+		{heapMetrics{free: 1 << 20, live: 40 << 20}, 1 << 20, false}, // under a quarter of live
+		{heapMetrics{free: 0, live: 40 << 20}, 12 << 20, true},
+	} {
+		if got := worth(tc.m, tc.since); got != tc.want {
+			t.Errorf("worth(%+v, %d) = %v, want %v", tc.m, tc.since, got, tc.want)
+		}
+	}
+}
