@@ -44,7 +44,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if dryRun {
 				if co.wait {
-					return &usageError{errors.New("--wait does not go with --dry-run")}
+					return &usageError{Err: errors.New("--wait does not go with --dry-run")}
 				}
 				plans, err := planFiles(cmd, g, files, name)
 				if err != nil {
@@ -56,7 +56,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 					failed = failed || p.err != nil || p.errs != nil
 				}
 				if failed {
-					return &exitError{code: 1}
+					return &exitError{Code: 1}
 				}
 				return nil
 			}
@@ -96,7 +96,7 @@ whether it changes anything or not, 1 when one is invalid.`,
 				targets = append(targets, change.Applied(r.Result, since))
 			}
 			if failed {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			if co.wait {
 				return waitFor(cmd.Context(), out, errOut, g, targets, co.timeout)

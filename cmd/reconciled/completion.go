@@ -89,7 +89,7 @@ func newCompletionCommand() *cobra.Command {
 			case "powershell":
 				return root.GenPowerShellCompletionWithDesc(out)
 			}
-			return &usageError{fmt.Errorf("%q is not one of bash, zsh, fish, powershell", args[0])}
+			return &usageError{Err: fmt.Errorf("%q is not one of bash, zsh, fish, powershell", args[0])}
 		},
 	}
 	return cmd

@@ -46,7 +46,7 @@ with NAME only the daemons that own those programs.`,
 				return err
 			}
 			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
+				return &exitError{Code: 1, Msg: err.Error()}
 			}
 			return nil
 		},
@@ -78,7 +78,7 @@ the unit restarts it.`,
 				return err
 			}
 			if err != nil {
-				return &exitError{code: 1, msg: err.Error()}
+				return &exitError{Code: 1, Msg: err.Error()}
 			}
 			stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)
 			deadline := time.NewTimer(timeout)
@@ -98,9 +98,9 @@ the unit restarts it.`,
 				select {
 				case <-tick.C:
 				case <-deadline.C:
-					return &exitError{code: 1, msg: fmt.Sprintf("the daemon (pid %s) still holds %s after %v", joinPids(left), g.dir, timeout)}
+					return &exitError{Code: 1, Msg: fmt.Sprintf("the daemon (pid %s) still holds %s after %v", joinPids(left), g.dir, timeout)}
 				case <-cmd.Context().Done():
-					return &exitError{code: 1, msg: "interrupted"}
+					return &exitError{Code: 1, Msg: "interrupted"}
 				}
 			}
 		},
@@ -135,7 +135,7 @@ func joinPids(pids []int) string {
 func signalDaemons(g *globalOptions, programs []string, sig syscall.Signal) ([]int, error) {
 	for _, name := range programs {
 		if !spec.ValidName(name) {
-			return nil, &usageError{fmt.Errorf("%q is not a program name", name)}
+			return nil, &usageError{Err: fmt.Errorf("%q is not a program name", name)}
 		}
 	}
 	stateDir := filepath.Join(g.statusDirOf(), reconciler.StateDirName)

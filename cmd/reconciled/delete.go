@@ -51,7 +51,7 @@ source.`,
 				targets = append(targets, change.Target{Name: name, Kind: change.Deleted, Since: since})
 			}
 			if failed {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			if co.wait {
 				return waitFor(cmd.Context(), out, errOut, g, targets, co.timeout)

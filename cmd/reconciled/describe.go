@@ -57,7 +57,7 @@ instance with its last exit) and the last events, as kubectl describe does.`,
 				}
 			}
 			if missing > 0 {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			return nil
 		},

@@ -63,7 +63,7 @@ change, 1 changes, 2 an error (an invalid FILE included).`,
 				p.write(cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			if code != 0 {
-				return &exitError{code: code}
+				return &exitError{Code: code}
 			}
 			return nil
 		},
@@ -86,10 +86,10 @@ type input struct {
 // usage error, found before anything is done.
 func readInputs(files []string, name string, stdin io.Reader) ([]input, []error, error) {
 	if len(files) == 0 {
-		return nil, nil, &usageError{errors.New("-f FILE is required")}
+		return nil, nil, &usageError{Err: errors.New("-f FILE is required")}
 	}
 	if name != "" && len(files) > 1 {
-		return nil, nil, &usageError{errors.New("--name goes with a single -f")}
+		return nil, nil, &usageError{Err: errors.New("--name goes with a single -f")}
 	}
 	var ins []input
 	var failed []error
@@ -113,7 +113,7 @@ func readInputs(files []string, name string, stdin io.Reader) ([]input, []error,
 			in.name = stem(file)
 		}
 		if in.name == "" {
-			return nil, nil, &usageError{errors.New("-f -: no program name: give --name or set metadata.name")}
+			return nil, nil, &usageError{Err: errors.New("-f -: no program name: give --name or set metadata.name")}
 		}
 		if !spec.ValidName(in.name) {
 			failed = append(failed, fmt.Errorf("%s: %q is not a valid program name: use lower-case letters, digits, '-' and '_', at most %d characters", file, in.name, spec.MaxNameLength))

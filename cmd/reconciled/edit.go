@@ -80,7 +80,7 @@ func applyEdits(cmd *cobra.Command, g *globalOptions, names []string,
 // for the targets when --wait was given.
 func finishChanges(cmd *cobra.Command, g *globalOptions, co *changeOptions, targets []change.Target, failed bool) error {
 	if failed {
-		return &exitError{code: 1}
+		return &exitError{Code: 1}
 	}
 	if co.wait {
 		return waitFor(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), g, targets, co.timeout)
@@ -145,7 +145,7 @@ A program's instances are not %s one by one: how many run is spec.replicas
 func refuseInstances(g *globalOptions, past string, names []string) error {
 	for _, name := range names {
 		if program, index := resolveInstance(g, name); index >= 0 {
-			return &usageError{fmt.Errorf("%s is an instance of %s: instances are not %s one by one; "+
+			return &usageError{Err: fmt.Errorf("%s is an instance of %s: instances are not %s one by one; "+
 				"how many run is spec.replicas (reconciled scale %s N), and reconciled restart %s restarts this one",
 				name, program, past, program, name)}
 		}
@@ -173,7 +173,7 @@ status until N instances are ready.`,
 			names, last := args[:len(args)-1], args[len(args)-1]
 			n, err := strconv.Atoi(last)
 			if err != nil || n < 0 || n > 10000 {
-				return &usageError{fmt.Errorf("replicas: %q is not a number from 0 to 10000", last)}
+				return &usageError{Err: fmt.Errorf("replicas: %q is not a number from 0 to 10000", last)}
 			}
 			if names, err = sel.resolve(g, names, false); err != nil {
 				return err

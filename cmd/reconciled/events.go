@@ -46,7 +46,7 @@ a line, for jq. With -f, keep printing new events until interrupted.`,
 			switch o.output {
 			case "table", "json":
 			default:
-				return &usageError{fmt.Errorf("-o: %q is not one of table, json", o.output)}
+				return &usageError{Err: fmt.Errorf("-o: %q is not one of table, json", o.output)}
 			}
 			args, err := sel.resolve(g, args, true)
 			if err != nil {

@@ -32,7 +32,7 @@ known ones.`,
 			err := spec.Explain(cmd.OutOrStdout(), path, recursive)
 			var unknown *spec.UnknownFieldError
 			if errors.As(err, &unknown) {
-				return &exitError{code: 1, msg: err.Error()}
+				return &exitError{Code: 1, Msg: err.Error()}
 			}
 			return err
 		},

@@ -7,89 +7,29 @@ import (
 	"testing"
 )
 
-// TestCLIExportExamples exports the examples to every target: it works,
-// names what is lost on standard error, and --check turns that into exit 1.
-func TestCLIExportExamples(t *testing.T) {
-	for _, target := range []string{"kubernetes", "nomad", "systemd"} {
-		res := cmdRun(t, "--dir", "../../examples", "export", target, "--all")
-		if res.code != 0 || res.stdout == "" {
-			t.Fatalf("export %s --all: %v", target, res)
-		}
-		if !strings.Contains(res.stderr, "warning: web: spec.readinessProbe") {
-			t.Errorf("export %s: the web probe is not warned about:\n%s", target, res.stderr)
-		}
-		res = cmdRun(t, "--dir", "../../examples", "export", target, "--all", "--check")
-		if res.code != 1 || !strings.Contains(res.stderr, "warnings (--check)") {
-			t.Errorf("export %s --check: %v", target, res)
-		}
+// TestCLIExportRunsCompanion: `reconciled export` runs reconciled-export
+// from PATH in its place, with every argument (flags before the verb too)
+// and the environment; its output and exit code are the command's. The
+// real reconciled-export is tested in cmd/reconciled-export.
+func TestCLIExportRunsCompanion(t *testing.T) {
+	bin := t.TempDir()
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\"\nexit 3\n"
+	if err := os.WriteFile(filepath.Join(bin, exportBinary), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	// A program that loses nothing passes --check.
-	res := cmdRun(t, "--dir", "../../examples", "export", "kubernetes", "migrate", "--check")
-	if res.code != 0 || res.stderr != "" || !strings.Contains(res.stdout, "kind: Job") {
-		t.Errorf("export kubernetes migrate --check: %v", res)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	res := cmdRun(t, "--dir", "examples", "export", "nomad", "-l", "tier in (backend)", "--check")
+	if want := "--dir\nexamples\nnomad\n-l\ntier in (backend)\n--check\n"; res.code != 3 || res.stdout != want {
+		t.Errorf("reconciled export through a companion that prints its arguments and exits 3: %v\nwant stdout %q", res, want)
 	}
 }
 
-func TestCLIExportSelect(t *testing.T) {
-	res := cmdRun(t, "--dir", "../../examples", "export", "nomad", "-l", "tier in (backend)")
-	if res.code != 0 || !strings.Contains(res.stdout, `"ID": "worker"`) || strings.Contains(res.stdout, `"ID": "web"`) {
-		t.Errorf("-l tier in (backend): %v", res)
-	}
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
-		{[]string{"export", "nomad"}, 2, "name the programs"},
-		{[]string{"export", "nomad", "web", "--all"}, 2, "not several"},
-		{[]string{"export", "nomad", "-l", "tier in (("}, 2, "-l"},
-		{[]string{"export", "swarm", "--all"}, 2, "unknown target"},
-		{[]string{"export", "nomad", "-l", "tier=none"}, 1, "no program matches"},
-		{[]string{"export", "nomad", "nosuch"}, 1, "no manifest"},
-		{[]string{"export", "kubernetes", "web", "--kind", "daemonset"}, 1, "--kind"},
-	} {
-		res := cmdRun(t, append([]string{"--dir", "../../examples"}, tc.args...)...)
-		if res.code != tc.code || !strings.Contains(res.stderr, tc.want) {
-			t.Errorf("%v: want exit %d and %q: %v", tc.args, tc.code, tc.want, res)
-		}
-	}
-}
-
-// TestCLIExportInvalid refuses to export anything when a manifest of the
-// selection is invalid.
-func TestCLIExportInvalid(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{"ok.yaml": "spec: {command: [sleep, '1']}\n", "bad.yaml": "spec: {replicas: -1}\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res := cmdRun(t, "--dir", dir, "export", "systemd", "--all")
-	if res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, "bad.yaml:1:") {
-		t.Errorf("export with an invalid manifest: %v", res)
-	}
-}
-
-// TestCLIExportDir writes files with their modes, and points the units'
-// EnvironmentFile= at the directory.
-func TestCLIExportDir(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "units")
-	res := cmdRun(t, "--dir", "../../examples", "export", "systemd", "worker", "-o", out)
-	if res.code != 0 {
-		t.Fatalf("export -o: %v", res)
-	}
-	modes := map[string]os.FileMode{"worker@.service": 0o644, "worker.target": 0o644, "worker.env": 0o600}
-	for name, mode := range modes {
-		fi, err := os.Stat(filepath.Join(out, name))
-		if err != nil || fi.Mode().Perm() != mode {
-			t.Errorf("%s: %v, want mode %o", name, err, mode)
-		}
-		if !strings.Contains(res.stdout, filepath.Join(out, name)+"\n") {
-			t.Errorf("%s is not listed: %v", name, res)
-		}
-	}
-	unit, _ := os.ReadFile(filepath.Join(out, "worker@.service"))
-	if !strings.Contains(string(unit), "EnvironmentFile="+filepath.Join(out, "worker.env")+"\n") {
-		t.Errorf("EnvironmentFile= does not point into %s:\n%s", out, unit)
+// TestCLIExportWithoutCompanion names the missing binary and how to get it.
+func TestCLIExportWithoutCompanion(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	res := cmdRun(t, "export", "nomad", "--all")
+	if res.code != 1 || !strings.Contains(res.stderr, "reconciled-export is not installed") ||
+		!strings.Contains(res.stderr, "go install github.com/reconciled/reconciled/cmd/reconciled-export@latest") {
+		t.Errorf("export without reconciled-export: %v", res)
 	}
 }

@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/reconciled/reconciled/internal/cli"
 	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/reconciler"
 	"github.com/reconciled/reconciled/status"
@@ -120,23 +120,7 @@ func cliExec(ctx context.Context, stdin string, args ...string) cliResult {
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetIn(strings.NewReader(stdin))
-	err := root.ExecuteContext(ctx)
-	res := cliResult{}
-	var ex *exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ex):
-		res.code = ex.code
-		if ex.msg != "" {
-			fmt.Fprintln(&errOut, "reconciled: "+ex.msg)
-		}
-	case isUsage(err):
-		res.code = 2
-		fmt.Fprintln(&errOut, "reconciled: "+err.Error())
-	default:
-		res.code = 1
-		fmt.Fprintln(&errOut, "reconciled: "+err.Error())
-	}
+	res := cliResult{code: cli.Exit(root.ExecuteContext(ctx), &errOut, "reconciled")}
 	res.stdout, res.stderr = out.String(), errOut.String()
 	return res
 }

@@ -119,7 +119,7 @@ nothing (and -f waits for it). With "inherit" or "null" there is none; a
 			}
 			if len(found) == 0 {
 				if !instanceKnown(g, program, index) {
-					return &exitError{code: 1, msg: fmt.Sprintf("no %s of %s in %s (only stdout/stderr: auto writes one)", what, args[0], dir)}
+					return &exitError{Code: 1, Msg: fmt.Sprintf("no %s of %s in %s (only stdout/stderr: auto writes one)", what, args[0], dir)}
 				}
 				// A log file appears with the instance's first output.
 				diag(cmd.ErrOrStderr(), "no %s from %s yet", strings.TrimSuffix(what, "log")+"output", args[0])
@@ -156,15 +156,15 @@ func (o *logsOptions) filter() (lineFilter, error) {
 	var f lineFilter
 	switch {
 	case o.stdout && o.stderr:
-		return f, &usageError{errors.New("--stdout and --stderr: give one, or neither for both")}
+		return f, &usageError{Err: errors.New("--stdout and --stderr: give one, or neither for both")}
 	case o.since != 0 && o.sinceTime != "":
-		return f, &usageError{errors.New("--since and --since-time: give one")}
+		return f, &usageError{Err: errors.New("--since and --since-time: give one")}
 	case o.since < 0:
-		return f, &usageError{fmt.Errorf("--since: %v is negative", o.since)}
+		return f, &usageError{Err: fmt.Errorf("--since: %v is negative", o.since)}
 	case o.previous && o.follow:
-		return f, &usageError{errors.New("--previous and -f: a previous run writes no more")}
+		return f, &usageError{Err: errors.New("--previous and -f: a previous run writes no more")}
 	case o.tail < -1:
-		return f, &usageError{fmt.Errorf("--tail: %d is not a number of lines (-1: all)", o.tail)}
+		return f, &usageError{Err: fmt.Errorf("--tail: %d is not a number of lines (-1: all)", o.tail)}
 	}
 	if o.since > 0 {
 		f.since = time.Now().Add(-o.since)
@@ -172,7 +172,7 @@ func (o *logsOptions) filter() (lineFilter, error) {
 	if o.sinceTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.sinceTime)
 		if err != nil {
-			return f, &usageError{fmt.Errorf("--since-time: %q is not an RFC 3339 time (2026-11-22T10:00:00Z)", o.sinceTime)}
+			return f, &usageError{Err: fmt.Errorf("--since-time: %q is not an RFC 3339 time (2026-11-22T10:00:00Z)", o.sinceTime)}
 		}
 		f.since = t
 	}
@@ -236,7 +236,7 @@ func (r *logReader) run(ctx context.Context, find func() []string) error {
 	}
 	if !r.opts.follow {
 		if len(failed) > 0 {
-			return &exitError{code: 1, msg: strings.Join(failed, "\nreconciled: ")}
+			return &exitError{Code: 1, Msg: strings.Join(failed, "\nreconciled: ")}
 		}
 		return nil
 	}

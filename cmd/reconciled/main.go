@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"strings"
 
+	"github.com/reconciled/reconciled/internal/cli"
 	"github.com/reconciled/reconciled/proc"
 )
 
@@ -21,40 +19,14 @@ func main() {
 func run(args []string) int {
 	root := newRootCommand()
 	root.SetArgs(args)
-	err := root.Execute()
-	if err == nil {
-		return 0
-	}
-	var ex *exitError
-	if errors.As(err, &ex) {
-		if ex.msg != "" {
-			fmt.Fprintln(os.Stderr, "reconciled: "+ex.msg)
-		}
-		return ex.code
-	}
-	fmt.Fprintln(os.Stderr, "reconciled: "+err.Error())
-	// cobra reports an unknown command as a plain error.
-	if isUsage(err) || strings.HasPrefix(err.Error(), "unknown command") {
-		return 2
-	}
-	return 1
+	return cli.Exit(root.Execute(), os.Stderr, "reconciled")
 }
 
-// exitError carries an exit code out of a command; msg, when set, is printed.
-type exitError struct {
-	code int
-	msg  string
-}
+// The command line's errors (internal/cli), under the names the commands
+// use.
+type (
+	exitError  = cli.ExitError
+	usageError = cli.UsageError
+)
 
-func (e *exitError) Error() string { return e.msg }
-
-// usageError marks a command-line mistake (exit 2).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func isUsage(err error) bool {
-	var u *usageError
-	return errors.As(err, &u)
-}
+func isUsage(err error) bool { return cli.IsUsage(err) }

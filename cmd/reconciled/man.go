@@ -28,7 +28,7 @@ them is $SOURCE_DATE_EPOCH when set, for reproducible packages.`,
 			if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 				sec, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
-					return &usageError{fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a number of seconds", s)}
+					return &usageError{Err: fmt.Errorf("SOURCE_DATE_EPOCH: %q is not a number of seconds", s)}
 				}
 				date = time.Unix(sec, 0).UTC()
 			}

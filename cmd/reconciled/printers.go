@@ -34,9 +34,9 @@ func parseOutput(o string) (outputFormat, error) {
 		if hasArg && arg != "" {
 			return outputFormat{name: name, arg: arg}, nil
 		}
-		return outputFormat{}, &usageError{fmt.Errorf("-o %s needs a value: -o %s=...", name, name)}
+		return outputFormat{}, &usageError{Err: fmt.Errorf("-o %s needs a value: -o %s=...", name, name)}
 	}
-	return outputFormat{}, &usageError{fmt.Errorf("-o: %q is not one of table, wide, json, yaml, jsonpath=TEMPLATE, custom-columns=SPEC", o)}
+	return outputFormat{}, &usageError{Err: fmt.Errorf("-o: %q is not one of table, wide, json, yaml, jsonpath=TEMPLATE, custom-columns=SPEC", o)}
 }
 
 // printYAML writes sts as a YAML list of status documents, each with its
@@ -127,7 +127,7 @@ func numbers(v any) any {
 func printJSONPath(w io.Writer, tmpl string, obj any) error {
 	j := jsonpath.New("output").AllowMissingKeys(true)
 	if err := j.Parse(tmpl); err != nil {
-		return &usageError{fmt.Errorf("-o jsonpath: %w", err)}
+		return &usageError{Err: fmt.Errorf("-o jsonpath: %w", err)}
 	}
 	var b bytes.Buffer
 	if err := j.Execute(&b, obj); err != nil {

@@ -47,7 +47,7 @@ With --wait, follow the status until the new process is ready.`,
 		ValidArgsFunction: completeInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if force && sel.chosen() {
-				return &usageError{errors.New("--force restarts instances (NAME-i) only, not programs chosen by -l or --all")}
+				return &usageError{Err: errors.New("--force restarts instances (NAME-i) only, not programs chosen by -l or --all")}
 			}
 			names, err := sel.resolve(g, args, false)
 			if err != nil {
@@ -69,7 +69,7 @@ With --wait, follow the status until the new process is ready.`,
 				programs = append(programs, name)
 			}
 			if force && len(programs) > 0 {
-				return &usageError{fmt.Errorf("--force restarts instances (NAME-i) only: %s is a program, restarted by rolling", programs[0])}
+				return &usageError{Err: fmt.Errorf("--force restarts instances (NAME-i) only: %s is a program, restarted by rolling", programs[0])}
 			}
 			now := time.Now()
 			targets, failed := applyEdits(cmd, g, programs, func(name string) (manifest.Result, error) { return change.Restart(g.manifests(), name, now) },
@@ -86,7 +86,7 @@ With --wait, follow the status until the new process is ready.`,
 				}
 				err := reconciler.RestartInstance(cmd.Context(), stateDir, in.program, in.index, force)
 				if errors.Is(err, reconciler.ErrNoDaemon) {
-					return &exitError{code: 1, msg: err.Error()}
+					return &exitError{Code: 1, Msg: err.Error()}
 				}
 				if err != nil {
 					failed = true

@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
-)
 
-// defaultDir is the directory of manifests when neither --dir nor
-// RECONCILED_DIR says otherwise.
-const defaultDir = "/etc/reconciled"
+	"github.com/reconciled/reconciled/internal/cli"
+)
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
@@ -28,9 +25,9 @@ to stop it. The daemon writes what it observes beside each manifest.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{Err: err} })
 	root.AddCommand(newValidateCommand(), newRunCommand(g), newStatusCommand(g), newSchemaCommand(), newExplainCommand(), newDiffCommand(g))
-	root.AddCommand(newExportCommand(g))
+	root.AddCommand(newExportCommand())
 	root.AddCommand(newVersionCommand(), newManCommand())
 	// --version prints what `reconciled version` does. Not through cobra's
 	// Version and a version template: a template links text/template's
@@ -67,10 +64,7 @@ func readsDir(verb string) bool {
 // flags, not the root's, yet "reconciled --dir D status" works: cobra
 // parses the flags before the verb with the verb's flag set.
 func addDirFlags(root *cobra.Command, g *globalOptions) {
-	dir := os.Getenv("RECONCILED_DIR")
-	if dir == "" {
-		dir = defaultDir
-	}
+	dir := cli.Dir()
 	for _, c := range root.Commands() {
 		c.Flags().StringVar(&g.dir, "dir", dir, "directory of manifests (env RECONCILED_DIR)")
 		c.Flags().StringVar(&g.statusDir, "status-dir", "", "directory of status and event files (default: --dir)")
@@ -91,11 +85,4 @@ func (g *globalOptions) statusDirOf() string {
 }
 
 // usageArgs wraps a cobra argument check so that its failure exits 2.
-func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := check(cmd, args); err != nil {
-			return &usageError{err}
-		}
-		return nil
-	}
-}
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs { return cli.UsageArgs(check) }

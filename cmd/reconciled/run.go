@@ -74,14 +74,14 @@ its loop answers. As PID 1 of a container it reaps every orphan.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, flush, err := newLogger(o.log)
 			if err != nil {
-				return &usageError{err}
+				return &usageError{Err: err}
 			}
 			if _, err := reconciler.ParseExitPolicy(o.exitOn); err != nil {
-				return &usageError{fmt.Errorf("--exit-on: %w", err)}
+				return &usageError{Err: fmt.Errorf("--exit-on: %w", err)}
 			}
 			for _, n := range append(append([]string(nil), o.only...), o.exclude...) {
 				if !spec.ValidName(n) {
-					return &usageError{fmt.Errorf("--only/--exclude: %q is not a program name", n)}
+					return &usageError{Err: fmt.Errorf("--only/--exclude: %q is not a program name", n)}
 				}
 			}
 			defer flush()
@@ -132,7 +132,7 @@ func runDaemon(ctx context.Context, g *globalOptions, o *runOptions, log logr.Lo
 	defer signal.Stop(hup)
 	obs, err := startObservers(ctx, o.http, log, o.seamListen)
 	if err != nil {
-		return &exitError{code: 1, msg: err.Error()}
+		return &exitError{Code: 1, Msg: err.Error()}
 	}
 	defer obs.close()
 	obs.seamPass = o.seamPass
@@ -153,9 +153,9 @@ func runDaemon(ctx context.Context, g *globalOptions, o *runOptions, log logr.Lo
 	var exit *reconciler.ExitCodeError
 	switch {
 	case errors.As(err, &exit):
-		return &exitError{code: exit.Code, msg: exit.Error()}
+		return &exitError{Code: exit.Code, Msg: exit.Error()}
 	case errors.Is(err, reconciler.ErrLocked):
-		return &exitError{code: 1, msg: err.Error()}
+		return &exitError{Code: 1, Msg: err.Error()}
 	}
 	return err
 }

@@ -40,33 +40,33 @@ func (s *programSelection) chosen() bool { return s.all || s.selector != "" }
 func (s *programSelection) resolve(g *globalOptions, args []string, optional bool) ([]string, error) {
 	switch {
 	case s.chosen() && len(args) > 0:
-		return nil, &usageError{errors.New("give program names, or -l SELECTOR, or --all, not more than one of them")}
+		return nil, &usageError{Err: errors.New("give program names, or -l SELECTOR, or --all, not more than one of them")}
 	case s.all && s.selector != "":
-		return nil, &usageError{errors.New("give -l SELECTOR or --all, not both")}
+		return nil, &usageError{Err: errors.New("give -l SELECTOR or --all, not both")}
 	case s.all:
 		names, err := allManifests(g)
 		if err != nil {
 			return nil, err
 		}
 		if len(names) == 0 {
-			return nil, &exitError{code: 1, msg: "no manifests in " + g.dir}
+			return nil, &exitError{Code: 1, Msg: "no manifests in " + g.dir}
 		}
 		return names, nil
 	case s.selector != "":
 		sel, err := labels.Parse(s.selector)
 		if err != nil {
-			return nil, &usageError{fmt.Errorf("-l: %w", err)}
+			return nil, &usageError{Err: fmt.Errorf("-l: %w", err)}
 		}
 		names, err := g.manifests().Select(sel)
 		if err != nil {
 			return nil, err
 		}
 		if len(names) == 0 {
-			return nil, &exitError{code: 1, msg: fmt.Sprintf("no program in %s matches the selector %q", g.dir, s.selector)}
+			return nil, &exitError{Code: 1, Msg: fmt.Sprintf("no program in %s matches the selector %q", g.dir, s.selector)}
 		}
 		return names, nil
 	case len(args) == 0 && !optional:
-		return nil, &usageError{errors.New("name at least one program, or use -l SELECTOR or --all")}
+		return nil, &usageError{Err: errors.New("name at least one program, or use -l SELECTOR or --all")}
 	}
 	return args, nil
 }

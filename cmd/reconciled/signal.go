@@ -52,7 +52,7 @@ desired state changes only through the directory.`,
 			targets, sig := args[:len(args)-1], args[len(args)-1]
 			num, err := reconciler.ParseSignal(sig)
 			if err != nil {
-				return &usageError{err}
+				return &usageError{Err: err}
 			}
 			if targets, err = sel.resolve(g, targets, false); err != nil {
 				return err
@@ -71,7 +71,7 @@ desired state changes only through the directory.`,
 				}
 				err := sendSignalWaiting(cmd.Context(), g, stateDir, program, index, sig, deadline, timeout)
 				if errors.Is(err, reconciler.ErrNoDaemon) {
-					return &exitError{code: 1, msg: err.Error()}
+					return &exitError{Code: 1, Msg: err.Error()}
 				}
 				if err != nil {
 					failed = true
@@ -85,7 +85,7 @@ desired state changes only through the directory.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "sent %s to %s\n", sigName, what)
 			}
 			if failed {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			return nil
 		},

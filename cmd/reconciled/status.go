@@ -53,12 +53,12 @@ in the status files.`,
 			var cols []column
 			if format.name == "custom-columns" {
 				if cols, err = parseColumns(format.arg); err != nil {
-					return &usageError{err}
+					return &usageError{Err: err}
 				}
 			}
 			if watch {
 				if format.name != "table" && format.name != "wide" {
-					return &usageError{fmt.Errorf("--watch goes with -o table or wide")}
+					return &usageError{Err: fmt.Errorf("--watch goes with -o table or wide")}
 				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
@@ -115,7 +115,7 @@ in the status files.`,
 				printTable(out, sts, format.name == "wide", time.Now(), use, notStarted(dir, sts))
 			}
 			if len(missing) > 0 {
-				return &exitError{code: 1, msg: "no status for " + strings.Join(missing, ", ")}
+				return &exitError{Code: 1, Msg: "no status for " + strings.Join(missing, ", ")}
 			}
 			return nil
 		},

@@ -39,15 +39,15 @@ TERM=dumb draw it without colour.`,
 			if selector != "" {
 				s, err := labels.Parse(selector)
 				if err != nil {
-					return &usageError{fmt.Errorf("-l: %w", err)}
+					return &usageError{Err: fmt.Errorf("-l: %w", err)}
 				}
 				sel = s
 			}
 			if !isTerminal(cmd.OutOrStdout()) {
-				return &exitError{code: 1, msg: "top needs a terminal (use reconciled status --watch in a pipe)"}
+				return &exitError{Code: 1, Msg: "top needs a terminal (use reconciled status --watch in a pipe)"}
 			}
 			if fi, err := os.Stat(g.dir); err != nil || !fi.IsDir() {
-				return &exitError{code: 1, msg: "no directory " + g.dir}
+				return &exitError{Code: 1, Msg: "no directory " + g.dir}
 			}
 			editor := os.Getenv("VISUAL")
 			if editor == "" {

@@ -80,7 +80,7 @@ it does for the daemon).`,
 				}
 			}
 			if bad {
-				return &exitError{code: 1}
+				return &exitError{Code: 1}
 			}
 			return nil
 		},

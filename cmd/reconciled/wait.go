@@ -53,7 +53,7 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 			}
 			done, progress, fail := t.Check(st, exists)
 			if fail != nil {
-				return &exitError{code: 1, msg: t.Label() + ": " + fail.Error()}
+				return &exitError{Code: 1, Msg: t.Label() + ": " + fail.Error()}
 			}
 			key := t.Label()
 			if progress != last[key] {
@@ -77,9 +77,9 @@ func waitFor(ctx context.Context, out, errOut io.Writer, g *globalOptions, targe
 				for _, t := range pending {
 					names = append(names, t.Label()+" ("+last[t.Label()]+")")
 				}
-				return &exitError{code: 1, msg: fmt.Sprintf("timed out after %v waiting for %s", timeout, strings.Join(names, ", "))}
+				return &exitError{Code: 1, Msg: fmt.Sprintf("timed out after %v waiting for %s", timeout, strings.Join(names, ", "))}
 			}
-			return &exitError{code: 1, msg: "interrupted"}
+			return &exitError{Code: 1, Msg: "interrupted"}
 		case <-tick.C:
 		}
 	}
@@ -113,7 +113,7 @@ is FATAL (with its message).`,
 			case "deleted":
 				kind = change.Deleted
 			default:
-				return &usageError{fmt.Errorf("--for: %q is not one of ready, stopped, deleted", forState)}
+				return &usageError{Err: fmt.Errorf("--for: %q is not one of ready, stopped, deleted", forState)}
 			}
 			args, err := sel.resolve(g, args, false)
 			if err != nil {
