@@ -132,31 +132,51 @@ func eventName(ev any) string {
 // let go (its cgroup emptied and removed): the start waits for that, so an
 // index never has two cgroups, nor two live process sets, at once.
 func (p *program) spawnProcess(idx int, e effSpawn, previous <-chan struct{}) {
-	gen, prog := e.gen, e.prog
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		if previous != nil {
-			select {
-			case <-previous:
-			case <-p.ctx.Done():
-				return
-			}
+	if p.spawns.add(spawnReq{idx: idx, e: e, previous: previous}, cap(p.spawnSlots)) {
+		p.wg.Add(1)
+		go p.spawner()
+	}
+}
+
+// spawner takes starts off the program's queue until it is empty: a
+// program has at most as many spawners as the daemon has start slots, not
+// a goroutine per start waiting for one (a goroutine's descriptor is never
+// given back to the system, so a scale to 5000 would keep 5000 of them).
+func (p *program) spawner() {
+	defer p.wg.Done()
+	for {
+		req, ok := p.spawns.next(p.ctx)
+		if !ok {
+			return
 		}
+		p.spawnOne(req)
+	}
+}
+
+// spawnOne waits for the previous process of the instance and for a start
+// slot, starts the process and posts the result.
+func (p *program) spawnOne(req spawnReq) {
+	gen, prog := req.e.gen, req.e.prog
+	if req.previous != nil {
 		select {
-		case p.spawnSlots <- struct{}{}:
+		case <-req.previous:
 		case <-p.ctx.Done():
 			return
 		}
-		var proc Process
-		prs, err := p.buildProbes(prog, idx)
-		if err == nil {
-			proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: idx})
-			err = asLimitError(err, prog)
-		}
-		<-p.spawnSlots
-		p.post(spawned{idx: idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})
-	}()
+	}
+	select {
+	case p.spawnSlots <- struct{}{}:
+	case <-p.ctx.Done():
+		return
+	}
+	var proc Process
+	prs, err := p.buildProbes(prog, req.idx)
+	if err == nil {
+		proc, err = p.starter.Start(p.ctx, StartRequest{Program: prog, Index: req.idx})
+		err = asLimitError(err, prog)
+	}
+	<-p.spawnSlots
+	p.post(spawned{idx: req.idx, gen: gen, proc: proc, probers: prs, err: err, at: p.clock.Now()})
 }
 
 // onSpawned hands a finished Start to its instance, or lets the process go

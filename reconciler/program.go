@@ -75,6 +75,7 @@ type program struct {
 
 	releases backlog[released]    // stopped leaders to reap
 	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
+	spawns   spawnQueue           // starts waiting for a spawner
 
 	cur          desired
 	instances    map[int]*instance
