@@ -124,7 +124,7 @@ func NewGroup(o Options) *Group {
 // epoll set (see package epoll), and a goroutine runs only while there is
 // data to write.
 func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
-	p := &Pump{g: g, fd: r, src: src, done: make(chan struct{}), abort: make(chan struct{})}
+	p := &Pump{g: g, fd: r, src: src, done: make(chan struct{}), targets: make([]target, 0, len(targets))}
 	for _, t := range targets {
 		p.targets = append(p.targets, target{Target: t})
 	}

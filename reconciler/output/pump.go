@@ -44,14 +44,15 @@ type Pump struct {
 	src     Source
 	targets []target
 
-	done      chan struct{}
-	abort     chan struct{} // closed by Abort: wakes a write waiting to retry
-	abortOnce sync.Once
+	done chan struct{}
 
 	mu      sync.Mutex
 	state   pumpState
 	pending bool // a Ready came while busy (after a rearm): read again
 	aborted bool
+	// abort is closed by Abort and wakes a write waiting to retry; made
+	// by the first such wait (aborting), as few pumps ever wait.
+	abort chan struct{}
 
 	// The owner's (see above).
 	buf     *[]byte // nil while idle with nothing, or little, in hand
@@ -84,8 +85,10 @@ func (p *Pump) Done() <-chan struct{} { return p.done }
 // reporting it. A pump busy writing ends as soon as the write returns or
 // its retry wait is cut short.
 func (p *Pump) Abort() {
-	p.abortOnce.Do(func() { close(p.abort) })
 	p.mu.Lock()
+	if !p.aborted && p.abort != nil {
+		close(p.abort)
+	}
 	p.aborted = true
 	if p.state != pumpIdle {
 		p.mu.Unlock()
@@ -94,6 +97,20 @@ func (p *Pump) Abort() {
 	p.state = pumpBusy
 	p.mu.Unlock()
 	p.end()
+}
+
+// aborting returns a channel that is closed once the pump is aborted
+// (already closed if it is).
+func (p *Pump) aborting() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.abort == nil {
+		p.abort = make(chan struct{})
+		if p.aborted {
+			close(p.abort)
+		}
+	}
+	return p.abort
 }
 
 func (p *Pump) isAborted() bool {
@@ -351,7 +368,7 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		}
 		select {
 		case <-timer.C:
-		case <-p.abort:
+		case <-p.aborting():
 			timer.Stop()
 			p.dropped += int64(len(data))
 			return false
