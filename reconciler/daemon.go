@@ -150,11 +150,13 @@ func RunDaemon(ctx context.Context, o DaemonOptions) error {
 		log.Error(err, "Cannot become a child subreaper: orphans of instances go to init")
 	}
 	raiseNofile(log)
-	// After a burst of work (every one ends in a status flush) the memory
-	// it freed goes back to the kernel once the daemon is quiet.
-	settler := memsettle.New(0, nil)
+	// After a burst of work (every one ends in a status flush) the writer's
+	// caches and the memory the burst freed go back to the kernel once the
+	// daemon is quiet.
+	var writer *status.Writer
+	settler := memsettle.New(0, nil, func() bool { return writer.Trim() })
 	defer settler.Stop()
-	writer := status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status"), AfterFlush: settler.Touch})
+	writer = status.NewWriter(status.WriterOptions{Dir: o.StatusDir, Log: log.WithName("status"), AfterFlush: settler.Touch})
 	clog := log.WithName("cleanup")
 	claimer := &daemonClaims{c: owned, filter: filter, statusDir: o.StatusDir, sink: writer, log: log.WithName("claims")}
 	statuses, err := status.ReadDir(o.StatusDir)

@@ -162,6 +162,38 @@ func TestWriterSkipsUnchanged(t *testing.T) {
 	}
 }
 
+// TestWriterTrim: a trimmed writer still skips a status that did not change
+// (it compares with the file) and writes one that did.
+func TestWriterTrim(t *testing.T) {
+	dir := t.TempDir()
+	tw := startWriter(t, WriterOptions{Dir: dir})
+	if tw.Trim() {
+		t.Error("a writer that wrote nothing trimmed something")
+	}
+	tw.Update(status("w", 1))
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !tw.Trim() || tw.Trim() {
+		t.Error("want one trim after a write, and nothing left for a second")
+	}
+	tw.clock.Step(time.Second) // a new updatedAt
+	tw.Update(status("w", 1))
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := tw.writes.Load(); n != 1 {
+		t.Errorf("%d writes after a trim and the same status again, want 1", n)
+	}
+	tw.Update(status("w", 2))
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := restartsOnDisk(dir, "w"); got != 2 || tw.writes.Load() != 2 {
+		t.Errorf("after a trim, a change: restarts on disk %d, %d writes; want 2 and 2", got, tw.writes.Load())
+	}
+}
+
 // TestWriterAfterFlush: Run calls AfterFlush after each of its flushes,
 // and never while nothing changes.
 func TestWriterAfterFlush(t *testing.T) {

@@ -25,8 +25,11 @@ const minFreeable = 1 << 20
 type Settler struct {
 	quiet time.Duration
 	clock clock.Clock
-	// settle is what runs when the quiet period ends (tests replace it).
-	settle func() bool
+	// trims let go of caches that only speed up work (Writer.Trim).
+	trims []func() bool
+	// settle is what runs when the quiet period ends, told whether a trim
+	// let go of something (tests replace it).
+	settle func(trimmed bool) bool
 
 	mu      sync.Mutex
 	allocs  uint64      // the heap's allocations (bytes, cumulative) at the last settle
@@ -36,15 +39,16 @@ type Settler struct {
 }
 
 // New returns a Settler with the quiet period quiet (DefaultQuiet if zero
-// or less) on clk (the real clock if nil).
-func New(quiet time.Duration, clk clock.Clock) *Settler {
+// or less) on clk (the real clock if nil). Each settle first calls every
+// trim, which lets go of a cache and reports whether it held anything.
+func New(quiet time.Duration, clk clock.Clock, trims ...func() bool) *Settler {
 	if quiet <= 0 {
 		quiet = DefaultQuiet
 	}
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	s := &Settler{quiet: quiet, clock: clk}
+	s := &Settler{quiet: quiet, clock: clk, trims: trims}
 	s.settle = s.Settle
 	return s
 }
@@ -74,7 +78,13 @@ func (s *Settler) fire() {
 	}
 	s.timer = nil
 	s.mu.Unlock()
-	s.settle()
+	trimmed := false
+	for _, trim := range s.trims {
+		if trim() {
+			trimmed = true
+		}
+	}
+	s.settle(trimmed)
 }
 
 // Stop cancels a pending settle; Touch arms nothing afterwards.
@@ -88,14 +98,15 @@ func (s *Settler) Stop() {
 	}
 }
 
-// Settle collects and returns free memory to the kernel when that is worth
-// it (see worth), and reports whether it did.
-func (s *Settler) Settle() bool {
+// Settle collects and returns free memory to the kernel when a trim let go
+// of something (trimmed) or that is worth it by itself (see worth), and
+// reports whether it did.
+func (s *Settler) Settle(trimmed bool) bool {
 	m := read()
 	s.mu.Lock()
 	since := m.allocs - s.allocs
 	s.mu.Unlock()
-	if !worth(m, since) {
+	if !trimmed && !worth(m, since) {
 		return false
 	}
 	debug.FreeOSMemory()

@@ -13,8 +13,10 @@ import (
 func TestSettlerWaitsForQuiet(t *testing.T) {
 	clk := fakeclock.New()
 	runs := 0
-	s := New(50*time.Millisecond, clk)
-	s.settle = func() bool { runs++; return true }
+	trims := 0
+	s := New(50*time.Millisecond, clk, func() bool { trims++; return trims == 1 })
+	var trimmed []bool
+	s.settle = func(t bool) bool { runs++; trimmed = append(trimmed, t); return true }
 	for range 10 {
 		s.Touch()
 		clk.Step(40 * time.Millisecond)
@@ -46,28 +48,35 @@ func TestSettlerWaitsForQuiet(t *testing.T) {
 	if runs != 2 {
 		t.Errorf("settled after Stop: %d", runs)
 	}
+	// Each settle trims first and is told whether that let anything go.
+	if trims != 2 || len(trimmed) != 2 || !trimmed[0] || trimmed[1] {
+		t.Errorf("%d trims, settles told %v; want 2 and [true false]", trims, trimmed)
+	}
 }
 
 // TestSettleReturnsGarbage: after a burst leaves garbage behind, Settle
 // collects it and gives it back; right after, nothing is worth another.
 func TestSettleReturnsGarbage(t *testing.T) {
 	s := New(0, nil)
-	s.Settle() // whatever the test binary did before
+	s.Settle(false) // whatever the test binary did before
 	keep := make([][]byte, 0, 64)
 	for range 64 {
 		keep = append(keep, make([]byte, 256<<10)) // 16 MiB, then garbage
 	}
 	runtime.KeepAlive(keep)
 	keep = nil
-	if !s.Settle() {
+	if !s.Settle(false) {
 		t.Fatal("Settle did not collect 16 MiB of garbage")
 	}
 	// Collected (not live) and returned (not free in the heap).
 	if m := read(); m.live >= 8<<20 || m.free >= 1<<20 {
 		t.Errorf("16 MiB of garbage not given back: live %d, free %d bytes", m.live, m.free)
 	}
-	if s.Settle() {
+	if s.Settle(false) {
 		t.Error("a second Settle collected again with nothing to give back")
+	}
+	if !s.Settle(true) {
+		t.Error("a Settle after a trim let go of something did not collect")
 	}
 }
 
