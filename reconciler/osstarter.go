@@ -457,17 +457,13 @@ func (p *pumpedProcess) Release() error {
 	}
 	var t *time.Timer // only when a pump is still busy: usually none is
 	for _, pu := range p.pumps {
-		select {
-		case <-pu.Done():
+		if pu.Ended() {
 			continue
-		default:
 		}
 		if t == nil {
 			p.output.Drain() // an end of file that is there, taken now
-			select {
-			case <-pu.Done():
+			if pu.Ended() {
 				continue
-			default:
 			}
 			t = time.NewTimer(p.drain)
 			defer t.Stop()

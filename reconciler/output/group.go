@@ -124,7 +124,7 @@ func NewGroup(o Options) *Group {
 // epoll set (see package epoll), and a goroutine runs only while there is
 // data to write.
 func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
-	p := &Pump{g: g, fd: r, src: src, done: make(chan struct{}), targets: make([]target, 0, len(targets))}
+	p := &Pump{g: g, fd: r, src: src, targets: make([]target, 0, len(targets))}
 	for _, t := range targets {
 		p.targets = append(p.targets, target{Target: t})
 	}
@@ -162,7 +162,7 @@ func (g *Group) Wait(ctx context.Context) {
 			return
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-ctx.Done():
 			g.mu.Lock()
 			left := make([]*Pump, 0, len(g.pumps))
@@ -174,7 +174,7 @@ func (g *Group) Wait(ctx context.Context) {
 				q.Abort()
 			}
 			for _, q := range left {
-				<-q.done
+				<-q.Done()
 			}
 			return
 		}

@@ -44,7 +44,10 @@ type Pump struct {
 	src     Source
 	targets []target
 
-	done chan struct{}
+	// done is closed once the pump has ended (finished); made by the
+	// first Done, as most pumps end before anybody waits for them.
+	done     chan struct{}
+	finished bool
 
 	mu      sync.Mutex
 	state   pumpState
@@ -78,7 +81,25 @@ type target struct {
 
 // Done is closed when the pump has ended: its targets have everything it
 // read, or it was aborted.
-func (p *Pump) Done() <-chan struct{} { return p.done }
+func (p *Pump) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if p.finished {
+			close(p.done)
+		}
+	}
+	return p.done
+}
+
+// Ended reports whether the pump has ended, as a closed Done would, without
+// making a channel.
+func (p *Pump) Ended() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.finished
+}
 
 // Abort ends the pump now: it stops reading (a writer still holding the
 // pipe gets EPIPE once the pipe is closed) and gives up what it holds,
@@ -305,7 +326,12 @@ func (p *Pump) end() {
 	p.g.mu.Lock()
 	delete(p.g.pumps, p)
 	p.g.mu.Unlock()
-	close(p.done)
+	p.mu.Lock()
+	p.finished = true
+	if p.done != nil {
+		close(p.done)
+	}
+	p.mu.Unlock()
 }
 
 var errAborted = errors.New("output abandoned: the pump was aborted")
