@@ -56,13 +56,20 @@ func LogName(instance, stream string) string { return instance + "." + stream + 
 // IndexName is the name of the arrival index of instance (NAME-i).
 func IndexName(instance string) string { return instance + indexSuffix }
 
-// indexOf returns the index path and stream letter of an `auto` log path.
-func indexOf(path string) (index string, stream byte, ok bool) {
-	if base, ok := strings.CutSuffix(path, stdoutSuffix); ok {
-		return base + indexSuffix, 'o', true
-	}
-	if base, ok := strings.CutSuffix(path, stderrSuffix); ok {
-		return base + indexSuffix, 'e', true
+// indexOf returns the stream letter of an `auto` log path and, with
+// withPath, its index's path (a string made only when asked: a lazy file
+// asks at its first write).
+func indexOf(path string, withPath bool) (index string, stream byte, ok bool) {
+	for _, sfx := range [...]struct {
+		suffix string
+		stream byte
+	}{{stdoutSuffix, 'o'}, {stderrSuffix, 'e'}} {
+		if base, ok := strings.CutSuffix(path, sfx.suffix); ok {
+			if withPath {
+				index = base + indexSuffix
+			}
+			return index, sfx.stream, true
+		}
 	}
 	return "", 0, false
 }

@@ -59,8 +59,8 @@ func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 // LazyFile for each process.
 func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
 	l := &lazyFile{g: g, path: path, opts: o}
-	if idx, stream, ok := indexOf(path); ok {
-		l.index, l.stream, l.run = idx, stream, g.opts.Now()
+	if _, stream, ok := indexOf(path, false); ok {
+		l.stream, l.run = stream, g.opts.Now()
 	}
 	return l
 }
@@ -71,8 +71,7 @@ type lazyFile struct {
 	opts FileOptions
 	f    *fileRef // nil until the first write
 
-	index  string        // the arrival index's path; "" for none
-	stream byte          // o or e
+	stream byte          // o or e; 0: no arrival index
 	run    time.Time     // when the run began; zero once recorded
 	idx    *arrivalIndex // shared from the first write on
 }
@@ -84,8 +83,8 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		l.f = f.(*fileRef)
-		if l.index != "" {
-			l.idx = l.g.shareIndex(l.index)
+		if index, _, ok := indexOf(l.path, true); ok {
+			l.idx = l.g.shareIndex(index)
 		}
 	}
 	if l.idx == nil {
