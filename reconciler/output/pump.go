@@ -84,13 +84,20 @@ type target struct {
 func (p *Pump) Done() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done == nil {
-		p.done = make(chan struct{})
-		if p.finished {
-			close(p.done)
+	return lazySignal(&p.done, p.finished)
+}
+
+// lazySignal returns *ch, made at the first call (closed at once when
+// fired). The caller holds the lock that guards *ch and fired; whoever
+// fires it closes *ch if it has been made.
+func lazySignal(ch *chan struct{}, fired bool) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
+		if fired {
+			close(*ch)
 		}
 	}
-	return p.done
+	return *ch
 }
 
 // Ended reports whether the pump has ended, as a closed Done would, without
@@ -125,13 +132,7 @@ func (p *Pump) Abort() {
 func (p *Pump) aborting() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.abort == nil {
-		p.abort = make(chan struct{})
-		if p.aborted {
-			close(p.abort)
-		}
-	}
-	return p.abort
+	return lazySignal(&p.abort, p.aborted)
 }
 
 func (p *Pump) isAborted() bool {
