@@ -166,6 +166,9 @@ func main() {
 	cfg := parseFlags()
 	h := &harness{cfg: cfg, obs: benchkit.NewObserver(), rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 		procs: benchkit.NewProcs(cfg.token), sleepArgv: benchkit.Cmdline("sleep", "1000")}
+	if err := h.obs.WatchExecs(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: b: replacements found by polling the children every %v (%v)\n", cfg.finePoll, err)
+	}
 	stop := benchkit.Guard("bench", cfg.timeout, func() { h.cleanup() }, os.Exit)
 	all, err := h.run()
 	stop()

@@ -66,6 +66,11 @@ func (h *harness) report(r *results) {
 	} else {
 		fmt.Printf("d \"all reaped\": listing the parent's children every %v once all exited (this kernel reports no reap on a pidfd)\n", cfg.poll)
 	}
+	if h.obs.WatchesExecs() {
+		fmt.Println("b replacement: SIGKILL to the exec of the new process, on the kernel's clock (process events connector), no /proc polling")
+	} else {
+		fmt.Printf("b replacement: SIGKILL until a listing of the parent's children (every %v) shows the new process\n", cfg.finePoll)
+	}
 	fmt.Printf("medians; ratio = daemon median / baseline median (best = the faster baseline); paired = median of per-round ratios to the baseline run just before; per inst = daemon / N\n\n")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\truns\tdaemon\tmin..max\tper inst\tC\tGo\tratio C\tratio Go\tpaired C/Go\ttarget\tverdict")

@@ -17,10 +17,26 @@ import (
 type Observer struct {
 	buf  []byte
 	kids []int
+	exec *ExecWatch // nil: replacements are found by polling
 }
 
 // NewObserver returns an Observer with a 64 KiB read buffer.
 func NewObserver() *Observer { return &Observer{buf: make([]byte, 0, 64<<10)} }
+
+// WatchExecs has replacements seen through the kernel's exec events
+// (ExecWatch) instead of by polling the parent's children; it fails, and
+// polling stays, where there are none (not root, no CONFIG_PROC_EVENTS).
+func (o *Observer) WatchExecs() error {
+	w, err := NewExecWatch()
+	if err != nil {
+		return err
+	}
+	o.exec = w
+	return nil
+}
+
+// WatchesExecs reports whether replacements are seen through exec events.
+func (o *Observer) WatchesExecs() bool { return o.exec != nil }
 
 // read reads a whole (small) file into o.buf with raw system calls.
 func (o *Observer) read(path string) ([]byte, error) {
@@ -162,6 +178,18 @@ func (o *Observer) ReplaceVictim(parent, victim int, want string, interval, time
 // replace kills victim, a live child of parent just read, and waits for a
 // new child that is not in prior to run want.
 func (o *Observer) replace(parent, victim int, want string, prior map[int]bool, interval, timeout time.Duration) (time.Duration, int, error) {
+	if o.exec != nil {
+		o.exec.Drain()
+		t0 := Monotonic()
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			return 0, 0, fmt.Errorf("kill %d: %w", victim, err)
+		}
+		d, err := o.waitExec(parent, want, t0, timeout)
+		if err != nil {
+			return 0, victim, fmt.Errorf("after killing %d: %w", victim, err)
+		}
+		return d, victim, nil
+	}
 	t0 := time.Now()
 	// A live process we just read: its pid cannot have been reused since.
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
@@ -172,6 +200,21 @@ func (o *Observer) replace(parent, victim int, want string, prior map[int]bool, 
 		return 0, victim, fmt.Errorf("after killing %d: %w", victim, err)
 	}
 	return d, victim, nil
+}
+
+// waitExec waits for the exec of argv want by a child of parent and returns
+// its time since t0 (both on the monotonic clock).
+func (o *Observer) waitExec(parent int, want string, t0, timeout time.Duration) (time.Duration, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		pid, at, err := o.exec.NextExec(time.Until(deadline))
+		if err != nil {
+			return 0, fmt.Errorf("no new %q child of %d: %w", strings.ReplaceAll(want, "\x00", " "), parent, err)
+		}
+		if o.parentOf(pid) == parent && o.CmdlineIs(pid, want) {
+			return at - t0, nil
+		}
+	}
 }
 
 // WaitNewChild polls every interval until a child of parent that is not in
