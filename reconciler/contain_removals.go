@@ -1,0 +1,164 @@
+package reconciler
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Default hold of removalQueue: how long releases must have stopped
+// coming, and how long the oldest removal may wait at most.
+const (
+	removalQuiet = 20 * time.Millisecond
+	removalMost  = time.Second
+)
+
+// removalQueue holds back the removal of released instances' cgroups while
+// releases keep coming. An rmdir of a cgroup costs the kernel about as much
+// as the rest of what the daemon does for a stopped instance (it removes
+// every control file, under the cgroup mutex), and in a stop of many the
+// exits keep both CPUs busy: removed as they came, the rmdirs would delay
+// the last reaps by their whole cost. Held back, they run once releases
+// have paused for quiet (or the oldest has waited most), and at once when
+// the daemon shuts down (its context ends) or is flushed.
+//
+// A held-back removal never delays the instance's next process: the
+// Create of the same instance takes it over (take) and removes the old
+// cgroup itself, first. So an index still never has two cgroups at once,
+// and every process starts in a fresh one (OOMKilled counts on that).
+//
+// Each queued process is removed exactly once, by whoever takes it out of
+// pending: the queue's goroutine or a Create.
+type removalQueue struct {
+	ctx         context.Context // the daemon's: once done, nothing is held back
+	quiet, most time.Duration
+
+	mu      sync.Mutex
+	pending map[string]*cgroupProcess // by instance (removalKey), queued and not yet taken
+	order   []queuedRemoval           // in the order queued; taken ones are skipped
+	first   time.Time                 // when order's oldest was queued
+	last    time.Time                 // when the latest was queued
+	running bool                      // a goroutine carries them out
+	flushed bool                      // hold nothing back from now on
+	wake    chan struct{}             // a flush for the goroutine's wait
+}
+
+// queuedRemoval is a removal in the queue's order.
+type queuedRemoval struct {
+	key string
+	p   *cgroupProcess
+}
+
+func newRemovalQueue(ctx context.Context) *removalQueue {
+	return &removalQueue{ctx: ctx, quiet: removalQuiet, most: removalMost,
+		pending: map[string]*cgroupProcess{}, wake: make(chan struct{}, 1)}
+}
+
+// removalKey names instance idx of program: the directory of its cgroup
+// below the root.
+func removalKey(program, instance string) string { return program + "/" + instance }
+
+// add queues the removal of p, the process of the instance key names
+// (removalKey). wg counts the goroutine (see backlog.add: every add
+// happens before the wait).
+func (q *removalQueue) add(wg *sync.WaitGroup, key string, p *cgroupProcess, remove func(*cgroupProcess)) {
+	now := time.Now()
+	q.mu.Lock()
+	q.pending[key] = p
+	if len(q.order) == 0 {
+		q.first = now
+	}
+	q.order = append(q.order, queuedRemoval{key, p})
+	q.last = now
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		wg.Add(1)
+		go q.run(wg, remove)
+	}
+}
+
+// take returns the queued removal of the instance key names, if any, and
+// takes it out of the queue: the caller removes it.
+func (q *removalQueue) take(key string) *cgroupProcess {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.pending[key]
+	if p != nil {
+		delete(q.pending, key)
+	}
+	return p
+}
+
+// flush stops holding removals back, for good: the daemon is ending.
+func (q *removalQueue) flush() {
+	q.mu.Lock()
+	q.flushed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// hold is how much longer the queued removals wait; 0: carry them out now.
+// Called with q.mu held.
+func (q *removalQueue) hold(now time.Time) time.Duration {
+	if q.flushed || q.ctx.Err() != nil {
+		return 0
+	}
+	due := q.last.Add(q.quiet)
+	if most := q.first.Add(q.most); most.Before(due) {
+		due = most
+	}
+	return max(due.Sub(now), 0)
+}
+
+func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
+	defer wg.Done()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	var batch []queuedRemoval
+	for {
+		q.mu.Lock()
+		if len(q.order) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		if wait := q.hold(time.Now()); wait > 0 {
+			q.mu.Unlock()
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			select {
+			case <-t.C:
+			case <-q.wake:
+			case <-q.ctx.Done():
+			}
+			continue
+		}
+		batch, q.order = q.order, batch[:0]
+		for i, r := range batch {
+			if q.pending[r.key] == r.p {
+				delete(q.pending, r.key)
+			} else {
+				batch[i].key = "" // taken over by a Create
+			}
+		}
+		q.mu.Unlock()
+		for i, r := range batch {
+			if r.key != "" {
+				remove(r.p)
+			}
+			batch[i] = queuedRemoval{} // the next batch must not pin what it held
+		}
+	}
+}
