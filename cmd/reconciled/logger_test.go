@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,4 +178,67 @@ func hasLine(text string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// lockedBuffer is an io.Writer that counts its writes.
+type lockedBuffer struct {
+	mu     sync.Mutex
+	b      []byte
+	writes int
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	l.writes++
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// The batchWriter writes every line, whole and in each writer's order;
+// Sync waits for them; after Close a line is written at once.
+func TestBatchWriterKeepsEveryLine(t *testing.T) {
+	var dst lockedBuffer
+	b := newBatchWriter(&dst)
+	var wg sync.WaitGroup
+	const writers, lines = 4, 500
+	for w := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				if _, err := fmt.Fprintf(b, "w%d %d\n", w, i); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, writers)
+	got := strings.Split(strings.TrimSuffix(dst.String(), "\n"), "\n")
+	if len(got) != writers*lines {
+		t.Fatalf("%d lines, want %d", len(got), writers*lines)
+	}
+	for _, line := range got {
+		var w, i int
+		if _, err := fmt.Sscanf(line, "w%d %d", &w, &i); err != nil || w >= writers || i != next[w] {
+			t.Fatalf("line %q out of order or cut (want w%d %d)", line, w, next[w])
+		}
+		next[w]++
+	}
+	b.Close()
+	b.Close()
+	if _, err := b.Write([]byte("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(dst.String(), "after\n") {
+		t.Errorf("a line written after Close is missing")
+	}
 }
