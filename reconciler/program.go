@@ -76,6 +76,9 @@ type program struct {
 	releases backlog[released]    // stopped leaders to reap
 	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
 
+	eventLog    logr.Logger // log for event lines (eventLogger), once eventLogSet
+	eventLogSet bool
+
 	cur          desired
 	instances    map[int]*instance
 	order        []*instance // instances by index; nil when it must be rebuilt
@@ -446,7 +449,10 @@ func (p *program) emitEvent(ev status.Event) {
 	ev.Time, ev.Program = p.clock.Now(), p.name
 	p.sink.Event(ev)
 	p.fireHooks(ev)
-	logEvent(p.log, ev)
+	if !p.eventLogSet {
+		p.eventLog, p.eventLogSet = eventLogger(p.log), true
+	}
+	logEvent(p.eventLog, ev)
 }
 
 // setTargets has the planner decide which spec each instance of order (by

@@ -135,6 +135,17 @@ func (s warnSink) WithCallDepth(depth int) logr.LogSink {
 	return s
 }
 
+// WithoutCaller returns the sink with the caller (file:line) left out of
+// its lines, for those whose caller tells nothing (the reconciler's event
+// lines: see its callerless interface). Name and values stay.
+func (s warnSink) WithoutCaller() logr.LogSink {
+	u, ok := s.inner.(zapr.Underlier)
+	if !ok {
+		return s
+	}
+	return warnSink{zapr.NewLogger(u.GetUnderlying().WithOptions(zap.WithCaller(false))).GetSink()}
+}
+
 // Warn logs msg at zap's warning level, with the sink's name and values.
 func (s warnSink) Warn(msg string, kv ...any) {
 	u, ok := s.inner.(zapr.Underlier)

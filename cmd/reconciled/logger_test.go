@@ -242,3 +242,24 @@ func TestBatchWriterKeepsEveryLine(t *testing.T) {
 		t.Errorf("a line written after Close is missing")
 	}
 }
+
+// WithoutCaller keeps the name, values and levels and leaves the caller out.
+func TestWarnSinkWithoutCaller(t *testing.T) {
+	core, seen := observer.New(zapcore.DebugLevel)
+	log := newWarnLogger(zap.New(core, zap.AddCaller())).WithName("reconciler").WithValues("program", "web")
+	log = log.WithSink(log.GetSink().(interface{ WithoutCaller() logr.LogSink }).WithoutCaller())
+	log.Info("Stopped", "instance", "web-0")
+	warnLikeReconciler(log, "Exited", "instance", "web-0")
+	got := seen.AllUntimed()
+	if len(got) != 2 {
+		t.Fatalf("got %d entries, want 2: %+v", len(got), got)
+	}
+	for i, e := range got {
+		if e.Caller.Defined || e.LoggerName != "reconciler" || e.ContextMap()["program"] != "web" || e.ContextMap()["instance"] != "web-0" {
+			t.Errorf("entry %d: caller %v, name %q, fields %v", i, e.Caller, e.LoggerName, e.ContextMap())
+		}
+	}
+	if got[0].Level != zapcore.InfoLevel || got[1].Level != zapcore.WarnLevel {
+		t.Errorf("levels = %v, %v", got[0].Level, got[1].Level)
+	}
+}
