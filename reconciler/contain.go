@@ -91,6 +91,31 @@ func (c *Cgroups) remove(p *cgroupProcess) {
 	}
 }
 
+// removeIfEmpty removes the cgroup of p if its leader has exited and it
+// is empty, when nothing holds removals back (the daemon is shutting
+// down): the kernel refuses to remove a cgroup that has a process, so one
+// rmdir answers what a read of cgroup.events would, and that read is saved
+// where the removal follows anyway (Release's is then a no-op). Not when
+// the leader was killed with SIGKILL: its exit reads the OOM count
+// (OOMKilled) of the cgroup, which goes with it.
+func (c *Cgroups) removeIfEmpty(p *cgroupProcess) bool {
+	if c.removals.holding() || !p.leaderExited() {
+		return false
+	}
+	st, err := p.Process.Wait(context.WithoutCancel(c.removals.ctx)) // exited: at once
+	if err != nil || st.Signal == syscall.SIGKILL {
+		return false
+	}
+	empty, err := p.cg.RemoveEmpty()
+	if err != nil {
+		c.Log.Error(err, "Cannot remove an instance's cgroup", "cgroup", p.cg.Dir())
+	}
+	if empty {
+		p.found.Store(true)
+	}
+	return empty
+}
+
 // create makes the cgroup of instance idx of p with its resources; a
 // resource whose controller cannot be used fails the start, naming it.
 // The removal of the instance's previous cgroup, if still held back, is
@@ -157,9 +182,10 @@ func (p *cgroupProcess) leaderExited() bool {
 }
 
 // GroupGone reports whether the cgroup is empty: every process of the
-// instance, in its process group or not, has exited.
+// instance, in its process group or not, has exited. While the daemon
+// shuts down, an empty cgroup is removed there and then (removeIfEmpty).
 func (p *cgroupProcess) GroupGone() bool {
-	if p.found.Load() {
+	if p.found.Load() || p.c.removeIfEmpty(p) {
 		return true
 	}
 	populated, err := p.cg.Populated()

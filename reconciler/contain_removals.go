@@ -102,6 +102,14 @@ func (q *removalQueue) flush() {
 	}
 }
 
+// holding reports whether removals are held back: not once the daemon's
+// context has ended or the queue was flushed.
+func (q *removalQueue) holding() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.flushed && q.ctx.Err() == nil
+}
+
 // hold is how much longer the queued removals wait; 0: carry them out now.
 // Called with q.mu held.
 func (q *removalQueue) hold(now time.Time) time.Duration {
