@@ -27,15 +27,16 @@ const (
 // cgroup itself, first. So an index still never has two cgroups at once,
 // and every process starts in a fresh one (OOMKilled counts on that).
 //
-// Each queued process is removed exactly once, by whoever takes it out of
-// pending: the queue's goroutine or a Create.
+// Each queued process is removed exactly once, by whoever claims it: the
+// queue's goroutine or a Create. A Create that finds the queue's goroutine
+// removing its instance's cgroup waits until it is done.
 type removalQueue struct {
 	ctx         context.Context // the daemon's: once done, nothing is held back
 	quiet, most time.Duration
 
 	mu      sync.Mutex
-	pending map[string]*cgroupProcess // by instance (removalKey), queued and not yet taken
-	order   []queuedRemoval           // in the order queued; taken ones are skipped
+	pending map[string]*queuedRemoval // by instance (removalKey), until removed or taken
+	order   []*queuedRemoval          // in the order queued; taken ones are skipped
 	first   time.Time                 // when order's oldest was queued
 	last    time.Time                 // when the latest was queued
 	running bool                      // a goroutine carries them out
@@ -43,15 +44,17 @@ type removalQueue struct {
 	wake    chan struct{}             // a flush for the goroutine's wait
 }
 
-// queuedRemoval is a removal in the queue's order.
+// queuedRemoval is a removal in the queue.
 type queuedRemoval struct {
-	key string
-	p   *cgroupProcess
+	key     string
+	p       *cgroupProcess
+	claimed bool          // by the queue's goroutine, which removes it (guarded by the queue's mu)
+	done    chan struct{} // closed once the queue's goroutine removed it
 }
 
 func newRemovalQueue(ctx context.Context) *removalQueue {
 	return &removalQueue{ctx: ctx, quiet: removalQuiet, most: removalMost,
-		pending: map[string]*cgroupProcess{}, wake: make(chan struct{}, 1)}
+		pending: map[string]*queuedRemoval{}, wake: make(chan struct{}, 1)}
 }
 
 // removalKey names instance idx of program: the directory of its cgroup
@@ -64,11 +67,12 @@ func removalKey(program, instance string) string { return program + "/" + instan
 func (q *removalQueue) add(wg *sync.WaitGroup, key string, p *cgroupProcess, remove func(*cgroupProcess)) {
 	now := time.Now()
 	q.mu.Lock()
-	q.pending[key] = p
+	r := &queuedRemoval{key: key, p: p, done: make(chan struct{})}
+	q.pending[key] = r
 	if len(q.order) == 0 {
 		q.first = now
 	}
-	q.order = append(q.order, queuedRemoval{key, p})
+	q.order = append(q.order, r)
 	q.last = now
 	start := !q.running
 	q.running = true
@@ -80,15 +84,23 @@ func (q *removalQueue) add(wg *sync.WaitGroup, key string, p *cgroupProcess, rem
 }
 
 // take returns the queued removal of the instance key names, if any, and
-// takes it out of the queue: the caller removes it.
+// takes it out of the queue: the caller removes it. One the queue's
+// goroutine is carrying out already, it waits for, and returns nil.
 func (q *removalQueue) take(key string) *cgroupProcess {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	p := q.pending[key]
-	if p != nil {
+	r := q.pending[key]
+	switch {
+	case r == nil:
+		q.mu.Unlock()
+		return nil
+	case !r.claimed:
 		delete(q.pending, key)
+		q.mu.Unlock()
+		return r.p
 	}
-	return p
+	q.mu.Unlock()
+	<-r.done
+	return nil
 }
 
 // flush stops holding removals back, for good: the daemon is ending.
@@ -131,7 +143,7 @@ func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
 			t.Stop()
 		}
 	}()
-	var batch []queuedRemoval
+	var batch []*queuedRemoval
 	for {
 		q.mu.Lock()
 		if len(q.order) == 0 {
@@ -155,18 +167,25 @@ func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
 		}
 		batch, q.order = q.order, batch[:0]
 		for i, r := range batch {
-			if q.pending[r.key] == r.p {
-				delete(q.pending, r.key)
+			if q.pending[r.key] == r {
+				r.claimed = true
 			} else {
-				batch[i].key = "" // taken over by a Create
+				batch[i] = nil // taken over by a Create
 			}
 		}
 		q.mu.Unlock()
 		for i, r := range batch {
-			if r.key != "" {
-				remove(r.p)
+			if r == nil {
+				continue
 			}
-			batch[i] = queuedRemoval{} // the next batch must not pin what it held
+			remove(r.p)
+			q.mu.Lock()
+			if q.pending[r.key] == r {
+				delete(q.pending, r.key)
+			}
+			q.mu.Unlock()
+			close(r.done)
+			batch[i] = nil // the next batch must not pin what it held
 		}
 	}
 }

@@ -149,3 +149,36 @@ func TestRemovalQueueExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// A Create that finds its instance's cgroup being removed by the queue
+// waits until that is done (the cgroup's name is free then), and removes
+// nothing itself.
+func TestRemovalQueueTakeWaitsForRemoval(t *testing.T) {
+	q := newRemovalQueue(t.Context())
+	q.quiet, q.most = 0, 0
+	var wg sync.WaitGroup
+	var r removals
+	started, unblock := make(chan struct{}), make(chan struct{})
+	p := &cgroupProcess{}
+	q.add(&wg, removalKey("web", "web-0"), p, func(p *cgroupProcess) {
+		close(started)
+		<-unblock
+		r.remove(p)
+	})
+	<-started
+	took := make(chan *cgroupProcess)
+	go func() { took <- q.take(removalKey("web", "web-0")) }()
+	select {
+	case got := <-took:
+		t.Fatalf("take returned %p while the removal runs", got)
+	default:
+	}
+	close(unblock)
+	if got := <-took; got != nil {
+		t.Errorf("take = %p, want nil: the queue removed it", got)
+	}
+	if n := r.count(p); n != 1 {
+		t.Errorf("removed %d times, want 1", n)
+	}
+	wg.Wait()
+}
