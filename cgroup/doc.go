@@ -14,7 +14,7 @@
 //	instance   Root.Create(program, index, Resources) -> *Instance;
 //	           Instance.OpenFD (clone3 CLONE_INTO_CGROUP), Instance.Procs (what a
 //	           child writes "0" into before exec), Kill, Signal, Populated,
-//	           OOMKills, Remove
+//	           OOMKills, Remove, RemoveEmpty (Remove when the kernel allows it)
 //	usage      Instance.Usage; Root.Dirs -> Dirs, and Dirs.Usage, Dirs.Members for
 //	           a process that knows only the directories (the command line)
 //	empty      EmptyWatcher: Watch(instance, fn) -> fn once the cgroup is empty

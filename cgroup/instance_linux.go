@@ -336,6 +336,39 @@ func (i *Instance) Remove() error {
 	return nil
 }
 
+// RemoveEmpty is Remove for an instance that may still have processes,
+// without the cost of finding out first: one rmdir of the v2 directory,
+// which the kernel refuses while the cgroup has a process or a cgroup
+// below it. Refused, it reports false and leaves everything as it was;
+// otherwise it removes the rest as Remove does and reports true: the
+// cgroup was empty (or gone already). An error with true is a v1
+// directory that could not be removed; Remove may be called again.
+func (i *Instance) RemoveEmpty() (bool, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.removed {
+		return true, nil
+	}
+	if err := i.root.rmdirV2(i.rel, i.v2); err != nil {
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY) {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove cgroup %s: %w", i.name, err)
+	}
+	var errs []error
+	for _, d := range i.v1Dirs {
+		if err := removeTree(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return true, fmt.Errorf("remove cgroup %s: %w", i.name, errors.Join(errs...))
+	}
+	i.removed = true
+	i.root.release(i.program, i.name)
+	return true, nil
+}
+
 // OOMKills returns how many processes of the cgroup the OOM killer has
 // killed (v2 memory.events oom_kill, v1 memory.oom_control oom_kill).
 func (i *Instance) OOMKills() (uint64, error) {

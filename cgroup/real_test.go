@@ -553,3 +553,40 @@ func TestRealAfterRootRemove(t *testing.T) {
 		t.Fatalf("instance dir after Remove: %v", err)
 	}
 }
+
+// RemoveEmpty leaves a cgroup with a process as it is, and removes one
+// whose only process has exited, unreaped (a zombie counts for nothing).
+func TestRealRemoveEmpty(t *testing.T) {
+	l := realLayout(t)
+	r := realRoot(t, l, RootOptions{})
+	i := create(t, r, "empty", 0, Resources{})
+	cmd := start(t, i, "sleep", "1000")
+	if empty, err := i.RemoveEmpty(); empty || err != nil {
+		t.Fatalf("RemoveEmpty with a process in it = %v, %v", empty, err)
+	}
+	if _, err := os.Stat(i.Dir()); err != nil {
+		t.Fatalf("the cgroup is gone: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, wait, func() bool {
+		pop, err := i.Populated()
+		return err == nil && !pop
+	}, "populated 0 with the leader a zombie")
+	if empty, err := i.RemoveEmpty(); !empty || err != nil {
+		t.Fatalf("RemoveEmpty of an empty cgroup = %v, %v", empty, err)
+	}
+	if _, err := os.Stat(i.Dir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup is still there: %v", err)
+	}
+	if err := cmd.Wait(); !isSignal(err, syscall.SIGTERM) {
+		t.Errorf("sleep ended with %v, want SIGTERM", err)
+	}
+	if err := i.Remove(); err != nil {
+		t.Errorf("Remove after RemoveEmpty: %v", err)
+	}
+	if empty, err := i.RemoveEmpty(); !empty || err != nil {
+		t.Errorf("RemoveEmpty again = %v, %v", empty, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,11 +37,13 @@ const (
 
 // Cgroups is the cgroup side of an OSStarter: the daemon's root for
 // instance cgroups and the watcher that tells when one is empty. Two
-// kinds of work leave the path of a stop for a goroutine of their own
-// (backlog: one goroutine while there is any): the stop signal to members
-// outside the process group, and the removal of a released instance's
-// cgroup. A stop of 1000 then signals every group, and reaps every
-// leader, without waiting on a cgroup file or an rmdir between two.
+// kinds of work leave the path of a stop for a goroutine of their own:
+// the stop signal to members outside the process group (a backlog: one
+// goroutine while there is any), and the removal of a released instance's
+// cgroup (a removalQueue, which also holds removals back until releases
+// pause; the instance's next Create takes a held one over). A stop of
+// 1000 then signals every group, and reaps every leader, without waiting
+// on a cgroup file or an rmdir between two, and the rmdirs come after.
 type Cgroups struct {
 	Root  *cgroup.Root
 	Empty *cgroup.EmptyWatcher
@@ -48,7 +51,7 @@ type Cgroups struct {
 
 	wg       sync.WaitGroup // the backlogs' goroutines
 	members  backlog[memberSignal]
-	removals backlog[*cgroupProcess]
+	removals *removalQueue
 }
 
 // memberSignal is a stop signal for the members of p's cgroup outside its
@@ -78,21 +81,52 @@ func (c *Cgroups) signalMembers(m memberSignal) {
 	}
 }
 
+// remove removes the cgroup of p, released. A removal that fails is
+// logged: the instance's next Create then finds the cgroup and fails,
+// saying so, rather than wait for ever.
 func (c *Cgroups) remove(p *cgroupProcess) {
 	c.Empty.Unwatch(p.cg)
 	if err := p.cg.Remove(); err != nil {
 		c.Log.Error(err, "Cannot remove an instance's cgroup", "cgroup", p.cg.Dir())
 	}
-	// Whatever became of it: a next start that still finds the cgroup
-	// fails and says so, rather than wait for ever.
-	p.closeGone()
+}
+
+// removeIfEmpty removes the cgroup of p if its leader has exited and it
+// is empty, when nothing holds removals back (the daemon is shutting
+// down): the kernel refuses to remove a cgroup that has a process, so one
+// rmdir answers what a read of cgroup.events would, and that read is saved
+// where the removal follows anyway (Release's is then a no-op). Not when
+// the leader was killed with SIGKILL: its exit reads the OOM count
+// (OOMKilled) of the cgroup, which goes with it.
+func (c *Cgroups) removeIfEmpty(p *cgroupProcess) bool {
+	if c.removals.holding() || !p.leaderExited() {
+		return false
+	}
+	st, err := p.Process.Wait(context.WithoutCancel(c.removals.ctx)) // exited: at once
+	if err != nil || st.Signal == syscall.SIGKILL {
+		return false
+	}
+	empty, err := p.cg.RemoveEmpty()
+	if err != nil {
+		c.Log.Error(err, "Cannot remove an instance's cgroup", "cgroup", p.cg.Dir())
+	}
+	if empty {
+		p.found.Store(true)
+	}
+	return empty
 }
 
 // create makes the cgroup of instance idx of p with its resources; a
 // resource whose controller cannot be used fails the start, naming it.
+// The removal of the instance's previous cgroup, if still held back, is
+// taken over and done first.
 func (c *Cgroups) create(p *spec.Program, idx int) (*cgroup.Instance, error) {
+	name := p.Metadata.Name
+	if old := c.removals.take(removalKey(name, name+"-"+strconv.Itoa(idx))); old != nil {
+		c.remove(old)
+	}
 	r := p.Spec.Resources
-	return c.Root.Create(p.Metadata.Name, idx, cgroup.Resources{MemoryBytes: r.Memory, CPUMillis: r.MilliCPU, Pids: r.Pids})
+	return c.Root.Create(name, idx, cgroup.Resources{MemoryBytes: r.Memory, CPUMillis: r.MilliCPU, Pids: r.Pids})
 }
 
 // errNoCgroups fails the start of a spec with resources when the daemon
@@ -102,14 +136,15 @@ var errNoCgroups = errors.New("resources: needs cgroup containment, and this dae
 // cgroupProcess is a process whose instance has a cgroup of its own. Its
 // group is the cgroup: a signal to the group reaches every process in the
 // cgroup as well as the process group, SIGKILL goes through cgroup.kill,
-// the group is gone when the cgroup is empty, and Release removes the
-// cgroup once the leader is reaped.
+// the group is gone when the cgroup is empty, and Release queues the
+// cgroup's removal once the leader is reaped.
 type cgroupProcess struct {
 	Process
-	cg    *cgroup.Instance
-	c     *Cgroups
-	empty *cgroup.EmptyWatcher
-	gone  chan struct{} // closed once the cgroup is removed (or that was given up)
+	cg          *cgroup.Instance
+	c           *Cgroups
+	empty       *cgroup.EmptyWatcher
+	releaseOnce sync.Once
+	gone        chan struct{} // closed once Release reaped the leader and queued the removal
 	// found is set once the cgroup was found empty. It stays so: no
 	// process can enter an empty instance cgroup (a child is born in its
 	// parent's, and the daemon moves none in), so a stop signal still
@@ -147,9 +182,10 @@ func (p *cgroupProcess) leaderExited() bool {
 }
 
 // GroupGone reports whether the cgroup is empty: every process of the
-// instance, in its process group or not, has exited.
+// instance, in its process group or not, has exited. While the daemon
+// shuts down, an empty cgroup is removed there and then (removeIfEmpty).
 func (p *cgroupProcess) GroupGone() bool {
-	if p.found.Load() {
+	if p.found.Load() || p.c.removeIfEmpty(p) {
 		return true
 	}
 	populated, err := p.cg.Populated()
@@ -200,29 +236,25 @@ func (p *cgroupProcess) WaitGroupEmpty(ctx context.Context) error {
 	}
 }
 
-// Release reaps the leader and lets its output drain, then has the
-// cgroup, empty by then (a stop or a retire waits for that first),
-// removed in the background; the instance's next process starts after
-// that (released).
+// Release reaps the leader and lets its output drain, then queues the
+// removal of the cgroup, empty by then (a stop or a retire waits for that
+// first): it runs in the background once releases pause, or when the
+// instance's next Create takes it over (removalQueue).
 func (p *cgroupProcess) Release() error {
 	err := p.Process.Release()
 	if errors.Is(err, proc.ErrNotExited) {
 		return err
 	}
-	p.c.removals.add(&p.c.wg, p, p.c.remove)
+	p.releaseOnce.Do(func() {
+		p.c.removals.add(&p.c.wg, removalKey(p.cg.Program(), p.cg.Name()), p, p.c.remove)
+		close(p.gone)
+	})
 	return err
 }
 
-func (p *cgroupProcess) closeGone() {
-	select {
-	case <-p.gone:
-	default:
-		close(p.gone)
-	}
-}
-
-// released is closed once Release has removed the cgroup: the instance's
-// next process waits for it (see program.spawnProcess).
+// released is closed once Release has reaped the leader and queued the
+// cgroup's removal: the instance's next process waits for it (see
+// program.spawnProcess), and its Create takes the removal over.
 func (p *cgroupProcess) released() <-chan struct{} { return p.gone }
 
 // OOMKilled reports whether the OOM killer killed a process of the
@@ -268,7 +300,7 @@ func openCgroups(ctx context.Context, root, statusDir string, mine func(string) 
 	if err != nil {
 		return off("cannot make the cgroup root", err)
 	}
-	c := &Cgroups{Root: r, Log: log}
+	c := &Cgroups{Root: r, Log: log, removals: newRemovalQueue(ctx)}
 	removeCgroupLeftovers(ctx, c, mine, log)
 	empty, err := cgroup.NewEmptyWatcher()
 	if err != nil {
@@ -281,6 +313,7 @@ func openCgroups(ctx context.Context, root, statusDir string, mine func(string) 
 	log.Info("Containment: a cgroup per instance", "root", r.Dir(), "controllers", strings.Join(ctrls, ","))
 	c.Empty = empty
 	return c, func() {
+		c.removals.flush()
 		c.wg.Wait() // the last removals
 		empty.Close()
 		if !alone() {

@@ -24,6 +24,23 @@ func warn(log logr.Logger, msg string, keysAndValues ...any) {
 	log.Info(msg, keysAndValues...)
 }
 
+// callerless is a logr.LogSink whose lines can leave out the caller
+// (file:line): the daemon's zap logger is one (see cmd/reconciled).
+type callerless interface {
+	WithoutCaller() logr.LogSink
+}
+
+// eventLogger is log for the lines of events: every one is written by
+// logEvent, so the caller its lines would name is always the same line of
+// this file and tells nothing, while finding it (runtime.Callers and a
+// frame lookup, per line) is a good part of what a line costs.
+func eventLogger(log logr.Logger) logr.Logger {
+	if s, ok := log.GetSink().(callerless); ok {
+		return log.WithSink(s.WithoutCaller())
+	}
+	return log
+}
+
 // eventLevel is how loud an event's line is.
 type eventLevel int
 

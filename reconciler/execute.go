@@ -129,8 +129,10 @@ func eventName(ev any) string {
 // spawnProcess builds the probes and starts process e.gen of instance idx,
 // off the program's goroutine; the result comes back as a spawned message.
 // When previous is not nil, the instance's previous process is still being
-// let go (its cgroup emptied and removed): the start waits for that, so an
-// index never has two cgroups, nor two live process sets, at once.
+// let go (its group emptied and its leader reaped): the start waits for
+// that, so an index never has two live process sets at once; a removal of
+// its cgroup still held back is taken over by the start (Cgroups.create),
+// so it never has two cgroups either.
 func (p *program) spawnProcess(idx int, e effSpawn, previous <-chan struct{}) {
 	if p.spawns.add(spawnReq{idx: idx, e: e, previous: previous}, cap(p.spawnSlots)) {
 		p.wg.Add(1)
@@ -237,7 +239,7 @@ type released struct {
 
 // releasedBy returns what a new process of the same instance must wait
 // for before it starts: a contained process's cgroup is the instance's,
-// and gone only once released. nil: nothing.
+// and free for the next once the leader is released. nil: nothing.
 func releasedBy(pr Process) <-chan struct{} {
 	if c, ok := pr.(interface{ released() <-chan struct{} }); ok {
 		return c.released()

@@ -23,7 +23,7 @@ type instance struct {
 	probers     probers // built with the spawn, until its probes start
 	probeCancel func()  // ends its probe workers; nil: none run
 	// previous is closed once the instance's previous process is let go
-	// (its cgroup emptied and removed); nil: nothing to wait for.
+	// (its cgroup emptied, its leader reaped); nil: nothing to wait for.
 	previous <-chan struct{}
 	fullName string // NAME-i, once name has been called
 }

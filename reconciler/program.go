@@ -77,6 +77,9 @@ type program struct {
 	signals  backlog[groupSignal] // stop signals and SIGKILLs to send
 	spawns   spawnQueue           // starts waiting for a spawner
 
+	eventLog    logr.Logger // log for event lines (eventLogger), once eventLogSet
+	eventLogSet bool
+
 	cur          desired
 	instances    map[int]*instance
 	order        []*instance // instances by index; nil when it must be rebuilt
@@ -447,7 +450,10 @@ func (p *program) emitEvent(ev status.Event) {
 	ev.Time, ev.Program = p.clock.Now(), p.name
 	p.sink.Event(ev)
 	p.fireHooks(ev)
-	logEvent(p.log, ev)
+	if !p.eventLogSet {
+		p.eventLog, p.eventLogSet = eventLogger(p.log), true
+	}
+	logEvent(p.eventLog, ev)
 }
 
 // setTargets has the planner decide which spec each instance of order (by

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,4 +178,88 @@ func hasLine(text string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// lockedBuffer is an io.Writer that counts its writes.
+type lockedBuffer struct {
+	mu     sync.Mutex
+	b      []byte
+	writes int
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	l.writes++
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
+
+// The batchWriter writes every line, whole and in each writer's order;
+// Sync waits for them; after Close a line is written at once.
+func TestBatchWriterKeepsEveryLine(t *testing.T) {
+	var dst lockedBuffer
+	b := newBatchWriter(&dst)
+	var wg sync.WaitGroup
+	const writers, lines = 4, 500
+	for w := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				if _, err := fmt.Fprintf(b, "w%d %d\n", w, i); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, writers)
+	got := strings.Split(strings.TrimSuffix(dst.String(), "\n"), "\n")
+	if len(got) != writers*lines {
+		t.Fatalf("%d lines, want %d", len(got), writers*lines)
+	}
+	for _, line := range got {
+		var w, i int
+		if _, err := fmt.Sscanf(line, "w%d %d", &w, &i); err != nil || w >= writers || i != next[w] {
+			t.Fatalf("line %q out of order or cut (want w%d %d)", line, w, next[w])
+		}
+		next[w]++
+	}
+	b.Close()
+	b.Close()
+	if _, err := b.Write([]byte("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(dst.String(), "after\n") {
+		t.Errorf("a line written after Close is missing")
+	}
+}
+
+// WithoutCaller keeps the name, values and levels and leaves the caller out.
+func TestWarnSinkWithoutCaller(t *testing.T) {
+	core, seen := observer.New(zapcore.DebugLevel)
+	log := newWarnLogger(zap.New(core, zap.AddCaller())).WithName("reconciler").WithValues("program", "web")
+	log = log.WithSink(log.GetSink().(interface{ WithoutCaller() logr.LogSink }).WithoutCaller())
+	log.Info("Stopped", "instance", "web-0")
+	warnLikeReconciler(log, "Exited", "instance", "web-0")
+	got := seen.AllUntimed()
+	if len(got) != 2 {
+		t.Fatalf("got %d entries, want 2: %+v", len(got), got)
+	}
+	for i, e := range got {
+		if e.Caller.Defined || e.LoggerName != "reconciler" || e.ContextMap()["program"] != "web" || e.ContextMap()["instance"] != "web-0" {
+			t.Errorf("entry %d: caller %v, name %q, fields %v", i, e.Caller, e.LoggerName, e.ContextMap())
+		}
+	}
+	if got[0].Level != zapcore.InfoLevel || got[1].Level != zapcore.WarnLevel {
+		t.Errorf("levels = %v, %v", got[0].Level, got[1].Level)
+	}
 }

@@ -1,0 +1,191 @@
+package reconciler
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Default hold of removalQueue: how long releases must have stopped
+// coming, and how long the oldest removal may wait at most.
+const (
+	removalQuiet = 20 * time.Millisecond
+	removalMost  = time.Second
+)
+
+// removalQueue holds back the removal of released instances' cgroups while
+// releases keep coming. An rmdir of a cgroup costs the kernel about as much
+// as the rest of what the daemon does for a stopped instance (it removes
+// every control file, under the cgroup mutex), and in a stop of many the
+// exits keep both CPUs busy: removed as they came, the rmdirs would delay
+// the last reaps by their whole cost. Held back, they run once releases
+// have paused for quiet (or the oldest has waited most), and at once when
+// the daemon shuts down (its context ends) or is flushed.
+//
+// A held-back removal never delays the instance's next process: the
+// Create of the same instance takes it over (take) and removes the old
+// cgroup itself, first. So an index still never has two cgroups at once,
+// and every process starts in a fresh one (OOMKilled counts on that).
+//
+// Each queued process is removed exactly once, by whoever claims it: the
+// queue's goroutine or a Create. A Create that finds the queue's goroutine
+// removing its instance's cgroup waits until it is done.
+type removalQueue struct {
+	ctx         context.Context // the daemon's: once done, nothing is held back
+	quiet, most time.Duration
+
+	mu      sync.Mutex
+	pending map[string]*queuedRemoval // by instance (removalKey), until removed or taken
+	order   []*queuedRemoval          // in the order queued; taken ones are skipped
+	first   time.Time                 // when order's oldest was queued
+	last    time.Time                 // when the latest was queued
+	running bool                      // a goroutine carries them out
+	flushed bool                      // hold nothing back from now on
+	wake    chan struct{}             // a flush for the goroutine's wait
+}
+
+// queuedRemoval is a removal in the queue.
+type queuedRemoval struct {
+	key     string
+	p       *cgroupProcess
+	claimed bool          // by the queue's goroutine, which removes it (guarded by the queue's mu)
+	done    chan struct{} // closed once the queue's goroutine removed it
+}
+
+func newRemovalQueue(ctx context.Context) *removalQueue {
+	return &removalQueue{ctx: ctx, quiet: removalQuiet, most: removalMost,
+		pending: map[string]*queuedRemoval{}, wake: make(chan struct{}, 1)}
+}
+
+// removalKey names instance idx of program: the directory of its cgroup
+// below the root.
+func removalKey(program, instance string) string { return program + "/" + instance }
+
+// add queues the removal of p, the process of the instance key names
+// (removalKey). wg counts the goroutine (see backlog.add: every add
+// happens before the wait).
+func (q *removalQueue) add(wg *sync.WaitGroup, key string, p *cgroupProcess, remove func(*cgroupProcess)) {
+	now := time.Now()
+	q.mu.Lock()
+	r := &queuedRemoval{key: key, p: p, done: make(chan struct{})}
+	q.pending[key] = r
+	if len(q.order) == 0 {
+		q.first = now
+	}
+	q.order = append(q.order, r)
+	q.last = now
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		wg.Add(1)
+		go q.run(wg, remove)
+	}
+}
+
+// take returns the queued removal of the instance key names, if any, and
+// takes it out of the queue: the caller removes it. One the queue's
+// goroutine is carrying out already, it waits for, and returns nil.
+func (q *removalQueue) take(key string) *cgroupProcess {
+	q.mu.Lock()
+	r := q.pending[key]
+	switch {
+	case r == nil:
+		q.mu.Unlock()
+		return nil
+	case !r.claimed:
+		delete(q.pending, key)
+		q.mu.Unlock()
+		return r.p
+	}
+	q.mu.Unlock()
+	<-r.done
+	return nil
+}
+
+// flush stops holding removals back, for good: the daemon is ending.
+func (q *removalQueue) flush() {
+	q.mu.Lock()
+	q.flushed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// holding reports whether removals are held back: not once the daemon's
+// context has ended or the queue was flushed.
+func (q *removalQueue) holding() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.flushed && q.ctx.Err() == nil
+}
+
+// hold is how much longer the queued removals wait; 0: carry them out now.
+// Called with q.mu held.
+func (q *removalQueue) hold(now time.Time) time.Duration {
+	if q.flushed || q.ctx.Err() != nil {
+		return 0
+	}
+	due := q.last.Add(q.quiet)
+	if most := q.first.Add(q.most); most.Before(due) {
+		due = most
+	}
+	return max(due.Sub(now), 0)
+}
+
+func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
+	defer wg.Done()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	var batch []*queuedRemoval
+	for {
+		q.mu.Lock()
+		if len(q.order) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		if wait := q.hold(time.Now()); wait > 0 {
+			q.mu.Unlock()
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			select {
+			case <-t.C:
+			case <-q.wake:
+			case <-q.ctx.Done():
+			}
+			continue
+		}
+		batch, q.order = q.order, batch[:0]
+		for i, r := range batch {
+			if q.pending[r.key] == r {
+				r.claimed = true
+			} else {
+				batch[i] = nil // taken over by a Create
+			}
+		}
+		q.mu.Unlock()
+		for i, r := range batch {
+			if r == nil {
+				continue
+			}
+			remove(r.p)
+			q.mu.Lock()
+			if q.pending[r.key] == r {
+				delete(q.pending, r.key)
+			}
+			q.mu.Unlock()
+			close(r.done)
+			batch[i] = nil // the next batch must not pin what it held
+		}
+	}
+}
