@@ -301,6 +301,10 @@ func (h *harness) statusRun(r *results) error {
 	return nil
 }
 
+// settleWait is how long idleRun waits before it measures: the daemon's
+// memsettle.DefaultQuiet, plus 2 s.
+const settleWait = 7 * time.Second
+
 // idleRun takes e: the daemon's CPU over -idle with N running, and its
 // memory.
 func (h *harness) idleRun(r *results) error {
@@ -309,7 +313,10 @@ func (h *harness) idleRun(r *results) error {
 	}
 	dpid := h.daemon.Pid()
 	fmt.Fprintf(os.Stderr, "bench: e: %v idle with %d running\n", h.cfg.idle, h.cfg.n)
-	time.Sleep(2 * time.Second) // let coalesced status writes land
+	// Let the tail of the last phase's work end first: coalesced status
+	// writes, and the daemon's one memory settle 5 s after its last write
+	// (internal/memsettle; its cost is a burst's, not idle work).
+	time.Sleep(settleWait)
 	c0, err := benchkit.ReadCPU(dpid)
 	if err != nil {
 		return err
