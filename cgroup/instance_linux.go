@@ -27,9 +27,8 @@ type Instance struct {
 	name    string            // NAME-i
 	rel     string            // NAME/NAME-i: the v2 directory below the root
 	v2      string            // v2 directory
-	v1      map[string]string // controller -> v1 directory
+	v1      map[string]string // controller -> v1 directory; nil: none
 	v1Dirs  []string          // distinct v1 directories, in creation order
-	procs   []string
 
 	mu      sync.Mutex
 	removed bool
@@ -50,7 +49,7 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	if err := r.acquire(program, name); err != nil {
 		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
-	i := &Instance{root: r, program: program, name: name, v1: map[string]string{},
+	i := &Instance{root: r, program: program, name: name,
 		rel: program + "/" + name, v2: filepath.Join(r.v2, program, name)}
 	defer func() {
 		if err != nil {
@@ -63,6 +62,9 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	}
 	for _, c := range r.v1Needed(res) {
 		dir := filepath.Join(r.v1[c], program, name)
+		if i.v1 == nil {
+			i.v1 = map[string]string{}
+		}
 		i.v1[c] = dir
 		if contains(i.v1Dirs, dir) { // cpu and cpuacct mounted together
 			continue
@@ -77,10 +79,6 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	}
 	if err := i.apply(res); err != nil {
 		return nil, err
-	}
-	i.procs = append(i.procs, filepath.Join(i.v2, fileProcs))
-	for _, d := range i.v1Dirs {
-		i.procs = append(i.procs, filepath.Join(d, fileProcs))
 	}
 	return i, nil
 }
@@ -242,8 +240,16 @@ func (i *Instance) OpenFD() (int, error) {
 
 // Procs returns the cgroup.procs files, v2 first, that a child writes "0"
 // into before it execs, when it is not cloned into the v2 cgroup (then only
-// the v1 ones remain to write: Procs()[1:]). The slice must not be changed.
-func (i *Instance) Procs() []string { return i.procs }
+// the v1 ones remain to write: Procs()[1:]). Made at each call (once a
+// start), not kept: thousands of instances would each hold the paths.
+func (i *Instance) Procs() []string {
+	procs := make([]string, 0, 1+len(i.v1Dirs))
+	procs = append(procs, filepath.Join(i.v2, fileProcs))
+	for _, d := range i.v1Dirs {
+		procs = append(procs, filepath.Join(d, fileProcs))
+	}
+	return procs
+}
 
 // Kill sends SIGKILL to every process in the cgroup and its descendants:
 // through cgroup.kill (Linux 5.14), or else by signalling each member until
