@@ -200,9 +200,22 @@ func itChildDaemon(t *testing.T, dir string, env ...string) (*exec.Cmd, func() s
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-copied
-			_ = cmd.Wait()
+			// SIGTERM first: a daemon that shuts down removes its cgroups
+			// (a SIGKILLed one leaves them to the next daemon of the
+			// directory, and there is none after the test).
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			exited := make(chan struct{})
+			go func() {
+				<-copied
+				_ = cmd.Wait()
+				close(exited)
+			}()
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
 		}
 		if t.Failed() {
 			t.Logf("child daemon log:\n%s", itTail(log(), 100))

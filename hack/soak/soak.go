@@ -135,14 +135,24 @@ func (s *soak) violate(key, format string, args ...any) {
 	}
 }
 
-// cleanup SIGKILLs every process carrying the token and removes the temp dir.
+// cleanup shuts the daemon down (SIGTERM: it removes its cgroups, which a
+// SIGKILL would leave behind), SIGKILLs every process still carrying the
+// token and removes the temp dir.
 func (s *soak) cleanup() error {
 	s.mu.Lock()
 	s.killing = true
+	cmd, done := s.daemon, s.daemonDone
 	s.mu.Unlock()
+	if cmd != nil && done != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+	}
 	left := killAll(s.tokenEnv, 50, func() { time.Sleep(100 * time.Millisecond) })
 	s.mu.Lock()
-	done := s.daemonDone
+	done = s.daemonDone
 	s.mu.Unlock()
 	if done != nil {
 		select {
