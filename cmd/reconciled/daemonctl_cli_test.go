@@ -53,12 +53,7 @@ func cliDaemonProcess(t *testing.T, dir string, args ...string) (*exec.Cmd, *cli
 		close(done)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		endDaemon(cmd.Process, done)
 		if t.Failed() {
 			t.Logf("daemon output:\n%s", log.String())
 		}

@@ -37,6 +37,25 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// endDaemon ends a test's daemon that may still run: SIGTERM, so that it
+// stops its instances and removes its cgroups (a SIGKILLed daemon leaves
+// them to the directory's next daemon, and after a test there is none),
+// SIGKILL if it has not exited within 30 s. exited is closed once it has.
+func endDaemon[T any](p *os.Process, exited <-chan T) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = p.Kill()
+		<-exited
+	}
+}
+
 // cmdResult is what one run of the command printed and how it exited.
 type cmdResult struct {
 	stdout, stderr string
@@ -54,6 +73,9 @@ func cmdCommand(ctx context.Context, args ...string) *exec.Cmd {
 		}
 	}
 	cmd.Env = env
+	// When ctx ends: SIGTERM, so that a daemon removes its cgroups on the
+	// way out, and SIGKILL 5 s later if it has not exited.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
@@ -352,12 +374,7 @@ func TestRunSignals(t *testing.T) {
 		close(waited)
 	}()
 	defer func() {
-		select {
-		case <-waited:
-		default:
-			_ = cmd.Process.Kill()
-			<-waited
-		}
+		endDaemon(cmd.Process, waited)
 		if t.Failed() {
 			t.Logf("daemon stderr:\n%s", errOut.String())
 		}

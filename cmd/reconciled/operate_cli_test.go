@@ -78,17 +78,7 @@ func opStart(t *testing.T, prefix []string, args ...string) *opDaemon {
 		close(waited)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-waited:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-waited:
-			case <-time.After(cliTimeout):
-				_ = cmd.Process.Kill()
-				<-waited
-			}
-		}
+		endDaemon(cmd.Process, waited)
 		if t.Failed() {
 			t.Logf("daemon stderr:\n%s", d.stderr.String())
 		}
