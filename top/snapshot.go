@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -53,7 +54,17 @@ type source struct {
 	// when parsed: a manifest is parsed again only when it changed, so an
 	// edit of one of a thousand programs parses one.
 	parsed map[string]parsedManifest
+	// now is the clock of the racy rule (see racyWindow).
+	now func() time.Time
 }
+
+// racyWindow is how recently a manifest may have changed for its parse not
+// to be kept. File times move in clock ticks (a few milliseconds; seconds on
+// some filesystems), so a write in place of the same size in the same tick
+// as the one parsed leaves the identity unchanged: a file that changed this
+// close to its read is parsed again next time (git's "racy" rule, as the
+// daemon's scan does).
+const racyWindow = 2 * time.Second
 
 // parsedManifest is a manifest's parse and the identity of the file parsed.
 type parsedManifest struct {
@@ -86,11 +97,13 @@ func newSource(dir, statusDir string, sel labels.Selector) *source {
 		specs:     map[string]*program{},
 		statuses:  map[string]status.ProgramStatus{},
 		parsed:    map[string]parsedManifest{},
+		now:       time.Now,
 	}
 }
 
 // readManifests lists the manifests again and parses those that changed.
 func (s *source) readManifests() error {
+	racy := s.now().Add(-racyWindow).UnixNano()
 	l, err := s.manifests.List()
 	if err != nil {
 		return err
@@ -114,7 +127,7 @@ func (s *source) readManifests() error {
 			p.labels = manifest.Labels(f.Path)
 		}
 		specs[f.Name] = p
-		if known {
+		if known && id.mtime < racy && id.ctime < racy {
 			parsed[f.Path] = parsedManifest{id: id, p: p}
 		}
 	}
