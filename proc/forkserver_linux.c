@@ -110,23 +110,24 @@ static int join(const char *procs) {
 static int child_main(void *arg) {
 	struct child_ctx *c = arg;
 	const rcd_req *r = c->r;
-	struct ksigaction sa;
+	struct ksigaction dfl, old;
 	uint64_t none = 0;
 	int i;
 
-	/* No handler of the daemon may run here: reset every handled signal to
-	 * its default before the mask is lifted (ignored ones stay ignored, as
-	 * exec keeps them). */
+	/* No handler of the daemon may run here: every signal goes to its
+	 * default before the mask is lifted, and one that was ignored is
+	 * ignored again (exec keeps ignored ones). One rt_sigaction a signal,
+	 * which swaps and returns the old action, instead of a read and then a
+	 * write of each handled one: the daemon handles nearly all of them. */
+	memset(&dfl, 0, sizeof dfl);
+	dfl.handler = (void *)SIG_DFL;
 	for (i = 1; i <= KERNEL_NSIG; i++) {
 		if (i == SIGKILL || i == SIGSTOP)
 			continue;
-		if (raw(SYS_rt_sigaction, i, 0, (long)&sa, 8) != 0)
+		if (raw(SYS_rt_sigaction, i, (long)&dfl, (long)&old, 8) != 0)
 			continue;
-		if (sa.handler == (void *)SIG_DFL || sa.handler == (void *)SIG_IGN)
-			continue;
-		memset(&sa, 0, sizeof sa);
-		sa.handler = (void *)SIG_DFL;
-		raw(SYS_rt_sigaction, i, (long)&sa, 0, 8);
+		if (old.handler == (void *)SIG_IGN)
+			raw(SYS_rt_sigaction, i, (long)&old, 0, 8);
 	}
 	if (raw(SYS_setpgid, 0, 0, 0, 0) != 0)
 		goto fail;

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,8 +81,11 @@ func TestForkServerClosedFile(t *testing.T) {
 
 // TestForkServerSignals checks that the child starts with no signal blocked
 // and none caught, although the server threads block them all and the
-// daemon catches most.
+// daemon catches most, and that a signal the daemon ignores stays ignored
+// (as exec keeps it).
 func TestForkServerSignals(t *testing.T) {
+	signal.Ignore(syscall.SIGUSR2)
+	defer signal.Reset(syscall.SIGUSR2)
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
 	defer cleanup(t, p)
 	waitfor.Condition(t, waitTimeout, func() bool {
@@ -95,6 +99,12 @@ func TestForkServerSignals(t *testing.T) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && (f[0] == "SigBlk:" || f[0] == "SigCgt:") && f[1] != "0000000000000000" {
 			t.Errorf("%s %s, want none", f[0], f[1])
+		}
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "SigIgn:" {
+			mask, err := strconv.ParseUint(f[1], 16, 64)
+			if err != nil || mask&(1<<(syscall.SIGUSR2-1)) == 0 {
+				t.Errorf("SigIgn %s: SIGUSR2, ignored by the daemon, is not ignored", f[1])
+			}
 		}
 	}
 	if err := p.Signal(syscall.SIGTERM); err != nil {
