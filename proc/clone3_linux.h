@@ -10,6 +10,9 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
 
 /* The kernel's struct clone_args (Linux 5.7, with cgroup). */
 struct rcd_clone_args {

@@ -83,6 +83,7 @@ struct child_ctx {
 	pid_t parent;
 	int in_cgroup;
 	int join_v2; /* not cloned into r->cgroup_dir: write its cgroup.procs */
+	int sighand_cleared; /* cloned with CLONE_CLEAR_SIGHAND */
 	int err; /* set by the child when a step before the exec fails */
 };
 
@@ -114,20 +115,22 @@ static int child_main(void *arg) {
 	uint64_t none = 0;
 	int i;
 
-	/* No handler of the daemon may run here: every signal goes to its
-	 * default before the mask is lifted, and one that was ignored is
-	 * ignored again (exec keeps ignored ones). One rt_sigaction a signal,
-	 * which swaps and returns the old action, instead of a read and then a
-	 * write of each handled one: the daemon handles nearly all of them. */
-	memset(&dfl, 0, sizeof dfl);
-	dfl.handler = (void *)SIG_DFL;
-	for (i = 1; i <= KERNEL_NSIG; i++) {
-		if (i == SIGKILL || i == SIGSTOP)
-			continue;
-		if (raw(SYS_rt_sigaction, i, (long)&dfl, (long)&old, 8) != 0)
-			continue;
-		if (old.handler == (void *)SIG_IGN)
-			raw(SYS_rt_sigaction, i, (long)&old, 0, 8);
+	/* No handler of the daemon may run here: every handled signal goes to
+	 * its default before the mask is lifted, and an ignored one stays
+	 * ignored (exec keeps ignored ones). clone3's CLONE_CLEAR_SIGHAND did
+	 * that in the kernel; otherwise one rt_sigaction a signal, which swaps
+	 * and returns the old action, puts back an ignored one. */
+	if (!c->sighand_cleared) {
+		memset(&dfl, 0, sizeof dfl);
+		dfl.handler = (void *)SIG_DFL;
+		for (i = 1; i <= KERNEL_NSIG; i++) {
+			if (i == SIGKILL || i == SIGSTOP)
+				continue;
+			if (raw(SYS_rt_sigaction, i, (long)&dfl, (long)&old, 8) != 0)
+				continue;
+			if (old.handler == (void *)SIG_IGN)
+				raw(SYS_rt_sigaction, i, (long)&old, 0, 8);
+		}
 	}
 	if (raw(SYS_setpgid, 0, 0, 0, 0) != 0)
 		goto fail;
@@ -180,6 +183,32 @@ static int getfd(struct server *s, int fd) {
 	return nfd;
 }
 
+/* clone_child forks c's child with clone3: into the cgroup directory cg
+ * unless cg is -1, with the daemon's signal handlers cleared by the kernel
+ * (CLONE_CLEAR_SIGHAND, Linux 5.5). It returns the pid, or -errno. Where
+ * clone3 or a flag is missing (-ENOSYS, -E2BIG, -EINVAL) it leaves
+ * c->sighand_cleared 0 and the caller forks with clone(2); otherwise a
+ * failure is the clone's own. */
+static long clone_child(struct server *s, struct child_ctx *c, int cg) {
+	struct rcd_clone_args a;
+	long ret;
+
+	memset(&a, 0, sizeof a);
+	a.flags = CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND;
+	if (cg >= 0) {
+		a.flags |= CLONE_INTO_CGROUP;
+		a.cgroup = (uint64_t)cg;
+	}
+	a.exit_signal = SIGCHLD;
+	a.stack = (uint64_t)(uintptr_t)s->stack;
+	a.stack_size = CHILD_STACK;
+	c->sighand_cleared = 1;
+	ret = c->r->plain_clone ? -ENOSYS : rcd_clone3(&a, sizeof a, child_main, c);
+	if (ret == -ENOSYS || ret == -E2BIG || ret == -EINVAL)
+		c->sighand_cleared = 0;
+	return ret;
+}
+
 static void serve(struct server *s, rcd_req *r) {
 	struct child_ctx c;
 	int taken[3], ntaken = 0, i, st;
@@ -211,7 +240,6 @@ static void serve(struct server *s, rcd_req *r) {
 		/* Cloned straight into its cgroup: cheaper than moving the child
 		 * after the fork, which waits for an RCU grace period when the
 		 * cgroup lock is idle. */
-		struct rcd_clone_args a;
 		long ret;
 		int cg = open(r->cgroup_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (cg < 0) {
@@ -219,27 +247,26 @@ static void serve(struct server *s, rcd_req *r) {
 			r->in_cgroup = 1;
 			goto out;
 		}
-		memset(&a, 0, sizeof a);
-		a.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
-		a.exit_signal = SIGCHLD;
-		a.stack = (uint64_t)(uintptr_t)s->stack;
-		a.stack_size = CHILD_STACK;
-		a.cgroup = (uint64_t)cg;
-		ret = rcd_clone3(&a, sizeof a, child_main, &c);
+		ret = clone_child(s, &c, cg);
 		close(cg);
-		if (ret == -ENOSYS || ret == -E2BIG || ret == -EINVAL) {
-			/* No clone3 into a cgroup here: the child moves itself. */
-			c.join_v2 = 1;
-			pid = clone(child_main, s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
-		} else if (ret < 0) {
+		if (ret < 0 && c.sighand_cleared) {
 			r->err = (int)-ret;
 			r->in_cgroup = 1;
 			goto out;
-		} else {
-			pid = (pid_t)ret;
 		}
+		if (ret < 0) /* No clone3 into a cgroup here: the child moves itself. */
+			c.join_v2 = 1;
+		pid = ret < 0 ? clone(child_main, s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c) : (pid_t)ret;
 	} else {
-		pid = clone(child_main, s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+		long ret = clone_child(s, &c, -1);
+		if (ret >= 0) {
+			pid = (pid_t)ret;
+		} else if (!c.sighand_cleared) {
+			pid = clone(child_main, s->stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+		} else {
+			errno = (int)-ret;
+			pid = -1;
+		}
 	}
 	if (pid < 0) {
 		r->err = errno;

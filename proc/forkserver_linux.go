@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -50,6 +51,10 @@ type forkServer struct {
 	waiting map[*C.rcd_req]chan struct{}
 	broken  bool // the eventfd failed: no more requests (see collect)
 	closing bool // close was called: a failed read of notify is the close
+
+	// plainClone makes the server fork with clone(2), as on kernels
+	// without clone3 (tests of that path).
+	plainClone atomic.Bool
 }
 
 // newForkServer starts a fork server of n threads.
@@ -163,6 +168,9 @@ func (fs *forkServer) forkExec(req *forkReq) (forked, error) {
 		}
 	}
 	r.null_fd = C.int(req.null)
+	if fs.plainClone.Load() {
+		r.plain_clone = 1
+	}
 	if c := req.cgroup; c != nil {
 		// path: the directory, dir: its cgroup.procs, env: the v1 files.
 		cg, err := newCBlock(c.Dir, nil, c.Procs, c.procsFiles()[0])

@@ -25,6 +25,8 @@ typedef struct rcd_req {
 	char *const *cgroups;   /* NULL-terminated cgroup.procs files the child
 	                         * writes "0" into before anything else (v1
 	                         * ones); NULL: none */
+	int plain_clone;        /* fork with clone(2), as where clone3 is
+	                         * missing (tests) */
 
 	/* Out: set by the server before the request is handed back. */
 	int pid;

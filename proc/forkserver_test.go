@@ -82,10 +82,22 @@ func TestForkServerClosedFile(t *testing.T) {
 // TestForkServerSignals checks that the child starts with no signal blocked
 // and none caught, although the server threads block them all and the
 // daemon catches most, and that a signal the daemon ignores stays ignored
-// (as exec keeps it).
+// (as exec keeps it): with clone3's CLONE_CLEAR_SIGHAND, and with the
+// child's own reset where the server forks with clone(2).
 func TestForkServerSignals(t *testing.T) {
 	signal.Ignore(syscall.SIGUSR2)
 	defer signal.Reset(syscall.SIGUSR2)
+	t.Run("clone3", checkChildSignals)
+	fs, ok := testStarter.forker().(*forkServer)
+	if !ok {
+		t.Fatalf("testStarter forks on %s, not on the fork server", forkerName(testStarter.forker()))
+	}
+	fs.plainClone.Store(true)
+	defer fs.plainClone.Store(false)
+	t.Run("clone", checkChildSignals)
+}
+
+func checkChildSignals(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
 	defer cleanup(t, p)
 	waitfor.Condition(t, waitTimeout, func() bool {
