@@ -4,7 +4,6 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
-	"time"
 )
 
 // sharedFile is a File open in a Group, with the number of its references.
@@ -58,27 +57,40 @@ func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 // first record too. The call marks the start of a run: make a new
 // LazyFile for each process.
 func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
-	l := &lazyFile{g: g, path: path, opts: o}
+	l := &lazyFile{g: g, path: path, opts: g.sharedOptions(o)}
 	if _, stream, ok := indexOf(path, false); ok {
-		l.stream, l.run = stream, g.opts.Now()
+		l.stream, l.run = stream, g.opts.Now().UnixNano()
 	}
 	return l
 }
 
+// lazyFile is kept small: there are two per instance, most of them never
+// written to.
 type lazyFile struct {
 	g    *Group
 	path string
-	opts FileOptions
-	f    *fileRef // nil until the first write
+	opts *FileOptions  // shared, never written to (sharedOptions)
+	f    *fileRef      // nil until the first write
+	idx  *arrivalIndex // shared from the first write on
 
-	stream byte          // o or e; 0: no arrival index
-	run    time.Time     // when the run began; zero once recorded
-	idx    *arrivalIndex // shared from the first write on
+	run    int64 // when the run began (Unix nanoseconds); 0 once recorded
+	stream byte  // o or e; 0: no arrival index
+}
+
+// sharedOptions returns a pointer to options equal to o, shared with the
+// LazyFiles made before it with the same options (every `auto` log of the
+// daemon has the same): the Group remembers the last ones.
+func (g *Group) sharedOptions(o FileOptions) *FileOptions {
+	if last := g.lastOpts.Load(); last != nil && *last == o {
+		return last
+	}
+	g.lastOpts.Store(&o)
+	return &o
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	if l.f == nil {
-		f, err := l.g.OpenFile(l.path, l.opts)
+		f, err := l.g.OpenFile(l.path, *l.opts)
 		if err != nil {
 			return 0, err
 		}
@@ -92,7 +104,7 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	}
 	return l.f.sf.writeNoted(p, func(ino uint64, off int64) {
 		l.idx.note(l.g.opts.Now(), l.stream, ino, off, l.run)
-		l.run = time.Time{}
+		l.run = 0
 	})
 }
 
