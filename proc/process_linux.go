@@ -33,8 +33,14 @@ type Process struct {
 	// observed is set once the exit is observed (or waiting failed), after
 	// status, waitErr and exitPass: a reader that sees it set may read them.
 	observed atomic.Bool
+	// wakeups counts the exit watcher's checks of this process; tests use it
+	// to check that waiting parks instead of spinning.
+	wakeups  atomic.Int32
 	onExitMu sync.Mutex
-	exitRan  bool     // the OnExit callbacks have been started; later ones start at once
+	exitRan  bool // the OnExit callbacks have been started; later ones start at once
+	// released is guarded by mu (below); it sits here, beside exitRan, to
+	// keep the struct small: there is one per running instance.
+	released bool
 	onExit   []func() // started when the exit is observed
 	// done is closed once the exit is observed; made by the first Done or
 	// Wait that has to wait (under onExitMu), as most exits are handed on
@@ -46,12 +52,7 @@ type Process struct {
 	// mu guards released and the pidfd's life. Whoever uses the pidfd, or
 	// signals the group, holds it for reading, so that Release cannot close
 	// the pidfd (and reap the leader, freeing its pid and pgid) meanwhile.
-	mu       sync.RWMutex
-	released bool
-
-	// wakeups counts the exit watcher's checks of this process; tests use it
-	// to check that waiting parks instead of spinning.
-	wakeups atomic.Int64
+	mu sync.RWMutex
 }
 
 // Pid returns the leader's pid, which is also the process group id.
