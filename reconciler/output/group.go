@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/reconciled/reconciled/internal/epoll"
@@ -65,6 +64,8 @@ type Report struct {
 // Target is one destination of a pump.
 type Target struct {
 	// Name is how reports call it: the path of a log file, or "terminal".
+	// Empty: the Name of W, if it has that method (an AutoLog, which makes
+	// its path only when asked).
 	Name string
 	W    io.Writer
 	// BestEffort gives up on the target at its first error (reporting it)
@@ -81,13 +82,12 @@ type Group struct {
 
 	set epoll.Set // the pipes of the idle pumps
 
-	lastOpts atomic.Pointer[FileOptions] // see sharedOptions
-
 	mu      sync.Mutex
 	pumps   *Pump // the running pumps, linked by their prev and next
 	npumps  int
 	files   map[string]*sharedFile   // by clean path
 	indexes map[string]*arrivalIndex // by path
+	kinds   []*lazyKind              // the last kinds of lazy files made, for sharing
 }
 
 // NewGroup returns an empty Group.

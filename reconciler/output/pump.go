@@ -404,6 +404,16 @@ func (p *Pump) write(data []byte) bool {
 	return true
 }
 
+// name is how reports call t (see Target.Name).
+func (t *target) name() string {
+	if t.Name == "" {
+		if n, ok := t.W.(interface{ Name() string }); ok {
+			return n.Name()
+		}
+	}
+	return t.Name
+}
+
 func (p *Pump) writeTarget(t *target, data []byte) bool {
 	if t.off {
 		return true
@@ -418,7 +428,7 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		}
 		if err == nil && len(data) == 0 {
 			if failing {
-				p.g.opts.Report(Report{Source: p.src, Target: t.Name})
+				p.g.opts.Report(Report{Source: p.src, Target: t.name()})
 			}
 			if timer != nil {
 				timer.Stop()
@@ -430,12 +440,12 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		}
 		if t.BestEffort {
 			t.off = true
-			p.g.opts.Report(Report{Source: p.src, Target: t.Name, Err: err, Dropped: int64(len(data))})
+			p.g.opts.Report(Report{Source: p.src, Target: t.name(), Err: err, Dropped: int64(len(data))})
 			return true
 		}
 		if !failing {
 			failing = true
-			p.g.opts.Report(Report{Source: p.src, Target: t.Name, Err: err})
+			p.g.opts.Report(Report{Source: p.src, Target: t.name(), Err: err})
 		}
 		if timer == nil {
 			timer = time.NewTimer(delay)
