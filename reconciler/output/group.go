@@ -129,13 +129,15 @@ func NewGroup(o Options) *Group {
 // data to write.
 func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
 	p := &Pump{g: g, fd: int32(r), src: src}
-	if len(targets) <= len(p.first) {
-		p.targets = p.first[:len(targets)]
-	} else {
-		p.targets = make([]target, len(targets))
-	}
-	for i, t := range targets {
-		p.targets[i] = target{Name: t.Name, W: t.W, BestEffort: t.BestEffort}
+	switch {
+	case len(targets) == 1:
+		p.first[0], p.one = newTarget(targets[0]), true
+	case len(targets) > 1:
+		ts := make([]target, len(targets))
+		for i, t := range targets {
+			ts[i] = newTarget(t)
+		}
+		p.more = &ts
 	}
 	// p.mu is held from before the pump is known to Group.Wait (whose
 	// Abort then waits for it) until it is idle, and across Add, so that a

@@ -42,10 +42,10 @@ type Pump struct {
 	g   *Group
 	tok uint64
 	src Source
-	// targets are first[:1] for a pump with one target (the usual case:
-	// its log file), so that they cost no allocation of their own.
-	targets []target
-	first   [1]target
+	// The targets: one (the usual case: its log file) is kept in first,
+	// at no allocation of its own; more than one in *more.
+	first [1]target
+	more  *[]target
 
 	// prev and next link the Group's running pumps (under the Group's lock).
 	prev, next *Pump
@@ -64,6 +64,7 @@ type Pump struct {
 	carry   *[]byte // what is in hand while buf is nil; nil until a pump first parks a partial line
 	dropped int64   // bytes given up
 
+	one      bool      // first holds the one target
 	state    pumpState // under mu
 	pending  bool      // under mu: a Ready came while busy (after a rearm): read again
 	aborted  bool      // under mu
@@ -349,7 +350,7 @@ func (p *Pump) end() {
 	}
 	p.dropped += int64(len(p.carried()))
 	p.carry = nil
-	for _, t := range p.targets {
+	for _, t := range p.targets() {
 		if c, ok := t.W.(io.Closer); ok {
 			c.Close()
 		}
@@ -364,6 +365,17 @@ func (p *Pump) end() {
 		close(p.sig.done)
 	}
 	p.mu.Unlock()
+}
+
+// targets returns the pump's targets.
+func (p *Pump) targets() []target {
+	switch {
+	case p.more != nil:
+		return *p.more
+	case p.one:
+		return p.first[:]
+	}
+	return nil
 }
 
 // carried is what is in hand while buf is nil (a short partial line).
@@ -396,13 +408,16 @@ func readFd(fd int, b []byte) (int, error) { return rawsys.Read(fd, b) }
 // write hands data to every target. It returns false when the pump was
 // aborted meanwhile.
 func (p *Pump) write(data []byte) bool {
-	for i := range p.targets {
-		if !p.writeTarget(&p.targets[i], data) {
+	ts := p.targets()
+	for i := range ts {
+		if !p.writeTarget(&ts[i], data) {
 			return false
 		}
 	}
 	return true
 }
+
+func newTarget(t Target) target { return target{Name: t.Name, W: t.W, BestEffort: t.BestEffort} }
 
 // name is how reports call t (see Target.Name).
 func (t *target) name() string {
