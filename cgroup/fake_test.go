@@ -83,7 +83,7 @@ func openFake(t *testing.T, l Layout, o RootOptions) *Root {
 	}
 	dir, _ := h.Dir(p)
 	r := &Root{layout: l, path: p, v2: dir, v1: map[string]string{}, ctrls: map[string]Controller{},
-		refs: map[string]int{}, live: map[instanceKey]bool{}, afterMkdir: addControlFiles}
+		refs: map[string]int{}, live: map[string]struct{}{}, afterMkdir: addControlFiles}
 	if err := r.open(o); err != nil {
 		t.Fatal(err)
 	}

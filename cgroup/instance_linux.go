@@ -21,10 +21,12 @@ var ErrNoMemoryCgroup = errors.New("the instance has no memory cgroup")
 // hierarchy and, on a hybrid host, in the v1 hierarchies its resources
 // need. Methods are safe for concurrent use; after Remove succeeded only
 // the accessors may be called.
+//
+// There is one per instance: its names are parts of one string, v2, where
+// it can (see Create).
 type Instance struct {
 	root    *Root
 	program string
-	name    string            // NAME-i
 	rel     string            // NAME/NAME-i: the v2 directory below the root
 	v2      string            // v2 directory
 	v1      map[string]string // controller -> v1 directory; nil: none
@@ -45,16 +47,20 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 	if err := r.Check(res); err != nil {
 		return nil, err
 	}
-	name := program + "-" + strconv.Itoa(index)
-	if err := r.acquire(program, name); err != nil {
+	rel := program + "/" + program + "-" + strconv.Itoa(index)
+	v2 := filepath.Join(r.v2, rel)
+	if n := len(v2) - len(rel); n > 0 && v2[n-1] == '/' && v2[n:] == rel {
+		rel = v2[n:] // the same bytes: keep one string
+	}
+	i := &Instance{root: r, program: program, rel: rel, v2: v2}
+	name := i.Name()
+	if err := r.acquire(program, rel); err != nil {
 		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
-	i := &Instance{root: r, program: program, name: name,
-		rel: program + "/" + name, v2: filepath.Join(r.v2, program, name)}
 	defer func() {
 		if err != nil {
 			i.undo()
-			r.release(program, name)
+			r.release(program, rel)
 		}
 	}()
 	if err := r.mkdirFreshV2(i.rel, i.v2); err != nil {
@@ -165,14 +171,14 @@ func (r *Root) mkdirFresh(dir string) error {
 	return r.mkdir(dir)
 }
 
-// acquire counts an instance of program in, creating its NAME directory
-// (with the root's v2 controllers enabled for its children) for the first.
-func (r *Root) acquire(program, name string) error {
+// acquire counts the instance rel (NAME/NAME-i) of program in, creating
+// its NAME directory (with the root's v2 controllers enabled for its
+// children) for the first.
+func (r *Root) acquire(program, rel string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key := instanceKey{program, name}
-	if r.live[key] {
-		return fmt.Errorf("cgroup %s/%s exists already", program, name)
+	if _, ok := r.live[rel]; ok {
+		return fmt.Errorf("cgroup %s exists already", rel)
 	}
 	if r.refs[program] == 0 {
 		dir := filepath.Join(r.v2, program)
@@ -186,17 +192,17 @@ func (r *Root) acquire(program, name string) error {
 		}
 	}
 	r.refs[program]++
-	r.live[key] = true
+	r.live[rel] = struct{}{}
 	return nil
 }
 
-// release counts an instance of program out and removes the program's
-// directories after the last (failing quietly: a leftover still inside
-// keeps them, and the next start's clean-up takes them).
-func (r *Root) release(program, name string) {
+// release counts the instance rel of program out and removes the
+// program's directories after the last (failing quietly: a leftover still
+// inside keeps them, and the next start's clean-up takes them).
+func (r *Root) release(program, rel string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.live, instanceKey{program, name})
+	delete(r.live, rel)
 	if r.refs[program]--; r.refs[program] > 0 {
 		return
 	}
@@ -217,7 +223,7 @@ func (i *Instance) undo() {
 func (i *Instance) Program() string { return i.program }
 
 // Name returns the instance's name, NAME-i.
-func (i *Instance) Name() string { return i.name }
+func (i *Instance) Name() string { return i.rel[len(i.program)+1:] }
 
 // Dir returns the instance's v2 directory.
 func (i *Instance) Dir() string { return i.v2 }
@@ -257,7 +263,7 @@ func (i *Instance) Procs() []string {
 // tells when they are gone.
 func (i *Instance) Kill() error {
 	if err := killDir(i.v2, i.root.hasKill); err != nil {
-		return fmt.Errorf("kill cgroup %s: %w", i.name, err)
+		return fmt.Errorf("kill cgroup %s: %w", i.Name(), err)
 	}
 	return nil
 }
@@ -286,7 +292,7 @@ func (i *Instance) SignalExcept(sig unix.Signal, skip func(pid int) bool) error 
 		return pids, err
 	}
 	if err := signalMembers(read, i.v2, sig, skip); err != nil {
-		return fmt.Errorf("signal cgroup %s: %w", i.name, err)
+		return fmt.Errorf("signal cgroup %s: %w", i.Name(), err)
 	}
 	return nil
 }
@@ -335,10 +341,10 @@ func (i *Instance) Remove() error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("remove cgroup %s: %w", i.name, errors.Join(errs...))
+		return fmt.Errorf("remove cgroup %s: %w", i.Name(), errors.Join(errs...))
 	}
 	i.removed = true
-	i.root.release(i.program, i.name)
+	i.root.release(i.program, i.rel)
 	return nil
 }
 
@@ -359,7 +365,7 @@ func (i *Instance) RemoveEmpty() (bool, error) {
 		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY) {
 			return false, nil
 		}
-		return false, fmt.Errorf("remove cgroup %s: %w", i.name, err)
+		return false, fmt.Errorf("remove cgroup %s: %w", i.Name(), err)
 	}
 	var errs []error
 	for _, d := range i.v1Dirs {
@@ -368,10 +374,10 @@ func (i *Instance) RemoveEmpty() (bool, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return true, fmt.Errorf("remove cgroup %s: %w", i.name, errors.Join(errs...))
+		return true, fmt.Errorf("remove cgroup %s: %w", i.Name(), errors.Join(errs...))
 	}
 	i.removed = true
-	i.root.release(i.program, i.name)
+	i.root.release(i.program, i.rel)
 	return true, nil
 }
 
@@ -385,11 +391,11 @@ func (i *Instance) OOMKills() (uint64, error) {
 	case i.v1[ctrlMemory] != "":
 		p = filepath.Join(i.v1[ctrlMemory], fileV1OOMControl)
 	default:
-		return 0, fmt.Errorf("oom kills of %s: %w", i.name, ErrNoMemoryCgroup)
+		return 0, fmt.Errorf("oom kills of %s: %w", i.Name(), ErrNoMemoryCgroup)
 	}
 	n, _, err := readKeyed(p, "oom_kill")
 	if err != nil {
-		return 0, fmt.Errorf("oom kills of %s: %w", i.name, err)
+		return 0, fmt.Errorf("oom kills of %s: %w", i.Name(), err)
 	}
 	return n, nil
 }

@@ -57,7 +57,7 @@ func (r *Root) leftoversOf(mine func(program string) bool) ([]Leftover, error) {
 	r.mu.Lock()
 	var out []Leftover
 	for key, l := range byKey {
-		if !r.live[key] {
+		if _, live := r.live[key.program+"/"+key.name]; !live {
 			out = append(out, *l)
 		}
 	}

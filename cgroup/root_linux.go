@@ -166,8 +166,8 @@ type Root struct {
 	noV1Mem bool
 
 	mu   sync.Mutex
-	refs map[string]int       // program -> instances created and not removed
-	live map[instanceKey]bool // those instances
+	refs map[string]int      // program -> instances created and not removed
+	live map[string]struct{} // those instances, by NAME/NAME-i (Instance.rel)
 
 	// fd is an O_PATH descriptor of the v2 directory while hasFD (from
 	// open until Remove): the busy paths (a start's mkdir, an exit's
@@ -208,11 +208,11 @@ func OpenRoot(l Layout, o RootOptions) (*Root, error) {
 	}
 	r := &Root{layout: l, path: p, v2: dir, v1: map[string]string{},
 		ctrls: map[string]Controller{}, noV1Mem: o.NoV1MemoryAccounting,
-		refs: map[string]int{}, live: map[instanceKey]bool{}}
+		refs: map[string]int{}, live: map[string]struct{}{}}
 	return r, r.open(o)
 }
 
-// instanceKey names an instance cgroup, PROGRAM/NAME-i, in Root.live.
+// instanceKey names an instance cgroup, PROGRAM/NAME-i.
 type instanceKey struct{ program, name string }
 
 // open is OpenRoot after the paths are known; a fake-tree test calls it

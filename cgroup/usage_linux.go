@@ -21,7 +21,7 @@ type Usage struct {
 // Usage reads CPU time (v2 cpu.stat usage_usec, else v1 cpuacct.usage)
 // and memory (v2 memory.current, else v1 memory.usage_in_bytes).
 func (i *Instance) Usage() (Usage, error) {
-	return readUsage(i.name, i.v2, i.root.ctrls[ctrlMemory].Version == V2, i.v1[ctrlCPUAcct], i.v1[ctrlMemory])
+	return readUsage(i.Name(), i.v2, i.root.ctrls[ctrlMemory].Version == V2, i.v1[ctrlCPUAcct], i.v1[ctrlMemory])
 }
 
 // readUsage reads the usage of the instance cgroup whose v2 directory is

@@ -32,7 +32,7 @@ func (w *exitWatcher) watch(p *Process) error {
 	// pidfd fires only once its process exits, and check takes p.mu first.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tok, err := w.set.Add(p.pidfd, processReady{p, w})
+	tok, err := w.set.Add(p.pidfd, (*processReady)(p))
 	if err != nil {
 		return fmt.Errorf("watch pidfd: %w", err)
 	}
@@ -58,10 +58,12 @@ func (w *exitWatcher) rearm(p *Process) {
 // waiting.
 func (w *exitWatcher) drain() { w.set.Drain() }
 
-// processReady is a Process as the set's Handler.
-type processReady struct {
-	p *Process
-	w *exitWatcher
-}
+// processReady is a Process as the set's Handler: a pointer, which an
+// interface holds without an allocation of its own. Its watcher is its
+// Starter's.
+type processReady Process
 
-func (r processReady) Ready() { r.p.check(r.w) }
+func (r *processReady) Ready() {
+	p := (*Process)(r)
+	p.check(&p.starter.exits)
+}

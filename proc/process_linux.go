@@ -24,28 +24,35 @@ type Process struct {
 	pidfd   int    // non-blocking; open until Release, which holds mu to close it
 	token   uint64 // of pidfd in the Starter's exit watcher
 	// exitPass is the number of reaper passes started when the exit was
-	// observed; set before done is closed (see GroupGone).
+	// observed; set before observed (see GroupGone).
 	exitPass uint64
 	thread   *forkThread // that forked it (nil: one that outlives every leader, e.g. a server thread); told at Release
 
 	exitOnce sync.Once
 
+	// observed is set once the exit is observed (or waiting failed), after
+	// status, waitErr and exitPass: a reader that sees it set may read them.
+	observed atomic.Bool
+	// wakeups counts the exit watcher's checks of this process; tests use it
+	// to check that waiting parks instead of spinning.
+	wakeups  atomic.Int32
 	onExitMu sync.Mutex
-	onExit   []func()      // started when the exit is observed
-	exitRan  bool          // they have been started; later ones start at once
-	done     chan struct{} // closed once the exit is observed (or waiting failed)
-	status   ExitStatus    // set before done is closed
-	waitErr  error         // set before done is closed
+	exitRan  bool // the OnExit callbacks have been started; later ones start at once
+	// released is guarded by mu (below); it sits here, beside exitRan, to
+	// keep the struct small: there is one per running instance.
+	released bool
+	onExit   []func() // started when the exit is observed
+	// done is closed once the exit is observed; made by the first Done or
+	// Wait that has to wait (under onExitMu), as most exits are handed on
+	// through OnExit and nobody waits on the channel.
+	done    chan struct{}
+	status  ExitStatus // set before observed
+	waitErr error      // set before observed
 
 	// mu guards released and the pidfd's life. Whoever uses the pidfd, or
 	// signals the group, holds it for reading, so that Release cannot close
 	// the pidfd (and reap the leader, freeing its pid and pgid) meanwhile.
-	mu       sync.RWMutex
-	released bool
-
-	// wakeups counts the exit watcher's checks of this process; tests use it
-	// to check that waiting parks instead of spinning.
-	wakeups atomic.Int64
+	mu sync.RWMutex
 }
 
 // Pid returns the leader's pid, which is also the process group id.
@@ -100,8 +107,11 @@ func (p *Process) SignalGroup(sig syscall.Signal) error {
 // processes, parked in the netpoller on an epoll set of their pidfds); no
 // thread is blocked and nothing polls.
 func (p *Process) Wait(ctx context.Context) (ExitStatus, error) {
+	if p.observed.Load() {
+		return p.status, p.waitErr
+	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return p.status, p.waitErr
 	case <-ctx.Done():
 		return ExitStatus{}, ctx.Err()
@@ -111,6 +121,14 @@ func (p *Process) Wait(ctx context.Context) (ExitStatus, error) {
 // Done returns a channel that is closed when the leader's exit has been
 // observed. Then Wait returns at once.
 func (p *Process) Done() <-chan struct{} {
+	p.onExitMu.Lock()
+	defer p.onExitMu.Unlock()
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if p.exitRan {
+			close(p.done)
+		}
+	}
 	return p.done
 }
 
@@ -171,13 +189,16 @@ func (p *Process) finish(st ExitStatus, err error) {
 		p.starter.groupMu.Lock()
 		p.exitPass = p.starter.passes
 		p.starter.groupMu.Unlock()
-		close(p.done)
+		p.observed.Store(true)
 		if p.token != 0 {
 			p.starter.exits.forget(p.token)
 		}
 		p.onExitMu.Lock()
 		fs := p.onExit
 		p.onExit, p.exitRan = nil, true
+		if p.done != nil {
+			close(p.done)
+		}
 		p.onExitMu.Unlock()
 		for _, f := range fs {
 			f()
@@ -194,14 +215,7 @@ func (p *Process) finish(st ExitStatus, err error) {
 func (p *Process) Exited() bool { return p.exited() }
 
 // exitObserved reports whether the exit has been observed already.
-func (p *Process) exitObserved() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Process) exitObserved() bool { return p.observed.Load() }
 
 // exited reports whether the leader has exited, checking now if needed.
 func (p *Process) exited() bool {

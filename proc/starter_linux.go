@@ -282,7 +282,6 @@ func (s *Starter) register(c forked, name string) (*Process, error) {
 		name:    name,
 		pidfd:   pidfd,
 		thread:  c.thread,
-		done:    make(chan struct{}),
 	}
 	if err := s.exits.watch(p); err != nil {
 		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)

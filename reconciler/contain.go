@@ -144,7 +144,12 @@ type cgroupProcess struct {
 	c           *Cgroups
 	empty       *cgroup.EmptyWatcher
 	releaseOnce sync.Once
-	gone        chan struct{} // closed once Release reaped the leader and queued the removal
+	// gone is closed once Release reaped the leader and queued the
+	// removal; made by the first released (under goneMu), as an instance
+	// at rest never asks.
+	goneMu sync.Mutex
+	gone   chan struct{}
+	isGone bool // Release got that far
 	// found is set once the cgroup was found empty. It stays so: no
 	// process can enter an empty instance cgroup (a child is born in its
 	// parent's, and the daemon moves none in), so a stop signal still
@@ -153,7 +158,7 @@ type cgroupProcess struct {
 }
 
 func newCgroupProcess(pr Process, cg *cgroup.Instance, c *Cgroups) *cgroupProcess {
-	return &cgroupProcess{Process: pr, cg: cg, c: c, empty: c.Empty, gone: make(chan struct{})}
+	return &cgroupProcess{Process: pr, cg: cg, c: c, empty: c.Empty}
 }
 
 // SignalGroup sends sig to every process of the instance, each once: to
@@ -247,7 +252,12 @@ func (p *cgroupProcess) Release() error {
 	}
 	p.releaseOnce.Do(func() {
 		p.c.removals.add(&p.c.wg, removalKey(p.cg.Program(), p.cg.Name()), p, p.c.remove)
-		close(p.gone)
+		p.goneMu.Lock()
+		p.isGone = true
+		if p.gone != nil {
+			close(p.gone)
+		}
+		p.goneMu.Unlock()
 	})
 	return err
 }
@@ -255,7 +265,24 @@ func (p *cgroupProcess) Release() error {
 // released is closed once Release has reaped the leader and queued the
 // cgroup's removal: the instance's next process waits for it (see
 // program.spawnProcess), and its Create takes the removal over.
-func (p *cgroupProcess) released() <-chan struct{} { return p.gone }
+func (p *cgroupProcess) released() <-chan struct{} {
+	p.goneMu.Lock()
+	defer p.goneMu.Unlock()
+	return lazyClosed(&p.gone, p.isGone)
+}
+
+// lazyClosed returns *ch, made at the first call (closed at once when
+// fired). The caller holds the lock that guards *ch and fired; whoever
+// fires it closes *ch if it has been made.
+func lazyClosed(ch *chan struct{}, fired bool) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
+		if fired {
+			close(*ch)
+		}
+	}
+	return *ch
+}
 
 // OOMKilled reports whether the OOM killer killed a process of the
 // instance's cgroup (a fresh cgroup per process, so any kill counts).

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,20 +28,19 @@ import (
 // a sweep after the process group emptied found none left.
 type markedProcess struct {
 	Process
-	sw       *sweeper
-	program  string
-	index    int
-	started  time.Time
-	mu       sync.Mutex
-	lastSig  syscall.Signal // the last signal sent to the group
-	final    bool           // a sweep after the process group emptied found nothing alive
-	escaped  []proc.Marked  // found by sweeps, maybe exited since
-	gone     chan struct{}  // closed at Release: the pid may name another process since
-	goneOnce sync.Once
+	sw      *sweeper
+	program string
+	index   int
+	started time.Time
+	mu      sync.Mutex
+	lastSig syscall.Signal // the last signal sent to the group
+	final   bool           // a sweep after the process group emptied found nothing alive
+	escaped []proc.Marked  // found by sweeps, maybe exited since
+	gone    atomic.Bool    // set at Release: the pid may name another process since
 }
 
 func newMarkedProcess(pr Process, sw *sweeper, program string, index int, started time.Time) *markedProcess {
-	return &markedProcess{Process: pr, sw: sw, program: program, index: index, started: started, gone: make(chan struct{})}
+	return &markedProcess{Process: pr, sw: sw, program: program, index: index, started: started}
 }
 
 // SignalGroup sends sig to the process group, and then, from a sweep, to
@@ -109,20 +109,13 @@ func (p *markedProcess) WaitGroupEmpty(ctx context.Context) error {
 // process group a leader left, which retire stops in the background).
 func (p *markedProcess) Release() error {
 	err := p.Process.Release()
-	p.goneOnce.Do(func() { close(p.gone) })
+	p.gone.Store(true)
 	return err
 }
 
 // isReleased reports whether the leader was reaped: its pid may name
 // another process since.
-func (p *markedProcess) isReleased() bool {
-	select {
-	case <-p.gone:
-		return true
-	default:
-		return false
-	}
-}
+func (p *markedProcess) isReleased() bool { return p.gone.Load() }
 
 // swept takes a sweep's finds for this instance: it remembers them, sends
 // the asked-for signal to all of them, or the group's last signal to those

@@ -57,8 +57,7 @@ func (p *program) do(in *instance, e effect) any {
 	case effWatch:
 		p.watchExit(in)
 	case effStartProbes:
-		p.startProbes(in, in.probers)
-		in.probers = probers{}
+		p.startProbes(in, in.takeProbers())
 	case effStopProbes:
 		p.stopProbes(in)
 	case effSignal:
@@ -193,7 +192,8 @@ func (p *program) onSpawned(m spawned) {
 	}
 	ev := evSpawned{err: m.err, at: m.at, hasReadiness: m.probers.readiness != nil}
 	if m.err == nil {
-		in.proc, in.probers = m.proc, m.probers
+		in.proc = m.proc
+		in.setProbers(m.probers)
 		ev.pid = m.proc.Pid()
 		clear(p.limitsReported) // a limit reached is reported again
 	}

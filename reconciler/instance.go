@@ -17,15 +17,68 @@ type instance struct {
 	idx int
 	life
 
-	proc        Process // the current process; nil: none
-	timer       clock.Timer
-	timerGen    int
-	probers     probers // built with the spawn, until its probes start
-	probeCancel func()  // ends its probe workers; nil: none run
+	proc     Process // the current process; nil: none
+	timer    clock.Timer
+	timerGen int
+	probes   *probeRun // nil: no probes built or running (most instances)
 	// previous is closed once the instance's previous process is let go
 	// (its cgroup emptied, its leader reaped); nil: nothing to wait for.
 	previous <-chan struct{}
 	fullName string // NAME-i, once name has been called
+}
+
+// probeRun is what an instance whose spec has probes holds for its
+// process, apart from the instance: there are thousands of instances, and
+// most have no probes.
+type probeRun struct {
+	built  probers // built with the spawn, until its probes start
+	cancel func()  // ends its probe workers; nil: none run
+}
+
+// setProbers keeps the probes built with the spawn of in's new process,
+// until effStartProbes starts them.
+func (in *instance) setProbers(prs probers) {
+	if prs.readiness == nil && prs.liveness == nil {
+		if in.probes != nil {
+			in.probes.built = probers{}
+		}
+		return
+	}
+	if in.probes == nil {
+		in.probes = &probeRun{}
+	}
+	in.probes.built = prs
+}
+
+// takeProbers returns the probes built with the spawn, and forgets them.
+func (in *instance) takeProbers() probers {
+	if in.probes == nil {
+		return probers{}
+	}
+	prs := in.probes.built
+	in.probes.built = probers{}
+	return prs
+}
+
+// probeCancel returns what ends in's probe workers; nil: none run.
+func (in *instance) probeCancel() func() {
+	if in.probes == nil {
+		return nil
+	}
+	return in.probes.cancel
+}
+
+// setProbeCancel records what ends in's probe workers (nil: none run).
+func (in *instance) setProbeCancel(cancel func()) {
+	switch {
+	case in.probes != nil:
+		in.probes.cancel = cancel
+		if cancel == nil && in.probes.built.readiness == nil && in.probes.built.liveness == nil {
+			in.probes = nil
+		}
+	case cancel != nil:
+		in.probes = &probeRun{cancel: cancel}
+	}
 }
 
 // name is NAME-i; program is always the same program's name.

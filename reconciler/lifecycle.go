@@ -13,10 +13,22 @@ import (
 // life is what the lifecycle decides about one instance: plain data, no
 // handles. transition is the only function that changes it; the program's
 // executor (execute.go) carries out the effects it returns.
+//
+// It is kept small (an instance holds one, a program thousands): the
+// one-byte fields together first, what only some stops need behind a
+// pointer.
 type life struct {
 	phase phase
 	// stop says why the instance is STOPPING (stopping, draining).
 	stop stopReason
+
+	// Probes of the current process.
+	hasReadiness bool // its spec has a readiness probe
+	probeReady   bool // the readiness probe's verdict is passing
+	wasReady     bool // ready() as last reported by an event
+	everReady    bool // the current process has been ready (rollout progress)
+	// The probes' last verdicts about the current process (health).
+	readyVerdict, liveVerdict verdict
 
 	// target is the spec the planner wants this instance to run; nil: none.
 	target     *spec.Program
@@ -40,23 +52,21 @@ type life struct {
 	// current process was spawned.
 	depEpoch uint64
 
-	// Probes of the current process.
-	hasReadiness bool // its spec has a readiness probe
-	probeReady   bool // the readiness probe's verdict is passing
-	wasReady     bool // ready() as last reported by an event
-	everReady    bool // the current process has been ready (rollout progress)
-	// The probes' last verdicts about the current process (health).
-	readyVerdict, liveVerdict verdict
-	// A stop that runs preStop first: when it began, and the signal (and
-	// its event's message) that goes out once preStop has ended.
-	stopAt      time.Time
-	preStopping bool
-	stopSig     syscall.Signal
-	stopMsg     string
+	// preStop is set while a stop waits for the preStop hook; nil: none
+	// does. Replaced, never changed: a life is copied by value.
+	preStop *preStopWait
+}
+
+// preStopWait is a stop that runs preStop first: when it began, and the
+// signal (and its event's message) that goes out once preStop has ended.
+type preStopWait struct {
+	at  time.Time
+	sig syscall.Signal
+	msg string
 }
 
 // stopReason says why an instance is being stopped.
-type stopReason int
+type stopReason uint8
 
 const (
 	stopNone   stopReason = iota
@@ -358,7 +368,7 @@ func (t *step) timer() {
 		}
 	case phStopping, phDraining:
 		s := t.spec.Spec
-		t.preStopping = false // killed with the rest: its end changes nothing
+		t.preStop = nil // killed with the rest: its end changes nothing
 		t.emit(effSignal{syscall.SIGKILL})
 		t.event(status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", s.StopTimeout, s.StopSignal.Name), t.pid)
 	}

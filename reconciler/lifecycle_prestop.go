@@ -19,7 +19,7 @@ func (t *step) preStopFirst(sig syscall.Signal, msg string) bool {
 	if t.spec.Spec.Lifecycle.PreStop == nil || sig == syscall.SIGKILL {
 		return false
 	}
-	t.preStopping, t.stopSig, t.stopMsg = true, sig, msg
+	t.preStop = &preStopWait{at: t.now, sig: sig, msg: msg}
 	t.emit(effPreStop{timeout: t.spec.Spec.PreStopTimeout()})
 	t.emit(effArmTimer{t.spec.Spec.StopTimeout})
 	return true
@@ -28,16 +28,17 @@ func (t *step) preStopFirst(sig syscall.Signal, msg string) bool {
 // preStopDone sends the stop signal that waited for preStop, and moves
 // SIGKILL to at least minKillAfterSignal after it.
 func (t *step) preStopDone(ev evPreStopDone) {
-	if t.phase != phStopping || !t.preStopping {
+	ps := t.preStop
+	if t.phase != phStopping || ps == nil {
 		return // the leader exited, or SIGKILL went out, meanwhile
 	}
-	t.preStopping = false
+	t.preStop = nil
 	if ev.err != nil {
 		t.event(status.EventWarning, "PreStopFailed", ev.err.Error()+"; stopping all the same", t.pid)
 	}
-	t.event(status.EventNormal, "Stopping", t.stopMsg, t.pid)
-	t.emit(effSignal{t.stopSig})
-	if left := t.stopAt.Add(t.spec.Spec.StopTimeout).Sub(t.now); left < minKillAfterSignal {
+	t.event(status.EventNormal, "Stopping", ps.msg, t.pid)
+	t.emit(effSignal{ps.sig})
+	if left := ps.at.Add(t.spec.Spec.StopTimeout).Sub(t.now); left < minKillAfterSignal {
 		t.emit(effArmTimer{minKillAfterSignal})
 	}
 }

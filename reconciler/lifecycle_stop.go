@@ -27,7 +27,6 @@ func (t *step) stopWith(why stopReason, sig syscall.Signal, msg string) {
 	t.emit(effCancelTimer{})
 	t.to(phStopping)
 	t.stop = why
-	t.stopAt = t.now
 	if t.preStopFirst(sig, msg) {
 		return
 	}

@@ -352,7 +352,7 @@ func TestPreStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := effectString(effs); got != "Stopping, signal TERM" || early.preStopping {
+	if got := effectString(effs); got != "Stopping, signal TERM" || early.preStop != nil {
 		t.Errorf("preStop done early: %q", got)
 	}
 	late, effs, err := transition(l, evPreStopDone{err: errors.New("preStop failed: exit 1")}, w, now.Add(9*time.Second))
@@ -363,7 +363,7 @@ func TestPreStop(t *testing.T) {
 		t.Errorf("preStop done late: %q", got)
 	}
 	killed, effs, _ := transition(l, evTimer{}, w, now.Add(10*time.Second))
-	if got := effectString(effs); !strings.Contains(got, "signal KILL") || killed.preStopping {
+	if got := effectString(effs); !strings.Contains(got, "signal KILL") || killed.preStop != nil {
 		t.Errorf("stopTimeout during preStop: %q", got)
 	}
 	if _, effs, _ := transition(killed, evPreStopDone{}, w, now.Add(11*time.Second)); len(effs) != 0 {

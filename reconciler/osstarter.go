@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -364,32 +363,27 @@ func (o *outputs) stream(stream string, out spec.Output, inherit *os.File) (*os.
 		if o.s.Terminal == nil {
 			return inherit, nil
 		}
-	case spec.OutputAuto, spec.OutputFile:
-		path := filepath.Join(o.s.LogDir, o.instance+"."+stream+".log")
+	case spec.OutputAuto:
+		// In a directory of the daemon's own: created with the first
+		// output, so quiet instances cost no file (and no path: the
+		// target's name is the file's, made when a report needs it).
 		fo := output.FileOptions{MaxSize: spec.DefaultLogMaxSize, MaxBackups: spec.DefaultLogMaxBackups, CreateDir: true}
-		if out.Mode == spec.OutputFile {
-			path = spec.Expand(out.File, spec.LookupEnv(o.env))
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(o.dir, path)
-			}
-			fo = output.FileOptions{MaxSize: out.MaxSize, MaxBackups: out.MaxBackups}
-			if strings.Contains(out.File, "$") {
-				// Expanded from the environment: what reports the file's
-				// later write failures names the field, not the path.
-				fo.Name = "spec." + stream + ".file " + out.File
-			}
+		targets = append(targets, output.Target{W: o.s.Output.AutoLog(o.s.LogDir, o.instance, stream, fo)})
+	case spec.OutputFile:
+		path := spec.Expand(out.File, spec.LookupEnv(o.env))
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(o.dir, path)
 		}
-		var f io.WriteCloser
-		if out.Mode == spec.OutputAuto {
-			// In a directory of the daemon's own: created with the
-			// first output, so quiet instances cost no file.
-			f = o.s.Output.LazyFile(path, fo)
-		} else {
-			// The user's path: a bad one fails the start, now.
-			var err error
-			if f, err = o.s.Output.OpenFile(path, fo); err != nil {
-				return nil, fmt.Errorf("open %s log: %w", stream, err)
-			}
+		fo := output.FileOptions{MaxSize: out.MaxSize, MaxBackups: out.MaxBackups}
+		if strings.Contains(out.File, "$") {
+			// Expanded from the environment: what reports the file's
+			// later write failures names the field, not the path.
+			fo.Name = "spec." + stream + ".file " + out.File
+		}
+		// The user's path: a bad one fails the start, now.
+		f, err := o.s.Output.OpenFile(path, fo)
+		if err != nil {
+			return nil, fmt.Errorf("open %s log: %w", stream, err)
 		}
 		targets = append(targets, output.Target{Name: cmp.Or(fo.Name, path), W: f})
 	default:

@@ -93,7 +93,7 @@ func (p *program) startProbes(in *instance, prs probers) {
 		return
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
-	in.probeCancel = cancel
+	in.setProbeCancel(cancel)
 	idx, gen := in.idx, in.gen
 	counter, _ := p.sink.(ProbeCounter)
 	run := func(probe *spec.Probe, pr health.Prober, liveness bool) {
@@ -120,16 +120,16 @@ func (p *program) startProbes(in *instance, prs probers) {
 // stopProbes ends the probe workers of in's process, if any: an instance
 // that is not STARTING or RUNNING has no probes left.
 func (p *program) stopProbes(in *instance) {
-	if in.probeCancel != nil {
-		in.probeCancel()
-		in.probeCancel = nil
+	if cancel := in.probeCancel(); cancel != nil {
+		cancel()
+		in.setProbeCancel(nil)
 	}
 }
 
 // onProbe hands a probe's new verdict to the process it is about.
 func (p *program) onProbe(m probeVerdict) {
 	in := p.current(m.idx, m.gen)
-	if in == nil || in.probeCancel == nil {
+	if in == nil || in.probeCancel() == nil {
 		return
 	}
 	p.step(in, evProbe{liveness: m.liveness, passing: m.verdict.Passing, why: probeFailure(m.verdict.Result)})

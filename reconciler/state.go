@@ -16,7 +16,7 @@ const (
 
 // phase is the lifecycle's own state: a State, told apart where the same
 // State means different things to the controller.
-type phase int
+type phase uint8
 
 const (
 	phStopped    phase = iota

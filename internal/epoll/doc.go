@@ -16,7 +16,10 @@
 // means an fd that fired is disarmed: no second Ready comes until its owner
 // calls Rearm, so the owner may hand its fd to another goroutine in between.
 // A Ready that rearms from within itself may see a second Ready begin (from
-// Drain on another goroutine) before it returns.
+// Drain on another goroutine) before it returns. The Handlers are kept in
+// slots that forgotten tokens free for the next Add; a token names its slot
+// and the slot's generation, which Forget advances, so a token is never
+// given twice and an event for a forgotten one reaches no Handler.
 //
 // Invariants:
 //

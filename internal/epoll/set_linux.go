@@ -26,15 +26,23 @@ type Handler interface {
 // to use; its methods are safe for concurrent use. The epoll fd is made at
 // the first Add and lives until Close.
 type Set struct {
-	mu       sync.Mutex
-	ep       int             // the epoll fd, owned by file; valid once file is set
-	file     *os.File        // ep, non-blocking, registered with the netpoller
-	raw      syscall.RawConn // of file
-	handlers map[uint64]Handler
-	next     uint64 // the last token given (0 is never one)
-	running  bool   // a goroutine runs loop
-	closed   bool   // Close was called: Add fails
-	loops    sync.WaitGroup
+	mu   sync.Mutex
+	ep   int             // the epoll fd, owned by file; valid once file is set
+	file *os.File        // ep, non-blocking, registered with the netpoller
+	raw  syscall.RawConn // of file
+	// The Handlers, in slots: a token is its slot's index + 1 (low 32
+	// bits, so that 0 is never one) and the slot's generation (high 32
+	// bits), which Forget advances, so that a late event for a forgotten
+	// token never reaches the slot's next Handler. Slots rather than a
+	// map: there is one per fd watched, thousands, and a slot is a third
+	// of a map entry.
+	slots   []Handler // nil: free
+	gens    []uint32  // each slot's generation
+	free    []uint32  // the free slots' indexes
+	count   int       // tokens registered
+	running bool      // a goroutine runs loop
+	closed  bool      // Close was called: Add fails
+	loops   sync.WaitGroup
 }
 
 // errClosed is Add's error after Close.
@@ -61,7 +69,6 @@ func (s *Set) init() error {
 		return fmt.Errorf("epoll fd: %w", err)
 	}
 	s.ep, s.file, s.raw = ep, file, raw
-	s.handlers = make(map[uint64]Handler)
 	return nil
 }
 
@@ -76,14 +83,29 @@ func (s *Set) Add(fd int, h Handler) (uint64, error) {
 	if err := s.init(); err != nil {
 		return 0, err
 	}
-	s.next++
-	tok := s.next
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i = s.free[n-1]
+	} else {
+		i = uint32(len(s.slots))
+	}
+	tok := uint64(i) + 1
+	if int(i) < len(s.gens) {
+		tok |= uint64(s.gens[i]) << 32
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
 	setToken(&ev, tok)
 	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return 0, fmt.Errorf("epoll_ctl add: %w", err)
 	}
-	s.handlers[tok] = h
+	if n := len(s.free); n > 0 {
+		s.free = s.free[:n-1]
+		s.slots[i] = h
+	} else {
+		s.slots = append(s.slots, h)
+		s.gens = append(s.gens, 0)
+	}
+	s.count++
 	if !s.running {
 		s.running = true
 		s.loops.Add(1)
@@ -141,15 +163,32 @@ func (s *Set) Close() error {
 // documentation). Forget before closing the fd.
 func (s *Set) Forget(tok uint64) {
 	s.mu.Lock()
-	delete(s.handlers, tok)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	i, ok := s.slot(tok)
+	if !ok {
+		return // forgotten already
+	}
+	s.slots[i] = nil
+	s.gens[i]++
+	s.free = append(s.free, i)
+	s.count--
+}
+
+// slot returns the index of tok's slot, if tok is registered. Called with
+// s.mu held.
+func (s *Set) slot(tok uint64) (uint32, bool) {
+	i := uint32(tok) - 1
+	if uint64(i) >= uint64(len(s.slots)) || s.gens[i] != uint32(tok>>32) || s.slots[i] == nil {
+		return 0, false
+	}
+	return i, true
 }
 
 // Len returns the number of tokens registered.
 func (s *Set) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.handlers)
+	return s.count
 }
 
 // loop takes readiness until no token is registered, or Close.
@@ -160,7 +199,7 @@ func (s *Set) loop() {
 		s.drainInto(events)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if len(s.handlers) == 0 {
+		if s.count == 0 {
 			s.running = false
 			return true // done: the next Add starts a new loop
 		}
@@ -199,7 +238,10 @@ func (s *Set) drainInto(events []unix.EpollEvent) {
 		}
 		for i := range n {
 			s.mu.Lock()
-			h := s.handlers[token(&events[i])]
+			var h Handler
+			if j, ok := s.slot(token(&events[i])); ok {
+				h = s.slots[j]
+			}
 			s.mu.Unlock()
 			if h != nil {
 				h.Ready()

@@ -175,3 +175,42 @@ func TestClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestReusedSlot: a forgotten token's slot serves the next Add under a new
+// token; an event for the old token (an fd armed with it) reaches neither
+// Handler, and the new one gets its own.
+func TestReusedSlot(t *testing.T) {
+	var s Set
+	r1, w1 := pipe(t)
+	defer unix.Close(r1)
+	defer unix.Close(w1)
+	r2, w2 := pipe(t)
+	defer unix.Close(r2)
+	defer unix.Close(w2)
+	h1, h2 := make(chanHandler, 4), make(chanHandler, 4)
+	tok1, err := s.Add(r1, h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Forget(tok1)
+	s.Forget(tok1) // a second Forget changes nothing
+	tok2, err := s.Add(r2, h2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok2 == tok1 || tok2 == 0 {
+		t.Fatalf("tokens %#x then %#x: want a new, non-zero one", tok1, tok2)
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("Len %d, want 1", n)
+	}
+	unix.Write(w1, []byte("a")) // r1 is still armed with tok1
+	notReady(t, h1)
+	notReady(t, h2)
+	unix.Write(w2, []byte("b"))
+	waitReady(t, h2)
+	s.Forget(tok2)
+	if n := s.Len(); n != 0 {
+		t.Fatalf("Len %d after Forget, want 0", n)
+	}
+}

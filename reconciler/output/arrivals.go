@@ -92,11 +92,11 @@ type arrivalIndex struct {
 }
 
 // note records that stream's chunk at (ino, off) arrives now; run is the
-// run's start on the process's first record, else zero.
-func (x *arrivalIndex) note(now time.Time, stream byte, ino uint64, off int64, run time.Time) {
+// run's start (Unix nanoseconds) on the process's first record, else 0.
+func (x *arrivalIndex) note(now time.Time, stream byte, ino uint64, off int64, run int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if run.IsZero() && x.lastStream == stream && x.lastIno == ino && !now.Before(x.lastAt) && now.Sub(x.lastAt) < ArrivalGranularity {
+	if run == 0 && x.lastStream == stream && x.lastIno == ino && !now.Before(x.lastAt) && now.Sub(x.lastAt) < ArrivalGranularity {
 		return
 	}
 	if x.f == nil {
@@ -115,9 +115,9 @@ func (x *arrivalIndex) note(now time.Time, stream byte, ino uint64, off int64, r
 	b = strconv.AppendUint(b, ino, 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, off, 10)
-	if !run.IsZero() {
+	if run != 0 {
 		b = append(b, ' ')
-		b = strconv.AppendInt(b, run.UnixNano(), 10)
+		b = strconv.AppendInt(b, run, 10)
 	}
 	b = append(b, '\n')
 	x.buf = b

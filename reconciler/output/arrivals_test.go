@@ -201,3 +201,41 @@ func BenchmarkAutoLogChunk(b *testing.B) {
 		})
 	}
 }
+
+// An AutoLog is a LazyFile of LogName(instance, stream) in its directory,
+// with the arrival index beside it, made without a path: its Name says the
+// path, and nothing is created before the first write. Autologs of the same
+// kind share it.
+func TestAutoLog(t *testing.T) {
+	clock := &fakeNow{t: time.Unix(1000, 0)}
+	g := NewGroup(Options{Now: clock.now})
+	dir := filepath.Join(t.TempDir(), "logs") // made with the first write
+	fo := FileOptions{MaxSize: 1 << 20, MaxBackups: 1, CreateDir: true}
+	run := clock.now()
+	out := g.AutoLog(dir, "web-0", "stdout", fo)
+	errw := g.AutoLog(dir, "web-0", "stderr", fo)
+	if name, want := out.(interface{ Name() string }).Name(), filepath.Join(dir, "web-0.stdout.log"); name != want {
+		t.Errorf("Name %q, want %q", name, want)
+	}
+	if exists(dir) {
+		t.Errorf("%s exists before the first write", dir)
+	}
+	if other := g.AutoLog(dir, "web-1", "stdout", fo); other.(*lazyFile).kind != out.(*lazyFile).kind {
+		t.Error("two autologs of one kind do not share it")
+	}
+	clock.add(time.Second)
+	write(t, out, "a\n")
+	write(t, errw, "b\n")
+	out.Close()
+	errw.Close()
+	if got := readFile(t, filepath.Join(dir, "web-0.stdout.log")); got != "a\n" {
+		t.Errorf("stdout log holds %q", got)
+	}
+	if got := readFile(t, filepath.Join(dir, "web-0.stderr.log")); got != "b\n" {
+		t.Errorf("stderr log holds %q", got)
+	}
+	got := readArrivals(t, filepath.Join(dir, IndexName("web-0")))
+	if len(got) != 2 || got[0].Stream != "stdout" || got[1].Stream != "stderr" || !got[0].Run.Equal(run) || !got[1].Run.Equal(run) {
+		t.Errorf("records %+v, want the first of the run of each stream", got)
+	}
+}

@@ -8,8 +8,9 @@
 //     (PATH.1 to PATH.2, and so on; .1 is the newest), keeping MaxBackups
 //     backups. Rotation happens at a line boundary when the chunk written
 //     allows it, so that a line is never split across two files.
-//     Group.LazyFile opens one at the first write (the daemon's `auto`
-//     logs): a quiet instance costs no open and no close.
+//     Group.LazyFile opens one at the first write, and Group.AutoLog is the
+//     LazyFile of an `auto` log, which makes even its path only then: a
+//     quiet instance costs no open, no close and no path.
 //   - The `auto` log files of an instance, NAME-i.stdout.log and
 //     NAME-i.stderr.log, record when their chunks arrived in the instance's
 //     arrival index NAME-i.index (arrivals.go): a small text record before

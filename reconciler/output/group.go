@@ -64,6 +64,8 @@ type Report struct {
 // Target is one destination of a pump.
 type Target struct {
 	// Name is how reports call it: the path of a log file, or "terminal".
+	// Empty: the Name of W, if it has that method (an AutoLog, which makes
+	// its path only when asked).
 	Name string
 	W    io.Writer
 	// BestEffort gives up on the target at its first error (reporting it)
@@ -81,9 +83,11 @@ type Group struct {
 	set epoll.Set // the pipes of the idle pumps
 
 	mu      sync.Mutex
-	pumps   map[*Pump]struct{}
+	pumps   *Pump // the running pumps, linked by their prev and next
+	npumps  int
 	files   map[string]*sharedFile   // by clean path
 	indexes map[string]*arrivalIndex // by path
+	kinds   []*lazyKind              // the last kinds of lazy files made, for sharing
 }
 
 // NewGroup returns an empty Group.
@@ -106,7 +110,7 @@ func NewGroup(o Options) *Group {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	g := &Group{opts: o, pumps: map[*Pump]struct{}{}, files: map[string]*sharedFile{}, indexes: map[string]*arrivalIndex{}}
+	g := &Group{opts: o, files: map[string]*sharedFile{}, indexes: map[string]*arrivalIndex{}}
 	g.bufs.New = func() any {
 		b := make([]byte, o.BufferSize)
 		return &b
@@ -124,16 +128,28 @@ func NewGroup(o Options) *Group {
 // epoll set (see package epoll), and a goroutine runs only while there is
 // data to write.
 func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
-	p := &Pump{g: g, fd: r, src: src, targets: make([]target, 0, len(targets))}
-	for _, t := range targets {
-		p.targets = append(p.targets, target{Target: t})
+	p := &Pump{g: g, fd: int32(r), src: src}
+	switch {
+	case len(targets) == 1:
+		p.first[0], p.one = newTarget(targets[0]), true
+	case len(targets) > 1:
+		ts := make([]target, len(targets))
+		for i, t := range targets {
+			ts[i] = newTarget(t)
+		}
+		p.more = &ts
 	}
 	// p.mu is held from before the pump is known to Group.Wait (whose
 	// Abort then waits for it) until it is idle, and across Add, so that a
 	// Ready that comes at once waits for the token and the idle state.
 	p.mu.Lock()
 	g.mu.Lock()
-	g.pumps[p] = struct{}{}
+	p.next = g.pumps
+	if g.pumps != nil {
+		g.pumps.prev = p
+	}
+	g.pumps = p
+	g.npumps++
 	g.mu.Unlock()
 	tok, err := g.set.Add(r, p)
 	if err != nil {
@@ -152,11 +168,7 @@ func (g *Group) Start(r int, src Source, targets ...Target) (*Pump, error) {
 func (g *Group) Wait(ctx context.Context) {
 	for {
 		g.mu.Lock()
-		var p *Pump
-		for q := range g.pumps {
-			p = q
-			break
-		}
+		p := g.pumps
 		g.mu.Unlock()
 		if p == nil {
 			return
@@ -165,8 +177,8 @@ func (g *Group) Wait(ctx context.Context) {
 		case <-p.Done():
 		case <-ctx.Done():
 			g.mu.Lock()
-			left := make([]*Pump, 0, len(g.pumps))
-			for q := range g.pumps {
+			left := make([]*Pump, 0, g.npumps)
+			for q := g.pumps; q != nil; q = q.next {
 				left = append(left, q)
 			}
 			g.mu.Unlock()
@@ -190,7 +202,25 @@ func (g *Group) Drain() { g.set.Drain() }
 func (g *Group) Pumps() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.pumps)
+	return g.npumps
+}
+
+// remove takes an ended pump out of the list of running pumps.
+func (g *Group) remove(p *Pump) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else if g.pumps == p {
+		g.pumps = p.next
+	} else {
+		return // not in the list (never, or already, removed)
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	}
+	p.prev, p.next = nil, nil
+	g.npumps--
 }
 
 func (g *Group) getBuf() *[]byte  { return g.bufs.Get().(*[]byte) }

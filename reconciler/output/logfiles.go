@@ -4,7 +4,6 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
-	"time"
 )
 
 // sharedFile is a File open in a Group, with the number of its references.
@@ -58,41 +57,112 @@ func (g *Group) OpenFile(path string, o FileOptions) (io.WriteCloser, error) {
 // first record too. The call marks the start of a run: make a new
 // LazyFile for each process.
 func (g *Group) LazyFile(path string, o FileOptions) io.WriteCloser {
-	l := &lazyFile{g: g, path: path, opts: o}
-	if _, stream, ok := indexOf(path, false); ok {
-		l.stream, l.run = stream, g.opts.Now()
+	_, letter, _ := indexOf(path, false)
+	return g.lazy(lazyKind{opts: o, letter: letter}, path)
+}
+
+// AutoLog is the LazyFile of the `auto` log of stream (stdout or stderr)
+// of instance (NAME-i) in dir, LogName(instance, stream) there, whose path
+// is made only when needed: at the first write, or when the pump reports
+// about it (it is its Name, for a Target without one). An instance that
+// never writes costs a small struct, and no path.
+func (g *Group) AutoLog(dir, instance, stream string, o FileOptions) io.WriteCloser {
+	k := lazyKind{opts: o, auto: true, dir: dir, stream: stream}
+	switch stream {
+	case "stdout":
+		k.letter = 'o'
+	case "stderr":
+		k.letter = 'e'
 	}
+	return g.lazy(k, instance)
+}
+
+// lazyFile is kept small: there are two per instance, most of them never
+// written to. What its kind says is shared by the lazy files of the same
+// kind (every `auto` log of the daemon's stdout is of one kind).
+type lazyFile struct {
+	kind *lazyKind
+	name string        // the path; for an AutoLog, the instance
+	f    *fileRef      // nil until the first write
+	idx  *arrivalIndex // shared from the first write on
+	run  int64         // when the run began (Unix nanoseconds); 0 once recorded
+}
+
+// lazyKind is what lazy files share. It is never written to once made.
+type lazyKind struct {
+	g    *Group
+	opts FileOptions
+	// auto: an AutoLog, whose path is dir/LogName(name, stream).
+	auto        bool
+	dir, stream string
+	letter      byte // the arrival index's o or e; 0: no arrival index
+}
+
+// lazyKinds is how many kinds a Group remembers for sharing.
+const lazyKinds = 8
+
+// lazy returns a lazy file of kind k (its g is set here) named name,
+// sharing k with those made before it when the Group remembers it.
+func (g *Group) lazy(k lazyKind, name string) *lazyFile {
+	k.g = g
+	l := &lazyFile{name: name}
+	if k.letter != 0 {
+		l.run = g.opts.Now().UnixNano()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, known := range g.kinds {
+		if *known == k {
+			l.kind = known
+			return l
+		}
+	}
+	l.kind = &k
+	if len(g.kinds) == lazyKinds {
+		g.kinds = append(g.kinds[:0], g.kinds[1:]...) // the oldest goes
+	}
+	g.kinds = append(g.kinds, l.kind)
 	return l
 }
 
-type lazyFile struct {
-	g    *Group
-	path string
-	opts FileOptions
-	f    *fileRef // nil until the first write
+// Name is the file's path.
+func (l *lazyFile) Name() string {
+	if l.kind.auto {
+		return filepath.Join(l.kind.dir, LogName(l.name, l.kind.stream))
+	}
+	return l.name
+}
 
-	stream byte          // o or e; 0: no arrival index
-	run    time.Time     // when the run began; zero once recorded
-	idx    *arrivalIndex // shared from the first write on
+// indexPath returns the path of the file's arrival index, if it has one.
+func (l *lazyFile) indexPath() (string, bool) {
+	switch {
+	case l.kind.letter == 0:
+		return "", false
+	case l.kind.auto:
+		return filepath.Join(l.kind.dir, IndexName(l.name)), true
+	}
+	index, _, ok := indexOf(l.name, true)
+	return index, ok
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
+	g := l.kind.g
 	if l.f == nil {
-		f, err := l.g.OpenFile(l.path, l.opts)
+		f, err := g.OpenFile(l.Name(), l.kind.opts)
 		if err != nil {
 			return 0, err
 		}
 		l.f = f.(*fileRef)
-		if index, _, ok := indexOf(l.path, true); ok {
-			l.idx = l.g.shareIndex(index)
+		if index, ok := l.indexPath(); ok {
+			l.idx = g.shareIndex(index)
 		}
 	}
 	if l.idx == nil {
 		return l.f.Write(p)
 	}
 	return l.f.sf.writeNoted(p, func(ino uint64, off int64) {
-		l.idx.note(l.g.opts.Now(), l.stream, ino, off, l.run)
-		l.run = time.Time{}
+		l.idx.note(g.opts.Now(), l.kind.letter, ino, off, l.run)
+		l.run = 0
 	})
 }
 
@@ -101,7 +171,7 @@ func (l *lazyFile) Close() error {
 		return nil
 	}
 	if l.idx != nil {
-		l.g.releaseIndex(l.idx)
+		l.kind.g.releaseIndex(l.idx)
 		l.idx = nil
 	}
 	return l.f.Close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -38,35 +39,56 @@ const minPipeSize = 4 << 10
 //	  │               └──end of file, error, abort──> ended
 //	  └──Abort──> ended
 type Pump struct {
-	g       *Group
-	fd      int // the pipe's read end, non-blocking; -1 once closed
-	tok     uint64
-	src     Source
-	targets []target
+	g   *Group
+	tok uint64
+	src Source
+	// The targets: one (the usual case: its log file) is kept in first,
+	// at no allocation of its own; more than one in *more.
+	first [1]target
+	more  *[]target
 
-	// done is closed once the pump has ended (finished); made by the
-	// first Done, as most pumps end before anybody waits for them.
-	done     chan struct{}
-	finished bool
+	// prev and next link the Group's running pumps (under the Group's lock).
+	prev, next *Pump
 
-	mu      sync.Mutex
-	state   pumpState
-	pending bool // a Ready came while busy (after a rearm): read again
-	aborted bool
-	// abort is closed by Abort and wakes a write waiting to retry; made
-	// by the first such wait (aborting), as few pumps ever wait.
-	abort chan struct{}
+	mu sync.Mutex
+	// sig holds the pump's channels, made by the first that is asked for:
+	// most pumps end before anybody waits for them, and few ever wait to
+	// retry a write.
+	sig *pumpSignals
+	fd  int32 // the pipe's read end, non-blocking; -1 once closed
 
 	// The owner's (see above).
+	pipeCap int32   // 0: not asked yet (asked only once a read is big enough to matter)
 	buf     *[]byte // nil while idle with nothing, or little, in hand
 	n       int     // bytes in hand at the start of *buf
-	carry   []byte  // what is in hand while buf is nil
-	grown   bool    // the pipe has been given PipeSize
-	pipeCap int     // 0: not asked yet (asked only once a read is big enough to matter)
+	carry   *[]byte // what is in hand while buf is nil; nil until a pump first parks a partial line
 	dropped int64   // bytes given up
+
+	one      bool      // first holds the one target
+	state    pumpState // under mu
+	pending  bool      // under mu: a Ready came while busy (after a rearm): read again
+	aborted  bool      // under mu
+	finished bool      // under mu: the pump has ended (done is closed if made)
+	grown    bool      // the owner's: the pipe has been given PipeSize
 }
 
-type pumpState int
+// pumpSignals are a pump's channels, under its lock.
+type pumpSignals struct {
+	// done is closed once the pump has ended (finished).
+	done chan struct{}
+	// abort is closed by Abort and wakes a write waiting to retry.
+	abort chan struct{}
+}
+
+// signals returns p.sig, made if need be. The caller holds p.mu.
+func (p *Pump) signals() *pumpSignals {
+	if p.sig == nil {
+		p.sig = &pumpSignals{}
+	}
+	return p.sig
+}
+
+type pumpState uint8
 
 const (
 	pumpBusy pumpState = iota // owned by a goroutine (also: being started)
@@ -74,9 +96,13 @@ const (
 	pumpEnded
 )
 
+// target is a Target as a pump keeps it: its fields, not the Target
+// itself, so that off fits in the Target's padding.
 type target struct {
-	Target
-	off bool // a best-effort target that failed
+	Name       string
+	W          io.Writer
+	BestEffort bool
+	off        bool // a best-effort target that failed
 }
 
 // Done is closed when the pump has ended: its targets have everything it
@@ -84,7 +110,7 @@ type target struct {
 func (p *Pump) Done() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return lazySignal(&p.done, p.finished)
+	return lazySignal(&p.signals().done, p.finished)
 }
 
 // lazySignal returns *ch, made at the first call (closed at once when
@@ -114,8 +140,8 @@ func (p *Pump) Ended() bool {
 // its retry wait is cut short.
 func (p *Pump) Abort() {
 	p.mu.Lock()
-	if !p.aborted && p.abort != nil {
-		close(p.abort)
+	if !p.aborted && p.sig != nil && p.sig.abort != nil {
+		close(p.sig.abort)
 	}
 	p.aborted = true
 	if p.state != pumpIdle {
@@ -132,7 +158,7 @@ func (p *Pump) Abort() {
 func (p *Pump) aborting() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return lazySignal(&p.abort, p.aborted)
+	return lazySignal(&p.signals().abort, p.aborted)
 }
 
 func (p *Pump) isAborted() bool {
@@ -164,7 +190,8 @@ func (p *Pump) Ready() {
 		// stop brings) takes no buffer and no goroutine. At most what fits
 		// in the buffer after carry (never 0: carry is shorter than it).
 		var small [idleRead]byte
-		m, err := readFd(p.fd, small[:min(idleRead, p.g.opts.BufferSize-len(p.carry))])
+		carry := p.carried()
+		m, err := readFd(int(p.fd), small[:min(idleRead, p.g.opts.BufferSize-len(carry))])
 		switch {
 		case err == unix.EAGAIN:
 			if p.idle() {
@@ -174,13 +201,15 @@ func (p *Pump) Ready() {
 		case err != nil: // unreadable: give up what is in hand
 			p.end()
 			return
-		case m == 0 && len(p.carry) == 0: // end of file, nothing in hand
+		case m == 0 && len(carry) == 0: // end of file, nothing in hand
 			p.end()
 			return
 		}
 		p.buf = p.g.getBuf()
-		p.n = copy(*p.buf, p.carry)
-		p.carry = p.carry[:0]
+		p.n = copy(*p.buf, carry)
+		if p.carry != nil {
+			*p.carry = carry[:0]
+		}
 		copy((*p.buf)[p.n:], small[:m])
 		go func() {
 			if p.take(m) {
@@ -196,7 +225,7 @@ func (p *Pump) Ready() {
 // own, as the pump's owner, holding a buffer.
 func (p *Pump) drain() {
 	for {
-		m, err := readFd(p.fd, (*p.buf)[p.n:])
+		m, err := readFd(int(p.fd), (*p.buf)[p.n:])
 		if err == unix.EAGAIN {
 			if p.idle() {
 				return
@@ -227,12 +256,12 @@ func (p *Pump) take(m int) bool {
 	}
 	if !p.grown && m >= minPipeSize/2 {
 		if p.pipeCap == 0 {
-			p.pipeCap, _ = unix.FcntlInt(uintptr(p.fd), unix.F_GETPIPE_SZ, 0)
+			p.pipeCap = getPipeSize(p.fd)
 			if p.pipeCap <= 0 {
 				p.grown = true // cannot tell: leave the pipe as it is
 			}
 		}
-		if p.pipeCap > 0 && m >= p.pipeCap/2 {
+		if p.pipeCap > 0 && m >= int(p.pipeCap)/2 {
 			// The pipe was at least half full: a fast writer. Grow it once.
 			p.grown = true
 			_, _ = unix.FcntlInt(uintptr(p.fd), unix.F_SETPIPE_SZ, p.g.opts.PipeSize)
@@ -273,7 +302,7 @@ func (p *Pump) idle() bool {
 		p.end()
 		return true
 	}
-	if err := p.g.set.Rearm(p.fd, p.tok); err != nil {
+	if err := p.g.set.Rearm(int(p.fd), p.tok); err != nil {
 		p.end() // cannot wait for the pipe: as if unreadable
 		return true
 	}
@@ -289,7 +318,12 @@ func (p *Pump) idle() bool {
 		return true
 	}
 	if p.buf != nil && p.n <= carryMax {
-		p.carry = append(p.carry[:0], (*p.buf)[:p.n]...)
+		if p.carry == nil && p.n > 0 {
+			p.carry = new([]byte)
+		}
+		if p.carry != nil {
+			*p.carry = append((*p.carry)[:0], (*p.buf)[:p.n]...)
+		}
 		p.g.putBuf(p.buf)
 		p.buf, p.n = nil, 0
 	}
@@ -307,16 +341,16 @@ func (p *Pump) end() {
 	if p.tok != 0 {
 		p.g.set.Forget(p.tok)
 	}
-	rawsys.Close(p.fd)
+	rawsys.Close(int(p.fd))
 	p.fd = -1
 	if p.buf != nil {
 		p.dropped += int64(p.n)
 		p.g.putBuf(p.buf)
 		p.buf, p.n = nil, 0
 	}
-	p.dropped += int64(len(p.carry))
+	p.dropped += int64(len(p.carried()))
 	p.carry = nil
-	for _, t := range p.targets {
+	for _, t := range p.targets() {
 		if c, ok := t.W.(io.Closer); ok {
 			c.Close()
 		}
@@ -324,15 +358,32 @@ func (p *Pump) end() {
 	if p.dropped > 0 {
 		p.g.opts.Report(Report{Source: p.src, Target: "", Err: errAborted, Dropped: p.dropped})
 	}
-	p.g.mu.Lock()
-	delete(p.g.pumps, p)
-	p.g.mu.Unlock()
+	p.g.remove(p)
 	p.mu.Lock()
 	p.finished = true
-	if p.done != nil {
-		close(p.done)
+	if p.sig != nil && p.sig.done != nil {
+		close(p.sig.done)
 	}
 	p.mu.Unlock()
+}
+
+// targets returns the pump's targets.
+func (p *Pump) targets() []target {
+	switch {
+	case p.more != nil:
+		return *p.more
+	case p.one:
+		return p.first[:]
+	}
+	return nil
+}
+
+// carried is what is in hand while buf is nil (a short partial line).
+func (p *Pump) carried() []byte {
+	if p.carry == nil {
+		return nil
+	}
+	return *p.carry
 }
 
 var errAborted = errors.New("output abandoned: the pump was aborted")
@@ -341,18 +392,41 @@ var errAborted = errors.New("output abandoned: the pump was aborted")
 // buffer: most wake-ups of a quiet instance's pump bring a line or two.
 const idleRead = 512
 
+// getPipeSize returns the capacity of the pipe fd (F_GETPIPE_SZ); 0 or
+// less when it cannot tell.
+func getPipeSize(fd int32) int32 {
+	n, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil || n > math.MaxInt32 {
+		return 0
+	}
+	return int32(n)
+}
+
 // readFd is read(2) of the pipe (non-blocking), retried on EINTR.
 func readFd(fd int, b []byte) (int, error) { return rawsys.Read(fd, b) }
 
 // write hands data to every target. It returns false when the pump was
 // aborted meanwhile.
 func (p *Pump) write(data []byte) bool {
-	for i := range p.targets {
-		if !p.writeTarget(&p.targets[i], data) {
+	ts := p.targets()
+	for i := range ts {
+		if !p.writeTarget(&ts[i], data) {
 			return false
 		}
 	}
 	return true
+}
+
+func newTarget(t Target) target { return target{Name: t.Name, W: t.W, BestEffort: t.BestEffort} }
+
+// name is how reports call t (see Target.Name).
+func (t *target) name() string {
+	if t.Name == "" {
+		if n, ok := t.W.(interface{ Name() string }); ok {
+			return n.Name()
+		}
+	}
+	return t.Name
 }
 
 func (p *Pump) writeTarget(t *target, data []byte) bool {
@@ -369,7 +443,7 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		}
 		if err == nil && len(data) == 0 {
 			if failing {
-				p.g.opts.Report(Report{Source: p.src, Target: t.Name})
+				p.g.opts.Report(Report{Source: p.src, Target: t.name()})
 			}
 			if timer != nil {
 				timer.Stop()
@@ -381,12 +455,12 @@ func (p *Pump) writeTarget(t *target, data []byte) bool {
 		}
 		if t.BestEffort {
 			t.off = true
-			p.g.opts.Report(Report{Source: p.src, Target: t.Name, Err: err, Dropped: int64(len(data))})
+			p.g.opts.Report(Report{Source: p.src, Target: t.name(), Err: err, Dropped: int64(len(data))})
 			return true
 		}
 		if !failing {
 			failing = true
-			p.g.opts.Report(Report{Source: p.src, Target: t.Name, Err: err})
+			p.g.opts.Report(Report{Source: p.src, Target: t.name(), Err: err})
 		}
 		if timer == nil {
 			timer = time.NewTimer(delay)

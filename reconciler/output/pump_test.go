@@ -714,4 +714,28 @@ func TestLazyFile(t *testing.T) {
 	if n := len(g.files); n != 0 {
 		t.Errorf("%d shared files still open after the pumps ended", n)
 	}
+
+	// An AutoLog target has no name of its own: reports name its path.
+	r, w, err = Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(dir, "logs")
+	auto := filepath.Join(logs, LogName("t-2", "stdout"))
+	p = startPump(t, g, r, Source{Instance: "t-2", Stream: "stdout"}, Target{W: g.AutoLog(logs, "t-2", "stdout", FileOptions{})})
+	if _, err := w.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, testTimeout, func() bool { return len(rep.get()) > 2 }, "the failing open to be reported")
+	if r := rep.get()[2]; !errors.Is(r.Err, fs.ErrNotExist) || r.Target != auto {
+		t.Errorf("report %+v, want %s: not exist", r, auto)
+	}
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitDone(t, p)
+	if got := readFile(t, auto); got != "hi\n" {
+		t.Errorf("%s holds %q, want the line", auto, got)
+	}
 }
