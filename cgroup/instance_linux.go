@@ -63,11 +63,26 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 			r.release(program, rel)
 		}
 	}()
+	if err := r.mkdirs(i, res); err != nil {
+		return nil, err
+	}
+	if err := i.apply(res); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// mkdirs makes the v2 directory of i and the v1 ones that res needs, one
+// Create at a time (mkdirMu).
+func (r *Root) mkdirs(i *Instance, res Resources) error {
+	r.mkdirMu.Lock()
+	defer r.mkdirMu.Unlock()
+	name := i.Name()
 	if err := r.mkdirFreshV2(i.rel, i.v2); err != nil {
-		return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+		return fmt.Errorf("create cgroup for %s: %w", name, err)
 	}
 	for _, c := range r.v1Needed(res) {
-		dir := filepath.Join(r.v1[c], program, name)
+		dir := filepath.Join(r.v1[c], i.program, name)
 		if i.v1 == nil {
 			i.v1 = map[string]string{}
 		}
@@ -76,17 +91,14 @@ func (r *Root) Create(program string, index int, res Resources) (_ *Instance, er
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+			return fmt.Errorf("create cgroup for %s: %w", name, err)
 		}
 		if err := r.mkdirFresh(dir); err != nil {
-			return nil, fmt.Errorf("create cgroup for %s: %w", name, err)
+			return fmt.Errorf("create cgroup for %s: %w", name, err)
 		}
 		i.v1Dirs = append(i.v1Dirs, dir)
 	}
-	if err := i.apply(res); err != nil {
-		return nil, err
-	}
-	return i, nil
+	return nil
 }
 
 // v1Needed returns the controllers for which an instance with res gets a

@@ -169,6 +169,12 @@ type Root struct {
 	refs map[string]int      // program -> instances created and not removed
 	live map[string]struct{} // those instances, by NAME/NAME-i (Instance.rel)
 
+	// mkdirMu lets one Create make its directories at a time. The kernel
+	// makes cgroups one at a time anyway (under its cgroup mutex); a start
+	// of many waiting there would hold a thread each, which the runtime
+	// keeps for good, where waiting here parks a goroutine.
+	mkdirMu sync.Mutex
+
 	// fd is an O_PATH descriptor of the v2 directory while hasFD (from
 	// open until Remove): the busy paths (a start's mkdir, an exit's
 	// cgroup.events, a stop's cgroup.procs and rmdir) name their files
