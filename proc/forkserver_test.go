@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -174,4 +175,40 @@ func TestForkServerParallel(t *testing.T) {
 		t.Errorf("%d fds in the shared table after, %d before", after, before)
 	}
 	checkServerTables(t)
+}
+
+// TestFullPassSkipsServerThreads checks that a full reaper pass leaves out
+// the fork server's threads, whose children are all leaders: their
+// listing would grow with every instance. The leader is still listed by
+// children, and the pass still sees the main thread, where orphans land.
+func TestFullPassSkipsServerThreads(t *testing.T) {
+	p := start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}})
+	defer cleanup(t, p)
+	skip := testStarter.leaderOnlyThreads()
+	tids := serverThreads(t)
+	if len(skip) != len(tids) {
+		t.Errorf("skipped threads %v, server threads %v", skip, tids)
+	}
+	for _, tid := range tids {
+		if !skip[strconv.Itoa(tid)] {
+			t.Errorf("server thread %d is not skipped", tid)
+		}
+	}
+	if skip[strconv.Itoa(os.Getpid())] {
+		t.Error("the main thread is skipped: orphans land there")
+	}
+	all, err := testStarter.lister.children()
+	if err != nil {
+		t.Fatal(err)
+	}
+	some, err := testStarter.lister.childrenExcept(skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(all, p.Pid()) {
+		t.Errorf("children %v lack the leader %d", all, p.Pid())
+	}
+	if slices.Contains(some, p.Pid()) {
+		t.Errorf("a full pass lists the leader %d, forked by a server thread", p.Pid())
+	}
 }

@@ -219,7 +219,14 @@ func newChildLister() childLister {
 // A child is listed under the thread that forked it, or, for a reparented
 // orphan, under the thread the kernel chose as its new parent, so every thread
 // is read.
-func (c childLister) children() ([]int, error) {
+func (c childLister) children() ([]int, error) { return c.childrenExcept(nil) }
+
+// childrenExcept is children without the children of the threads skip
+// names: threads whose every child is a registered leader (the fork
+// server's), which a caller that skips leaders anyway need not read, at
+// a few bytes a leader. When the children file is missing this is the
+// full scan.
+func (c childLister) childrenExcept(skip map[string]bool) ([]int, error) {
 	if !c.useChildrenFile {
 		return c.scanChildren()
 	}
@@ -230,6 +237,9 @@ func (c childLister) children() ([]int, error) {
 	var pids []int
 	buf := make([]byte, 4096)
 	for _, tid := range tids {
+		if skip[tid] {
+			continue
+		}
 		b, err := readFile("/proc/self/task/"+tid+"/children", buf)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -26,8 +27,8 @@ const groupRecheck = time.Second
 //
 // SIGCHLD coalesces (one pending signal stands for any number of exits), so a
 // pass looks at every child, not at one pid per signal. Passes read only the
-// main thread's children, where orphans land, and every thread's at most once
-// a second (see childLister.orphans).
+// main thread's children, where orphans land, and every thread's but the fork
+// server's (leaderOnlyThreads) at most once a second (see childLister.orphans).
 //
 // After Close, Run returns at once.
 func (s *Starter) Run(ctx context.Context) {
@@ -80,11 +81,13 @@ func (s *Starter) reap(full bool) {
 	seq := s.passes
 	s.groupMu.Unlock()
 	live := map[int]bool{}
-	list := s.lister.orphans
+	var kids []int
+	var err error
 	if full {
-		list = s.lister.children
+		kids, err = s.lister.childrenExcept(s.leaderOnlyThreads())
+	} else {
+		kids, err = s.lister.orphans()
 	}
-	kids, err := list()
 	if err != nil {
 		s.log.Error(err, "List children")
 	}
@@ -145,6 +148,26 @@ func (s *Starter) reap(full bool) {
 	// An empty listing of the main thread's children is final at once:
 	// nothing in it could have been skipped (see groupAlive).
 	s.judgeGroups(seq, live, err == nil && !full && len(kids) == 0)
+}
+
+// leaderOnlyThreads returns the threads whose children are all leaders,
+// registered or about to be (their Start holds spawnMu for reading until
+// it registers): the fork server's, whose failed children it reaps itself.
+// A full pass skips them: the leaders listed there, thousands, would be
+// dropped anyway, and an orphan never lands on them (see orphans).
+func (s *Starter) leaderOnlyThreads() map[string]bool {
+	s.forkMu.Lock()
+	server := s.server
+	s.forkMu.Unlock()
+	t, ok := server.(interface{ threads() []int })
+	if !ok {
+		return nil
+	}
+	skip := map[string]bool{}
+	for _, tid := range t.threads() {
+		skip[strconv.Itoa(tid)] = true
+	}
+	return skip
 }
 
 // groupWaiter is one WaitGroupEmpty or OnGroupEmpty waiting for the
