@@ -57,14 +57,6 @@ type life struct {
 	preStop *preStopWait
 }
 
-// preStopWait is a stop that runs preStop first: when it began, and the
-// signal (and its event's message) that goes out once preStop has ended.
-type preStopWait struct {
-	at  time.Time
-	sig syscall.Signal
-	msg string
-}
-
 // stopReason says why an instance is being stopped.
 type stopReason uint8
 

@@ -7,6 +7,14 @@ import (
 	"github.com/reconciled/reconciled/status"
 )
 
+// preStopWait is a stop that runs preStop first: when it began, and the
+// signal (and its event's message) that goes out once preStop has ended.
+type preStopWait struct {
+	at  time.Time
+	sig syscall.Signal
+	msg string
+}
+
 // minKillAfterSignal is the least time between the stop signal and
 // SIGKILL when preStop took most of stopTimeout.
 const minKillAfterSignal = 2 * time.Second
