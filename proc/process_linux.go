@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/internal/lazychan"
 	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
@@ -123,13 +124,7 @@ func (p *Process) Wait(ctx context.Context) (ExitStatus, error) {
 func (p *Process) Done() <-chan struct{} {
 	p.onExitMu.Lock()
 	defer p.onExitMu.Unlock()
-	if p.done == nil {
-		p.done = make(chan struct{})
-		if p.exitRan {
-			close(p.done)
-		}
-	}
-	return p.done
+	return lazychan.Get(&p.done, p.exitRan)
 }
 
 // check is the exit watcher's look at p after its pidfd turned readable.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/cgroup"
+	"github.com/reconciled/reconciled/internal/lazychan"
 	"github.com/reconciled/reconciled/proc"
 	"github.com/reconciled/reconciled/spec"
 )
@@ -268,20 +269,7 @@ func (p *cgroupProcess) Release() error {
 func (p *cgroupProcess) released() <-chan struct{} {
 	p.goneMu.Lock()
 	defer p.goneMu.Unlock()
-	return lazyClosed(&p.gone, p.isGone)
-}
-
-// lazyClosed returns *ch, made at the first call (closed at once when
-// fired). The caller holds the lock that guards *ch and fired; whoever
-// fires it closes *ch if it has been made.
-func lazyClosed(ch *chan struct{}, fired bool) chan struct{} {
-	if *ch == nil {
-		*ch = make(chan struct{})
-		if fired {
-			close(*ch)
-		}
-	}
-	return *ch
+	return lazychan.Get(&p.gone, p.isGone)
 }
 
 // OOMKilled reports whether the OOM killer killed a process of the

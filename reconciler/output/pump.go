@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reconciled/reconciled/internal/lazychan"
 	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
@@ -110,20 +111,7 @@ type target struct {
 func (p *Pump) Done() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return lazySignal(&p.signals().done, p.finished)
-}
-
-// lazySignal returns *ch, made at the first call (closed at once when
-// fired). The caller holds the lock that guards *ch and fired; whoever
-// fires it closes *ch if it has been made.
-func lazySignal(ch *chan struct{}, fired bool) chan struct{} {
-	if *ch == nil {
-		*ch = make(chan struct{})
-		if fired {
-			close(*ch)
-		}
-	}
-	return *ch
+	return lazychan.Get(&p.signals().done, p.finished)
 }
 
 // Ended reports whether the pump has ended, as a closed Done would, without
@@ -158,7 +146,7 @@ func (p *Pump) Abort() {
 func (p *Pump) aborting() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return lazySignal(&p.signals().abort, p.aborted)
+	return lazychan.Get(&p.signals().abort, p.aborted)
 }
 
 func (p *Pump) isAborted() bool {
