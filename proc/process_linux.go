@@ -39,10 +39,13 @@ type Process struct {
 	wakeups  atomic.Int32
 	onExitMu sync.Mutex
 	exitRan  bool // the OnExit callbacks have been started; later ones start at once
-	// released is guarded by mu (below); it sits here, beside exitRan, to
-	// keep the struct small: there is one per running instance.
+	// released and reaped are guarded by mu (below); they sit here, beside
+	// exitRan, to keep the struct small: there is one per running instance.
 	released bool
-	onExit   []func() // started when the exit is observed
+	reaped   bool // the leader was reaped when its exit was observed (reapEarly)
+	// reapEarly is Spec.ReapAtExit; set before the pidfd is watched.
+	reapEarly bool
+	onExit    []func() // started when the exit is observed
 	// done is closed once the exit is observed; made by the first Done or
 	// Wait that has to wait (under onExitMu), as most exits are handed on
 	// through OnExit and nobody waits on the channel.
@@ -82,12 +85,13 @@ func (p *Process) Signal(sig syscall.Signal) error {
 
 // SignalGroup sends sig to the leader's process group with kill(-pgid). This is
 // safe until Release: the unreaped leader pins the pgid. It returns ErrReleased
-// after Release. Note that a group whose only member is the zombie leader still
-// exists, so signalling it succeeds (and does nothing).
+// after Release, and with Spec.ReapAtExit once the exit is observed. Note
+// that a group whose only member is the zombie leader still exists, so
+// signalling it succeeds (and does nothing).
 func (p *Process) SignalGroup(sig syscall.Signal) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.released {
+	if p.released || p.reaped {
 		return fmt.Errorf("signal group %s (pgid %d): %w", p.name, p.pid, ErrReleased)
 	}
 	err := unix.Kill(-p.pid, sig)
@@ -130,14 +134,27 @@ func (p *Process) Done() <-chan struct{} {
 // check is the exit watcher's look at p after its pidfd turned readable.
 func (p *Process) check(w *exitWatcher) {
 	p.wakeups.Add(1)
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	unlock := p.lockToObserve()
+	defer unlock()
 	if p.released || p.exitObserved() {
 		return
 	}
-	if !p.poll(p.pidfd) {
+	if !p.poll() {
 		w.rearm(p)
 	}
+}
+
+// lockToObserve locks p.mu as a look for the exit needs it, and returns
+// the unlock: for reading, as the look only reads the pidfd, unless the
+// look reaps (reapEarly), which must not happen while SignalGroup, which
+// holds the lock for reading, is about to kill(-pgid).
+func (p *Process) lockToObserve() (unlock func()) {
+	if p.reapEarly {
+		p.mu.Lock()
+		return p.mu.Unlock
+	}
+	p.mu.RLock()
+	return p.mu.RUnlock
 }
 
 // OnExit calls f once the leader's exit has been observed (Wait then returns
@@ -157,11 +174,17 @@ func (p *Process) OnExit(f func()) {
 	p.onExitMu.Unlock()
 }
 
-// poll observes the leader's exit without reaping it: waitid(P_PIDFD,
-// WEXITED|WNOHANG|WNOWAIT). It reports whether waiting is over.
-func (p *Process) poll(fd int) bool {
+// poll observes the leader's exit, waitid(P_PIDFD, WEXITED|WNOHANG), without
+// reaping it (WNOWAIT) unless reapEarly; then p.mu is held for writing (see
+// lockToObserve), and the leader is unregistered as Release would. It
+// reports whether waiting is over.
+func (p *Process) poll() bool {
 	var info siginfo
-	err := waitid(fd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
+	opts := unix.WEXITED | unix.WNOHANG | unix.WNOWAIT
+	if p.reapEarly {
+		opts &^= unix.WNOWAIT
+	}
+	err := waitid(p.pidfd, &info, opts)
 	if errors.Is(err, unix.EAGAIN) {
 		return false
 	}
@@ -172,8 +195,27 @@ func (p *Process) poll(fd int) bool {
 	if info.Pid == 0 {
 		return false // still running
 	}
+	if p.reapEarly {
+		p.unregister()
+	}
 	p.finish(info.exitStatus(), nil)
 	return true
+}
+
+// unregister records that the leader was reaped: the reaper no longer
+// protects its pid, and the thread that forked it may go. p.mu is held for
+// writing.
+func (p *Process) unregister() {
+	s := p.starter
+	s.regMu.Lock()
+	delete(s.leaders, p.pid)
+	s.regMu.Unlock()
+	p.reaped = true
+	if p.thread != nil {
+		// Reaped: the parent-death signal no longer matters to it.
+		p.thread.pool.release(p.thread)
+		p.thread = nil
+	}
 }
 
 // finish records the exit, once: it wakes Wait and Done, forgets the pidfd's
@@ -217,21 +259,22 @@ func (p *Process) exited() bool {
 	if p.exitObserved() {
 		return true
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	unlock := p.lockToObserve()
+	defer unlock()
 	return p.released || p.exitedLocked()
 }
 
 // exitedLocked is exited for a caller that holds p.mu (and so knows the
-// pidfd is open).
+// pidfd is open): for writing, or for reading without reapEarly.
 func (p *Process) exitedLocked() bool {
-	return p.exitObserved() || p.poll(p.pidfd)
+	return p.exitObserved() || p.poll()
 }
 
 // Release reaps the leader, unregisters it and closes its pidfd. From then on
 // its pid and pgid may be reused, so the Process can no longer signal. Release
 // is idempotent. It returns ErrNotExited (and does nothing) while the leader
-// runs.
+// runs. With Spec.ReapAtExit the leader was reaped already, and Release
+// closes the pidfd.
 func (p *Process) Release() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -241,16 +284,13 @@ func (p *Process) Release() error {
 	if !p.exitedLocked() {
 		return fmt.Errorf("release %s (pid %d): %w", p.name, p.pid, ErrNotExited)
 	}
-	s := p.starter
-	s.regMu.Lock()
-	rerr := waitidReap(p.pidfd, unix.WNOHANG)
-	delete(s.leaders, p.pid)
-	s.regMu.Unlock()
-	p.released = true
-	if p.thread != nil {
-		// Reaped: the parent-death signal no longer matters to it.
-		p.thread.pool.release(p.thread)
+	var rerr error
+	if !p.reaped {
+		// Registered until unregister: the reaper leaves it alone.
+		rerr = waitidReap(p.pidfd, unix.WNOHANG)
+		p.unregister()
 	}
+	p.released = true
 	// Closing the pidfd also takes it out of the exit watcher's epoll set.
 	cerr := rawsys.Close(p.pidfd)
 	if rerr != nil && !errors.Is(rerr, unix.ECHILD) {

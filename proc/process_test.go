@@ -98,6 +98,46 @@ func TestWaitDoesNotReap(t *testing.T) {
 	}
 }
 
+// TestReapAtExit: with Spec.ReapAtExit the leader is reaped when its exit
+// is observed (by the exit watcher, or by Exited when it asks first), and
+// from then on SignalGroup refuses (the pgid is no longer pinned) while
+// Release only closes the pidfd.
+func TestReapAtExit(t *testing.T) {
+	ctx := testCtx(t)
+	for _, killed := range []bool{false, true} {
+		argv := []string{"sh", "-c", "exit 7"}
+		if killed {
+			argv = []string{"sleep", "1000"}
+		}
+		p := start(t, Spec{Argv: argv, ReapAtExit: true})
+		if killed {
+			if err := p.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitfor.Condition(t, waitTimeout, p.Exited, "Exited")
+		}
+		st, err := p.Wait(ctx)
+		if err != nil || (!killed && st.Code != 7) || (killed && st.Signal != syscall.SIGKILL) {
+			t.Fatalf("Wait = %+v, %v", st, err)
+		}
+		if s, err := readStat(p.Pid()); err == nil && s.ppid == os.Getpid() {
+			t.Errorf("after the exit was observed pid %d is still our child: %+v (want reaped)", p.Pid(), s)
+		}
+		if testStarter.protected(p.Pid()) {
+			t.Errorf("pid %d still registered as a leader after its reap", p.Pid())
+		}
+		if err := p.SignalGroup(syscall.SIGTERM); !errors.Is(err, ErrReleased) {
+			t.Errorf("SignalGroup after the reap = %v, want ErrReleased", err)
+		}
+		if err := p.Release(); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if err := p.Release(); err != nil {
+			t.Errorf("second Release: %v", err)
+		}
+	}
+}
+
 func TestReleaseRunning(t *testing.T) {
 	p := start(t, Spec{Argv: []string{"sleep", "1000"}})
 	if err := p.Release(); !errors.Is(err, ErrNotExited) {

@@ -172,7 +172,7 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 	}
 
 	s.spawnMu.RLock()
-	p, err := s.spawn(req, name)
+	p, err := s.spawn(req, name, spec.ReapAtExit)
 	s.spawnMu.RUnlock()
 	runtime.KeepAlive(spec.Stdin)
 	runtime.KeepAlive(spec.Stdout)
@@ -187,8 +187,8 @@ func (s *Starter) Start(spec Spec) (*Process, error) {
 }
 
 // spawn forks and execs r with the preferred forker left, and registers the
-// child as a leader. Called with spawnMu read-locked.
-func (s *Starter) spawn(r *forkReq, name string) (*Process, error) {
+// child as a leader (see register). Called with spawnMu read-locked.
+func (s *Starter) spawn(r *forkReq, name string, reapAtExit bool) (*Process, error) {
 	for {
 		f := s.forker()
 		req := r
@@ -202,7 +202,7 @@ func (s *Starter) spawn(r *forkReq, name string) (*Process, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := s.register(c, name)
+		p, err := s.register(c, name, reapAtExit)
 		if err != nil {
 			if c.thread != nil {
 				c.thread.pool.release(c.thread)
@@ -256,8 +256,9 @@ func forkerName(f forker) string {
 }
 
 // register records c as a leader, its exit watched through its pidfd
-// (opened here when the forker did not). Called with spawnMu read-locked.
-func (s *Starter) register(c forked, name string) (*Process, error) {
+// (opened here when the forker did not), to be reaped when the exit is
+// observed if reapAtExit (Spec.ReapAtExit). Called with spawnMu read-locked.
+func (s *Starter) register(c forked, name string, reapAtExit bool) (*Process, error) {
 	pidfd, nonblocking := c.pidfd, false
 	if pidfd < 0 {
 		var err error
@@ -277,21 +278,27 @@ func (s *Starter) register(c forked, name string) (*Process, error) {
 		}
 	}
 	p := &Process{
-		starter: s,
-		pid:     c.pid,
-		name:    name,
-		pidfd:   pidfd,
-		thread:  c.thread,
+		starter:   s,
+		pid:       c.pid,
+		name:      name,
+		pidfd:     pidfd,
+		thread:    c.thread,
+		reapEarly: reapAtExit,
 	}
+	// Registered before it is watched: a reap at exit (reapEarly)
+	// unregisters it, and may come at once.
+	s.regMu.Lock()
+	s.leaders[c.pid] = p
+	s.regMu.Unlock()
 	if err := s.exits.watch(p); err != nil {
 		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 		_ = waitidReap(pidfd, 0)
 		unix.Close(pidfd)
+		s.regMu.Lock()
+		delete(s.leaders, c.pid)
+		s.regMu.Unlock()
 		return nil, err
 	}
-	s.regMu.Lock()
-	s.leaders[c.pid] = p
-	s.regMu.Unlock()
 	return p, nil
 }
 

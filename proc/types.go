@@ -51,6 +51,13 @@ type Spec struct {
 	// before anything of the program runs, so nothing it forks can start
 	// outside it; a failure fails the start.
 	Cgroup *Cgroup
+	// ReapAtExit reaps the leader as soon as its exit is observed rather
+	// than at Release, for a caller that knows the group by other means
+	// than its pgid (its cgroup): the zombie then pins no pid. Once the
+	// exit is observed SignalGroup fails with ErrReleased, as the pgid may
+	// soon name another group; Wait, OnExit and the group's waits work as
+	// ever, and Release closes the pidfd.
+	ReapAtExit bool
 	// Stdin, Stdout and Stderr are given to the child; nil means /dev/null. As
 	// with os/exec, a file passed here is put into blocking mode (the child must
 	// not inherit O_NONBLOCK).

@@ -166,8 +166,9 @@ func newCgroupProcess(pr Process, cg *cgroup.Instance, c *Cgroups) *cgroupProces
 // the process group in one kill(2), then, from the members backlog, to the
 // cgroup's members outside it (a setsid child, a double-forked daemon),
 // each through a pidfd. SIGKILL goes to the whole cgroup through
-// cgroup.kill. Once the leader is released the process group cannot be
-// signalled, and every member of the cgroup is signalled one by one.
+// cgroup.kill. Once the leader's exit is seen (it is reaped then, see
+// proc.Spec.ReapAtExit) the process group cannot be signalled, and every
+// member of the cgroup is signalled one by one.
 func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
 		if err := p.cg.Kill(); err != nil {

@@ -118,6 +118,9 @@ func (s *OSStarter) Start(ctx context.Context, req StartRequest) (_ Process, err
 			return nil, err
 		}
 		ps.Cgroup = &proc.Cgroup{Dir: cg.Dir(), Procs: cg.Procs()[1:]}
+		// The cgroup is the group (cgroupProcess): no zombie need pin
+		// the pgid, and a stop of 1000 reaps each leader as it exits.
+		ps.ReapAtExit = true
 	case !p.Spec.Resources.IsZero():
 		return nil, errNoCgroups
 	}
