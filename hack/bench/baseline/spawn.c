@@ -14,10 +14,11 @@
  *               prints "ready", waits for a "start" line, spawns, prints
  *               "running_ns NS cpu_ns NS", then respawns any child that exits
  *               (the floor of a supervisor's restart) until a "stop" line,
- *               then stops all and prints "stopped_ns NS cpu_ns NS".
+ *               then stops all and prints "stopped_ns NS cpu_ns NS children_ns NS".
  *
  * Without -c it spawns at once and prints both lines. cpu_ns is the
- * program's own CPU time (getrusage RUSAGE_SELF) over that step.
+ * program's own CPU time (getrusage RUSAGE_SELF) over that step,
+ * children_ns what the children it reaped in it used (RUSAGE_CHILDREN).
  * Children get /dev/null as stdin, stdout and stderr.
  *
  * Build: gcc -O2 -pthread -o spawn spawn.c
@@ -59,6 +60,15 @@ static long long now_ns(void) {
 static long long cpu_ns(void) {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	return ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+/* children_ns is the CPU time of the children this process has reaped
+ * (getrusage RUSAGE_CHILDREN), each counted whole at its reap. */
+static long long children_ns(void) {
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
 	return ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
 	       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
@@ -214,14 +224,14 @@ int main(int argc, char **argv) {
 	posix_spawnattr_setflags(&attr, flags);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	long long t0, c0, d;
+	long long t0, c0, k0, d;
 	if (!control) {
 		t0 = now_ns(), c0 = cpu_ns();
 		start_all();
 		printf("running_ns %lld cpu_ns %lld\n", now_ns() - t0, cpu_ns() - c0);
-		c0 = cpu_ns();
+		c0 = cpu_ns(), k0 = children_ns();
 		d = stop_all(NULL);
-		printf("stopped_ns %lld cpu_ns %lld\n", d, cpu_ns() - c0);
+		printf("stopped_ns %lld cpu_ns %lld children_ns %lld\n", d, cpu_ns() - c0, children_ns() - k0);
 		return 0;
 	}
 	printf("ready\n");
@@ -235,8 +245,8 @@ int main(int argc, char **argv) {
 	if (err)
 		die("pthread_create", err);
 	read_cmd("stop"); /* EOF counts as stop */
-	c0 = cpu_ns();
+	c0 = cpu_ns(), k0 = children_ns();
 	d = stop_all(&rth);
-	printf("stopped_ns %lld cpu_ns %lld\n", d, cpu_ns() - c0);
+	printf("stopped_ns %lld cpu_ns %lld children_ns %lld\n", d, cpu_ns() - c0, children_ns() - k0);
 	return 0;
 }

@@ -136,7 +136,8 @@ func parseFlags() config {
 // baseline is a baseline in control mode (see spawn.c).
 type baseline struct {
 	*benchkit.Proc
-	cpu time.Duration // cpu_ns of the last line read: the baseline's own CPU for that step
+	cpu      time.Duration // cpu_ns of the last line read: the baseline's own CPU for that step
+	children time.Duration // children_ns of the last line read: what the children it reaped in that step used
 }
 
 type harness struct {

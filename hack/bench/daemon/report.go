@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -105,6 +106,8 @@ func (h *harness) report(r *results) {
 	row("d  stop-all (desired: stopped): all reaped", r.reaped["daemon"], r.reaped, r.pairStop, fmt.Sprintf("<=%.3gx best", stopTarget), &okD)
 	row("d' stop-all (desired: stopped): all exited", r.dead["daemon"], r.dead, nil, "report", nil)
 	row("   CPU of the parent during d", r.cpuStop["daemon"], r.cpuStop, nil, "report", nil)
+	row("   CPU of the N children during d (exits; 10ms ticks)", r.cpuExits["daemon"], r.cpuExits, nil, "report", nil)
+	row(fmt.Sprintf("   d's CPU / %d CPUs (no stop is faster)", runtime.NumCPU()), r.stopBound["daemon"], r.stopBound, nil, "report", nil)
 	if len(r.shutdownExit) > 0 {
 		okS := ratio(r.shutdownExit.median(), best(r.reaped)) <= shutdownTarget
 		row("d\" SIGTERM daemon: daemon exited", r.shutdownExit, r.reaped, nil, fmt.Sprintf("<=%.2gx best d", shutdownTarget), &okS)
@@ -240,6 +243,12 @@ func (h *harness) summary(all []*results) {
 	line("stop-all, all reaped", func(r *results) string { return vsBest(r.reaped["daemon"].median(), r.reaped, r.n) })
 	line("daemon CPU during the stop (C floor's)", func(r *results) string {
 		return vsBest(r.cpuStop["daemon"].median(), map[string]samples{"C": r.cpuStop["C"]}, r.n)
+	})
+	line("children's CPU during the stop, their exits (C floor's)", func(r *results) string {
+		return vsBest(r.cpuExits["daemon"].median(), map[string]samples{"C": r.cpuExits["C"]}, r.n)
+	})
+	line(fmt.Sprintf("stop's CPU / %d CPUs, parent and children (C floor's)", runtime.NumCPU()), func(r *results) string {
+		return vsBest(r.stopBound["daemon"].median(), map[string]samples{"C": r.stopBound["C"]}, r.n)
 	})
 	line("shutdown (SIGTERM -> exited; vs the floors' stop)", func(r *results) string {
 		return vsBest(r.shutdownExit.median(), r.reaped, r.n)

@@ -1,6 +1,9 @@
 package main
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // results collects every figure of one N.
 type results struct {
@@ -11,9 +14,13 @@ type results struct {
 	cpuStart        map[string]samples
 	cpuStop         map[string]samples
 	cpuKids         map[string]samples
-	selfRun         map[string]samples
-	dead, reaped    map[string]samples
-	selfStop        map[string]samples
+	cpuExits        map[string]samples // the children's CPU over the stop
+	// stopBound: (cpuStop + cpuExits) / CPUs, the wall below which the
+	// stop's work cannot fit on this machine
+	stopBound    map[string]samples
+	selfRun      map[string]samples
+	dead, reaped map[string]samples
+	selfStop     map[string]samples
 	// paired ratios: the daemon's run over the baseline run just before it
 	pairRun, pairStop map[string][]float64
 	// s: replicas scaleFrom -> N
@@ -49,6 +56,7 @@ func newResults(n int) *results {
 		n:       n,
 		running: map[string]samples{}, status: map[string]samples{}, selfRun: map[string]samples{},
 		cpuStart: map[string]samples{}, cpuStop: map[string]samples{}, cpuKids: map[string]samples{},
+		cpuExits: map[string]samples{}, stopBound: map[string]samples{},
 		dead: map[string]samples{}, reaped: map[string]samples{}, selfStop: map[string]samples{},
 		pairRun: map[string][]float64{}, pairStop: map[string][]float64{}, replace: map[string]samples{},
 	}
@@ -66,6 +74,10 @@ type roundResult struct {
 	// (its share of fork and exec, which the parent's figure does not
 	// show) plus sleep's own start-up, the same on both sides
 	cpuKids time.Duration
+	// CPU time of the N children over the stop, their exits: what the
+	// parent's cutime+cstime gained by reaping them (10 ms ticks), less
+	// cpuKids, which it also counts
+	cpuExits time.Duration
 }
 
 func (r *results) add(kind string, rr roundResult) {
@@ -82,4 +94,6 @@ func (r *results) add(kind string, rr roundResult) {
 	r.cpuStart[kind] = append(r.cpuStart[kind], rr.cpuStart)
 	r.cpuStop[kind] = append(r.cpuStop[kind], rr.cpuStop)
 	r.cpuKids[kind] = append(r.cpuKids[kind], rr.cpuKids)
+	r.cpuExits[kind] = append(r.cpuExits[kind], rr.cpuExits)
+	r.stopBound[kind] = append(r.stopBound[kind], (rr.cpuStop+rr.cpuExits)/time.Duration(runtime.NumCPU()))
 }

@@ -45,16 +45,24 @@ func (h *harness) startBaseline(kind string) (*baseline, error) {
 }
 
 // expect reads the next line, which must start with key, and returns the
-// number after it, if any; it keeps the line's cpu_ns, if any, in b.cpu.
+// number after it, if any; it keeps the line's cpu_ns and children_ns, if
+// any, in b.cpu and b.children.
 func (b *baseline) expect(key string, timeout time.Duration) (int64, error) {
 	f, err := b.Expect(key, timeout)
 	if err != nil {
 		return 0, err
 	}
-	b.cpu = 0
-	if len(f) > 2 && f[1] == "cpu_ns" {
-		if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+	b.cpu, b.children = 0, 0
+	for i := 1; i+1 < len(f); i += 2 {
+		n, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[i] {
+		case "cpu_ns":
 			b.cpu = time.Duration(n)
+		case "children_ns":
+			b.children = time.Duration(n)
 		}
 	}
 	if len(f) > 0 {
@@ -169,6 +177,7 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 		return rr, err
 	}
 	rr.selfStop, rr.cpuStop = time.Duration(ns), b.cpu
+	rr.cpuExits = max(b.children-rr.cpuKids, 0)
 	h.logf("%s: running %v (self %v), stop: dead %v reaped %v (self %v)", kind, rr.running, rr.selfRun, rr.stop.dead, rr.stop.reaped, rr.selfStop)
 	time.Sleep(h.cfg.settle)
 	return rr, nil
@@ -197,6 +206,10 @@ func (h *harness) daemonRound() (roundResult, error) {
 		return rr, err
 	}
 	defer w.close()
+	reaped0, err := benchkit.ChildCPUTicks(dpid)
+	if err != nil {
+		return rr, err
+	}
 	cpu0 = benchkit.RunNanos(dpid)
 	t1, err := h.ws.Place("bench", h.benchSpec(h.cfg.n, "stopped"))
 	if err != nil {
@@ -206,6 +219,9 @@ func (h *harness) daemonRound() (roundResult, error) {
 		return rr, err
 	}
 	rr.cpuStop = time.Duration(benchkit.RunNanos(dpid).Since(cpu0))
+	if rr.cpuExits, err = exitsCPU(dpid, reaped0, rr.cpuKids); err != nil {
+		return rr, err
+	}
 	h.logf("daemon: running %v status %v, stop: dead %v reaped %v", rr.running, rr.status, rr.stop.dead, rr.stop.reaped)
 	if err := h.ws.Remove("bench"); err != nil {
 		return rr, err
@@ -229,4 +245,16 @@ func (h *harness) allRunning(parent int) ([]int, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("%d sleep children, want %d", len(pids), h.cfg.n)
+}
+
+// exitsCPU is the CPU time the daemon's children took over a stop, their
+// exits: what reaping them all added to parent's cutime+cstime (10 ms
+// ticks) since it read reaped0, less before, the CPU they had used until
+// the stop. The baselines tell theirs (children_ns, getrusage).
+func exitsCPU(parent int, reaped0 int64, before time.Duration) (time.Duration, error) {
+	reaped, err := benchkit.ChildCPUTicks(parent)
+	if err != nil {
+		return 0, err
+	}
+	return max(time.Duration(reaped-reaped0)*benchkit.TickDuration-before, 0), nil
 }

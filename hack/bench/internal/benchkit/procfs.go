@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // CPUTicks returns utime+stime of pid in clock ticks (USER_HZ = 100). It
@@ -33,6 +34,34 @@ func CPUTicks(pid int) (int64, error) {
 	}
 	return u + s, nil
 }
+
+// ChildCPUTicks returns cutime+cstime of pid in clock ticks (USER_HZ =
+// 100): the CPU time of its children that it has reaped, each counted
+// whole when it is reaped.
+func ChildCPUTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("bad stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); cutime and cstime are fields 16 and 17.
+	if len(f) < 15 {
+		return 0, errors.New("short stat")
+	}
+	u, err1 := strconv.ParseInt(f[13], 10, 64)
+	s, err2 := strconv.ParseInt(f[14], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad stat times")
+	}
+	return u + s, nil
+}
+
+// TickDuration is one clock tick of /proc/PID/stat (USER_HZ = 100).
+const TickDuration = 10 * time.Millisecond
 
 // ThreadNanos is the on-CPU time of each live thread of a process, by tid.
 type ThreadNanos map[string]int64
