@@ -13,32 +13,16 @@ import (
 
 // CPUTicks returns utime+stime of pid in clock ticks (USER_HZ = 100). It
 // counts the process's exited threads too.
-func CPUTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("bad stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, errors.New("short stat")
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("bad stat times")
-	}
-	return u + s, nil
-}
+func CPUTicks(pid int) (int64, error) { return statTicks(pid, 14) }
 
 // ChildCPUTicks returns cutime+cstime of pid in clock ticks (USER_HZ =
 // 100): the CPU time of its children that it has reaped, each counted
 // whole when it is reaped.
-func ChildCPUTicks(pid int) (int64, error) {
+func ChildCPUTicks(pid int) (int64, error) { return statTicks(pid, 16) }
+
+// statTicks returns the sum of fields n and n+1 (numbered from 1, as in
+// proc(5)) of /proc/PID/stat.
+func statTicks(pid, n int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
@@ -47,13 +31,12 @@ func ChildCPUTicks(pid int) (int64, error) {
 	if i < 0 {
 		return 0, errors.New("bad stat")
 	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); cutime and cstime are fields 16 and 17.
-	if len(f) < 15 {
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state)
+	if len(f) < n-1 {
 		return 0, errors.New("short stat")
 	}
-	u, err1 := strconv.ParseInt(f[13], 10, 64)
-	s, err2 := strconv.ParseInt(f[14], 10, 64)
+	u, err1 := strconv.ParseInt(f[n-3], 10, 64)
+	s, err2 := strconv.ParseInt(f[n-2], 10, 64)
 	if err1 != nil || err2 != nil {
 		return 0, errors.New("bad stat times")
 	}
