@@ -232,10 +232,21 @@ func (r *Reconciler) recallLastGood(found map[string]scanned) {
 }
 
 // keepValid records res, name's valid result this pass, as its last valid
-// spec, and keeps a copy when it changed.
-func (r *Reconciler) keepValid(name string, res scanned) {
-	if r.lastValid[name].prog != res.prog {
-		r.lastGood.save(name, res)
-	}
+// spec, and reports whether it changed: the pass then keeps a copy
+// (keepCopies), once every program has been told.
+func (r *Reconciler) keepValid(name string, res scanned) bool {
+	changed := r.lastValid[name].prog != res.prog
 	r.lastValid[name] = res
+	return changed
+}
+
+// keepCopies keeps a copy of the last valid spec of each of names. A pass
+// calls it after it told every program what to do: the copy is written
+// and synced to disk, a few milliseconds that no start or stop waits for.
+// A daemon killed in between has the earlier copy, which it reads only
+// while the manifest is not valid.
+func (r *Reconciler) keepCopies(names []string) {
+	for _, name := range names {
+		r.lastGood.save(name, r.lastValid[name])
+	}
 }

@@ -30,7 +30,12 @@ func TestLastGoodSurvivesRestart(t *testing.T) {
 	good, _ := spec.Parse("x.yaml", []byte(trustBody+"  replicas: 2\n"))
 	c.running("x", 2)
 	c.running("gone", 1)
-	waitfor.Condition(t, waitTimeout, func() bool { _, err := os.Stat(copyOf("gone")); return err == nil }, "copies written")
+	// The pass writes the copies after it told the programs.
+	waitfor.Condition(t, waitTimeout, func() bool {
+		_, errX := os.Stat(copyOf("x"))
+		_, errGone := os.Stat(copyOf("gone"))
+		return errX == nil && errGone == nil
+	}, "copies written")
 	data, err := os.ReadFile(copyOf("x"))
 	if err != nil || string(data) != trustBody+"  replicas: 2\n" {
 		t.Fatalf("copy of x: %q, %v", data, err)
@@ -77,6 +82,10 @@ func TestLastGoodSurvivesRestart(t *testing.T) {
 	if len(c.starter.all()) != 2 {
 		t.Errorf("fixing x restarted its instances: %d starts", len(c.starter.all()))
 	}
+	// Two more triggers: the second goes in only once the loop took the
+	// first, after the fixing pass, copies included, was over.
+	c.rescan()
+	c.rescan()
 	if inode(t, copyOf("x")) != before {
 		t.Errorf("the unchanged copy was rewritten")
 	}

@@ -272,13 +272,16 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 	r.claim(found)
 	r.recallLastGood(found)
 	cycles := r.cycles(found)
+	var copies []string
 	for name, res := range found {
 		if c, ok := cycles[name]; ok {
 			res = scanned{err: fmt.Errorf("spec.dependsOn: dependency cycle: %s", c)}
 		}
 		d := desired{prog: res.prog, hash: res.hash}
 		if res.prog != nil {
-			r.keepValid(name, res)
+			if r.keepValid(name, res) {
+				copies = append(copies, name)
+			}
 		} else {
 			last := r.lastValid[name]
 			d = desired{prog: last.prog, hash: last.hash, invalid: res.err}
@@ -293,6 +296,7 @@ func (r *Reconciler) pass(ctx context.Context, popts programOptions) {
 			r.lastGood.remove(name)
 		}
 	}
+	r.keepCopies(copies)
 	took := r.opts.Clock.Now().Sub(start)
 	r.opts.Log.V(1).Info("Rescanned", "path", r.opts.Dir, "programs", len(found), "took", took.String())
 	if r.opts.OnPass != nil {

@@ -15,6 +15,10 @@
 // ready tokens with epoll_wait(0) and calls each Handler's Ready. One-shot
 // means an fd that fired is disarmed: no second Ready comes until its owner
 // calls Rearm, so the owner may hand its fd to another goroutine in between.
+// A Handler that also has HungUp (HangupHandler) gets that call instead of
+// Ready when its fd hung up with nothing to read (EPOLLHUP without EPOLLIN):
+// an output pipe at a quiet instance's exit is closed without the read
+// that would only find the end of file.
 // A Ready that rearms from within itself may see a second Ready begin (from
 // Drain on another goroutine) before it returns. The Handlers are kept in
 // slots that forgotten tokens free for the next Add; a token names its slot

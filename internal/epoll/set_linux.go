@@ -22,6 +22,16 @@ type Handler interface {
 	Ready()
 }
 
+// HangupHandler is a Handler that is told apart when its fd hung up with
+// nothing to read (EPOLLHUP without EPOLLIN: a pipe every writer has
+// closed, empty), so that it can close the fd without the read that would
+// find the end of file. Other Handlers get Ready for it.
+type HangupHandler interface {
+	Handler
+	// HungUp runs instead of Ready, under the same rules.
+	HungUp()
+}
+
 // Set is an epoll set of fds, each with a Handler. The zero value is ready
 // to use; its methods are safe for concurrent use. The epoll fd is made at
 // the first Add and lives until Close.
@@ -243,9 +253,14 @@ func (s *Set) drainInto(events []unix.EpollEvent) {
 				h = s.slots[j]
 			}
 			s.mu.Unlock()
-			if h != nil {
-				h.Ready()
+			if h == nil {
+				continue
 			}
+			if hu, ok := h.(HangupHandler); ok && events[i].Events&(unix.EPOLLHUP|unix.EPOLLIN) == unix.EPOLLHUP {
+				hu.HungUp()
+				continue
+			}
+			h.Ready()
 		}
 		if n < len(events) {
 			return

@@ -214,3 +214,56 @@ func TestReusedSlot(t *testing.T) {
 		t.Fatalf("Len %d after Forget, want 0", n)
 	}
 }
+
+// hangupHandler reports Ready and HungUp on channels of their own.
+type hangupHandler struct{ ready, hungUp chan struct{} }
+
+func (h hangupHandler) Ready()  { h.ready <- struct{}{} }
+func (h hangupHandler) HungUp() { h.hungUp <- struct{}{} }
+
+// TestHangup: a HangupHandler whose pipe hung up empty gets HungUp; one
+// whose pipe still holds data gets Ready (the data must be read); a plain
+// Handler gets Ready either way.
+func TestHangup(t *testing.T) {
+	var s Set
+	defer s.Close()
+	type result struct {
+		data   bool // a byte written before the writer closes
+		plain  bool // a Handler without HungUp
+		hungUp bool // HungUp expected, not Ready
+	}
+	for _, c := range []result{
+		{data: false, hungUp: true},
+		{data: true},
+		{data: false, plain: true},
+	} {
+		r, w := pipe(t)
+		h := hangupHandler{make(chan struct{}, 1), make(chan struct{}, 1)}
+		var err error
+		if c.plain {
+			_, err = s.Add(r, chanHandler(h.ready))
+		} else {
+			_, err = s.Add(r, h)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.data {
+			unix.Write(w, []byte("x"))
+		}
+		unix.Close(w)
+		var got string
+		select {
+		case <-h.ready:
+			got = "Ready"
+		case <-h.hungUp:
+			got = "HungUp"
+		case <-time.After(waitTimeout):
+			t.Fatalf("%+v: neither Ready nor HungUp", c)
+		}
+		if want := map[bool]string{true: "HungUp", false: "Ready"}[c.hungUp]; got != want {
+			t.Errorf("data %v, plain handler %v: got %s, want %s", c.data, c.plain, got, want)
+		}
+		unix.Close(r)
+	}
+}

@@ -208,6 +208,24 @@ func (p *Pump) Ready() {
 	}
 }
 
+// HungUp is the epoll set's call when the pipe hung up empty: every writer
+// has closed it and it holds nothing, the end of a quiet instance, which
+// every stop brings. With nothing in hand either the pump ends there,
+// without the read that would find the end of file; otherwise it is Ready.
+func (p *Pump) HungUp() {
+	p.mu.Lock()
+	quiet := p.state == pumpIdle && p.buf == nil && len(p.carried()) == 0
+	if quiet {
+		p.state = pumpBusy
+	}
+	p.mu.Unlock()
+	if !quiet {
+		p.Ready()
+		return
+	}
+	p.end()
+}
+
 // drain reads into the buffer and writes what it reads until the pipe is
 // empty (the pump goes idle) or the pump ends. It runs on a goroutine of its
 // own, as the pump's owner, holding a buffer.

@@ -739,3 +739,29 @@ func TestLazyFile(t *testing.T) {
 		t.Errorf("%s holds %q, want the line", auto, got)
 	}
 }
+
+// A pipe that hangs up empty while the pump carries a partial line still
+// gets that line written: only a pump with nothing in hand ends on the
+// hang-up without reading (HungUp).
+func TestHangupWritesCarriedLine(t *testing.T) {
+	g, _ := newTestGroup(t, Options{})
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "out.log")
+	p := startPump(t, g, r, Source{Program: "p", Instance: "p-0", Stream: "stdout"}, fileTarget(t, g, path, FileOptions{}))
+	if _, err := w.WriteString("tail"); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, testTimeout, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.state == pumpIdle && p.carry != nil && len(*p.carry) == 4
+	}, "the pump idle, carrying the partial line")
+	w.Close()
+	waitDone(t, p)
+	if got := readFile(t, path); got != "tail" {
+		t.Errorf("file = %q, want the carried line", got)
+	}
+}
