@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
 // Names of the control files the package reads and writes.
@@ -135,6 +137,30 @@ func readKeyedAt(dirfd int, p, key string) (uint64, bool, error) {
 		return 0, false, err
 	}
 	return parseKeyed(data, key)
+}
+
+// readKeyedRawAt is readKeyedAt for a small keyed file of a real cgroup
+// (cgroup.events, read once per exit of a contained instance): open, one
+// read and close through internal/rawsys. A kernfs file's open and read wait
+// for no I/O and no other process; through syscall.Syscall each took longer
+// than the scheduler monitor's tick on a busy host, and the monitor then
+// handed the caller's P to another thread on most exits of a stop. (A test's
+// fake tree of regular files takes it too.)
+func readKeyedRawAt(dirfd int, p, key string) (uint64, bool, error) {
+	fd, err := rawsys.Openat(dirfd, p, unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return 0, false, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	var buf [256]byte
+	n, err := rawsys.Read(fd, buf[:])
+	rawsys.Close(fd)
+	switch {
+	case err != nil:
+		return 0, false, &fs.PathError{Op: "read", Path: p, Err: err}
+	case n == len(buf):
+		return 0, false, fmt.Errorf("read %s: longer than %d bytes", p, len(buf))
+	}
+	return parseKeyed(buf[:n], key)
 }
 
 // parseKeyed finds key in data without allocating: it runs once per exit.

@@ -315,7 +315,7 @@ func (i *Instance) Populated() (bool, error) {
 	var n uint64
 	var ok bool
 	err := i.root.at(i.rel+"/"+fileEvents, func(dirfd int, p string) (err error) {
-		n, ok, err = readKeyedAt(dirfd, p, "populated")
+		n, ok, err = readKeyedRawAt(dirfd, p, "populated")
 		return err
 	})
 	if err != nil {

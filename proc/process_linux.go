@@ -94,7 +94,7 @@ func (p *Process) SignalGroup(sig syscall.Signal) error {
 	if p.released || p.reaped {
 		return fmt.Errorf("signal group %s (pgid %d): %w", p.name, p.pid, ErrReleased)
 	}
-	err := unix.Kill(-p.pid, sig)
+	err := rawsys.Kill(-p.pid, sig)
 	if errors.Is(err, unix.ESRCH) {
 		return os.ErrProcessDone
 	}

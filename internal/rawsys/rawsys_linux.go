@@ -1,6 +1,7 @@
 package rawsys
 
 import (
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,8 @@ func errno(e unix.Errno) error {
 	return e
 }
 
-// Read is read(2) on a non-blocking fd, retried on EINTR.
+// Read is read(2) on a non-blocking fd or a cgroup control file, retried on
+// EINTR.
 func Read(fd int, b []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
@@ -31,10 +33,46 @@ func Read(fd int, b []byte) (int, error) {
 	}
 }
 
-// Close is close(2) of a pipe, a pidfd or an epoll fd (nothing that may
-// flush to a disk or a network).
+// Openat is openat(2) of a cgroup control file (kernfs: the open waits for
+// no I/O and no other process), retried on EINTR. The path is copied to
+// the stack when short, so the call does not allocate.
+func Openat(dirfd int, path string, flags int) (int, error) {
+	var buf [256]byte
+	var p *byte
+	if len(path) < len(buf) && !strings.ContainsRune(path, 0) {
+		copy(buf[:], path)
+		p = &buf[0]
+	} else {
+		var err error
+		if p, err = unix.BytePtrFromString(path); err != nil {
+			return -1, err
+		}
+	}
+	for {
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags), 0, 0, 0)
+		if e != unix.EINTR {
+			if e != 0 {
+				return -1, e
+			}
+			return int(fd), nil
+		}
+	}
+}
+
+// Close is close(2) of a pipe, a pidfd, an epoll fd or a cgroup control
+// file opened for reading (nothing that may flush to a disk or a network).
 func Close(fd int) error {
 	_, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	return errno(e)
+}
+
+// Kill is kill(2), which never waits: it queues the signal and wakes the
+// process. A woken process often takes the CPU there and then, before the
+// call returns (the kernel's wake-up preemption); through syscall.Syscall
+// the scheduler monitor would count that as a long call, hand the thread's
+// P away and wake another thread for it, once per signal of a stop.
+func Kill(pid int, sig unix.Signal) error {
+	_, _, e := unix.RawSyscall(unix.SYS_KILL, uintptr(pid), uintptr(sig), 0)
 	return errno(e)
 }
 

@@ -3,6 +3,8 @@ package rawsys
 import (
 	"errors"
 	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -93,5 +95,54 @@ func TestWaitid(t *testing.T) {
 	}
 	if err := Waitid(pidfd, unsafe.Pointer(&info), unix.WEXITED|unix.WNOHANG); !errors.Is(err, unix.ECHILD) {
 		t.Fatalf("Waitid after the reap: %v; want ECHILD", err)
+	}
+}
+
+// Kill signals a process group, and names ESRCH once nobody is left in it.
+func TestKill(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	if err := Kill(-pgid, unix.SIGTERM); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("Kill: %v", err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("sleep ended with %v; want killed by SIGTERM", err)
+	}
+	if err := Kill(-pgid, unix.SIGTERM); !errors.Is(err, unix.ESRCH) {
+		t.Fatalf("Kill of an empty group: %v; want ESRCH", err)
+	}
+}
+
+// Openat opens relative to a directory fd, short and long paths alike, and
+// returns the errno of a failure.
+func TestOpenat(t *testing.T) {
+	dir, err := unix.Open("/proc/self", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dir)
+	long := strings.Repeat("./", 200) + "stat" // past the stack copy
+	for _, p := range []string{"stat", long} {
+		fd, err := Openat(dir, p, unix.O_RDONLY|unix.O_CLOEXEC)
+		if err != nil {
+			t.Fatalf("Openat %d bytes: %v", len(p), err)
+		}
+		var b [64]byte
+		n, err := Read(fd, b[:])
+		Close(fd)
+		if err != nil || n == 0 {
+			t.Fatalf("read after Openat %d bytes: %d, %v", len(p), n, err)
+		}
+	}
+	if _, err := Openat(dir, "absent", unix.O_RDONLY); err != unix.ENOENT {
+		t.Fatalf("Openat of a missing file: %v; want ENOENT", err)
 	}
 }
