@@ -20,7 +20,10 @@ const (
 // exits keep both CPUs busy: removed as they came, the rmdirs would delay
 // the last reaps by their whole cost. Held back, they run once releases
 // have paused for quiet (or the oldest has waited most), and at once when
-// the daemon shuts down (its context ends) or is flushed.
+// the daemon shuts down (its context ends) or is flushed. The hold is
+// asked again before each removal, so a release that comes while they run
+// (the pause was a stall of a busy stop, not its end) holds the rest back
+// again after one rmdir.
 //
 // A held-back removal never delays the instance's next process: the
 // Create of the same instance takes it over (take) and removes the old
@@ -37,7 +40,6 @@ type removalQueue struct {
 	mu      sync.Mutex
 	pending map[string]*queuedRemoval // by instance (removalKey), until removed or taken
 	order   []*queuedRemoval          // in the order queued; taken ones are skipped
-	first   time.Time                 // when order's oldest was queued
 	last    time.Time                 // when the latest was queued
 	running bool                      // a goroutine carries them out
 	flushed bool                      // hold nothing back from now on
@@ -47,6 +49,7 @@ type removalQueue struct {
 // queuedRemoval is a removal in the queue.
 type queuedRemoval struct {
 	key     string
+	at      time.Time // when it was queued
 	p       *cgroupProcess
 	claimed bool          // by the queue's goroutine, which removes it (guarded by the queue's mu)
 	done    chan struct{} // closed once the queue's goroutine removed it
@@ -67,11 +70,8 @@ func removalKey(program, instance string) string { return program + "/" + instan
 func (q *removalQueue) add(wg *sync.WaitGroup, key string, p *cgroupProcess, remove func(*cgroupProcess)) {
 	now := time.Now()
 	q.mu.Lock()
-	r := &queuedRemoval{key: key, p: p, done: make(chan struct{})}
+	r := &queuedRemoval{key: key, at: now, p: p, done: make(chan struct{})}
 	q.pending[key] = r
-	if len(q.order) == 0 {
-		q.first = now
-	}
 	q.order = append(q.order, r)
 	q.last = now
 	start := !q.running
@@ -122,17 +122,40 @@ func (q *removalQueue) holding() bool {
 	return !q.flushed && q.ctx.Err() == nil
 }
 
-// hold is how much longer the queued removals wait; 0: carry them out now.
-// Called with q.mu held.
-func (q *removalQueue) hold(now time.Time) time.Duration {
-	if q.flushed || q.ctx.Err() != nil {
-		return 0
+// next returns the removal to carry out now, claimed, or how long the
+// queued ones wait (0 and nil: the queue is empty). Removals taken over by
+// a Create are dropped from the order on the way. Called with q.mu held.
+func (q *removalQueue) next(now time.Time) (*queuedRemoval, time.Duration) {
+	for len(q.order) > 0 && q.pending[q.order[0].key] != q.order[0] {
+		q.pop() // taken over by a Create
 	}
-	due := q.last.Add(q.quiet)
-	if most := q.first.Add(q.most); most.Before(due) {
-		due = most
+	if len(q.order) == 0 {
+		return nil, 0
 	}
-	return max(due.Sub(now), 0)
+	if !q.flushed && q.ctx.Err() == nil {
+		due := q.last.Add(q.quiet)
+		if most := q.order[0].at.Add(q.most); most.Before(due) {
+			due = most
+		}
+		if wait := due.Sub(now); wait > 0 {
+			return nil, wait
+		}
+	}
+	r := q.pop()
+	r.claimed = true
+	return r, 0
+}
+
+// pop takes the oldest queued removal out of the order. Called with q.mu
+// held.
+func (q *removalQueue) pop() *queuedRemoval {
+	r := q.order[0]
+	q.order[0] = nil // the array must not pin it
+	q.order = q.order[1:]
+	if len(q.order) == 0 {
+		q.order = nil
+	}
+	return r
 }
 
 func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
@@ -143,16 +166,16 @@ func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
 			t.Stop()
 		}
 	}()
-	var batch []*queuedRemoval
 	for {
 		q.mu.Lock()
-		if len(q.order) == 0 {
+		r, wait := q.next(time.Now())
+		if r == nil && wait == 0 {
 			q.running = false
 			q.mu.Unlock()
 			return
 		}
-		if wait := q.hold(time.Now()); wait > 0 {
-			q.mu.Unlock()
+		q.mu.Unlock()
+		if r == nil {
 			if t == nil {
 				t = time.NewTimer(wait)
 			} else {
@@ -165,27 +188,12 @@ func (q *removalQueue) run(wg *sync.WaitGroup, remove func(*cgroupProcess)) {
 			}
 			continue
 		}
-		batch, q.order = q.order, batch[:0]
-		for i, r := range batch {
-			if q.pending[r.key] == r {
-				r.claimed = true
-			} else {
-				batch[i] = nil // taken over by a Create
-			}
+		remove(r.p)
+		q.mu.Lock()
+		if q.pending[r.key] == r {
+			delete(q.pending, r.key)
 		}
 		q.mu.Unlock()
-		for i, r := range batch {
-			if r == nil {
-				continue
-			}
-			remove(r.p)
-			q.mu.Lock()
-			if q.pending[r.key] == r {
-				delete(q.pending, r.key)
-			}
-			q.mu.Unlock()
-			close(r.done)
-			batch[i] = nil // the next batch must not pin what it held
-		}
+		close(r.done)
 	}
 }

@@ -182,3 +182,42 @@ func TestRemovalQueueTakeWaitsForRemoval(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The hold is asked again before each removal: a release that comes while
+// the queue removes holds the rest back for quiet again, and the oldest
+// queued still bounds the wait (most).
+func TestRemovalQueueHoldsBackAgain(t *testing.T) {
+	q := newRemovalQueue(t.Context())
+	q.quiet, q.most = 20*time.Millisecond, time.Second
+	t0 := time.Now()
+	queue := func(key string, at time.Time) *queuedRemoval {
+		r := &queuedRemoval{key: key, at: at, p: &cgroupProcess{}, done: make(chan struct{})}
+		q.pending[key] = r
+		q.order = append(q.order, r)
+		q.last = at
+		return r
+	}
+	r0 := queue("web/web-0", t0)
+	r1 := queue("web/web-1", t0)
+	if r, wait := q.next(t0.Add(5 * time.Millisecond)); r != nil || wait != 15*time.Millisecond {
+		t.Fatalf("5ms after the last release: next = %v, %v; want to wait 15ms", r, wait)
+	}
+	if r, _ := q.next(t0.Add(20 * time.Millisecond)); r != r0 || !r0.claimed {
+		t.Fatalf("after the quiet: next = %v; want web-0, claimed", r)
+	}
+	// While web-0 is removed, another release comes.
+	queue("web/web-2", t0.Add(25*time.Millisecond))
+	if r, wait := q.next(t0.Add(30 * time.Millisecond)); r != nil || wait != 15*time.Millisecond {
+		t.Fatalf("5ms after a release that came meanwhile: next = %v, %v; want to wait 15ms", r, wait)
+	}
+	// Releases that never pause: web-1, queued first, waits at most most.
+	q.last = t0.Add(time.Second)
+	if r, _ := q.next(t0.Add(time.Second)); r != r1 {
+		t.Fatalf("at most after web-1 was queued: next = %v; want web-1", r)
+	}
+	// A removal taken over by a Create is skipped; an empty queue says so.
+	delete(q.pending, "web/web-2")
+	if r, wait := q.next(t0.Add(2 * time.Second)); r != nil || wait != 0 || len(q.order) != 0 {
+		t.Fatalf("with web-2 taken over: next = %v, %v (%d queued); want an empty queue", r, wait, len(q.order))
+	}
+}
