@@ -21,7 +21,10 @@
 //     watch is on what DIR resolves to, and DIR's parent is watched for events
 //     of DIR's name. Such an event re-resolves DIR and moves the watch when the
 //     resolved path or the directory's identity (device, inode) changed. Late
-//     events of an old target are dropped.
+//     events of an old target are dropped. The parent's watch is a raw
+//     inotify one that asks only for entries created, deleted and renamed
+//     and for the parent's own removal (fsnotify's mask cannot be narrowed):
+//     writes to the parent's other files (a log beside DIR) wake nothing.
 //   - DIR missing: notify (the loop sees an empty directory), then retry with a
 //     bounded back-off (100ms doubling to 5s) besides the parent's events.
 //   - Lost events (queue overflow) and watcher errors: logged, the watch is
@@ -37,7 +40,8 @@
 //   - Consecutive notifications caused by changes are at least Debounce apart,
 //     and no change waits longer than MaxDelay.
 //   - Run's goroutine owns all state; it starts no other goroutine besides
-//     fsnotify's reader, which it closes and waits for before returning. When
+//     fsnotify's reader and the parent watch's reader, which it closes and
+//     waits for before returning. When
 //     nothing changes it does no work but the resync ticker.
 //
 // The watcher reads the real clock rather than the project's clock (internal/clock): it is

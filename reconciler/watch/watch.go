@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults for the zero values of Options.
@@ -147,7 +148,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 	}()
 
-	l := newLoop(w, fsw)
+	pw, err := newParentWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", w.dir, err)
+	}
+	// close also waits for the parent watcher's reader goroutine to end.
+	defer func() {
+		if err := pw.close(); err != nil {
+			w.log.Error(err, "Cannot close inotify watcher of the parent directory", "path", w.dir)
+		}
+	}()
+
+	l := newLoop(w, fsw, pw)
 	defer l.stopTimers()
 	return l.run(ctx)
 }
@@ -163,7 +175,8 @@ func (w *Watcher) notify() {
 // loop is the state of one Run. Only Run's goroutine touches it.
 type loop struct {
 	w   *Watcher
-	fsw *fsnotify.Watcher
+	fsw *fsnotify.Watcher // the directory
+	pw  *parentWatcher    // its parent
 	log logr.Logger
 
 	// parent is filepath.Dir(w.dir), watched for changes of the name w.dir:
@@ -187,10 +200,11 @@ type loop struct {
 	resync     *time.Ticker  // nil when disabled
 }
 
-func newLoop(w *Watcher, fsw *fsnotify.Watcher) *loop {
+func newLoop(w *Watcher, fsw *fsnotify.Watcher, pw *parentWatcher) *loop {
 	l := &loop{
 		w:      w,
 		fsw:    fsw,
+		pw:     pw,
 		log:    w.log.WithValues("path", w.dir),
 		parent: filepath.Dir(w.dir),
 		burst:  burst{debounce: w.debounce, maxDelay: w.maxDelay},
@@ -246,6 +260,12 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			l.refresh(true)
 			l.schedule()
+		case ev := <-l.pw.events:
+			l.parentEvent(ev)
+		case err := <-l.pw.errs:
+			// The parent's reader has ended: the resync (and SIGHUP)
+			// still re-resolve DIR.
+			l.log.Error(err, "Cannot read the parent directory's watch, a re-pointed or re-created directory is noticed at resync only", "parent", l.parent)
 		case <-l.w.kick:
 			l.refresh(false)
 			l.schedule()
@@ -276,24 +296,44 @@ func (l *loop) event(ev fsnotify.Event) {
 		l.schedule()
 	case name == l.w.dir || (l.target != "" && name == l.target):
 		// The directory itself, seen from its own watch (deleted, moved,
-		// chmod) or from the parent's (the name re-pointed, removed,
-		// created). The resolved target counts too: fsnotify reports its
-		// deletion only through the parent when both are watched. After a
-		// remove or a rename the watch is re-added even if the path leads
-		// to the same directory again: fsnotify drops a watch whose
-		// directory moved, and the directory may have moved back.
+		// chmod). After a remove or a rename the watch is re-added even if
+		// the path leads to the same directory again: fsnotify drops a
+		// watch whose directory moved, and the directory may have moved
+		// back.
 		l.refresh(ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename))
 		l.schedule()
-	case name == l.parent:
-		// The parent itself. Deleted or moved: its watch is gone.
-		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-			l.parentWatched = false
-			l.refresh(false)
-			l.schedule()
-		}
 	default:
-		// Another entry of the parent, or a late event of a directory we
-		// no longer watch (a symlink's old target).
+		// A late event of a directory we no longer watch (a symlink's old
+		// target).
+	}
+}
+
+// parentEvent sorts one event of the parent's watch: DIR's name
+// re-pointed, removed or created, the resolved target's deletion (inotify
+// reports it only through the parent when both are watched), or the
+// parent itself deleted or moved.
+func (l *loop) parentEvent(ev parentEvent) {
+	if !l.pw.current(ev) {
+		return // of a watch since replaced
+	}
+	switch {
+	case ev.overflow:
+		l.log.Error(fsnotify.ErrEventOverflow, "Event queue of the parent directory overflowed, rescanning")
+		l.refresh(true)
+		l.schedule()
+	case ev.mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
+		// The parent itself went: its watch is gone.
+		l.pw.remove()
+		l.parentWatched = false
+		l.refresh(false)
+		l.schedule()
+	case ev.name == l.w.dir || (l.target != "" && ev.name == l.target):
+		// As for the directory's own events above: re-added even if the
+		// path leads to the same directory again.
+		l.refresh(ev.mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0)
+		l.schedule()
+	default:
+		// Another entry of the parent.
 	}
 }
 
@@ -314,7 +354,7 @@ func (l *loop) watchParent() {
 	if l.parentWatched || l.parent == l.w.dir {
 		return
 	}
-	if err := l.fsw.Add(l.parent); err != nil {
+	if err := l.pw.add(l.parent); err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			// DIR is missing too; the retry brings both back.
