@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/rawsys"
 )
 
 // ErrNoMemoryCgroup is returned by OOMKills for an instance that has no
@@ -163,7 +165,7 @@ func (r *Root) mkdirFreshV2(rel, dir string) error {
 // rmdirV2 removes the v2 directory dir, rel below the root, relative to
 // the root's descriptor; it is gone already: nil.
 func (r *Root) rmdirV2(rel, dir string) error {
-	err := r.at(rel, func(dirfd int, p string) error { return unix.Unlinkat(dirfd, p, unix.AT_REMOVEDIR) })
+	err := r.at(rel, func(dirfd int, p string) error { return rawsys.Rmdirat(dirfd, p) })
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

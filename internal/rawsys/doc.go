@@ -1,7 +1,8 @@
 // Package rawsys makes the few system calls of the daemon's busy paths that
 // never block (read of a non-blocking pipe, close of a pipe or pidfd,
-// waitid with WNOHANG, epoll_wait with a zero timeout, kill, and the open,
-// read and close of a cgroup control file) without telling Go's scheduler.
+// waitid with WNOHANG, epoll_wait with a zero timeout, kill, the open, read
+// and close of a cgroup control file, and a cgroup's rmdir) without telling
+// Go's scheduler.
 //
 // Why. A call through syscall.Syscall marks its thread as in a system call;
 // if the call takes longer than the scheduler monitor's tick (20 µs when the
@@ -14,8 +15,9 @@
 // hack/bench/README.md). syscall.RawSyscall skips both.
 //
 // Invariant: only calls that cannot block go through here. A cgroup
-// control file (kernfs) waits for no I/O and no other process; at most for
-// a kernel lock held as briefly as a cgroup's mkdir or rmdir. A call that
+// control file or directory (kernfs) waits for no I/O and no other
+// process; at most for a kernel lock held as briefly as another cgroup's
+// mkdir or rmdir. A call that
 // could wait (a blocking fd, waitid without WNOHANG, a timeout) would hold
 // its P for as long, and must use golang.org/x/sys/unix instead.
 //

@@ -34,19 +34,12 @@ func Read(fd int, b []byte) (int, error) {
 }
 
 // Openat is openat(2) of a cgroup control file (kernfs: the open waits for
-// no I/O and no other process), retried on EINTR. The path is copied to
-// the stack when short, so the call does not allocate.
+// no I/O and no other process), retried on EINTR.
 func Openat(dirfd int, path string, flags int) (int, error) {
 	var buf [256]byte
-	var p *byte
-	if len(path) < len(buf) && !strings.ContainsRune(path, 0) {
-		copy(buf[:], path)
-		p = &buf[0]
-	} else {
-		var err error
-		if p, err = unix.BytePtrFromString(path); err != nil {
-			return -1, err
-		}
+	p, err := cpath(&buf, path)
+	if err != nil {
+		return -1, err
 	}
 	for {
 		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags), 0, 0, 0)
@@ -55,6 +48,25 @@ func Openat(dirfd int, path string, flags int) (int, error) {
 				return -1, e
 			}
 			return int(fd), nil
+		}
+	}
+}
+
+// Rmdirat is unlinkat(2) with AT_REMOVEDIR of a cgroup directory (kernfs:
+// it waits for no I/O, at most for the cgroup mutex, held as briefly by
+// another cgroup's mkdir or rmdir), retried on EINTR. A daemon that shuts
+// down removes one per instance as each exits: through syscall.Syscall each
+// took longer than the scheduler monitor's tick.
+func Rmdirat(dirfd int, path string) error {
+	var buf [256]byte
+	p, err := cpath(&buf, path)
+	if err != nil {
+		return err
+	}
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_UNLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), unix.AT_REMOVEDIR)
+		if e != unix.EINTR {
+			return errno(e)
 		}
 	}
 }
@@ -107,4 +119,16 @@ func EpollPoll(ep int, events []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
+}
+
+// cpath returns path NUL-terminated for a system call: a short one in buf,
+// the caller's (on its stack: such a call then allocates nothing), a long
+// one in a new buffer.
+func cpath(buf *[256]byte, path string) (*byte, error) {
+	if len(path) < len(buf) && !strings.ContainsRune(path, 0) {
+		copy(buf[:], path)
+		buf[len(path)] = 0
+		return &buf[0], nil
+	}
+	return unix.BytePtrFromString(path)
 }

@@ -146,3 +146,28 @@ func TestOpenat(t *testing.T) {
 		t.Fatalf("Openat of a missing file: %v; want ENOENT", err)
 	}
 }
+
+// Rmdirat removes an empty directory relative to a directory fd, and
+// returns the errno of a failure (a directory with an entry, a missing one).
+func TestRmdirat(t *testing.T) {
+	root := t.TempDir()
+	dirfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dirfd)
+	for _, d := range []string{"empty", "full", "full/x"} {
+		if err := unix.Mkdir(root+"/"+d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Rmdirat(dirfd, "full"); err != unix.ENOTEMPTY && err != unix.EEXIST {
+		t.Fatalf("Rmdirat of a directory with an entry: %v; want ENOTEMPTY", err)
+	}
+	if err := Rmdirat(dirfd, "empty"); err != nil {
+		t.Fatalf("Rmdirat: %v", err)
+	}
+	if err := Rmdirat(dirfd, "empty"); err != unix.ENOENT {
+		t.Fatalf("Rmdirat of a missing directory: %v; want ENOENT", err)
+	}
+}
