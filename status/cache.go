@@ -1,6 +1,9 @@
 package status
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // encodeCache is what a Writer remembers of the last status it encoded for
 // one program: its instances and, for each, where its YAML lies in the
@@ -11,18 +14,52 @@ import "time"
 type encodeCache struct {
 	insts []Instance // the last status's instances (the caller does not change them: Writer.Update)
 	spans []span     // of each in data
+	spare []span     // the spans before those, for the next encoding
 	data  []byte     // the last status's YAML
 }
 
 // span is where one instance's lines lie in encodeCache.data.
 type span struct{ from, to int }
 
+// bufs holds status files' buffers between flushes (*[]byte, length 0):
+// the YAML of a program of 5000 instances is 1.7 MB, and a new one per
+// write made a garbage collection of the daemon's whole heap every few
+// replacements. A pool, not a buffer kept per program, so that an idle
+// daemon keeps none (the pool empties over two collections).
+var bufs sync.Pool
+
+// newBuf returns an empty buffer of at least size bytes, from bufs if one
+// there is big enough.
+func newBuf(size int) []byte {
+	if p, ok := bufs.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+// recycle gives the cache's data before a write, old, to bufs once the
+// write is over and nothing reads it any more: the cache holds the new
+// encoding, and the caller's comparable form is a part of that.
+func (c *encodeCache) recycle(old []byte) {
+	if cap(old) == 0 || (cap(c.data) > 0 && &old[:1][0] == &c.data[:1][0]) {
+		return // nothing, or still the cache's (the write failed before encoding)
+	}
+	old = old[:0]
+	bufs.Put(&old)
+}
+
 // instances writes insts, copying from the cache those equal to the
 // instance of the same index in it, and remembers insts and their spans.
 // Both lists are in the order of their indexes, as the daemon writes them;
 // in any other order the copies are fewer, never wrong.
 func (c *encodeCache) instances(e *encoder, insts []Instance) {
-	spans := make([]span, len(insts))
+	// Two span arrays take turns: the last status's is read while this
+	// one's is written.
+	spans := c.spare[:0]
+	if cap(spans) < len(insts) {
+		spans = make([]span, len(insts))
+	}
+	spans = spans[:len(insts)]
 	j := 0
 	for i := range insts {
 		in := &insts[i]
@@ -39,7 +76,7 @@ func (c *encodeCache) instances(e *encoder, insts []Instance) {
 		}
 		spans[i] = span{from, len(e.buf)}
 	}
-	c.insts, c.spans = insts, spans
+	c.insts, c.spans, c.spare = insts, spans, c.spans
 }
 
 // sameInstance reports whether a and b encode alike: every field equal,

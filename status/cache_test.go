@@ -96,9 +96,11 @@ func TestMarshalCachedMatchesMarshal(t *testing.T) {
 		next.Status.Instances = insts
 		next.Status.UpdatedAt = time.Unix(int64(step), 0)
 		want, _ := Marshal(next)
+		old := c.data
 		if got := marshal(next, c); !bytes.Equal(got, want) {
 			t.Fatalf("step %d: the cached encoding differs:\n%s\nwant:\n%s", step, got, want)
 		}
+		c.recycle(old) // as the Writer does: the next encoding may reuse it
 		st = next
 	}
 }
@@ -119,7 +121,9 @@ func BenchmarkMarshalCached(b *testing.B) {
 				next.Status.Instances = append([]Instance(nil), st.Status.Instances...)
 				next.Status.Instances[i%n].Pid++
 				b.StartTimer()
+				old := c.data
 				marshal(next, c)
+				c.recycle(old)
 				st = next
 			}
 		})

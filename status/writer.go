@@ -421,7 +421,9 @@ func (w *Writer) flush() []failure {
 			c = &encodeCache{}
 			w.encoded[name] = c
 		}
+		old := c.data
 		changed, cmp, err := writeStatus(w.dir, o.st, w.written[name], c)
+		c.recycle(old)
 		if err != nil {
 			// Forget what is on disk: the failed write may have left anything.
 			delete(w.written, name)
