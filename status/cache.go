@@ -1,9 +1,6 @@
 package status
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // encodeCache is what a Writer remembers of the last status it encoded for
 // one program: its instances and, for each, where its YAML lies in the
@@ -16,36 +13,34 @@ type encodeCache struct {
 	spans []span     // of each in data
 	spare []span     // the spans before those, for the next encoding
 	data  []byte     // the last status's YAML
+	free  []byte     // the YAML before that, for the next encoding
 }
 
 // span is where one instance's lines lie in encodeCache.data.
 type span struct{ from, to int }
 
-// bufs holds status files' buffers between flushes (*[]byte, length 0):
-// the YAML of a program of 5000 instances is 1.7 MB, and a new one per
-// write made a garbage collection of the daemon's whole heap every few
-// replacements. A pool, not a buffer kept per program, so that an idle
-// daemon keeps none (the pool empties over two collections).
-var bufs sync.Pool
-
-// newBuf returns an empty buffer of at least size bytes, from bufs if one
-// there is big enough.
-func newBuf(size int) []byte {
-	if p, ok := bufs.Get().(*[]byte); ok && cap(*p) >= size {
-		return (*p)[:0]
+// newBuf returns an empty buffer of at least size bytes: the cache's free
+// one if it is big enough (c may be nil). The YAML of a program of 5000
+// instances is 1.7 MB, and a new buffer per write made a collection of the
+// daemon's whole heap every few replacements.
+func (c *encodeCache) newBuf(size int) []byte {
+	if c != nil && cap(c.free) >= size {
+		b := c.free[:0]
+		c.free = nil
+		return b
 	}
 	return make([]byte, 0, size)
 }
 
-// recycle gives the cache's data before a write, old, to bufs once the
-// write is over and nothing reads it any more: the cache holds the new
-// encoding, and the caller's comparable form is a part of that.
+// recycle keeps the cache's data before a write, old, as the buffer of the
+// next encoding, once the write is over and nothing reads it any more: the
+// cache holds the new encoding, and the caller's comparable form is a part
+// of that. The cache, and the buffer with it, goes when the Writer trims.
 func (c *encodeCache) recycle(old []byte) {
 	if cap(old) == 0 || (cap(c.data) > 0 && &old[:1][0] == &c.data[:1][0]) {
 		return // nothing, or still the cache's (the write failed before encoding)
 	}
-	old = old[:0]
-	bufs.Put(&old)
+	c.free = old[:0]
 }
 
 // instances writes insts, copying from the cache those equal to the

@@ -25,7 +25,7 @@ func Marshal(st ProgramStatus) ([]byte, error) {
 // the instances that have not changed since the cache's last status
 // instead of encoding them again, and remembers this status.
 func marshal(st ProgramStatus, c *encodeCache) []byte {
-	e := &encoder{buf: newBuf(512 + 300*len(st.Status.Instances))}
+	e := &encoder{buf: c.newBuf(512 + 300*len(st.Status.Instances))}
 	s := &st.Status
 	e.field(0, "apiVersion", st.APIVersion)
 	e.field(0, "kind", st.Kind)
