@@ -33,7 +33,8 @@ type parentEvent struct {
 // instance of its own. Its reader goroutine sends the events on events
 // until close, which closes the fd and waits for the goroutine.
 type parentWatcher struct {
-	f      *os.File
+	fd     int      // the inotify fd, for adding and removing watches (not f.Fd, which may make it blocking)
+	f      *os.File // fd, read in the netpoller
 	events chan parentEvent
 	errs   chan error
 	done   sync.WaitGroup
@@ -50,7 +51,7 @@ func newParentWatcher() (*parentWatcher, error) {
 		return nil, fmt.Errorf("inotify_init1: %w", err)
 	}
 	// Non-blocking: the reader waits in the netpoller, and close wakes it.
-	p := &parentWatcher{f: os.NewFile(uintptr(fd), "inotify"), events: make(chan parentEvent),
+	p := &parentWatcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), events: make(chan parentEvent),
 		errs: make(chan error, 1), wd: -1, stop: make(chan struct{})}
 	p.done.Add(1)
 	go p.read()
@@ -60,7 +61,7 @@ func newParentWatcher() (*parentWatcher, error) {
 // add watches dir, in place of what was watched.
 func (p *parentWatcher) add(dir string) error {
 	p.remove()
-	wd, err := unix.InotifyAddWatch(int(p.f.Fd()), dir, parentMask)
+	wd, err := unix.InotifyAddWatch(p.fd, dir, parentMask)
 	if err != nil {
 		return &os.PathError{Op: "inotify_add_watch", Path: dir, Err: err}
 	}
@@ -78,7 +79,7 @@ func (p *parentWatcher) remove() {
 	p.wd, p.dir = -1, ""
 	p.mu.Unlock()
 	if wd >= 0 {
-		_, _ = unix.InotifyRmWatch(int(p.f.Fd()), uint32(wd))
+		_, _ = unix.InotifyRmWatch(p.fd, uint32(wd))
 	}
 }
 
