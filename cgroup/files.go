@@ -126,22 +126,17 @@ func readControlAt(dirfd int, p string, buf []byte) ([]byte, error) {
 // per line: cgroup.events, cpu.stat, memory.events, memory.oom_control),
 // and false when the key is absent.
 func readKeyed(p, key string) (uint64, bool, error) {
-	return readKeyedAt(unix.AT_FDCWD, p, key)
-}
-
-// readKeyedAt is readKeyed of p relative to dirfd.
-func readKeyedAt(dirfd int, p, key string) (uint64, bool, error) {
 	var buf [256]byte
-	data, err := readControlAt(dirfd, p, buf[:])
+	data, err := readControlAt(unix.AT_FDCWD, p, buf[:])
 	if err != nil {
 		return 0, false, err
 	}
 	return parseKeyed(data, key)
 }
 
-// readKeyedRawAt is readKeyedAt for a small keyed file of a real cgroup
-// (cgroup.events, read once per exit of a contained instance): open, one
-// read and close through internal/rawsys. A kernfs file's open and read wait
+// readKeyedRawAt is readKeyed, relative to dirfd, for a small keyed file
+// of a real cgroup (cgroup.events, read once per exit of a contained
+// instance): open, one read and close through internal/rawsys. A kernfs file's open and read wait
 // for no I/O and no other process; through syscall.Syscall each took longer
 // than the scheduler monitor's tick on a busy host, and the monitor then
 // handed the caller's P to another thread on most exits of a stop. (A test's
