@@ -33,6 +33,7 @@ type Settler struct {
 
 	mu      sync.Mutex
 	allocs  uint64      // the heap's allocations (bytes, cumulative) at the last settle
+	slack   uint64      // the heap's free bytes right after the last settle: what it could not give back
 	last    time.Time   // the last Touch
 	timer   clock.Timer // the armed timer; nil when none is
 	stopped bool
@@ -104,15 +105,15 @@ func (s *Settler) Stop() {
 func (s *Settler) Settle(trimmed bool) bool {
 	m := read()
 	s.mu.Lock()
-	since := m.allocs - s.allocs
+	since, slack := m.allocs-s.allocs, s.slack
 	s.mu.Unlock()
-	if !trimmed && !worth(m, since) {
+	if !trimmed && !worth(m, since, slack) {
 		return false
 	}
 	debug.FreeOSMemory()
 	after := read()
 	s.mu.Lock()
-	s.allocs = after.allocs
+	s.allocs, s.slack = after.allocs, after.free
 	s.mu.Unlock()
 	return true
 }
@@ -120,9 +121,12 @@ func (s *Settler) Settle(trimmed bool) bool {
 // worth reports whether a collection and a return to the kernel could give
 // back enough: the heap's free pages not yet returned plus what was
 // allocated since the last settle (the garbage of the burst is in there),
-// at least minFreeable and a quarter of the live heap.
-func worth(m heapMetrics, allocatedSince uint64) bool {
-	n := m.free + allocatedSince
+// at least minFreeable and a quarter of the live heap. Free pages up to
+// slack do not count: the runtime kept that much right after the last
+// settle's return (pages it does not give back, a megabyte or two at
+// times), and another settle would not give them back either.
+func worth(m heapMetrics, allocatedSince, slack uint64) bool {
+	n := m.free - min(m.free, slack) + allocatedSince
 	return n >= minFreeable && n*4 >= m.live
 }
 

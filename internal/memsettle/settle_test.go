@@ -68,8 +68,10 @@ func TestSettleReturnsGarbage(t *testing.T) {
 	if !s.Settle(false) {
 		t.Fatal("Settle did not collect 16 MiB of garbage")
 	}
-	// Collected (not live) and returned (not free in the heap).
-	if m := read(); m.live >= 8<<20 || m.free >= 1<<20 {
+	// Collected (not live) and returned: what stays free in the heap is at
+	// most the runtime's slack (it keeps a megabyte or two at times, which
+	// FreeOSMemory does not give back either), not the 16 MiB.
+	if m := read(); m.live >= 8<<20 || m.free >= 4<<20 {
 		t.Errorf("16 MiB of garbage not given back: live %d, free %d bytes", m.live, m.free)
 	}
 	if s.Settle(false) {
@@ -84,16 +86,20 @@ func TestWorth(t *testing.T) {
 	for _, tc := range []struct {
 		m     heapMetrics
 		since uint64
+		slack uint64
 		want  bool
 	}{
-		{heapMetrics{free: 0, live: 4 << 20}, 0, false},
-		{heapMetrics{free: 512 << 10, live: 4 << 20}, 256 << 10, false}, // under 1 MiB
-		{heapMetrics{free: 2 << 20, live: 4 << 20}, 0, true},
-		{heapMetrics{free: 1 << 20, live: 40 << 20}, 1 << 20, false}, // under a quarter of live
-		{heapMetrics{free: 0, live: 40 << 20}, 12 << 20, true},
+		{heapMetrics{free: 0, live: 4 << 20}, 0, 0, false},
+		{heapMetrics{free: 512 << 10, live: 4 << 20}, 256 << 10, 0, false}, // under 1 MiB
+		{heapMetrics{free: 2 << 20, live: 4 << 20}, 0, 0, true},
+		{heapMetrics{free: 1 << 20, live: 40 << 20}, 1 << 20, 0, false}, // under a quarter of live
+		{heapMetrics{free: 0, live: 40 << 20}, 12 << 20, 0, true},
+		{heapMetrics{free: 2 << 20, live: 4 << 20}, 0, 2 << 20, false},        // all of it the runtime's slack
+		{heapMetrics{free: 3 << 20, live: 4 << 20}, 256 << 10, 1 << 20, true}, // 2.25 MiB above it
+		{heapMetrics{free: 1 << 20, live: 4 << 20}, 2 << 20, 2 << 20, true},   // slack above what is free now
 	} {
-		if got := worth(tc.m, tc.since); got != tc.want {
-			t.Errorf("worth(%+v, %d) = %v, want %v", tc.m, tc.since, got, tc.want)
+		if got := worth(tc.m, tc.since, tc.slack); got != tc.want {
+			t.Errorf("worth(%+v, %d, slack %d) = %v, want %v", tc.m, tc.since, tc.slack, got, tc.want)
 		}
 	}
 }
