@@ -244,6 +244,8 @@ func (h *harness) runN(r *results) error {
 		return err
 	}
 	r.loadStart = benchkit.LoadAvg()
+	host0, began := benchkit.ReadHost(), time.Now()
+	defer func() { r.host, r.hostFor = benchkit.ReadHost().Since(host0), time.Since(began) }()
 	fmt.Fprintf(os.Stderr, "bench: N=%d rounds=%d kills=%d+%d edits=%d status-runs=%d idle=%v, work dir %s, load %s\n",
 		cfg.n, cfg.rounds, cfg.kills, cfg.delayKills, cfg.edits, cfg.statusRuns, cfg.idle, ws.Root, r.loadStart)
 	if h.daemon, err = h.procs.StartDaemon(cfg.bin, ws.Specs, ws.Log, cfg.daemonArgs()...); err != nil {

@@ -60,6 +60,8 @@ func (h *harness) report(r *results) {
 	fmt.Printf("\nreconciled benchmark: N=%d sleep instances, %d rounds (C D Go D ...), %d+%d kills, %d edits, %d status runs, idle %v\n",
 		N, cfg.rounds, cfg.kills, cfg.delayKills, cfg.edits, cfg.statusRuns, r.idleDur.Round(time.Second))
 	fmt.Printf("load average (1, 5, 15 min) at the start %s, at the end %s\n", r.loadStart, r.loadEnd)
+	fmt.Printf("host: %s of %d CPUs' time taken over this N's %v (see hack/bench/README.md, \"The host\")\n",
+		fmtHost(r.host), runtime.NumCPU(), r.hostFor.Round(time.Second))
 	fmt.Printf("baselines: C posix_spawn from %d threads, Go syscall.ForkExec from %d goroutines (setpgid: %v); spec stdout/stderr: %s\n",
 		cfg.cThreads, cfg.goWorkers, cfg.setpgid, orDefault(cfg.output, "auto (default)"))
 	if h.reapEvents {
@@ -108,6 +110,7 @@ func (h *harness) report(r *results) {
 	row("   CPU of the parent during d", r.cpuStop["daemon"], r.cpuStop, nil, "report", nil)
 	row("   CPU of the N children during d (exits; 10ms ticks)", r.cpuExits["daemon"], r.cpuExits, nil, "report", nil)
 	row(fmt.Sprintf("   d's CPU / %d CPUs (no stop is faster)", runtime.NumCPU()), r.stopBound["daemon"], r.stopBound, nil, "report", nil)
+	row("   host's CPU during d (steal + kdamond)", r.hostStop["daemon"], r.hostStop, nil, "report", nil)
 	if len(r.shutdownExit) > 0 {
 		okS := ratio(r.shutdownExit.median(), best(r.reaped)) <= shutdownTarget
 		row("d\" SIGTERM daemon: daemon exited", r.shutdownExit, r.reaped, nil, fmt.Sprintf("<=%.2gx best d", shutdownTarget), &okS)
@@ -119,6 +122,8 @@ func (h *harness) report(r *results) {
 		row("b  SIGKILL -> replacement running, restartDelay 0", b, r.replace, nil, fmt.Sprintf("<=%.2gx C", replaceTarget), &okB)
 		row("   p90 of b", samples{b.quantile(0.9)}, map[string]samples{"C": {c.quantile(0.9)}, "Go": {r.replace["Go"].quantile(0.9)}}, nil, "report", nil)
 		row("   daemon CPU per replacement", samples{r.replaceCPU / time.Duration(len(b))}, nil, nil, "report", nil)
+		hb := map[string]samples{"C": {r.replaceHost["C"]}, "Go": {r.replaceHost["Go"]}}
+		row("   host's CPU during b, summed (steal + kdamond)", samples{r.replaceHost["daemon"]}, hb, nil, "report", nil)
 	}
 	if b := r.delayed; len(b) > 0 {
 		row(fmt.Sprintf("b' the same, default restartDelay (%v)", r.delayedDelay), b, nil, nil, "report", nil)
@@ -250,6 +255,12 @@ func (h *harness) summary(all []*results) {
 	line(fmt.Sprintf("stop's CPU / %d CPUs, parent and children (C floor's)", runtime.NumCPU()), func(r *results) string {
 		return vsBest(r.stopBound["daemon"].median(), map[string]samples{"C": r.stopBound["C"]}, r.n)
 	})
+	line("host's CPU during the stop: steal + kdamond (C floor's)", func(r *results) string {
+		return fmt.Sprintf("%s (%s)", fmtDur(r.hostStop["daemon"].median()), fmtDur(r.hostStop["C"].median()))
+	})
+	line("host's CPU over the whole N: steal, kdamond", func(r *results) string {
+		return fmtHost(r.host) + " in " + r.hostFor.Round(time.Second).String()
+	})
 	line("shutdown (SIGTERM -> exited; vs the floors' stop)", func(r *results) string {
 		return vsBest(r.shutdownExit.median(), r.reaped, r.n)
 	})
@@ -301,7 +312,15 @@ func (h *harness) summary(all []*results) {
 		q := ratio(atMax.replace["daemon"].median(), at1000.replace["daemon"].median())
 		ok := q <= replaceScale
 		fmt.Printf("\nreplacement p50 at N=%d / at N=1000: %.2fx  target <=%.2gx  %s\n", atMax.n, q, replaceScale, verdict(&ok))
+		if c := ratio(atMax.replace["C"].median(), at1000.replace["C"].median()); c > 0 {
+			fmt.Printf("the C floor's own replacement p50 at N=%d / at N=1000: %.2fx (report)\n", atMax.n, c)
+		}
 	}
+}
+
+// fmtHost is what the host took: "steal 120ms, kdamond 45ms".
+func fmtHost(h benchkit.HostReading) string {
+	return fmt.Sprintf("steal %s, kdamond %s", fmtDur(h.Steal), fmtDur(h.Damon))
 }
 
 func orDefault(s, d string) string {

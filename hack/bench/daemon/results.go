@@ -3,12 +3,18 @@ package main
 import (
 	"runtime"
 	"time"
+
+	"github.com/reconciled/reconciled/hack/bench/internal/benchkit"
 )
 
 // results collects every figure of one N.
 type results struct {
 	n                  int
 	loadStart, loadEnd string // /proc/loadavg at the start and the end
+	// host: what the host took from the machine's CPUs over this N
+	// (benchkit.HostReading), and how long the N took
+	host    benchkit.HostReading
+	hostFor time.Duration
 	// a and d, per kind: "C", "Go", "daemon"
 	running, status map[string]samples
 	cpuStart        map[string]samples
@@ -18,6 +24,7 @@ type results struct {
 	// stopBound: (cpuStop + cpuExits) / CPUs, the wall below which the
 	// stop's work cannot fit on this machine
 	stopBound    map[string]samples
+	hostStop     map[string]samples // the host's CPU (steal, kdamond) during the stop
 	selfRun      map[string]samples
 	dead, reaped map[string]samples
 	selfStop     map[string]samples
@@ -29,6 +36,7 @@ type results struct {
 	// b: restartDelay 0, per target; with the default, the daemon only
 	replace      map[string]samples
 	replaceCPU   time.Duration // the daemon's CPU over its replace series
+	replaceHost  map[string]time.Duration // the host's CPU during each target's replacements, summed
 	delayed      samples
 	delayedCPU   time.Duration
 	delayedDelay time.Duration // the default restartDelay
@@ -56,9 +64,10 @@ func newResults(n int) *results {
 		n:       n,
 		running: map[string]samples{}, status: map[string]samples{}, selfRun: map[string]samples{},
 		cpuStart: map[string]samples{}, cpuStop: map[string]samples{}, cpuKids: map[string]samples{},
-		cpuExits: map[string]samples{}, stopBound: map[string]samples{},
+		cpuExits: map[string]samples{}, stopBound: map[string]samples{}, hostStop: map[string]samples{},
 		dead: map[string]samples{}, reaped: map[string]samples{}, selfStop: map[string]samples{},
 		pairRun: map[string][]float64{}, pairStop: map[string][]float64{}, replace: map[string]samples{},
+		replaceHost: map[string]time.Duration{},
 	}
 }
 
@@ -78,6 +87,8 @@ type roundResult struct {
 	// parent's cutime+cstime gained by reaping them (10 ms ticks), less
 	// cpuKids, which it also counts
 	cpuExits time.Duration
+	// what the host took from the machine's CPUs during the stop
+	host benchkit.HostReading
 }
 
 func (r *results) add(kind string, rr roundResult) {
@@ -95,5 +106,6 @@ func (r *results) add(kind string, rr roundResult) {
 	r.cpuStop[kind] = append(r.cpuStop[kind], rr.cpuStop)
 	r.cpuKids[kind] = append(r.cpuKids[kind], rr.cpuKids)
 	r.cpuExits[kind] = append(r.cpuExits[kind], rr.cpuExits)
+	r.hostStop[kind] = append(r.hostStop[kind], rr.host.Total())
 	r.stopBound[kind] = append(r.stopBound[kind], (rr.cpuStop+rr.cpuExits)/time.Duration(runtime.NumCPU()))
 }

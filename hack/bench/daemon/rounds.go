@@ -166,6 +166,7 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 		return rr, err
 	}
 	defer w.close()
+	host0 := benchkit.ReadHost()
 	t1 := time.Now()
 	if err := b.Send("stop"); err != nil {
 		return rr, err
@@ -173,6 +174,7 @@ func (h *harness) baselineRound(kind string) (roundResult, error) {
 	if rr.stop, err = waitStopped(h.obs, w, b.Pid(), t1, h.cfg.poll, h.cfg.wait); err != nil {
 		return rr, err
 	}
+	rr.host = benchkit.ReadHost().Since(host0)
 	if ns, err = b.expect("stopped_ns", h.cfg.wait); err != nil {
 		return rr, err
 	}
@@ -211,6 +213,7 @@ func (h *harness) daemonRound() (roundResult, error) {
 		return rr, err
 	}
 	cpu0 = benchkit.RunNanos(dpid)
+	host0 := benchkit.ReadHost()
 	t1, err := h.ws.Place("bench", h.benchSpec(h.cfg.n, "stopped"))
 	if err != nil {
 		return rr, err
@@ -218,6 +221,7 @@ func (h *harness) daemonRound() (roundResult, error) {
 	if rr.stop, err = waitStopped(h.obs, w, dpid, t1, h.cfg.poll, h.cfg.wait); err != nil {
 		return rr, err
 	}
+	rr.host = benchkit.ReadHost().Since(host0)
 	rr.cpuStop = time.Duration(benchkit.RunNanos(dpid).Since(cpu0))
 	if rr.cpuExits, err = exitsCPU(dpid, reaped0, rr.cpuKids); err != nil {
 		return rr, err

@@ -146,10 +146,12 @@ func (h *harness) replacements(r *results, dv *victims) error {
 	for i := range h.cfg.kills {
 		for j := range targets {
 			t := targets[(i+j)%len(targets)]
+			host0 := benchkit.ReadHost()
 			d, err := h.replace(t.name, t.pid, t.v)
 			if err != nil {
 				return err
 			}
+			r.replaceHost[t.name] += benchkit.ReadHost().Since(host0).Total()
 			r.replace[t.name] = append(r.replace[t.name], d)
 			time.Sleep(50*time.Millisecond + time.Duration(h.rng.IntN(100))*time.Millisecond)
 		}
