@@ -35,7 +35,7 @@ type results struct {
 	scaleCPU           samples
 	// b: restartDelay 0, per target; with the default, the daemon only
 	replace      map[string]samples
-	replaceCPU   time.Duration // the daemon's CPU over its replace series
+	replaceCPU   time.Duration            // the daemon's CPU over its replace series
 	replaceHost  map[string]time.Duration // the host's CPU during each target's replacements, summed
 	delayed      samples
 	delayedCPU   time.Duration
