@@ -102,6 +102,31 @@ func TestITContainStopEscaped(t *testing.T) {
 	}
 }
 
+// A stop whose leader dies at once, with a member outside its group that
+// ignores the stop signal: STOPPED only once that member is gone too, at
+// stopTimeout (SIGKILL). The leader's exit alone says nothing, nor does a
+// reaper pass that finds the member (handed to the daemon, the subreaper).
+func TestITContainStopEscapedIgnoringTERM(t *testing.T) {
+	for mode, root := range itContainModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			d := itStart(t, itOpts{cgroupRoot: root})
+			name := d.name("deaf")
+			cmd := `["sh", "-c", "setsid sh -c 'trap \"\" TERM; exec sleep 1000' & exec sleep 1000"]`
+			itWrite(t, d.dir, name, itSpec(cmd, "replicas: 3"))
+			itWaitStatus(t, d.dir, name, "running", itReady(3))
+			procs := itWaitProgramProcs(t, name, 6)
+
+			itWrite(t, d.dir, name, itSpec(cmd, "replicas: 3", "desired: stopped", "stopTimeout: 1s"))
+			itWaitStatus(t, d.dir, name, "stopped", itStopped)
+			for _, p := range procs {
+				if p.alive() {
+					t.Errorf("STOPPED while process %d of the instance lives", p.pid)
+				}
+			}
+		})
+	}
+}
+
 // A leader that exits on its own: what it left outside its group is
 // stopped before the instance starts again.
 func TestITContainLeaderExitEscaped(t *testing.T) {
