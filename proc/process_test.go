@@ -898,3 +898,49 @@ func TestGroupGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// GroupGoneNow lists the orphans itself when no pass has told yet: never
+// true before the exit or while a process that outlived the leader lives,
+// true once none is left.
+func TestGroupGoneNow(t *testing.T) {
+	running := start(t, Spec{Argv: []string{"sleep", "100"}})
+	if running.GroupGoneNow() {
+		t.Fatal("GroupGoneNow before the leader exited")
+	}
+	if err := running.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	r, w := pipe(t)
+	p := start(t, Spec{Argv: []string{"sh", "-c", "sleep 100 & echo $!"}, Stdout: w})
+	gc, _ := strconv.Atoi(readLines(t, r, 1)[0])
+	killLater(t, gc)
+	ctx := testCtx(t)
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if p.GroupGoneNow() {
+			t.Fatalf("GroupGoneNow with %d, which outlived the leader, alive", gc)
+		}
+	}
+	if err := syscall.Kill(gc, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, waitTimeout, p.GroupGoneNow, "GroupGoneNow once the orphan is gone")
+
+	// A leader that left nothing: true once the orphans are gone (other
+	// tests' may still be being reaped).
+	a := start(t, Spec{Argv: []string{"true"}})
+	for _, x := range []*Process{a, running} {
+		if _, err := x.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitfor.Condition(t, waitTimeout, a.GroupGoneNow, "GroupGoneNow of a leader that left nothing")
+	for _, x := range []*Process{p, a, running} {
+		if err := x.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package reconciler
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/status"
 )
 
@@ -46,5 +48,44 @@ func TestITPreStop(t *testing.T) {
 	b, _ := os.ReadFile(log)
 	if string(b) != "preStop 0\nTERM\n" {
 		t.Errorf("order %q, want preStop then TERM", b)
+	}
+}
+
+// A leader that exits on its own while its preStop hook still runs (the
+// hook asked it to): with cgroups, STOPPED only once the hook is gone too,
+// as it runs in the instance's cgroup. (Without, the hook has a process
+// group of its own, and the instance is STOPPED when the leader's is gone.)
+func TestITPreStopOutlivesLeader(t *testing.T) {
+	for mode, root := range itContainModes(t) {
+		if mode != "cgroup" {
+			continue
+		}
+		t.Run(mode, func(t *testing.T) {
+			d := itStart(t, itOpts{cgroupRoot: root})
+			name := d.name("hookslow")
+			cmd := `["sh", "-c", "trap '' TERM; while [ ! -e quit-$RECONCILED_INSTANCE ]; do sleep 0.02; done"]`
+			hook := `lifecycle: {preStop: {exec: {command: ["sh", "-c", "touch quit-$(RECONCILED_INSTANCE); exec sleep 0.7"]}, timeout: 5s}}`
+			itWrite(t, d.dir, name, itSpec(cmd, "startSeconds: 0s", "replicas: 2", hook))
+			itWaitStatus(t, d.dir, name, "running", itReady(2))
+			itWrite(t, d.dir, name, itSpec(cmd, "startSeconds: 0s", "replicas: 2", hook, "desired: stopped", "stopTimeout: 5s"))
+			var hooks []itProc
+			if !waitfor.Until(waitTimeout, func() bool {
+				hooks = nil
+				for _, p := range itProgramProcs(name) {
+					if c, _ := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/cmdline"); strings.HasPrefix(string(c), "sleep\x000.7") {
+						hooks = append(hooks, p)
+					}
+				}
+				return len(hooks) == 2
+			}) {
+				t.Fatalf("the preStop hooks did not start: %v", hooks)
+			}
+			itWaitStatus(t, d.dir, name, "stopped", itStopped)
+			for _, p := range hooks {
+				if p.alive() {
+					t.Errorf("STOPPED while the preStop hook %d runs", p.pid)
+				}
+			}
+		})
 	}
 }
