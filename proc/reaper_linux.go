@@ -191,7 +191,7 @@ type groupWaiter struct {
 func (s *Starter) judgeGroups(seq uint64, live map[int]bool, final bool) {
 	var calls []func() // OnGroupEmpty's, called once the lock is let go
 	s.groupMu.Lock()
-	if final && seq > s.finalPass { // a listing of its own (GroupGoneNow) may have ended later
+	if final {
 		s.finalPass = seq
 	}
 	again := false
@@ -326,42 +326,6 @@ func (p *Process) GroupGone() bool {
 	s.groupMu.Lock()
 	defer s.groupMu.Unlock()
 	return s.finalPass > p.exitPass
-}
-
-// GroupGoneNow is GroupGone, and when the reaper cannot tell yet, a
-// listing of the main thread's children of its own, made now, after the
-// exit was observed: when it is empty, no process outlived any leader
-// whose exit was observed before it (the kernel hands a leader's
-// surviving children to this daemon, the subreaper, before its exit can
-// be observed), and the verdict serves every such leader, as a pass's
-// does. A burst of exits handled one after another then costs one
-// listing per burst, not one check per exit. It judges no waiter. false
-// means "not known now".
-func (p *Process) GroupGoneNow() bool {
-	if !p.exitObserved() {
-		return false
-	}
-	if p.GroupGone() {
-		return true
-	}
-	s := p.starter
-	if !s.lister.useChildrenFile {
-		return false // a scan of /proc: more than the caller's own check costs
-	}
-	s.groupMu.Lock()
-	s.passes++
-	seq := s.passes // > p.exitPass: it starts after the exit was observed
-	s.groupMu.Unlock()
-	kids, err := s.lister.orphans()
-	if err != nil || len(kids) > 0 {
-		return false
-	}
-	s.groupMu.Lock()
-	if seq > s.finalPass {
-		s.finalPass = seq
-	}
-	s.groupMu.Unlock()
-	return true
 }
 
 // WaitGroupEmpty waits until the leader has exited and its group has no live

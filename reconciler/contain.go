@@ -156,9 +156,6 @@ type cgroupProcess struct {
 	// parent's, and the daemon moves none in), so a stop signal still
 	// queued for its members has nobody to reach.
 	found atomic.Bool
-	// hooked is set once a preStop hook was started in the cgroup: a
-	// process of the instance that does not descend from the leader.
-	hooked atomic.Bool
 }
 
 func newCgroupProcess(pr Process, cg *cgroup.Instance, c *Cgroups) *cgroupProcess {
@@ -194,26 +191,8 @@ func (p *cgroupProcess) leaderExited() bool {
 // GroupGone reports whether the cgroup is empty: every process of the
 // instance, in its process group or not, has exited. While the daemon
 // shuts down, an empty cgroup is removed there and then (removeIfEmpty).
-//
-// Before it reads cgroup.events, it asks the reaper (GroupGoneNow): once
-// the leader has exited, the cgroup is empty when this daemon has no
-// orphan at all. Every process of the instance descends from the leader
-// (a child is born in its parent's cgroup, and the daemon moves none in),
-// and one that outlived the leader was handed to this daemon, the
-// subreaper, before the exit could be observed. One listing of the
-// orphans answers for every leader whose exit was observed before it, so
-// that a stop of many costs about one listing per burst of exits where
-// each instance read its cgroup.events. With an orphan about, or no
-// answer, cgroup.events tells; and always once a preStop hook ran in the
-// cgroup (hooked): the hook is the daemon's child, not the leader's
-// descendant, so it is no orphan while it runs (a leader may exit during
-// its preStop hook, and a hook may outlast its SIGKILL).
 func (p *cgroupProcess) GroupGone() bool {
 	if p.found.Load() || p.c.removeIfEmpty(p) {
-		return true
-	}
-	if g, ok := p.Process.(interface{ GroupGoneNow() bool }); ok && !p.hooked.Load() && g.GroupGoneNow() {
-		p.found.Store(true)
 		return true
 	}
 	populated, err := p.cg.Populated()

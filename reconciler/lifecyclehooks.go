@@ -85,7 +85,6 @@ func (s *OSStarter) PreStop(ctx context.Context, p *spec.Program, idx int, pr Pr
 	base := proc.Spec{Name: fmt.Sprintf("%s-%d", p.Metadata.Name, idx), Env: env, Dir: s.workingDir(p), Credential: cred, Umask: p.Spec.Umask}
 	if c, ok := pr.(*cgroupProcess); ok {
 		base.Cgroup = &proc.Cgroup{Dir: c.cg.Dir(), Procs: c.cg.Procs()[1:]}
-		c.hooked.Store(true) // before the hook starts (see cgroupProcess.GroupGone)
 	}
 	return s.runLifecycle(ctx, "preStop", h, timeout, base)
 }
