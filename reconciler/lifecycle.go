@@ -52,7 +52,7 @@ type life struct {
 	// current process was spawned.
 	depEpoch uint64
 
-	// preStop is set while a stop waits for the preStop hook; nil: none
+	// preStop is set while the preStop hook of a stop runs; nil: none
 	// does. Replaced, never changed: a life is copied by value.
 	preStop *preStopWait
 }
@@ -360,7 +360,7 @@ func (t *step) timer() {
 		}
 	case phStopping, phDraining:
 		s := t.spec.Spec
-		t.preStop = nil // killed with the rest: its end changes nothing
+		t.preStopKilled()
 		t.emit(effSignal{syscall.SIGKILL})
 		t.event(status.EventWarning, "Killed", fmt.Sprintf("still running %v after %s: sent SIGKILL to the process group", s.StopTimeout, s.StopSignal.Name), t.pid)
 	}

@@ -58,10 +58,20 @@ func (t *step) restart(force bool) {
 	}
 }
 
+// groupGone: the leader's group is empty. With its preStop hook still
+// running the instance waits for the hook's end (preStopDone).
 func (t *step) groupGone() {
 	if t.phase != phDraining {
 		return
 	}
+	if !t.preStopEmptied() {
+		t.groupEnded()
+	}
+}
+
+// groupEnded moves a draining instance on: STOPPED, or what the restart
+// policy says after a liveness failure.
+func (t *step) groupEnded() {
 	t.emit(effCancelTimer{})
 	t.emit(effRelease{})
 	e := t.lastExit

@@ -363,10 +363,60 @@ func TestPreStop(t *testing.T) {
 		t.Errorf("preStop done late: %q", got)
 	}
 	killed, effs, _ := transition(l, evTimer{}, w, now.Add(10*time.Second))
-	if got := effectString(effs); !strings.Contains(got, "signal KILL") || killed.preStop != nil {
+	if got := effectString(effs); !strings.Contains(got, "signal KILL") || killed.preStop == nil || !killed.preStop.killed {
 		t.Errorf("stopTimeout during preStop: %q", got)
 	}
 	if _, effs, _ := transition(killed, evPreStopDone{}, w, now.Add(11*time.Second)); len(effs) != 0 {
 		t.Errorf("preStop's end after SIGKILL: %q", effectString(effs))
+	}
+}
+
+// The leader exits while its preStop hook runs: the instance is STOPPED
+// only once the hook has ended and the group is gone, in either order; a
+// hook that ends first sends the stop signal to what is left of the group.
+func TestPreStopLeaderExits(t *testing.T) {
+	prog, hash := lifeSpec(t, "  startSeconds: 0s\n  stopTimeout: 10s\n  lifecycle: {preStop: {exec: {command: [drain]}}}\n")
+	now := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	w := world{cur: prog, curHash: hash}
+	l := life{phase: phRunning, spec: prog, hash: hash, pid: 7, startedAt: &now, gen: 1}
+	l, _, err := transition(l, evDrive{}, w, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited, effs, err := transition(l, evExited{code: 0, at: now.Add(time.Second)}, w, now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := effectString(effs); got != "await" || exited.phase != phDraining {
+		t.Fatalf("exit during preStop: %q in %s", got, exited.phase)
+	}
+	later := now.Add(2 * time.Second)
+	for _, c := range []struct {
+		name  string
+		evs   []any
+		wants []string // effects of each event
+	}{
+		{"group gone, then the hook", []any{evGroupGone{}, evPreStopDone{}},
+			[]string{"", "timer-, release, Stopped"}},
+		{"the hook, then the group", []any{evPreStopDone{}, evGroupGone{}},
+			[]string{"Stopping, signal TERM", "timer-, release, Stopped"}},
+		{"a failed hook after the group", []any{evGroupGone{}, evPreStopDone{err: errors.New("exit 1")}},
+			[]string{"", "PreStopFailed, timer-, release, Stopped"}},
+		{"SIGKILL, the group, then the hook", []any{evTimer{}, evGroupGone{}, evPreStopDone{}},
+			[]string{"signal KILL, Killed", "", "timer-, release, Stopped"}},
+	} {
+		s := exited
+		for i, ev := range c.evs {
+			var effs []effect
+			if s, effs, err = transition(s, ev, w, later); err != nil {
+				t.Fatal(err)
+			}
+			if got := effectString(effs); got != c.wants[i] {
+				t.Errorf("%s: step %d (%s): effects %q, want %q", c.name, i, eventName(ev), got, c.wants[i])
+			}
+		}
+		if s.phase != phStopped || s.preStop != nil {
+			t.Errorf("%s: ends %s (preStop %+v), want STOPPED", c.name, s.phase, s.preStop)
+		}
 	}
 }
