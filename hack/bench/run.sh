@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark reconciled against the C and Go spawn baselines in one run.
 #
-#   hack/bench/run.sh            # full: N=100, 1000 and 5000; 3 rounds, 20+20 kills, 20 edits, 30 s idle, 3 SIGTERMs each (~20 min)
+#   hack/bench/run.sh            # full: N=100, 1000 and 5000; 5 rounds, 20+20 kills, 20 edits, 30 s idle, 3 SIGTERMs each (~20 min)
 #   hack/bench/run.sh --quick    # quick: N=100 and 1000; 2 rounds, 8+8 kills, 8 edits, 10 s idle, 2 SIGTERMs each (~3 min)
 #   hack/bench/run.sh --full -- -n 1000 -setpgid -v   # extra flags go to hack/bench/daemon (the last -n wins)
 #
@@ -22,7 +22,7 @@ gcc -O2 -Wall -pthread -o "$work/spawn-c" hack/bench/baseline/spawn.c
 
 case "$mode" in
   quick) args=(-n 100,1000 -rounds 2 -kills 8 -edits 8 -status-runs 5 -shutdowns 2 -idle 10s); limit=900 ;;
-  full)  args=(-n 100,1000,5000 -rounds 3 -kills 20 -edits 20 -status-runs 10 -shutdowns 3 -idle 30s); limit=3600 ;;
+  full)  args=(-n 100,1000,5000 -rounds 5 -kills 20 -edits 20 -status-runs 10 -shutdowns 3 -idle 30s); limit=3600 ;;
 esac
 
 # 5000 instances need about 15000 descriptors in the daemon (a pidfd and two
