@@ -74,3 +74,16 @@ func TestFindEscaped(t *testing.T) {
 		t.Errorf("still alive after WaitMarked")
 	}
 }
+
+// The candidates of a sweep are the orphans and the descendants of the
+// leaders and orphans, each once and never the daemon itself; the leaders
+// themselves are walked but not read.
+func TestEscapeCandidates(t *testing.T) {
+	tree := map[int][]int{10: {11, 12}, 11: {13}, 20: {21, 1}, 30: {31}, 21: {11}}
+	children := func(pids []int, pid int) []int { return append(pids, tree[pid]...) }
+	got := escapeCandidates([]int{20}, []int{10, 30, 10}, 1, children)
+	slices.Sort(got)
+	if want := []int{11, 12, 13, 20, 21, 31}; !slices.Equal(got, want) {
+		t.Errorf("candidates %v, want %v (no leader, no self, no repeat)", got, want)
+	}
+}
