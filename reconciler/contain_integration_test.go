@@ -102,6 +102,32 @@ func TestITContainStopEscaped(t *testing.T) {
 	}
 }
 
+// A stop whose leader ignores the stop signal and lives on until its child
+// outside the group has gone: that child gets the stop signal at once, from
+// a walk of the live leader's tree (it is no orphan while the leader lives),
+// and the instance is STOPPED long before stopTimeout.
+func TestITContainStopEscapedLiveLeader(t *testing.T) {
+	for mode, root := range itContainModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			d := itStart(t, itOpts{cgroupRoot: root})
+			name := d.name("warden")
+			cmd := `["sh", "-c", "setsid sleep 1000 & trap '' TERM; while kill -0 $! 2>/dev/null; do sleep 0.02; done"]`
+			itWrite(t, d.dir, name, itSpec(cmd, "stopTimeout: 1h"))
+			itWaitStatus(t, d.dir, name, "running", itReady(1))
+			procs := itWaitProgramProcs(t, name, 2)
+			began := time.Now()
+			itWrite(t, d.dir, name, itSpec(cmd, "stopTimeout: 1h", "desired: stopped"))
+			itWaitStatus(t, d.dir, name, "stopped", itStopped)
+			for _, p := range procs {
+				if p.alive() {
+					t.Errorf("STOPPED while process %d of the instance lives", p.pid)
+				}
+			}
+			t.Logf("stopped in %v", time.Since(began))
+		})
+	}
+}
+
 // A stop whose leader dies at once, with a member outside its group that
 // ignores the stop signal: STOPPED only once that member is gone too, at
 // stopTimeout (SIGKILL). The leader's exit alone says nothing, nor does a

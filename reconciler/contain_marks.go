@@ -117,6 +117,13 @@ func (p *markedProcess) Release() error {
 // another process since.
 func (p *markedProcess) isReleased() bool { return p.gone.Load() }
 
+// leaderExited reports whether the leader has exited (a zombie, or
+// reaped), asking the kernel if its exit was not observed yet.
+func (p *markedProcess) leaderExited() bool {
+	e, ok := p.Process.(interface{ Exited() bool })
+	return ok && e.Exited()
+}
+
 // swept takes a sweep's finds for this instance: it remembers them, sends
 // the asked-for signal to all of them, or the group's last signal to those
 // no sweep had found yet, and returns those alive.
@@ -206,10 +213,12 @@ func (s *sweeper) run() {
 		}
 		s.mu.Unlock()
 		// The trees of the leaders being signalled (a process that left the
-		// group while its parent lives is there) besides the orphans.
+		// group while its parent lives is there) besides the orphans. A
+		// leader that has exited has no tree: the kernel gave its children
+		// to the daemon, and they are among the orphans, listed after this.
 		var from []int
 		for _, r := range reqs {
-			if r.sig != 0 && !r.p.isReleased() {
+			if r.sig != 0 && !r.p.isReleased() && !r.p.leaderExited() {
 				from = append(from, r.p.Pid())
 			}
 		}
