@@ -102,6 +102,25 @@ func TestITContainStopEscaped(t *testing.T) {
 	}
 }
 
+// itStopLeavesNothing writes running (a spec), waits until ready instances
+// are ready and the program has n processes, writes stopped (the same with
+// desired: stopped) and fails if any of those processes outlives STOPPED.
+func itStopLeavesNothing(t *testing.T, d *itDaemon, name string, ready, n int, running, stopped string) {
+	t.Helper()
+	itWrite(t, d.dir, name, running)
+	itWaitStatus(t, d.dir, name, "running", itReady(ready))
+	procs := itWaitProgramProcs(t, name, n)
+	began := time.Now()
+	itWrite(t, d.dir, name, stopped)
+	itWaitStatus(t, d.dir, name, "stopped", itStopped)
+	for _, p := range procs {
+		if p.alive() {
+			t.Errorf("STOPPED while process %d of the instance lives", p.pid)
+		}
+	}
+	t.Logf("stopped in %v", time.Since(began))
+}
+
 // A stop whose leader ignores the stop signal and lives on until its child
 // outside the group has gone: that child gets the stop signal at once, from
 // a walk of the live leader's tree (it is no orphan while the leader lives),
@@ -110,20 +129,8 @@ func TestITContainStopEscapedLiveLeader(t *testing.T) {
 	for mode, root := range itContainModes(t) {
 		t.Run(mode, func(t *testing.T) {
 			d := itStart(t, itOpts{cgroupRoot: root})
-			name := d.name("warden")
 			cmd := `["sh", "-c", "setsid sleep 1000 & trap '' TERM; while kill -0 $! 2>/dev/null; do sleep 0.02; done"]`
-			itWrite(t, d.dir, name, itSpec(cmd, "stopTimeout: 1h"))
-			itWaitStatus(t, d.dir, name, "running", itReady(1))
-			procs := itWaitProgramProcs(t, name, 2)
-			began := time.Now()
-			itWrite(t, d.dir, name, itSpec(cmd, "stopTimeout: 1h", "desired: stopped"))
-			itWaitStatus(t, d.dir, name, "stopped", itStopped)
-			for _, p := range procs {
-				if p.alive() {
-					t.Errorf("STOPPED while process %d of the instance lives", p.pid)
-				}
-			}
-			t.Logf("stopped in %v", time.Since(began))
+			itStopLeavesNothing(t, d, d.name("warden"), 1, 2, itSpec(cmd, "stopTimeout: 1h"), itSpec(cmd, "stopTimeout: 1h", "desired: stopped"))
 		})
 	}
 }
@@ -136,19 +143,8 @@ func TestITContainStopEscapedIgnoringTERM(t *testing.T) {
 	for mode, root := range itContainModes(t) {
 		t.Run(mode, func(t *testing.T) {
 			d := itStart(t, itOpts{cgroupRoot: root})
-			name := d.name("deaf")
 			cmd := `["sh", "-c", "setsid sh -c 'trap \"\" TERM; exec sleep 1000' & exec sleep 1000"]`
-			itWrite(t, d.dir, name, itSpec(cmd, "replicas: 3"))
-			itWaitStatus(t, d.dir, name, "running", itReady(3))
-			procs := itWaitProgramProcs(t, name, 6)
-
-			itWrite(t, d.dir, name, itSpec(cmd, "replicas: 3", "desired: stopped", "stopTimeout: 1s"))
-			itWaitStatus(t, d.dir, name, "stopped", itStopped)
-			for _, p := range procs {
-				if p.alive() {
-					t.Errorf("STOPPED while process %d of the instance lives", p.pid)
-				}
-			}
+			itStopLeavesNothing(t, d, d.name("deaf"), 3, 6, itSpec(cmd, "replicas: 3"), itSpec(cmd, "replicas: 3", "desired: stopped", "stopTimeout: 1s"))
 		})
 	}
 }

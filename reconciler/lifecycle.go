@@ -245,6 +245,12 @@ func (t *step) to(to phase) {
 func (t *step) drive() {
 	switch t.phase {
 	case phStarting, phRunning:
+		if t.target == nil && t.w.cur != nil && t.w.curHash == t.hash {
+			// No longer wanted (stopped, scaled down, shutting down): the
+			// stop goes by the manifest's stop settings as they are now,
+			// even when the same edit changed them.
+			t.spec = t.w.cur
+		}
 		if t.target == nil || t.targetHash != t.hash {
 			t.stopProcess(stopWanted)
 			return

@@ -420,3 +420,28 @@ func TestPreStopLeaderExits(t *testing.T) {
 		}
 	}
 }
+
+// An edit that says desired: stopped and changes stopTimeout or stopSignal
+// (supervision settings, not in the hash) stops by the new settings; a
+// stop for a rollout (another hash) by those the process ran with.
+func TestStopBySettingsOfTheEdit(t *testing.T) {
+	old, hash := lifeSpec(t, "  startSeconds: 0s\n  stopTimeout: 10s\n")
+	edited, editedHash := lifeSpec(t, "  startSeconds: 0s\n  stopTimeout: 1s\n  stopSignal: INT\n")
+	if editedHash != hash {
+		t.Fatalf("stopTimeout and stopSignal changed the hash")
+	}
+	now := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	running := life{phase: phRunning, spec: old, hash: hash, pid: 7, startedAt: &now, gen: 1}
+	l, effs, err := transition(running, evDrive{}, world{cur: edited, curHash: hash}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := effectString(effs); got != "timer-, probes-, Stopping, signal INT, timer 1s" || l.spec != edited {
+		t.Errorf("stop after an edit of its settings: %q", got)
+	}
+	rolled, rolledHash := lifeSpec(t, "  env: {A: b}\n  startSeconds: 0s\n  stopTimeout: 1s\n")
+	running.target, running.targetHash = rolled, rolledHash
+	if _, effs, _ := transition(running, evDrive{}, world{cur: rolled, curHash: rolledHash}, now); effectString(effs) != "timer-, probes-, Stopping, signal TERM, timer 10s" {
+		t.Errorf("stop for a rollout: %q, want the settings it ran with", effectString(effs))
+	}
+}
