@@ -183,8 +183,13 @@ func (p *cgroupProcess) SignalGroup(sig syscall.Signal) error {
 
 // leaderExited reports whether the leader has exited, asking the kernel
 // (proc.Process.Exited); false when the Process cannot tell.
-func (p *cgroupProcess) leaderExited() bool {
-	e, ok := p.Process.(interface{ Exited() bool })
+func (p *cgroupProcess) leaderExited() bool { return leaderExited(p.Process) }
+
+// leaderExited reports whether pr's leader has exited (a zombie, or
+// reaped), asking the kernel if its exit was not observed yet
+// (proc.Process.Exited); false when pr cannot tell.
+func leaderExited(pr Process) bool {
+	e, ok := pr.(interface{ Exited() bool })
 	return ok && e.Exited()
 }
 

@@ -117,12 +117,8 @@ func (p *markedProcess) Release() error {
 // another process since.
 func (p *markedProcess) isReleased() bool { return p.gone.Load() }
 
-// leaderExited reports whether the leader has exited (a zombie, or
-// reaped), asking the kernel if its exit was not observed yet.
-func (p *markedProcess) leaderExited() bool {
-	e, ok := p.Process.(interface{ Exited() bool })
-	return ok && e.Exited()
-}
+// leaderExited reports whether the leader has exited (leaderExited).
+func (p *markedProcess) leaderExited() bool { return leaderExited(p.Process) }
 
 // swept takes a sweep's finds for this instance: it remembers them, sends
 // the asked-for signal to all of them, or the group's last signal to those
