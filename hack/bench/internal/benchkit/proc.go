@@ -297,13 +297,19 @@ func sweep(token string) int {
 	return n
 }
 
-// Guard runs cleanup and exits with status 130 on SIGINT, SIGTERM or
-// SIGHUP, and with status 1 once timeout has passed, saying why on stderr
-// after prefix. exit is os.Exit, passed in by main, the only place that
-// exits. stop cancels the timeout.
+// Guard runs cleanup and exits with status 130 on SIGINT, SIGTERM, SIGHUP
+// or SIGPIPE, and with status 1 once timeout has passed, saying why on
+// stderr after prefix. exit is os.Exit, passed in by main, the only place
+// that exits. stop cancels the timeout.
+//
+// SIGPIPE is a reader of the harness's output gone (`run.sh | head`).
+// Left to Go, a write to such a stdout or stderr would end the harness at
+// once, and the daemon with it (its parent-death signal is SIGKILL), which
+// would leave its instances' cgroups behind. Caught, the write fails with
+// EPIPE, and the daemon is stopped as on SIGTERM.
 func Guard(prefix string, timeout time.Duration, cleanup func(), exit func(int)) (stop func() bool) {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	go func() {
 		s := <-sigs
 		fmt.Fprintf(os.Stderr, "%s: %v: cleaning up\n", prefix, s)
