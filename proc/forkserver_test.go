@@ -5,6 +5,7 @@ package proc
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -162,7 +163,10 @@ func TestForkServerExecFails(t *testing.T) {
 // once they are released.
 func TestForkServerParallel(t *testing.T) {
 	serverThreads(t)
-	before := countFds(t, os.Getpid())
+	// A first start makes what a Starter makes once (the exit watcher's
+	// epoll set), whichever test runs first.
+	cleanup(t, start(t, Spec{Argv: []string{"sleep", "1000"}, Env: []string{testPath}}))
+	before := fdTargets(t)
 	ps := startParallel(t, 48)
 	checkServerTables(t)
 	for _, p := range ps {
@@ -171,8 +175,23 @@ func TestForkServerParallel(t *testing.T) {
 		}
 		cleanup(t, p)
 	}
-	if after := countFds(t, os.Getpid()); after != before {
-		t.Errorf("%d fds in the shared table after, %d before", after, before)
+	// Other goroutines open fds for a moment: the reaper's pass over
+	// /proc/self/task/*/children after the SIGCHLDs of the kills above.
+	// Left behind is what stays.
+	var after map[string]string
+	waitfor.Until(waitTimeout, func() bool {
+		after = fdTargets(t)
+		return maps.Equal(after, before)
+	})
+	for fd, target := range after {
+		if before[fd] != target {
+			t.Errorf("fd %s (%s) is open after the starts and releases, not before", fd, target)
+		}
+	}
+	for fd, target := range before {
+		if after[fd] != target {
+			t.Errorf("fd %s (%s) was open before the starts, not after", fd, target)
+		}
 	}
 	checkServerTables(t)
 }
@@ -211,4 +230,22 @@ func TestFullPassSkipsServerThreads(t *testing.T) {
 	if slices.Contains(some, p.Pid()) {
 		t.Errorf("a full pass lists the leader %d, forked by a server thread", p.Pid())
 	}
+}
+
+// fdTargets maps each fd of the shared table to what it refers to.
+func fdTargets(t *testing.T) map[string]string {
+	t.Helper()
+	names, err := readDirNames("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		target, err := os.Readlink("/proc/self/fd/" + n)
+		if err != nil {
+			continue // the fd readDirNames itself used
+		}
+		m[n] = target
+	}
+	return m
 }
