@@ -154,27 +154,46 @@ func setIONice(arg string) error {
 	return nil
 }
 
-// setRlimits applies an rlimitsArg to the process. unix.Setrlimit is
-// syscall.Setrlimit, which for RLIMIT_NOFILE also tells syscall.Exec to
-// keep the new limit rather than restore the one Go found at start-up.
-func setRlimits(arg string) error {
+// parseRlimits decodes an rlimitsArg.
+func parseRlimits(arg string) ([]Rlimit, error) {
+	var ls []Rlimit
 	for _, item := range strings.Split(arg, ",") {
 		parts := strings.Split(item, ":")
 		if len(parts) != 3 {
-			return fmt.Errorf("rlimits %q: want RES:SOFT:HARD,...", arg)
+			return nil, fmt.Errorf("rlimits %q: want RES:SOFT:HARD,...", arg)
 		}
 		res, err1 := strconv.Atoi(parts[0])
 		soft, err2 := strconv.ParseUint(parts[1], 10, 64)
 		hard, err3 := strconv.ParseUint(parts[2], 10, 64)
 		if err := errors.Join(err1, err2, err3); err != nil {
-			return fmt.Errorf("rlimits %q: %w", arg, err)
+			return nil, fmt.Errorf("rlimits %q: %w", arg, err)
 		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: soft, Max: hard}); err != nil {
-			name, _ := rlimitName(res)
-			return fmt.Errorf("setrlimit %s %s:%s: %w", name, rlimitValue(soft), rlimitValue(hard), err)
+		ls = append(ls, Rlimit{Resource: res, Soft: soft, Hard: hard})
+	}
+	return ls, nil
+}
+
+// setRlimits applies ls to the process. unix.Setrlimit is
+// syscall.Setrlimit, which for RLIMIT_NOFILE also tells syscall.Exec to
+// keep the new limit rather than restore the one Go found at start-up.
+func setRlimits(ls []Rlimit) error {
+	for _, l := range ls {
+		if err := unix.Setrlimit(l.Resource, &unix.Rlimit{Cur: l.Soft, Max: l.Hard}); err != nil {
+			return rlimitError(l, err)
 		}
 	}
 	return nil
+}
+
+// rlimitError is the shim's error for a limit it could not set.
+func rlimitError(l Rlimit, err error) error {
+	return fmt.Errorf("%s: %w", setrlimitText(l), err)
+}
+
+// setrlimitText names the setting of l: "setrlimit as 67108864:unlimited".
+func setrlimitText(l Rlimit) string {
+	name, _ := rlimitName(l.Resource)
+	return "setrlimit " + name + " " + rlimitValue(l.Soft) + ":" + rlimitValue(l.Hard)
 }
 
 func rlimitValue(v uint64) string {

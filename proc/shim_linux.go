@@ -113,15 +113,25 @@ func runShim(args []string) error {
 		}
 	}
 	// Also before dropping privileges: the realtime class and raising a hard
-	// limit need them. Limits last: as and data bind this process too, and
-	// the little that is left to do before exec maps no new memory.
+	// limit need them. The limits on memory bind this process too: they are
+	// set last of all, in execLimited.
 	if ioNiceArg != "-" {
 		if err := setIONice(ioNiceArg); err != nil {
 			return err
 		}
 	}
+	var mem memoryLimits
 	if rlimitsArg != "-" {
-		if err := setRlimits(rlimitsArg); err != nil {
+		ls, err := parseRlimits(rlimitsArg)
+		if err != nil {
+			return err
+		}
+		var rest []Rlimit
+		rest, mem = splitMemoryLimits(ls)
+		if err := setRlimits(rest); err != nil {
+			return err
+		}
+		if err := mem.raiseHard(); err != nil {
 			return err
 		}
 	}
@@ -139,6 +149,9 @@ func runShim(args []string) error {
 	}
 	if os.Getppid() != ppid {
 		return errors.New("parent exited")
+	}
+	if len(mem) > 0 {
+		return execLimited(path, argv, os.Environ(), mem)
 	}
 	if err := unix.Exec(path, argv, os.Environ()); err != nil {
 		return &os.PathError{Op: "exec", Path: path, Err: err}
