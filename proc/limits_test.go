@@ -67,24 +67,12 @@ func currentHard(t *testing.T, res int) uint64 {
 // limits so that no privilege is needed, and reads them back from
 // /proc/PID/limits. as and data are tight: the shim, which runs under them
 // between setrlimit and exec, must get to exec all the same.
-//
-// Not under the race detector: there the shim is instrumented too, and the
-// detector's runtime maps memory of its own between setrlimit and exec (a
-// trace part for the thread), which tight limits refuse now and then (exit
-// 66, "ThreadSanitizer: out of memory"). That run sets them to their hard
-// limits; hack/test.sh's run of this package without -race keeps them tight.
 func TestRlimits(t *testing.T) {
-	as := Rlimit{unix.RLIMIT_AS, 64 << 20, 64 << 20}
-	data := Rlimit{unix.RLIMIT_DATA, 16 << 20, 32 << 20}
-	if raceEnabled {
-		as.Soft, as.Hard = currentHard(t, unix.RLIMIT_AS), currentHard(t, unix.RLIMIT_AS)
-		data.Soft, data.Hard = currentHard(t, unix.RLIMIT_DATA), currentHard(t, unix.RLIMIT_DATA)
-	}
 	want := []Rlimit{
-		as,
+		{unix.RLIMIT_AS, 64 << 20, 64 << 20},
 		{unix.RLIMIT_CORE, 0, 0},
 		{unix.RLIMIT_CPU, 3600, currentHard(t, unix.RLIMIT_CPU)},
-		data,
+		{unix.RLIMIT_DATA, 16 << 20, 32 << 20},
 		{unix.RLIMIT_FSIZE, 1 << 30, currentHard(t, unix.RLIMIT_FSIZE)},
 		{unix.RLIMIT_MEMLOCK, 64 << 10, 64 << 10},
 		{unix.RLIMIT_MSGQUEUE, 8192, 8192},
@@ -162,9 +150,6 @@ func TestRlimitsMemoryAfterCredential(t *testing.T) {
 	if !isRoot() {
 		t.Skip("needs root")
 	}
-	if raceEnabled { // see TestRlimits
-		t.Skip("the race detector's runtime in the shim needs more memory than these limits give")
-	}
 	cred, _, err := LookupUser("nobody", "")
 	if err != nil {
 		t.Fatal(err)
@@ -204,9 +189,6 @@ func TestRlimitsMemoryAfterCredential(t *testing.T) {
 // fails is still reported: after those limits, without allocating.
 func TestShimExecFailsUnderMemoryLimits(t *testing.T) {
 	as := Rlimit{unix.RLIMIT_AS, 64 << 20, 64 << 20}
-	if raceEnabled { // see TestRlimits
-		as.Soft, as.Hard = currentHard(t, unix.RLIMIT_AS), currentHard(t, unix.RLIMIT_AS)
-	}
 	r, w := pipe(t)
 	p := start(t, Spec{Argv: []string{"/"}, Rlimits: []Rlimit{as}, Stderr: w})
 	st, err := p.Wait(testCtx(t))
